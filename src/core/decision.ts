@@ -1,0 +1,43 @@
+/** What a rate-limit check returns: a plain value the adapters translate to HTTP. */
+import type { StoreError, StoreTimeoutError } from './errors.js';
+
+/** One limit as configured: `limit` requests (cost units) per `windowMs`. */
+export interface Policy {
+  /** Names the limit in headers and keys: the `name` option, else the window (e.g. `'1m'`). */
+  readonly name: string;
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+/**
+ * - `allowed` / `limited`: the store decided.
+ * - `store-error` / `store-timeout`: the store failed; `allowed` then follows `onStoreError`.
+ */
+export type DecisionReason = 'allowed' | 'limited' | 'store-error' | 'store-timeout';
+
+/**
+ * The outcome of one check, exposed as `req.rateLimit` (Express) / `ctx.state.rateLimit` (Koa).
+ *
+ * @example limit 5 per 15 min, 5th request: `{ allowed: true, limit: 5, remaining: 0, retryAfterMs: 0, ... }`;
+ *          6th: `{ allowed: false, remaining: 0, retryAfterMs: <until the oldest of the 5 is 15 min old> }`.
+ */
+export interface Decision {
+  readonly allowed: boolean;
+  /** Quota of the deciding policy (the blocking one, or the one closest to blocking). */
+  readonly limit: number;
+  /** Quota left on the deciding policy, ≥ 0. */
+  readonly remaining: number;
+  /** ms until the deciding policy's log is empty (full quota again). */
+  readonly resetMs: number;
+  /** 0 when allowed; else ms until a retry of the same cost can be allowed (window length when it never can). */
+  readonly retryAfterMs: number;
+  /** The client key the extractors produced (e.g. `'203.0.113.7'`), or the rule's key for route tables. */
+  readonly key: string;
+  /** The deciding policy. */
+  readonly policy: Policy;
+  /** Every policy checked in this call. */
+  readonly policies: readonly Policy[];
+  readonly reason: DecisionReason;
+  /** The store failure, when `reason` is `store-error` or `store-timeout`. */
+  readonly error?: StoreError | StoreTimeoutError;
+}

@@ -1,0 +1,108 @@
+/**
+ * The one interface every store implements (MemoryStore, RedisStore). Core builds the key names
+ * (see keyspace.ts) and calls these methods; a store only knows its data structures. Each method
+ * is one atomic step: one Lua call on Redis, one synchronous JS step in memory.
+ *
+ * Time is the store's own clock (Redis `TIME`, a monotonic clock in memory), never the caller's.
+ */
+
+/** One sliding-log limit as the store sees it. */
+export interface StoreLimit {
+  /** Full key of this limit's log, built by core (namespaced, hash-tagged, ≤ 200 bytes). */
+  readonly key: string;
+  /** Window length in ms, integer ≥ 1. An entry counts while `now - entry < windowMs`. */
+  readonly windowMs: number;
+  /** Quota per window, integer ≥ 1. */
+  readonly limit: number;
+}
+
+/**
+ * The outcome of checking a list of limits for a request of `cost`.
+ *
+ * "Deciding limit" (`index`): when blocked, the blocking limit with the longest wait; when allowed,
+ * the limit with the fewest remaining (ties: the lowest index).
+ *
+ * @example limit 10 / 1 s, 9 entries in the log, cost 1 → allowed, remaining 0;
+ *          then another cost 1 → blocked, remaining 0, retryAfterMs = (oldest entry + 1000) - now.
+ */
+export interface ConsumeResult {
+  readonly allowed: boolean;
+  /** Index (into the `limits` passed) of the deciding limit. */
+  readonly index: number;
+  /** Quota left on the deciding limit after this request (allowed) or now (blocked); ≥ 0. */
+  readonly remaining: number;
+  /** ms until the deciding limit's log is empty (0 if it is empty). */
+  readonly resetMs: number;
+  /** 0 when allowed; else ms until a request of the same cost would be allowed; -1 when it never can (cost > limit). */
+  readonly retryAfterMs: number;
+  /** The timestamp written (store clock, ms) when allowed and recorded; 0 otherwise. Pass it to `refund`. */
+  readonly stamp: number;
+}
+
+/** Keys of one lock: the lease and its fencing counter (same hash tag). */
+export interface LockKeys {
+  readonly lock: string;
+  readonly fence: string;
+}
+
+export type LockAcquireResult =
+  | { readonly acquired: true; readonly fence: number }
+  | { readonly acquired: false; /** ms left on the current holder's lease. */ readonly retryAfterMs: number };
+
+/** Keys of one idempotency record: the record (a hash) and its fencing counter (same hash tag). */
+export interface IdempotencyKeys {
+  readonly record: string;
+  readonly fence: string;
+}
+
+/** A finished response kept for replay. `body` null = the response was not replayable (too large, streamed). */
+export interface StoredResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  readonly body: Buffer | null;
+}
+
+export type IdempotencyBeginResult =
+  /** No record (or an expired one): the caller holds the record's lease and runs the handler. */
+  | { readonly state: 'acquired'; readonly fence: number }
+  /** Another request with the same key and fingerprint is running. */
+  | { readonly state: 'in-flight'; readonly retryAfterMs: number }
+  /** A record exists with a different fingerprint (in flight or done). */
+  | { readonly state: 'mismatch' }
+  /** Done: replay this response. */
+  | { readonly state: 'replay'; readonly response: StoredResponse };
+
+export interface Store {
+  /**
+   * Checks every limit; only if all have room for `cost` (integer ≥ 1) records the request in all
+   * of them, else records nothing. Keys may carry different hash tags (per-route tables): one atomic
+   * call where the backend allows it (see RedisStore docs for Cluster).
+   */
+  consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
+  /** As `consume`, but never records: what a request of `cost` would get now. */
+  peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
+  /** Removes exactly `cost` entries stamped `stamp` from each limit's log (those still there). */
+  refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void>;
+  /** Deletes these keys (limit logs, locks, records). */
+  reset(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Takes the lock if free (or already held with this same `token`: a re-sent acquire), with a lease
+   * of `ttlMs`. The fence strictly increases per key, also after the counter is lost:
+   * max(previous + 1, store time in µs).
+   */
+  acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult>;
+  /** Sets the lease to `ttlMs` from now only if `token` still holds it. Never re-acquires. */
+  extendLock(keys: LockKeys, token: string, ttlMs: number): Promise<boolean>;
+  /** Deletes the lock only if `token` holds it. */
+  releaseLock(keys: LockKeys, token: string): Promise<boolean>;
+
+  /** Starts an idempotent request: see IdempotencyBeginResult. The in-flight lease lasts `leaseMs`. */
+  beginIdempotent(keys: IdempotencyKeys, token: string, fingerprint: string, leaseMs: number): Promise<IdempotencyBeginResult>;
+  /** Extends the in-flight lease if `token` still holds it. */
+  extendIdempotent(keys: IdempotencyKeys, token: string, leaseMs: number): Promise<boolean>;
+  /** Stores the response (kept `ttlMs`) if `token` still holds the in-flight record. */
+  completeIdempotent(keys: IdempotencyKeys, token: string, response: StoredResponse, ttlMs: number): Promise<boolean>;
+  /** Deletes the in-flight record if `token` holds it, so a retry can run. */
+  abortIdempotent(keys: IdempotencyKeys, token: string): Promise<boolean>;
+}
