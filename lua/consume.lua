@@ -1,0 +1,111 @@
+-- consume / peek / refund on sliding logs (needs prelude.lua and sliding-log.lua).
+--
+-- consume and peek:
+--   KEYS[i]           log of limit i
+--   ARGV[1]  clock    test-only clock override in ms, '' = Redis TIME
+--   ARGV[2]  cost     units this request takes, integer >= 1
+--   ARGV[3]  align    '' normally; on Cluster, the stamp already written to the other tags' logs
+--                     (ms): reused when within 1 % of the shortest window of `now`, so one stamp
+--                     refunds the request everywhere
+--   ARGV[2+2i] window_ms of limit i, ARGV[3+2i] limit of limit i (quota per window)
+-- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
+
+-- Checks every limit and, when `record` is true and all have room, writes the request to all.
+local function check_limits(keys, argv, record)
+  local clock = argv[1]
+  local cost = tonumber(argv[2])
+  local align = tonumber(argv[3])
+  local now = now_ms(clock)
+  local n = #keys
+  local windows, limits, counts, heads = {}, {}, {}, {}
+  local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
+  local shortest_window = nil
+  local blocked = false
+  for i = 1, n do
+    local window_ms = tonumber(argv[2 + 2 * i])
+    local limit = tonumber(argv[3 + 2 * i])
+    local count, head = read_log(keys[i], window_ms, now, log_ttl_ms(window_ms, clock))
+    windows[i], limits[i], counts[i], heads[i] = window_ms, limit, count, head
+    if count + cost > limit then blocked = true end
+    if head and head > max_head then max_head = head end
+    if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
+  end
+
+  if blocked then
+    -- Deciding limit: the blocking one with the longest wait (-1 = never, longer than any).
+    local index, wait = 0, 0
+    for i = 1, n do
+      local limit = limits[i]
+      if counts[i] + cost > limit then
+        local this_wait = -1
+        if cost <= limit then
+          -- Entries 0 .. limit-cost-1 (newest first) may stay; the one at limit-cost must age out.
+          this_wait = tonumber(redis.call('LINDEX', keys[i], limit - cost)) + windows[i] - now
+        end
+        if index == 0 or (wait ~= -1 and (this_wait == -1 or this_wait > wait)) then
+          index, wait = i, this_wait
+        end
+      end
+    end
+    local reset_ms = 0
+    if heads[index] then reset_ms = heads[index] + windows[index] - now end
+    return { 0, index - 1, math.max(limits[index] - counts[index], 0), reset_ms, wait, 0 }
+  end
+
+  -- stamp = max(now, every head) keeps every log sorted newest-first even if the clock stepped
+  -- back a little: such entries are trimmed late, never early.
+  local stamp = math.max(now, max_head)
+  if align and align >= max_head and math.abs(now - align) <= math.floor(shortest_window / 100) then
+    stamp = align
+  end
+
+  -- Deciding limit: the fewest remaining after this request (ties: lowest index).
+  local index, remaining = 1, limits[1] - counts[1] - cost
+  for i = 2, n do
+    local left = limits[i] - counts[i] - cost
+    if left < remaining then index, remaining = i, left end
+  end
+
+  if not record then return { 1, index - 1, remaining, stamp + windows[index] - now, 0, 0 } end
+  push_entries(keys, int_str(stamp), cost)
+  for i = 1, n do
+    if counts[i] == 0 then redis.call('PEXPIRE', keys[i], log_ttl_ms(windows[i], clock)) end
+  end
+  return { 1, index - 1, remaining, stamp + windows[index] - now, 0, stamp }
+end
+
+local function consume(keys, argv)
+  return check_limits(keys, argv, true)
+end
+
+local function peek(keys, argv)
+  return check_limits(keys, argv, false)
+end
+
+-- refund:
+--   KEYS[i]           log of limit i
+--   ARGV[1]  clock    test-only clock override ('' = none; only shapes the TTL here)
+--   ARGV[2]  cost     entries to remove from each log
+--   ARGV[3]  stamp    the stamp consume returned (ms)
+--   ARGV[3+i] window_ms of limit i
+-- Equal stamps are interchangeable, so LREM never removes a newer request's entry.
+-- Reply: the number of entries removed over all logs.
+local function refund(keys, argv)
+  local clock = argv[1]
+  local cost = tonumber(argv[2])
+  local stamp = tonumber(argv[3])
+  local removed = 0
+  for i = 1, #keys do
+    local oldest = redis.call('LINDEX', keys[i], -1)
+    -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
+    if oldest and tonumber(oldest) <= stamp then
+      local n = redis.call('LREM', keys[i], cost, int_str(stamp))
+      if n > 0 then
+        removed = removed + n
+        -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
+        redis.call('PEXPIRE', keys[i], log_ttl_ms(tonumber(argv[3 + i]), clock))
+      end
+    end
+  end
+  return removed
+end

@@ -1,0 +1,68 @@
+-- Idempotency records (needs prelude.lua). One HASH per record key:
+--   state    'run' (the handler is running) | 'done' (response stored)
+--   token    the holder's token; fp: the request fingerprint; fence: fencing token of the run
+--   status, headers (JSON text), body (binary string; absent = not replayable), once done
+-- The record's PEXPIRE is the in-flight lease while running, the replay TTL once done.
+
+-- begin: KEYS[1] record, KEYS[2] fence; ARGV[1] clock (test-only, '' = TIME), ARGV[2] token,
+-- ARGV[3] fingerprint, ARGV[4] lease_ms.
+-- Reply: { 'acquired', fence } | { 'in-flight', ms left on the lease } | { 'mismatch' }
+--      | { 'replay', status, headers, body or nil }.
+local function idempotency_begin(keys, argv)
+  local record_key, fence_key = keys[1], keys[2]
+  local clock, token, fingerprint, lease_ms = argv[1], argv[2], argv[3], tonumber(argv[4])
+  local record = redis.call('HMGET', record_key, 'state', 'token', 'fp', 'fence')
+  local state = record[1]
+  if not state then
+    local fence = next_fence(fence_key, clock, lease_ms)
+    redis.call('HSET', record_key, 'state', 'run', 'token', token, 'fp', fingerprint, 'fence', int_str(fence))
+    redis.call('PEXPIRE', record_key, lease_ms)
+    return { 'acquired', fence }
+  end
+  if state == 'run' and record[2] == token then
+    -- A re-sent begin (reconnect) of the request that holds the record: still acquired.
+    redis.call('PEXPIRE', record_key, lease_ms)
+    return { 'acquired', tonumber(record[4]) }
+  end
+  if record[3] ~= fingerprint then return { 'mismatch' } end
+  if state == 'run' then return { 'in-flight', math.max(redis.call('PTTL', record_key), 0) } end
+  if state ~= 'done' then return redis.error_reply('ERR ratelock: idempotency record has unknown state') end
+  local response = redis.call('HMGET', record_key, 'status', 'headers', 'body')
+  return { 'replay', tonumber(response[1]), response[2], response[3] }
+end
+
+-- Whether `token` holds the record while its handler runs.
+local function holds_running(record_key, token)
+  local record = redis.call('HMGET', record_key, 'state', 'token')
+  return record[1] == 'run' and record[2] == token
+end
+
+-- extend: KEYS[1] record; ARGV[1] token, ARGV[2] lease_ms. Reply 1 if extended, else 0.
+local function idempotency_extend(keys, argv)
+  if not holds_running(keys[1], argv[1]) then return 0 end
+  redis.call('PEXPIRE', keys[1], argv[2])
+  return 1
+end
+
+-- complete: KEYS[1] record; ARGV[1] token, ARGV[2] status, ARGV[3] headers (JSON),
+-- ARGV[4] has_body ('1' | '0'), ARGV[5] body (ignored unless has_body), ARGV[6] ttl_ms (replay TTL).
+-- Reply 1 if stored, 0 if `token` no longer holds the running record (nothing written).
+local function idempotency_complete(keys, argv)
+  local record_key = keys[1]
+  if not holds_running(record_key, argv[1]) then return 0 end
+  if argv[4] == '1' then
+    redis.call('HSET', record_key, 'state', 'done', 'status', argv[2], 'headers', argv[3], 'body', argv[5])
+  else
+    redis.call('HSET', record_key, 'state', 'done', 'status', argv[2], 'headers', argv[3])
+  end
+  redis.call('PEXPIRE', record_key, argv[6])
+  return 1
+end
+
+-- abort: KEYS[1] record; ARGV[1] token. Reply 1 if the running record was deleted (a retry may
+-- run), else 0.
+local function idempotency_abort(keys, argv)
+  if not holds_running(keys[1], argv[1]) then return 0 end
+  redis.call('DEL', keys[1])
+  return 1
+end

@@ -1,0 +1,36 @@
+-- Lock lease with a fencing token (needs prelude.lua).
+-- Every operation: KEYS[1] lock (string: the holder's token, PX = lease), and for acquire
+-- KEYS[2] fence (string: the last fencing token issued for this lock).
+
+-- acquire: ARGV[1] clock (test-only override, '' = TIME), ARGV[2] token, ARGV[3] ttl_ms (lease).
+-- Reply: { 1, fence } when acquired (or already held by `token`: a re-sent acquire after a
+-- reconnect), { 0, ms left on the holder's lease } when busy.
+local function lock_acquire(keys, argv)
+  local lock_key, fence_key = keys[1], keys[2]
+  local clock, token, ttl_ms = argv[1], argv[2], tonumber(argv[3])
+  local holder = redis.call('GET', lock_key)
+  if holder == token then
+    redis.call('PEXPIRE', lock_key, ttl_ms)
+    -- Same holder, same fence; a lost counter gets a new, still greater one.
+    local fence = tonumber(redis.call('GET', fence_key)) or next_fence(fence_key, clock, ttl_ms)
+    return { 1, fence }
+  end
+  if holder then return { 0, math.max(redis.call('PTTL', lock_key), 0) } end
+  redis.call('SET', lock_key, token, 'PX', ttl_ms)
+  return { 1, next_fence(fence_key, clock, ttl_ms) }
+end
+
+-- extend: ARGV[1] token, ARGV[2] ttl_ms. Reply 1 if `token` still holds the lock (lease reset to
+-- ttl_ms from now), else 0. Never re-acquires.
+local function lock_extend(keys, argv)
+  if redis.call('GET', keys[1]) ~= argv[1] then return 0 end
+  redis.call('PEXPIRE', keys[1], argv[2])
+  return 1
+end
+
+-- release: ARGV[1] token. Reply 1 if `token` held the lock and it was deleted, else 0.
+local function lock_release(keys, argv)
+  if redis.call('GET', keys[1]) ~= argv[1] then return 0 end
+  redis.call('DEL', keys[1])
+  return 1
+end

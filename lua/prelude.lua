@@ -1,0 +1,37 @@
+-- ratelock prelude: helpers shared by every operation (clock, integer formatting, fences).
+-- Every file in lua/ only defines local functions; src/stores/redis/scripts.ts joins them into
+-- one Redis Function library and into per-operation EVAL scripts.
+
+-- Formats an integer-valued Lua number without exponent: tostring(1.7e15) would give '1.7e+15'.
+local function int_str(n)
+  return string.format('%.0f', n)
+end
+
+-- Store time in ms. `clock` is the test-only override (RedisStore option `clock`): a number of ms,
+-- or '' to read TIME. TIME before writes is safe: Redis 7 replicates effects, not scripts.
+local function now_ms(clock)
+  local override = tonumber(clock)
+  if override then return override end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Store time in µs (same override, scaled). µs since 1970 (~1.7e15) stays exact in a double (< 2^53).
+local function now_us(clock)
+  local override = tonumber(clock)
+  if override then return override * 1000 end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- The fence key outlives its lock by far, yet must not live forever.
+local FENCE_MIN_TTL_MS = 7 * 24 * 3600 * 1000
+
+-- Issues the next fencing token of `fence_key`: max(previous + 1, store time in µs). The TIME floor
+-- keeps fences increasing even after the counter is lost (DEL, restart without persistence).
+local function next_fence(fence_key, clock, lease_ms)
+  local previous = tonumber(redis.call('GET', fence_key)) or 0
+  local fence = math.max(previous + 1, now_us(clock))
+  redis.call('SET', fence_key, int_str(fence), 'PX', int_str(math.max(lease_ms * 10, FENCE_MIN_TTL_MS)))
+  return fence
+end

@@ -1,0 +1,81 @@
+-- Sliding log: per limit a LIST of integer ms timestamps, newest at the head, one element per unit
+-- of cost. The list stays sorted newest-first because every stamp is >= the head of every log it
+-- is pushed to. An entry at t counts while now - t < window.
+
+-- Tail chunks read while looking for the first entry still in the window; past their sum the
+-- boundary is binary-searched, so a single call never scans a whole large log.
+local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
+
+-- Under the test clock, Redis expiry still runs on real time: keep test logs alive for an hour.
+local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
+
+-- TTL of a log: 2 x window, refreshed only on create and trim (see PERF.md "Expiry without a
+-- PEXPIRE per call"): every entry is trimmed or refreshed before its key can expire.
+local function log_ttl_ms(window_ms, clock)
+  if clock ~= '' then return math.max(2 * window_ms, TEST_CLOCK_MIN_TTL_MS) end
+  return 2 * window_ms
+end
+
+-- How many entries at the tail are expired (<= cutoff). Requires len >= 2, the head in the window
+-- and the tail expired, so the boundary lies strictly inside the list.
+local function count_expired(key, len, cutoff)
+  local scanned = 0
+  for _, size in ipairs(TRIM_SCAN_CHUNKS) do
+    local chunk = redis.call('LRANGE', key, -math.min(scanned + size, len), -(scanned + 1))
+    for j = #chunk, 1, -1 do
+      if tonumber(chunk[j]) > cutoff then return scanned end
+      scanned = scanned + 1
+    end
+  end
+  -- Invariant: the `lo` oldest are expired, the entry `hi` places from the tail is not.
+  local lo, hi = scanned, len - 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(redis.call('LINDEX', key, -(mid + 1))) > cutoff then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+
+-- Reads one log at `now`, dropping what no longer counts. Returns the number of entries in the
+-- window and the newest entry (nil when the log is empty).
+local function read_log(key, window_ms, now, ttl_ms)
+  local oldest = redis.call('LINDEX', key, -1)
+  if not oldest then return 0, nil end
+  oldest = tonumber(oldest)
+  local len = redis.call('LLEN', key)
+  local head = oldest
+  if len > 1 then head = tonumber(redis.call('LINDEX', key, 0)) end
+  local cutoff = now - window_ms
+  if head <= cutoff or head > now + window_ms then
+    -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
+    -- more than a window): nobody may stay blocked by it. UNLINK frees big logs off the main thread.
+    redis.call('UNLINK', key)
+    return 0, nil
+  end
+  if oldest > cutoff then return len, head end -- hot path: nothing to trim
+  local expired = count_expired(key, len, cutoff)
+  redis.call('LTRIM', key, 0, len - expired - 1)
+  redis.call('PEXPIRE', key, ttl_ms)
+  return len - expired, head
+end
+
+-- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
+local PUSH_BATCH = 4096
+
+-- Pushes `cost` copies of `stamp` (a string) to the head of every key in `keys`.
+local function push_entries(keys, stamp, cost)
+  if cost == 1 then
+    for i = 1, #keys do redis.call('LPUSH', keys[i], stamp) end
+    return
+  end
+  local batch = {}
+  for j = 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
+  for i = 1, #keys do
+    local left = cost
+    while left > 0 do
+      local n = math.min(left, PUSH_BATCH)
+      redis.call('LPUSH', keys[i], unpack(batch, 1, n))
+      left = left - n
+    end
+  end
+end

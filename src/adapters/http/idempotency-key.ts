@@ -1,0 +1,76 @@
+/**
+ * Reading the `Idempotency-Key` request header (draft-ietf-httpapi-idempotency-key-header): an
+ * RFC 8941 sf-string (`"abc"`), also accepted bare (`abc`) — both give the key `abc`. A key is
+ * 1–255 printable ASCII characters (Stripe's maximum); control characters, non-ASCII text, a
+ * malformed quoted string or a header sent twice are refused (400), never guessed at.
+ */
+import type { IncomingMessage } from 'node:http';
+import { DEFAULTS } from '../../core/defaults.js';
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+
+/** Why a request has no usable key; each maps to a 400 problem. */
+export type IdempotencyKeyProblem = 'missing' | 'repeated' | 'empty' | 'too-long' | 'invalid-characters' | 'malformed';
+
+export type IdempotencyKeyReading =
+  | { readonly ok: true; readonly key: string }
+  | { readonly ok: false; readonly problem: IdempotencyKeyProblem; readonly detail: string };
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** Optional whitespace around a field value (RFC 9110 §5.5). */
+const OWS = /^[ \t]+|[ \t]+$/g;
+
+/**
+ * Every `Idempotency-Key` field line of the request, kept apart (Node's `req.headers` would
+ * join two of them with ', ', hiding a repeated header).
+ */
+export function idempotencyKeyValues(req: IncomingMessage): readonly string[] | undefined {
+  const distinct = req.headersDistinct?.[IDEMPOTENCY_KEY_HEADER];
+  if (distinct !== undefined) return distinct;
+  const values: string[] = [];
+  const raw = req.rawHeaders ?? [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === IDEMPOTENCY_KEY_HEADER) values.push(raw[i + 1]!);
+  }
+  return values.length > 0 ? values : undefined;
+}
+
+/** Parses the header's field lines (see the file comment for the rules). */
+export function readIdempotencyKey(values: readonly string[] | undefined): IdempotencyKeyReading {
+  if (values === undefined || values.length === 0) {
+    return refuse('missing', 'This endpoint requires an Idempotency-Key header.');
+  }
+  if (values.length > 1) return refuse('repeated', 'Send the Idempotency-Key header once.');
+  const value = values[0]!.replace(OWS, '');
+  const key = value.startsWith('"') ? parseSfString(value) : value;
+  if (key === undefined) return refuse('malformed', 'A quoted Idempotency-Key must be one RFC 8941 string, like "8e03978e-40d5".');
+  if (!PRINTABLE_ASCII.test(key)) {
+    return refuse('invalid-characters', 'An Idempotency-Key may only contain printable ASCII characters.');
+  }
+  if (key.length === 0) return refuse('empty', 'The Idempotency-Key header is empty.');
+  if (key.length > DEFAULTS.idempotencyKeyMaxLength) {
+    return refuse('too-long', `An Idempotency-Key has at most ${DEFAULTS.idempotencyKeyMaxLength} characters; this one has ${key.length}.`);
+  }
+  return { ok: true, key };
+}
+
+/** The content of an RFC 8941 sf-string spanning all of `value`, or undefined when malformed. */
+function parseSfString(value: string): string | undefined {
+  let out = '';
+  for (let i = 1; i < value.length; i++) {
+    const char = value[i]!;
+    if (char === '"') return i === value.length - 1 ? out : undefined;
+    if (char === '\\') {
+      const escaped = value[++i];
+      if (escaped !== '"' && escaped !== '\\') return undefined;
+      out += escaped;
+    } else {
+      out += char;
+    }
+  }
+  return undefined; // no closing quote
+}
+
+function refuse(problem: IdempotencyKeyProblem, detail: string): IdempotencyKeyReading {
+  return { ok: false, problem, detail };
+}

@@ -1,0 +1,245 @@
+/**
+ * HTTP rate-limit options → one validated internal config, built ONCE at construction (never per
+ * request). Framework-agnostic: `Req` is an Express `req` or a Koa `ctx`; the adapter-specific
+ * hooks (`onLimited`, a `refund` predicate) are checked to be functions and passed through.
+ *
+ * Rules (STYLE.md §6): explicit `undefined` counts as absent, defaults come from DEFAULTS with
+ * `??`, unknown option names are a ConfigError listing the allowed ones.
+ */
+import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
+import { DEFAULTS } from '../../core/defaults.js';
+import { describe, parseDuration, type Duration } from '../../core/duration.js';
+import { validatePrefix } from '../../core/keyspace.js';
+import { resolveLimits, staticPolicies, validateCost, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
+import { validateLogger, validateOnStoreError, validateStore } from '../../core/rate-limiter.js';
+import type { StoreCallOptions } from '../../core/decide.js';
+import type { Decision, Policy } from '../../core/decision.js';
+import type { FailureMode, Logger } from '../../core/store-call.js';
+import type { Store } from '../../core/store.js';
+import { compileKeySpec, keys, validateKeySpec, type KeyResolver, type KeySpec } from '../../keys.js';
+import { getDefaultStore } from '../../stores/default-store.js';
+import { HEADER_MODES, headerWriter, precomputeHeaderStrings, type HeaderMode, type HeaderWriter } from './headers.js';
+import { resolveMessage, type MessageBuilder, type MessageOption } from './responses.js';
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** Give back a request's cost after its response: on success (status < 400), on failure, or when a predicate says so. */
+export type RefundOption<Predicate> = 'success' | 'failure' | Predicate;
+
+/**
+ * Options every HTTP rate limiter accepts (`rateLimit` and `rateLimitRoutes`, Express and Koa).
+ * `Req` is what callbacks receive: Express `req`, Koa `ctx`.
+ */
+export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
+  /** Where the logs live. @default the process-wide MemoryStore */
+  store?: Store;
+  /** Only `'sliding-log'` (exact) so far. @default 'sliding-log' */
+  algorithm?: 'sliding-log';
+  /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
+  prefix?: string;
+  /** Cost units a request takes (integer 1–1e9), or a function of the request. @default 1 */
+  cost?: number | ((req: Req) => Awaitable<number>);
+  /** Requests for which it returns true are not limited (no store call, no headers). */
+  skip?: (req: Req) => Awaitable<boolean>;
+  /** Give back the request's cost after the response: `'success'` (status < 400), `'failure'` (≥ 400 or aborted), or a predicate. */
+  refund?: RefundOption<RefundPredicate>;
+  /** Response headers: `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` (X-RateLimit-*), or `false`. @default DEFAULTS.headers */
+  headers?: HeaderMode | false;
+  /** Status of a limited response, 400–599. @default DEFAULTS.statusCode (429) */
+  statusCode?: number;
+  /** Body of a limited response: text, a JSON object, or a function of the request and decision. @default a problem+json `quota-exceeded` body */
+  message?: MessageOption<Req>;
+  /** Called on every limited request before the default response; may send its own response. */
+  onLimited?: OnLimited;
+  /** Called with every decision (observability); runs before the response is written. */
+  onDecision?: (req: Req, decision: Decision) => void;
+  /** On store failure or timeout: let the request through (`'open'`) or answer 503 (`'closed'`). @default 'open' */
+  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode);
+  /** ms budget of the store call (number or duration string). @default DEFAULTS.timeoutMs (250) */
+  timeout?: Duration;
+  /** Receives the once-per-outage and refund-failure messages. @default console */
+  logger?: Logger;
+}
+
+/** `rateLimit()` options: the shared ones plus the limits and the client key. */
+export interface RateLimitOptionsBase<Req, OnLimited, RefundPredicate> extends HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
+  /** Quota per `window`: an integer 1–1e9 or `(req) => number`. Use with `window`, or use `limits`. */
+  limit?: number | ((req: Req) => Awaitable<number>);
+  /** Window length: ms, or a string such as `'15m'`. */
+  window?: Duration;
+  /** Several limits, all checked and recorded in one atomic call. */
+  limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[];
+  /** Key extractor, or a list (the first that yields a value). @default keys.ip() */
+  key?: KeySpec<Req>;
+}
+
+/** `refund` after validation. */
+export type RefundConfig<Predicate> = { readonly mode: 'success' | 'failure' } | { readonly mode: 'predicate'; readonly predicate: Predicate };
+
+/** Everything `rateLimit` and `rateLimitRoutes` share, validated. */
+export interface HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
+  /** Store call options for the hot path (built once). */
+  readonly callOptions: StoreCallOptions;
+  /** A `(err, req)` onStoreError: the adapter binds it to the request. */
+  readonly onStoreErrorForRequest: ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode) | undefined;
+  readonly prefix: string;
+  readonly cost: number | ((req: Req) => Awaitable<number>);
+  readonly skip: ((req: Req) => Awaitable<boolean>) | undefined;
+  readonly refund: RefundConfig<RefundPredicate> | undefined;
+  readonly writeHeaders: HeaderWriter | undefined;
+  readonly statusCode: number;
+  readonly message: MessageBuilder<Req>;
+  readonly onLimited: OnLimited | undefined;
+  readonly onDecision: ((req: Req, decision: Decision) => void) | undefined;
+  readonly logger: Logger;
+}
+
+/** `rateLimit()` config: the shared part plus one limiter's limits and key. */
+export interface RateLimitConfig<Req, OnLimited, RefundPredicate> extends HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
+  readonly limits: readonly ResolvedLimit[];
+  /** The policies when no limit is a function (built once), else `undefined`. */
+  readonly policies: readonly Policy[] | undefined;
+  /** Option name in errors of a `limit(req)` callback: `'limit'` or `'limits'`. */
+  readonly limitOption: string;
+  readonly key: KeyResolver<Req>;
+}
+
+/** Names of the shared options; `satisfies` keeps the list in step with the interface. */
+export const HTTP_LIMITER_OPTION_NAMES = [
+  'store',
+  'algorithm',
+  'prefix',
+  'cost',
+  'skip',
+  'refund',
+  'headers',
+  'statusCode',
+  'message',
+  'onLimited',
+  'onDecision',
+  'onStoreError',
+  'timeout',
+  'logger',
+] as const satisfies readonly (keyof HttpLimiterOptions<unknown, unknown, unknown>)[];
+
+const RATE_LIMIT_OPTION_NAMES = [...HTTP_LIMITER_OPTION_NAMES, 'limit', 'window', 'limits', 'key'] as const satisfies readonly (keyof RateLimitOptionsBase<
+  unknown,
+  unknown,
+  unknown
+>)[];
+
+// Compile-time check that no option of the interfaces is missing from the lists above.
+type Missing<All, Listed> = Exclude<keyof All, Listed>;
+const everyRateLimitOptionListed: [Missing<RateLimitOptionsBase<unknown, unknown, unknown>, (typeof RATE_LIMIT_OPTION_NAMES)[number]>] extends [never]
+  ? true
+  : never = true;
+void everyRateLimitOptionListed;
+
+/**
+ * Options as an object without its `undefined` entries, after checking every name is known.
+ * `owner` names the function in errors, e.g. `'rateLimit()'`.
+ */
+export function definedOptions(options: unknown, allowed: readonly string[], owner: string): Record<string, unknown> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`${owner} options must be an object like { limit: 100, window: '1m' }; got ${describe(options)}`);
+  }
+  const defined: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (!allowed.includes(name)) {
+      throw new ConfigError(`${owner} has no option "${name}"; allowed options: ${allowed.join(', ')}`);
+    }
+    defined[name] = value;
+  }
+  return defined;
+}
+
+/** Validates and resolves every `rateLimit()` option. Throws a ConfigError naming the first bad option. */
+export function resolveRateLimitOptions<Req, OnLimited, RefundPredicate>(
+  options: RateLimitOptionsBase<Req, OnLimited, RefundPredicate>,
+  owner = 'rateLimit()',
+): RateLimitConfig<Req, OnLimited, RefundPredicate> {
+  const defined = definedOptions(options, RATE_LIMIT_OPTION_NAMES, owner);
+  const shared = resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(defined);
+  const limits = resolveLimits(defined, '', { allowDynamic: true });
+  const policies = staticPolicies(limits);
+  if (policies !== undefined) precomputeHeaderStrings(policies);
+  const keySpec = defined.key === undefined ? keys.ip({ logger: shared.logger }) : validateKeySpec(defined.key, 'key');
+  return {
+    ...shared,
+    limits,
+    policies,
+    limitOption: defined.limits === undefined ? 'limit' : 'limits',
+    key: compileKeySpec(keySpec as KeySpec<Req>),
+  };
+}
+
+/** Validates the shared options of `defined` (already checked for unknown names). */
+export function resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(
+  defined: Record<string, unknown>,
+): HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
+  if (defined.algorithm !== undefined && defined.algorithm !== DEFAULTS.algorithm) {
+    throw new ConfigError(`algorithm must be '${DEFAULTS.algorithm}' (the only algorithm so far); got ${describe(defined.algorithm)}`);
+  }
+  const logger = validateLogger(defined.logger) ?? console;
+  const onStoreError = validateOnStoreError<(err: StoreError | StoreTimeoutError, req: Req) => FailureMode>(defined.onStoreError) ?? DEFAULTS.limiterOnStoreError;
+  const callOptions: StoreCallOptions = {
+    store: validateStore(defined.store) ?? getDefaultStore(),
+    timeoutMs: parseDuration(defined.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
+    logger,
+    // A per-request handler is bound by the adapter; this value is only used when it is a mode.
+    onStoreError: typeof onStoreError === 'function' ? 'open' : onStoreError,
+  };
+  return {
+    callOptions,
+    onStoreErrorForRequest: typeof onStoreError === 'function' ? onStoreError : undefined,
+    prefix: validatePrefix(defined.prefix ?? DEFAULTS.prefix, 'prefix'),
+    cost: resolveCostOption<Req>(defined.cost, 'cost') ?? 1,
+    skip: optionalFunction(defined.skip, 'skip', 'a function (req) => boolean') as HttpLimiterConfig<Req, OnLimited, RefundPredicate>['skip'],
+    refund: resolveRefund<RefundPredicate>(defined.refund),
+    writeHeaders: resolveHeaders(defined.headers),
+    statusCode: resolveStatusCode(defined.statusCode),
+    message: resolveMessage<Req>(defined.message),
+    onLimited: optionalFunction(defined.onLimited, 'onLimited', 'a function') as OnLimited | undefined,
+    onDecision: optionalFunction(defined.onDecision, 'onDecision', 'a function (req, decision) => void') as HttpLimiterConfig<Req, OnLimited, RefundPredicate>['onDecision'],
+    logger,
+  };
+}
+
+/** A cost option: a valid integer cost, or a function (validated per request); `undefined` when absent. */
+export function resolveCostOption<Req>(value: unknown, option: string): number | ((req: Req) => Awaitable<number>) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'function') return value as (req: Req) => Awaitable<number>;
+  return validateCost(value, option);
+}
+
+function resolveRefund<Predicate>(value: unknown): RefundConfig<Predicate> | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'success' || value === 'failure') return { mode: value };
+  if (typeof value === 'function') return { mode: 'predicate', predicate: value as Predicate };
+  throw new ConfigError(`refund must be 'success', 'failure' or a function returning true to give the cost back; got ${describe(value)}`);
+}
+
+function resolveHeaders(value: unknown): HeaderWriter | undefined {
+  if (value === false) return undefined;
+  const mode = value ?? DEFAULTS.headers;
+  if (!(HEADER_MODES as readonly unknown[]).includes(mode)) {
+    throw new ConfigError(`headers must be one of ${HEADER_MODES.map((m) => `'${m}'`).join(', ')} or false; got ${describe(value)}`);
+  }
+  return headerWriter(mode as HeaderMode);
+}
+
+function resolveStatusCode(value: unknown): number {
+  const status = value ?? DEFAULTS.statusCode;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
+    throw new ConfigError(`statusCode must be an integer HTTP error status from 400 to 599; got ${describe(value)}`);
+  }
+  return status;
+}
+
+/** `value` if it is a function, `undefined` if absent, else a ConfigError describing the expected `shape`. */
+export function optionalFunction(value: unknown, option: string, shape: string): ((...args: any[]) => unknown) | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new ConfigError(`${option} must be ${shape}; got ${describe(value)}`);
+  return value as (...args: any[]) => unknown;
+}

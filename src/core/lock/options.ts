@@ -1,0 +1,76 @@
+/**
+ * Option checks shared by LockGuard, IdempotencyGuard and the withLock adapters: each returns the
+ * parsed value or throws a ConfigError naming the option, the expected range and the value.
+ */
+import { ConfigError } from '../errors.js';
+import { MAX_DURATION_MS, describe, parseDuration } from '../duration.js';
+import type { Store } from '../store.js';
+
+const LOCK_STORE_METHODS = ['acquireLock', 'extendLock', 'releaseLock'] as const;
+const IDEMPOTENCY_STORE_METHODS = ['beginIdempotent', 'extendIdempotent', 'completeIdempotent', 'abortIdempotent'] as const;
+
+/** The store, if given: it must have the lock (and, for replay, the idempotency) operations of the Store interface. */
+export function validateGuardStore(store: unknown, option: string, needs: 'lock' | 'idempotency'): Store | undefined {
+  if (store === undefined) return undefined;
+  const methods = needs === 'lock' ? LOCK_STORE_METHODS : IDEMPOTENCY_STORE_METHODS;
+  const candidate = store as Record<string, unknown> | null;
+  if (candidate === null || typeof candidate !== 'object' || methods.some((method) => typeof candidate[method] !== 'function')) {
+    throw new ConfigError(
+      `${option} must be a Store with ${methods.join(', ')} (e.g. new RedisStore({ client }) or new MemoryStore()); got ${describe(store)}`,
+    );
+  }
+  return store as Store;
+}
+
+/** `wait`: 0 (answer at once) or a duration in ms / duration string. */
+export function parseWait(value: unknown, option: string): number {
+  if (value === 0) return 0;
+  if (typeof value === 'number' && !(Number.isInteger(value) && value >= 0 && value <= MAX_DURATION_MS)) {
+    throw new ConfigError(`${option} must be 0 or a whole number of milliseconds up to ${MAX_DURATION_MS}, or a string like '2s'; got ${describe(value)}`);
+  }
+  return parseDuration(value, option);
+}
+
+/** `maxHold`: a duration no shorter than the lease ttl (else the very first lease would outlive it). */
+export function parseMaxHold(value: unknown, ttlMs: number, option: string): number {
+  const maxHoldMs = parseDuration(value, option);
+  if (maxHoldMs < ttlMs) {
+    throw new ConfigError(`${option} must be at least the lease ttl (${ttlMs} ms); got ${describe(value)}`);
+  }
+  return maxHoldMs;
+}
+
+/** Default maxHold for a ttl: DEFAULTS.lockMaxHoldMs, raised to the ttl when the ttl is longer. */
+export function defaultMaxHold(ttlMs: number, defaultMs: number): number {
+  return Math.max(ttlMs, defaultMs);
+}
+
+/** A non-empty string key (the caller's id for the lock or record). */
+export function validateGuardKey(key: unknown, option: string): string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new ConfigError(`${option} must be a non-empty string (e.g. 'order:42'); got ${describe(key)}`);
+  }
+  return key;
+}
+
+/** Throws a ConfigError for an option name that `known` does not list. */
+export function rejectUnknownOptions(options: object, known: readonly string[], owner: string): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name)) {
+      throw new ConfigError(`${owner} has no option "${name}"; allowed options: ${known.join(', ')}`);
+    }
+  }
+}
+
+/** Throws unless `options` is a plain options object. */
+export function requireOptionsObject(options: unknown, owner: string, example: string): asserts options is Record<string, unknown> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`${owner} options must be an object like ${example}; got ${describe(options)}`);
+  }
+}
+
+/** An optional AbortSignal option. */
+export function validateSignal(signal: unknown, option: string): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new ConfigError(`${option} must be an AbortSignal; got ${describe(signal)}`);
+}

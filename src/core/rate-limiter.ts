@@ -1,0 +1,163 @@
+/**
+ * The rate limiter without HTTP: `new RateLimiter({ store, limits })`, then `consume(key)`,
+ * `peek(key)`, `reset(key)`, `refund(decision)`. Options are parsed and validated once, here.
+ */
+import { ConfigError, type StoreError, type StoreTimeoutError } from './errors.js';
+import { DEFAULTS } from './defaults.js';
+import { describe, parseDuration, type Duration } from './duration.js';
+import { decide, refund, type LimitPart, type StoreCallOptions } from './decide.js';
+import { limitKey, validatePrefix } from './keyspace.js';
+import { resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
+import { reportStoreFailure, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
+import type { Decision, Policy } from './decision.js';
+import type { Store } from './store.js';
+import { getDefaultStore } from '../stores/default-store.js';
+
+export interface RateLimiterOptions {
+  /** Where the logs live. @default the process-wide MemoryStore (`getDefaultStore()`) */
+  store?: Store;
+  /** Quota per `window` (cost units), integer 1–1e9. Use with `window`, or use `limits`. */
+  limit?: number;
+  /** Window length: ms, or a string such as `'15m'`. */
+  window?: Duration;
+  /** Several limits, all checked and recorded in one atomic call. Names default to the window (`'1m'`). */
+  limits?: LimitDefinition[];
+  /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
+  prefix?: string;
+  /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
+  timeout?: Duration;
+  /** On store failure or timeout: allow (`'open'`) or refuse (`'closed'`). @default 'open' */
+  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError) => FailureMode);
+  /** Receives the once-per-outage messages. @default console */
+  logger?: Logger;
+}
+
+export interface ConsumeOptions {
+  /** Cost units this call takes, integer 1–1e9. A cost above a limit is always blocked (retryAfterMs = its window). @default 1 */
+  cost?: number;
+}
+
+const OPTION_NAMES: Record<keyof RateLimiterOptions, true> = {
+  store: true,
+  limit: true,
+  window: true,
+  limits: true,
+  prefix: true,
+  timeout: true,
+  onStoreError: true,
+  logger: true,
+};
+const CONSUME_OPTION_NAMES: Record<keyof ConsumeOptions, true> = { cost: true };
+
+/**
+ * Exact sliding-window rate limiter (sliding log) over any Store.
+ *
+ * @example
+ * const limiter = new RateLimiter({ store, limits: [{ limit: 10, window: '1s' }, { limit: 500, window: '1h' }] });
+ * const decision = await limiter.consume(`user:${id}`);
+ * if (!decision.allowed) throw new TooBusy(decision.retryAfterMs);
+ */
+export class RateLimiter {
+  /** The limits every key is checked against, in the order given. */
+  readonly policies: readonly Policy[];
+  readonly prefix: string;
+  readonly #callOptions: StoreCallOptions;
+
+  constructor(options: RateLimiterOptions) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ConfigError(`RateLimiter options must be an object like { limit: 100, window: '1m' }; got ${describe(options)}`);
+    }
+    rejectUnknown(options, OPTION_NAMES, 'RateLimiter');
+    // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
+    this.policies = staticPolicies(resolveLimits(options, ''))!;
+    this.prefix = validatePrefix(options.prefix ?? DEFAULTS.prefix, 'prefix');
+    this.#callOptions = {
+      store: validateStore(options.store) ?? getDefaultStore(),
+      timeoutMs: parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
+      logger: validateLogger(options.logger) ?? console,
+      onStoreError: validateOnStoreError(options.onStoreError) ?? DEFAULTS.limiterOnStoreError,
+    };
+  }
+
+  /** Takes `cost` (default 1) from every limit of `key` if all have room, else nothing. Never rejects on store failure. */
+  async consume(key: string, options?: ConsumeOptions): Promise<Decision> {
+    validateKey(key);
+    let cost = 1;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw new ConfigError(`consume() options must be an object like { cost: 2 }; got ${describe(options)}`);
+      rejectUnknown(options, CONSUME_OPTION_NAMES, 'consume()');
+      if (options.cost !== undefined) cost = validateCost(options.cost, 'cost');
+    }
+    return decide([this.#part(key)], cost, 'consume', this.#callOptions);
+  }
+
+  /** What a request of cost 1 would get now, recording nothing. */
+  async peek(key: string): Promise<Decision> {
+    validateKey(key);
+    return decide([this.#part(key)], 1, 'peek', this.#callOptions);
+  }
+
+  /** Deletes every limit's log for `key` (full quota again). Rejects with StoreError / StoreTimeoutError. */
+  async reset(key: string): Promise<void> {
+    validateKey(key);
+    const { store, timeoutMs, logger, onStoreError } = this.#callOptions;
+    const keys = this.policies.map((policy) => limitKey(this.prefix, key, policy.name));
+    try {
+      await withTimeout(store.reset(keys), timeoutMs);
+    } catch (err) {
+      const failure = toStoreError(err);
+      reportStoreFailure(store, failure, logger, typeof onStoreError === 'string' ? onStoreError : DEFAULTS.limiterOnStoreError);
+      throw failure;
+    }
+  }
+
+  /** Gives back exactly what `decision` (from this limiter's `consume`) recorded; a no-op otherwise. Never rejects on store failure. */
+  async refund(decision: Decision): Promise<void> {
+    return refund(decision, this.#callOptions);
+  }
+
+  #part(id: string): LimitPart {
+    return { id, prefix: this.prefix, policies: this.policies };
+  }
+}
+
+function validateKey(key: unknown): void {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${describe(key)}`);
+  }
+}
+
+function rejectUnknown(options: object, known: Record<string, true>, owner: string): void {
+  for (const option of Object.keys(options)) {
+    if (!Object.prototype.hasOwnProperty.call(known, option)) {
+      throw new ConfigError(`${owner} has no option "${option}"; allowed options: ${Object.keys(known).join(', ')}`);
+    }
+  }
+}
+
+const STORE_METHODS = ['consume', 'peek', 'refund', 'reset'] as const;
+
+/** The store, if given: it must have the rate-limit methods of the Store interface. */
+export function validateStore(store: unknown, option = 'store'): Store | undefined {
+  if (store === undefined) return undefined;
+  const candidate = store as Record<string, unknown> | null;
+  if (candidate === null || typeof candidate !== 'object' || STORE_METHODS.some((method) => typeof candidate[method] !== 'function')) {
+    throw new ConfigError(`${option} must be a Store (e.g. new RedisStore({ client }) or new MemoryStore()); got ${describe(store)}`);
+  }
+  return store as Store;
+}
+
+/** The logger, if given: an object with `warn(message)`. */
+export function validateLogger(logger: unknown, option = 'logger'): Logger | undefined {
+  if (logger === undefined) return undefined;
+  if (logger === null || typeof (logger as { warn?: unknown }).warn !== 'function') {
+    throw new ConfigError(`${option} must be an object with a warn(message) method (e.g. console); got ${describe(logger)}`);
+  }
+  return logger as Logger;
+}
+
+/** `onStoreError`, if given: `'open'`, `'closed'` or a function returning one of them. */
+export function validateOnStoreError<F extends (...args: any[]) => FailureMode>(value: unknown, option = 'onStoreError'): FailureMode | F | undefined {
+  if (value === undefined || value === 'open' || value === 'closed' || typeof value === 'function') return value as FailureMode | F | undefined;
+  throw new ConfigError(`${option} must be 'open', 'closed' or a function returning one of them; got ${describe(value)}`);
+}

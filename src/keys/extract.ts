@@ -1,0 +1,79 @@
+/**
+ * Turning a key spec (one extractor or a list) into the request's client key.
+ *
+ * If no extractor yields a key, the request is keyed by its IP (`keys.ip()` with the default
+ * /56 IPv6 subnet): anonymous requests never share one global bucket that a single client could
+ * drain for everyone.
+ */
+import { ConfigError } from '../core/errors.js';
+import { describe } from '../core/duration.js';
+import { isThenable, keys, type KeyExtractor } from './extractors.js';
+
+/** One extractor, or a list of them meaning "the first that yields a value". */
+export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[];
+
+/** Resolves a request to its key, synchronously when every extractor it ran was synchronous. */
+export type KeyResolver<Req = any> = (req: Req) => string | Promise<string>;
+
+const fallbackToIp = keys.ip() as (req: unknown) => string;
+
+/**
+ * An extractor's value as a key: a non-empty string as is, a finite number as its text. Anything
+ * else (undefined, null, '', objects) means "no key here": an object must not become the shared
+ * key '[object Object]'.
+ */
+function asKey(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.length > 0 ? value : undefined;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/**
+ * Compiles a validated spec once into a resolver for the hot path. The resolver returns a string
+ * when every extractor it ran answered synchronously, else a promise. An extractor that throws
+ * (user code) makes it throw or reject: that is a bug to surface, not a reason to pick another key.
+ */
+export function compileKeySpec<Req = any>(spec: KeySpec<Req>): KeyResolver<Req> {
+  if (typeof spec === 'function') return (req: Req) => resolveKey(spec, req);
+  const extractors = spec;
+  return (req: Req) => resolveKeyFromList(extractors, req, 0);
+}
+
+/** As `compileKeySpec(spec)(req)`, without compiling: a string when every extractor that ran was synchronous. */
+export function resolveKey<Req = any>(spec: KeySpec<Req>, req: Req): string | Promise<string> {
+  if (typeof spec !== 'function') return resolveKeyFromList(spec, req, 0);
+  const value = spec(req);
+  if (isThenable(value)) return Promise.resolve(value).then((settled) => asKey(settled) ?? fallbackToIp(req));
+  return asKey(value) ?? fallbackToIp(req);
+}
+
+function resolveKeyFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req, start: number): string | Promise<string> {
+  for (let i = start; i < extractors.length; i++) {
+    const value = extractors[i]!(req);
+    if (isThenable(value)) {
+      return Promise.resolve(value).then((settled) => asKey(settled) ?? resolveKeyFromList(extractors, req, i + 1));
+    }
+    const key = asKey(value);
+    if (key !== undefined) return key;
+  }
+  return fallbackToIp(req);
+}
+
+/** The request's key: the first extractor of `spec` that yields a non-empty string, else `keys.ip()`. */
+export async function extractKey(spec: KeySpec, req: any): Promise<string> {
+  return resolveKey(spec, req);
+}
+
+/** Checks a `key` option: an extractor function or a non-empty array of them. */
+export function validateKeySpec(spec: unknown, option: string): KeySpec {
+  if (typeof spec === 'function') return spec as KeyExtractor;
+  if (!Array.isArray(spec) || spec.length === 0) {
+    throw new ConfigError(`${option} must be a key extractor (req) => string | undefined, or a non-empty array of them; got ${describe(spec)}`);
+  }
+  spec.forEach((extractor, index) => {
+    if (typeof extractor !== 'function') {
+      throw new ConfigError(`${option}[${index}] must be a key extractor function (req) => string | undefined; got ${describe(extractor)}`);
+    }
+  });
+  return Object.freeze([...spec]) as readonly KeyExtractor[];
+}

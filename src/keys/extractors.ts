@@ -1,0 +1,195 @@
+/**
+ * Key extractors: small functions `(req) => string | undefined` that work on an Express `req` and
+ * on a Koa `ctx` alike (both have `.ip`, `.headers`, `.query`, `.app`).
+ *
+ * Outputs are namespaced (`ip:`, `header:<name>:`, `user:`, `query:<name>:`) so that, say, an API
+ * key equal to an IP address can never share that IP's bucket. Request input never makes an
+ * extractor throw: absent, empty, repeated (array) or non-string values yield `undefined` or the
+ * first value; long or odd text is fine because the keyspace hashes ids.
+ */
+import { ConfigError } from '../core/errors.js';
+import { DEFAULTS } from '../core/defaults.js';
+import { describe } from '../core/duration.js';
+import type { Logger } from '../core/store-call.js';
+import { ipKeyPart } from './ip-address.js';
+import { checkProxySettings } from './proxy-warnings.js';
+
+/** Works on an Express `req` and on a Koa `ctx`. `undefined`, `null` or `''` means "no key here". */
+export type KeyExtractor<Req = any> = (req: Req) => string | undefined | null | Promise<string | undefined | null>;
+
+export interface IpKeyOptions {
+  /**
+   * IPv6 clients are keyed by this many leading bits (32–64), so one client cannot rotate through
+   * the addresses delegated to it. @default 56 (`DEFAULTS.ipv6Subnet`)
+   */
+  ipv6Subnet?: number;
+  /** Where the once-per-process proxy-setting warnings go. @default console */
+  logger?: Logger;
+}
+
+/** Key of requests whose socket has no address any more (the connection is already gone). */
+const UNKNOWN_ADDRESS_KEY = 'ip:unknown';
+
+/**
+ * The client address as the framework sees it: Express `req.ip` (honours `trust proxy`), Koa
+ * `ctx.ip` (honours `app.proxy`), else the socket's address. Never reads X-Forwarded-For itself.
+ */
+function clientAddress(req: any): unknown {
+  const ip = req.ip;
+  if (typeof ip === 'string' && ip.length > 0) return ip;
+  return req.socket?.remoteAddress ?? req.req?.socket?.remoteAddress;
+}
+
+function ip(options: IpKeyOptions = {}): KeyExtractor {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError(`keys.ip() options must be an object like { ipv6Subnet: 56 }; got ${describe(options)}`);
+  }
+  rejectUnknownOptions(options, ['ipv6Subnet', 'logger'], 'keys.ip()');
+  const subnet = options.ipv6Subnet === undefined ? DEFAULTS.ipv6Subnet : options.ipv6Subnet;
+  if (typeof subnet !== 'number' || !Number.isInteger(subnet) || subnet < 32 || subnet > 64) {
+    throw new ConfigError(`keys.ip() option ipv6Subnet must be an integer from 32 to 64; got ${describe(options.ipv6Subnet)}`);
+  }
+  const logger = options.logger === undefined ? console : options.logger;
+  if (typeof logger?.warn !== 'function') {
+    throw new ConfigError(`keys.ip() option logger must have a warn(message) method; got ${describe(options.logger)}`);
+  }
+  return (req: any) => {
+    checkProxySettings(req, logger);
+    const address = clientAddress(req);
+    if (typeof address !== 'string' || address.length === 0) return UNKNOWN_ADDRESS_KEY;
+    return `ip:${ipKeyPart(address, subnet)}`;
+  };
+}
+
+/** Header names are HTTP tokens (RFC 9110 §5.1). */
+const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function header(name: string): KeyExtractor {
+  if (typeof name !== 'string' || !HEADER_NAME_PATTERN.test(name)) {
+    throw new ConfigError(`keys.header() name must be an HTTP header name such as 'x-api-key'; got ${describe(name)}`);
+  }
+  const lower = name.toLowerCase();
+  const namespace = `header:${lower}:`;
+  return (req: any) => {
+    let value: unknown = req.headers?.[lower];
+    // Node joins repeated headers with ', '; the first one is what the app's own code would trust.
+    if (typeof value === 'string' && value.includes(',')) {
+      const distinct = (req.req ?? req).headersDistinct?.[lower];
+      if (Array.isArray(distinct) && distinct.length > 1) value = distinct[0];
+    }
+    const text = firstString(value);
+    return text === undefined ? undefined : namespace + text;
+  };
+}
+
+/** What a `keys.user()` lookup may return; `undefined`, `null` and `''` mean anonymous. */
+export type UserId = string | number | bigint | undefined | null;
+
+function user(fn: (req: any) => UserId | Promise<UserId>): KeyExtractor {
+  if (typeof fn !== 'function') {
+    throw new ConfigError(`keys.user() argument must be a function (req) => user id; got ${describe(fn)}`);
+  }
+  return (req: any) => {
+    const id: unknown = fn(req);
+    // An async lookup must not turn into the shared id '[object Promise]'.
+    if (isThenable(id)) return Promise.resolve(id).then(userKey);
+    return userKey(id);
+  };
+}
+
+function userKey(id: unknown): string | undefined {
+  if (typeof id === 'string') return id.length > 0 ? `user:${id}` : undefined;
+  if (typeof id === 'number' && Number.isFinite(id)) return `user:${id}`;
+  if (typeof id === 'bigint') return `user:${id}`;
+  return undefined;
+}
+
+function query(name: string): KeyExtractor {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ConfigError(`keys.query() name must be a non-empty string; got ${describe(name)}`);
+  }
+  const namespace = `query:${name}:`;
+  return (req: any) => {
+    const parsed = req.query;
+    if (parsed === null || typeof parsed !== 'object') return undefined;
+    // Own properties only: '?constructor=x' must not reach Object.prototype.
+    const value: unknown = Object.prototype.hasOwnProperty.call(parsed, name) ? parsed[name] : undefined;
+    const text = firstString(value);
+    return text === undefined ? undefined : namespace + text;
+  };
+}
+
+function all(...parts: KeyExtractor[]): KeyExtractor {
+  if (parts.length === 0) throw new ConfigError('keys.all() needs at least one key extractor; got none');
+  parts.forEach((part, index) => {
+    if (typeof part !== 'function') {
+      throw new ConfigError(`keys.all() argument ${index + 1} must be a key extractor function; got ${describe(part)}`);
+    }
+  });
+  return (req: any) => {
+    const values: (string | undefined | null | Promise<string | undefined | null>)[] = [];
+    let pending = false;
+    for (const part of parts) {
+      const value = part(req);
+      if (isThenable(value)) pending = true;
+      else if (!isNonEmptyString(value)) return abandon(values);
+      values.push(value);
+    }
+    if (!pending) return combine(values as string[]);
+    return Promise.all(values).then((settled) => (settled.every(isNonEmptyString) ? combine(settled as string[]) : undefined));
+  };
+}
+
+/** Gives up on a combination; parts still pending may not fail later as unhandled rejections. */
+function abandon(values: readonly unknown[]): undefined {
+  for (const value of values) if (isThenable(value)) Promise.resolve(value).catch(ignore);
+  return undefined;
+}
+
+function ignore(): void {}
+
+/** Length-prefixed, so no two different lists of parts give the same key. */
+function combine(parts: readonly string[]): string {
+  let key = 'all:';
+  for (const part of parts) key += `${part.length}:${part}`;
+  return key;
+}
+
+/** The first value of a header or query parameter: strings as is, arrays → their first string. */
+function firstString(value: unknown): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' && first.length > 0 ? first : undefined;
+}
+
+export function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
+}
+
+function rejectUnknownOptions(options: object, allowed: readonly string[], owner: string): void {
+  for (const option of Object.keys(options)) {
+    if (!allowed.includes(option)) {
+      throw new ConfigError(`${owner} has no option "${option}"; allowed options: ${allowed.join(', ')}`);
+    }
+  }
+}
+
+/**
+ * Key extractors. A list of them means "the first that yields a value"; when none yields, the
+ * request is keyed by its IP (see `extractKey`).
+ */
+export const keys = {
+  /** `'ip:<address>'`, IPv6 as `'ip:<prefix>/<ipv6Subnet>'`; see `ipKeyPart` for the normalisation. */
+  ip,
+  /** `'header:<lower-case name>:<value>'` of the first such header; `undefined` when absent or empty. */
+  header,
+  /** `'user:<id>'` from `fn(req)` (string, finite number or bigint; may be async); `undefined` when it yields nothing. */
+  user,
+  /** `'query:<name>:<value>'` of the first such query parameter; `undefined` when absent, empty or not a string. */
+  query,
+  /** Combines parts (e.g. user *and* route); yields only when every part yields. */
+  all,
+};

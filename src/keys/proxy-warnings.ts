@@ -1,0 +1,55 @@
+/**
+ * Run-time checks of the app's proxy settings, each logged once per process (not per request),
+ * as express-rate-limit's validations do:
+ *
+ * - `ERR_RATELOCK_PERMISSIVE_TRUST_PROXY`: Express `trust proxy` is `true`, or Koa `app.proxy` is
+ *   on without `maxIpsCount`. The framework then takes the LEFTMOST `X-Forwarded-For` entry, which
+ *   any client can write, so a client picks its own rate-limit key.
+ * - `ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR`: a request carries `X-Forwarded-For` but the app does
+ *   not trust proxies, so every client behind the proxy shares the proxy's address (one bucket).
+ */
+import type { Logger } from '../core/store-call.js';
+
+let permissiveWarned = false;
+let unexpectedForwardedWarned = false;
+
+/** Checks `req` (Express request or Koa context) and warns once per process per finding. */
+export function checkProxySettings(req: any, logger: Logger): void {
+  if (permissiveWarned && unexpectedForwardedWarned) return;
+  const trust = proxyTrust(req);
+  if (trust === undefined) return;
+  if (!permissiveWarned && trust === 'permissive') {
+    permissiveWarned = true;
+    logger.warn(
+      '[ratelock] ERR_RATELOCK_PERMISSIVE_TRUST_PROXY: the app trusts every proxy (Express "trust proxy" = true, or Koa app.proxy without app.maxIpsCount), ' +
+        'so the client IP is the leftmost X-Forwarded-For entry, which clients can forge to evade rate limits. ' +
+        'Set "trust proxy" to the number of proxies in front of the app (e.g. 1), or Koa app.maxIpsCount.',
+    );
+  }
+  if (!unexpectedForwardedWarned && trust === 'none' && req.headers?.['x-forwarded-for'] !== undefined) {
+    unexpectedForwardedWarned = true;
+    logger.warn(
+      '[ratelock] ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR: a request carries X-Forwarded-For but the app does not trust proxies, ' +
+        "so all clients behind that proxy share the proxy's address (one rate-limit bucket). " +
+        'If the app runs behind a proxy, set Express "trust proxy" (e.g. 1) or Koa app.proxy = true with app.maxIpsCount.',
+    );
+  }
+}
+
+/** How the framework derives `req.ip`: `undefined` when `req` is neither an Express request nor a Koa context. */
+function proxyTrust(req: any): 'none' | 'bounded' | 'permissive' | undefined {
+  const app = req?.app;
+  if (app === undefined || app === null) return undefined;
+  if (typeof app.get === 'function') {
+    // Express: the raw setting (`false` by default; a hop count, address list or function otherwise).
+    const setting = app.get('trust proxy');
+    if (setting === true) return 'permissive';
+    return setting === false || setting === undefined || setting === 0 ? 'none' : 'bounded';
+  }
+  if (typeof app.proxy === 'boolean') {
+    // Koa: `maxIpsCount` 0 (the default) means every X-Forwarded-For entry is believed.
+    if (!app.proxy) return 'none';
+    return app.maxIpsCount > 0 ? 'bounded' : 'permissive';
+  }
+  return undefined;
+}

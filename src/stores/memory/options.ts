@@ -1,0 +1,87 @@
+/** MemoryStore options: the public type, the defaults, and their validation. */
+import { ConfigError } from '../../core/errors.js';
+import { MAX_DURATION_MS, describe } from '../../core/duration.js';
+import { type Clock, monotonicClock } from './clock.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Most keys held (limit logs, locks, fence counters, idempotency records). Beyond it the least
+   * recently used key is evicted, which forgets that key's state: size it above the number of
+   * clients active within your longest window. Expired keys are swept long before that.
+   * @default 100_000 (MEMORY_STORE_DEFAULTS.maxKeys)
+   */
+  maxKeys?: number;
+  /**
+   * The store's clock in whole ms. Default: a monotonic clock (process start wall time plus
+   * `performance.now()`), so `Date` steps never move windows or leases. For tests: a virtual clock.
+   */
+  clock?: () => number;
+  /**
+   * ms between sweeps of expired keys; 0 = no timer (expired keys then leave only when accessed
+   * or evicted). The timer is `unref()`'d: it never keeps the process alive.
+   * @default 1_000 (MEMORY_STORE_DEFAULTS.sweepIntervalMs)
+   */
+  sweepIntervalMs?: number;
+  /**
+   * Keys visited per sweep, which bounds the time one sweep takes (≈ 0.5 ms per 10 000 keys).
+   * @default 10_000 (MEMORY_STORE_DEFAULTS.sweepBatchSize)
+   */
+  sweepBatchSize?: number;
+}
+
+/** The defaults the docs quote. */
+export const MEMORY_STORE_DEFAULTS = Object.freeze({
+  maxKeys: 100_000,
+  sweepIntervalMs: 1_000,
+  sweepBatchSize: 10_000,
+});
+
+/** Options after validation, defaults applied. */
+export interface MemoryStoreConfig {
+  readonly maxKeys: number;
+  readonly clock: Clock;
+  readonly sweepIntervalMs: number;
+  readonly sweepBatchSize: number;
+}
+
+const KNOWN_OPTIONS: Record<keyof MemoryStoreOptions, true> = {
+  maxKeys: true,
+  clock: true,
+  sweepIntervalMs: true,
+  sweepBatchSize: true,
+};
+
+/** Validates `options` (unknown keys included) and applies the defaults; throws ConfigError. */
+export function resolveMemoryStoreOptions(options: unknown): MemoryStoreConfig {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`MemoryStore options must be an object; got ${describe(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!(name in KNOWN_OPTIONS)) {
+      throw new ConfigError(
+        `MemoryStore has no option "${name}"; known options: ${Object.keys(KNOWN_OPTIONS).join(', ')}`,
+      );
+    }
+  }
+  const clock = given.clock ?? monotonicClock;
+  if (typeof clock !== 'function') {
+    throw new ConfigError(`MemoryStore option "clock" must be a function returning ms; got ${describe(clock)}`);
+  }
+  return {
+    maxKeys: integerOption(given, 'maxKeys', MEMORY_STORE_DEFAULTS.maxKeys, 1, Number.MAX_SAFE_INTEGER),
+    clock: clock as Clock,
+    sweepIntervalMs: integerOption(given, 'sweepIntervalMs', MEMORY_STORE_DEFAULTS.sweepIntervalMs, 0, MAX_DURATION_MS),
+    sweepBatchSize: integerOption(given, 'sweepBatchSize', MEMORY_STORE_DEFAULTS.sweepBatchSize, 1, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+function integerOption(given: Record<string, unknown>, name: string, fallback: number, min: number, max: number): number {
+  const value = given[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`MemoryStore option "${name}" must be an integer ${range}; got ${describe(given[name])}`);
+  }
+  return value;
+}

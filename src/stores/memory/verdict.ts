@@ -1,0 +1,87 @@
+/**
+ * The sliding-log decision for a list of limits, as a pure function of their logs: the same
+ * rules, in the same order, as the Redis script, so both stores answer identically.
+ */
+import type { ConsumeResult, StoreLimit } from '../../core/store.js';
+import type { SlidingLog } from './sliding-log.js';
+
+/**
+ * Decides a request of `cost` against `limits`, whose trimmed logs are `logs` (undefined = empty).
+ * When allowed, `stamp` is the stamp a write must use: max(now, newest entry of every log), so
+ * every log stays sorted even if the clock stepped back a little.
+ */
+export function judge(
+  limits: readonly StoreLimit[],
+  logs: readonly (SlidingLog | undefined)[],
+  cost: number,
+  now: number,
+): ConsumeResult {
+  let allowed = true;
+  let stamp = now;
+  for (let i = 0; i < limits.length; i++) {
+    const log = logs[i];
+    if ((log?.total ?? 0) + cost > limits[i]!.limit) allowed = false;
+    const newest = log?.newest();
+    if (newest !== undefined && newest > stamp) stamp = newest;
+  }
+  return allowed ? allowedVerdict(limits, logs, cost, now, stamp) : blockedVerdict(limits, logs, cost, now);
+}
+
+/** Deciding limit = fewest remaining after the request (ties: lowest index). */
+function allowedVerdict(
+  limits: readonly StoreLimit[],
+  logs: readonly (SlidingLog | undefined)[],
+  cost: number,
+  now: number,
+  stamp: number,
+): ConsumeResult {
+  let index = 0;
+  let remaining = Infinity;
+  for (let i = 0; i < limits.length; i++) {
+    const left = limits[i]!.limit - (logs[i]?.total ?? 0) - cost;
+    if (left < remaining) {
+      index = i;
+      remaining = left;
+    }
+  }
+  // After the write (real or, for peek, hypothetical) the deciding log's newest entry is `stamp`.
+  const resetMs = stamp + limits[index]!.windowMs - now;
+  return { allowed: true, index, remaining, resetMs, retryAfterMs: 0, stamp };
+}
+
+/**
+ * Deciding limit = the blocking limit with the longest wait (ties: lowest index); a limit the cost
+ * can never fit (cost > limit) waits forever, so it decides and the answer is -1.
+ */
+function blockedVerdict(
+  limits: readonly StoreLimit[],
+  logs: readonly (SlidingLog | undefined)[],
+  cost: number,
+  now: number,
+): ConsumeResult {
+  let index = 0;
+  let wait = -Infinity;
+  for (let i = 0; i < limits.length; i++) {
+    const { limit, windowMs } = limits[i]!;
+    const log = logs[i];
+    const count = log?.total ?? 0;
+    if (count + cost <= limit) continue;
+    // The entry at (limit - cost) from the newest must age out to leave room for `cost` more.
+    const limitWait = cost > limit ? Infinity : log!.entryFromNewest(limit - cost) + windowMs - now;
+    if (limitWait > wait) {
+      index = i;
+      wait = limitWait;
+    }
+  }
+  const { limit, windowMs } = limits[index]!;
+  const log = logs[index];
+  const newest = log?.newest();
+  return {
+    allowed: false,
+    index,
+    remaining: Math.max(0, limit - (log?.total ?? 0)),
+    resetMs: newest === undefined ? 0 : newest + windowMs - now,
+    retryAfterMs: wait === Infinity ? -1 : wait,
+    stamp: 0,
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * consume / peek over limits whose keys lie in different Redis Cluster slots (a per-route table
+ * mixing ids). A script call cannot span slots, so each slot group gets its own call:
+ * all-or-nothing by compensation, not one atomic step. consume runs the groups in order; when a
+ * group blocks, the groups already recorded are refunded and the rest are peeked so that the
+ * answer names the same deciding limit a single call would. Every group after the first reuses
+ * the first group's stamp (`align`) so that one stamp refunds the request everywhere.
+ */
+import type { ConsumeResult, StoreLimit } from '../../core/store.js';
+
+export interface GroupOperations {
+  consume(limits: readonly StoreLimit[], cost: number, align: number | undefined): Promise<ConsumeResult>;
+  peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
+  refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void>;
+}
+
+/** A group's result with `index` already mapped into the original limits. */
+type Mapped = ConsumeResult;
+
+function pick(limits: readonly StoreLimit[], group: readonly number[]): StoreLimit[] {
+  return group.map((index) => limits[index]!);
+}
+
+function mapIndex(result: ConsumeResult, group: readonly number[]): Mapped {
+  return { ...result, index: group[result.index]! };
+}
+
+/** Longer wait first (-1 = never, the longest), then the lower original index. */
+function waitsLonger(a: Mapped, b: Mapped): boolean {
+  if (a.retryAfterMs === b.retryAfterMs) return a.index < b.index;
+  if (a.retryAfterMs === -1) return true;
+  if (b.retryAfterMs === -1) return false;
+  return a.retryAfterMs > b.retryAfterMs;
+}
+
+/** Fewer remaining first, then the lower original index. */
+function closerToBlocking(a: Mapped, b: Mapped): boolean {
+  return a.remaining < b.remaining || (a.remaining === b.remaining && a.index < b.index);
+}
+
+/** Combines per-group results as one call over all limits would have decided. */
+export function combineResults(results: readonly Mapped[], stamp: number): ConsumeResult {
+  const blocked = results.filter((result) => !result.allowed);
+  if (blocked.length > 0) {
+    return { ...blocked.reduce((best, next) => (waitsLonger(next, best) ? next : best)), stamp: 0 };
+  }
+  return { ...results.reduce((best, next) => (closerToBlocking(next, best) ? next : best)), stamp };
+}
+
+export async function consumeGrouped(
+  limits: readonly StoreLimit[],
+  groups: readonly number[][],
+  cost: number,
+  operations: GroupOperations,
+): Promise<ConsumeResult> {
+  const recorded: { limits: StoreLimit[]; stamp: number }[] = [];
+  const results: Mapped[] = [];
+  let align: number | undefined;
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[g]!;
+    const groupLimits = pick(limits, group);
+    const result = await operations.consume(groupLimits, cost, align);
+    if (!result.allowed) {
+      // Undo what the earlier groups recorded, and ask the later ones what they would say.
+      const later = groups.slice(g + 1);
+      const [, peeked] = await Promise.all([
+        Promise.all(recorded.map((entry) => operations.refund(entry.limits, cost, entry.stamp))),
+        Promise.all(later.map((other) => operations.peek(pick(limits, other), cost))),
+      ]);
+      return combineResults([...results, mapIndex(result, group), ...peeked.map((r, i) => mapIndex(r, later[i]!))], 0);
+    }
+    align ??= result.stamp;
+    recorded.push({ limits: groupLimits, stamp: result.stamp });
+    results.push(mapIndex(result, group));
+  }
+  // If a group could not reuse the stamp (its clock is off by more than 1 % of the window), a
+  // refund by `align` misses that group: the request then stays counted there (conservative).
+  return combineResults(results, align ?? 0);
+}
+
+export async function peekGrouped(
+  limits: readonly StoreLimit[],
+  groups: readonly number[][],
+  cost: number,
+  operations: GroupOperations,
+): Promise<ConsumeResult> {
+  const results = await Promise.all(groups.map((group) => operations.peek(pick(limits, group), cost)));
+  return combineResults(
+    results.map((result, i) => mapIndex(result, groups[i]!)),
+    0,
+  );
+}

@@ -1,0 +1,154 @@
+/**
+ * Runs ratelock's scripts on a Redis client: `FCALL` of the Function library, loaded lazily on the
+ * first call and reloaded when a server lost it (restart without persistence, FUNCTION FLUSH, a new
+ * empty master); or, on servers without Functions (Redis < 7), `EVALSHA` with an `EVAL` fallback
+ * on `NOSCRIPT`. Only those two errors are handled; every other error is rethrown (as StoreError).
+ */
+import { StoreError } from '../../core/errors.js';
+import { assertReady, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
+import { LIBRARY_NAME, librarySource, type Script } from './scripts.js';
+
+/** `'function'`: FCALL (Redis ≥ 7); `'eval'`: EVALSHA + EVAL on NOSCRIPT. */
+export type ScriptMode = 'function' | 'eval';
+
+const FUNCTION_NOT_FOUND = 'ERR Function not found';
+const NOSCRIPT = 'NOSCRIPT';
+const LIBRARY_EXISTS = /^ERR Library '.*' already exists/;
+/** What a server without the FUNCTION command answers (Redis < 7, and look-alikes). */
+const UNKNOWN_COMMAND = /^ERR unknown command/i;
+
+export class ScriptRunner {
+  private mode: ScriptMode;
+  /** True once the library was loaded by this process (always true in eval mode). */
+  private loaded: boolean;
+  /** The load in progress, shared by every caller (single-flight). */
+  private loading: Promise<void> | undefined;
+  /** Completed loads; a call that failed before the latest load just retries. */
+  private loadGeneration = 0;
+  /** `FUNCTION LOAD`s this process sent, per server (`host:port`): for tests and diagnostics. */
+  readonly libraryLoads = new Map<string, number>();
+
+  constructor(
+    private readonly client: RedisClientLike,
+    mode: ScriptMode = 'function',
+  ) {
+    this.mode = mode;
+    this.loaded = mode === 'eval';
+  }
+
+  /** The mode in use (switches to `'eval'` if the server turns out not to know FUNCTION). */
+  get currentMode(): ScriptMode {
+    return this.mode;
+  }
+
+  /**
+   * Runs `script`. `args` is the whole command tail with `args[0]` left free for the function name,
+   * SHA1 or source: `[_, numkeys, ...keys, ...argv]` (built once by the caller, no copies here).
+   * `binary` replies with Buffers for bulk strings.
+   */
+  async run(script: Script, args: RedisArgument[], binary = false): Promise<unknown> {
+    assertReady(this.client);
+    if (!this.loaded) await this.load(false);
+    const generation = this.loadGeneration;
+    try {
+      return await this.send(script, args, binary);
+    } catch (err) {
+      return this.recover(script, args, binary, err, generation);
+    }
+  }
+
+  /**
+   * Waits for the connection as the client does for any command (its offline queue, if enabled),
+   * then loads the library. Optional: the first call loads it too.
+   */
+  async ready(): Promise<void> {
+    try {
+      await this.client.call('PING', []);
+    } catch (err) {
+      throw new StoreError(`Redis is not reachable: ${errorMessage(err)}`, { cause: err });
+    }
+    if (!this.loaded) await this.load(false);
+  }
+
+  private send(script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
+    const command = this.mode === 'function' ? 'FCALL' : 'EVALSHA';
+    args[0] = this.mode === 'function' ? script.functionName : script.sha1;
+    return binary ? this.client.callBuffer(command, args) : this.client.call(command, args);
+  }
+
+  private async recover(script: Script, args: RedisArgument[], binary: boolean, err: unknown, generation: number): Promise<unknown> {
+    const message = errorMessage(err);
+    try {
+      if (this.mode === 'function' && message.startsWith(FUNCTION_NOT_FOUND)) {
+        // Reload unless a load finished since this call was sent (it then missed it by a hair).
+        if (this.loadGeneration === generation) await this.load(true);
+        else if (this.loading) await this.loading;
+        return await this.send(script, args, binary);
+      }
+      if (this.mode === 'eval' && message.startsWith(NOSCRIPT)) {
+        const evalArgs = args.slice();
+        evalArgs[0] = script.evalSource;
+        return await (binary ? this.client.callBuffer('EVAL', evalArgs) : this.client.call('EVAL', evalArgs));
+      }
+    } catch (retryErr) {
+      throw toStoreError(script, retryErr);
+    }
+    throw toStoreError(script, err);
+  }
+
+  /**
+   * Single-flight load. The first load replaces the library on every server (this process's code
+   * wins over a stale copy of the same version); a reload only loads where it is missing, so one
+   * master restarted empty costs one FUNCTION LOAD on that master alone.
+   */
+  private load(reload: boolean): Promise<void> {
+    this.loading ??= this.loadEverywhere(reload).then(
+      () => {
+        this.loaded = true;
+        this.loadGeneration++;
+        this.loading = undefined;
+      },
+      (err: unknown) => {
+        this.loading = undefined;
+        throw err instanceof StoreError ? err : new StoreError(`loading the Redis Function library ${LIBRARY_NAME} failed: ${errorMessage(err)}`, { cause: err });
+      },
+    );
+    return this.loading;
+  }
+
+  private async loadEverywhere(reload: boolean): Promise<void> {
+    const servers = this.client.isCluster && this.client.nodes ? this.client.nodes('master') : [this.client];
+    if (servers.length === 0) throw new StoreError('Redis Cluster client knows no master yet; the call was not sent');
+    await Promise.all(servers.map((server) => this.loadOn(server, reload)));
+  }
+
+  private async loadOn(server: RedisCommandClient, reload: boolean): Promise<void> {
+    if (this.mode === 'eval') return;
+    try {
+      if (reload && (await hasLibrary(server))) return;
+      await server.call('FUNCTION', reload ? ['LOAD', librarySource] : ['LOAD', 'REPLACE', librarySource]);
+      const name = serverName(server);
+      this.libraryLoads.set(name, (this.libraryLoads.get(name) ?? 0) + 1);
+    } catch (err) {
+      const message = errorMessage(err);
+      if (UNKNOWN_COMMAND.test(message)) this.mode = 'eval'; // Redis < 7: EVALSHA from now on
+      else if (!LIBRARY_EXISTS.test(message)) throw err; // another process loaded it meanwhile: fine
+    }
+  }
+}
+
+async function hasLibrary(server: RedisCommandClient): Promise<boolean> {
+  const list = await server.call('FUNCTION', ['LIST', 'LIBRARYNAME', LIBRARY_NAME]);
+  // LIBRARYNAME matches by pattern (a prefix here): look for the exact name.
+  return Array.isArray(list) && list.some((library) => Array.isArray(library) && library[1] === LIBRARY_NAME);
+}
+
+function serverName(server: RedisCommandClient): string {
+  const options = (server as { options?: { host?: string; port?: number } }).options;
+  return options?.host !== undefined ? `${options.host}:${options.port ?? 6379}` : 'default';
+}
+
+function toStoreError(script: Script, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(`Redis script ${script.operation} failed: ${errorMessage(err)}`, { cause: err });
+}

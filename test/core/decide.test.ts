@@ -1,0 +1,229 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decide, refund, type LimitPart, type StoreCallOptions } from '../../src/core/decide.js';
+import { ConfigError, StoreError, StoreTimeoutError } from '../../src/core/errors.js';
+import { limitKey } from '../../src/core/keyspace.js';
+import type { Policy } from '../../src/core/decision.js';
+import type { Logger } from '../../src/core/store-call.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { failingStore, recordingStore, silentStore, type RecordingStore } from './fake-stores.js';
+
+const policy = (limit: number, windowMs: number, name = `${windowMs}ms`): Policy => ({ name, limit, windowMs });
+const part = (id: string, ...policies: Policy[]): LimitPart => ({ id, prefix: 'rl:', policies });
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return { lines, warn: (message) => lines.push(message) };
+}
+
+describe('decide() and refund() on MemoryStore (virtual clock)', () => {
+  let now: number;
+  let memory: MemoryStore;
+  let store: RecordingStore;
+  let options: StoreCallOptions;
+
+  beforeEach(() => {
+    now = 1_000_000;
+    memory = new MemoryStore({ clock: () => now, sweepIntervalMs: 0 });
+    store = recordingStore(memory);
+    options = { store, timeoutMs: 1_000, logger: recordingLogger(), onStoreError: 'open' };
+  });
+
+  afterEach(() => memory.close());
+
+  it('allows up to the limit, then blocks until the oldest entry leaves the window', async () => {
+    const login = part('ip:1.2.3.4', policy(3, 1_000));
+    const remaining: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const decision = await decide([login], 1, 'consume', options);
+      expect(decision).toMatchObject({ allowed: true, reason: 'allowed', limit: 3, retryAfterMs: 0, key: 'ip:1.2.3.4' });
+      remaining.push(decision.remaining);
+      now += 100;
+    }
+    expect(remaining).toEqual([2, 1, 0]);
+    const blocked = await decide([login], 1, 'consume', options);
+    // The first entry (t = 0) leaves at t = 1000; it is now t = 300.
+    expect(blocked).toMatchObject({ allowed: false, reason: 'limited', remaining: 0, retryAfterMs: 700, resetMs: 900 });
+    expect(blocked.error).toBeUndefined();
+    now += 700;
+    await expect(decide([login], 1, 'consume', options)).resolves.toMatchObject({ allowed: true });
+  });
+
+  it('checks every limit of every part in ONE store call, with keys laid out as limitKey()', async () => {
+    const user = part('user:7', policy(10, 1_000, '1s'), policy(100, 60_000, '1m'));
+    const route = { id: 'route:/search', prefix: 'rl:search:', policies: [policy(50, 1_000, '1s')] };
+    await decide([user, route], 1, 'consume', options);
+    expect(store.calls).toHaveLength(1);
+    expect(store.calls[0]!.limits).toEqual([
+      { key: limitKey('rl:', 'user:7', '1s'), windowMs: 1_000, limit: 10 },
+      { key: limitKey('rl:', 'user:7', '1m'), windowMs: 60_000, limit: 100 },
+      { key: limitKey('rl:search:', 'route:/search', '1s'), windowMs: 1_000, limit: 50 },
+    ]);
+  });
+
+  it('is all or nothing across parts: a block by one part records nothing in the others', async () => {
+    const generous = part('user:1', policy(5, 60_000));
+    const strict = { id: 'tenant:a', prefix: 'rl:t:', policies: [policy(2, 60_000)] };
+    const outcomes = [];
+    for (let i = 0; i < 4; i++) outcomes.push(await decide([generous, strict], 1, 'consume', options));
+    expect(outcomes.map((decision) => decision.allowed)).toEqual([true, true, false, false]);
+    expect(outcomes[2]).toMatchObject({ key: 'tenant:a', limit: 2, policy: strict.policies[0] });
+    expect(outcomes[2]!.policies).toEqual([...generous.policies, ...strict.policies]);
+    // Only the two allowed requests are in user:1's log.
+    await expect(decide([generous], 1, 'peek', options)).resolves.toMatchObject({ allowed: true, remaining: 2 });
+  });
+
+  it('reports the policy closest to blocking when allowed, and the longest wait when blocked', async () => {
+    const parts = [part('k', policy(10, 1_000, 'second'), policy(3, 60_000, 'minute'))];
+    const first = await decide(parts, 1, 'consume', options);
+    expect(first).toMatchObject({ policy: { name: 'minute' }, limit: 3, remaining: 2 });
+    now += 10;
+    await decide(parts, 2, 'consume', options);
+    const blocked = await decide(parts, 1, 'consume', options);
+    expect(blocked).toMatchObject({ allowed: false, policy: { name: 'minute' }, retryAfterMs: 59_990 });
+  });
+
+  it('blocks a cost above a limit with retryAfterMs = that window, and records nothing', async () => {
+    const parts = [part('k', policy(5, 1_000, 'small'), policy(100, 3_600_000, 'big'))];
+    const decision = await decide(parts, 6, 'consume', options);
+    expect(decision).toMatchObject({ allowed: false, reason: 'limited', policy: { name: 'small' }, retryAfterMs: 1_000 });
+    await expect(decide(parts, 5, 'consume', options)).resolves.toMatchObject({ allowed: true, remaining: 0 });
+  });
+
+  it('rejects an invalid cost with a ConfigError before any store call', async () => {
+    for (const cost of [0, -5, 1.5, Number.NaN, Infinity]) {
+      await expect(decide([part('k', policy(5, 1_000))], cost, 'consume', options)).rejects.toThrow(ConfigError);
+    }
+    await expect(decide([part('k', policy(5, 1_000))], -5, 'consume', options)).rejects.toThrow(/^cost must be an integer from 1 to 1000000000; got -5$/);
+    expect(store.calls).toEqual([]);
+  });
+
+  it('rejects a call without limits with a ConfigError', async () => {
+    await expect(decide([part('k')], 1, 'consume', options)).rejects.toThrow(/needs at least one limit/);
+    await expect(decide([], 1, 'consume', options)).rejects.toThrow(/needs at least one limit/);
+  });
+
+  it('peek records nothing', async () => {
+    const parts = [part('k', policy(1, 1_000))];
+    for (let i = 0; i < 3; i++) await expect(decide(parts, 1, 'peek', options)).resolves.toMatchObject({ allowed: true, remaining: 0 });
+    await expect(decide(parts, 1, 'consume', options)).resolves.toMatchObject({ allowed: true });
+    await expect(decide(parts, 1, 'peek', options)).resolves.toMatchObject({ allowed: false, reason: 'limited' });
+  });
+
+  it("refund gives back exactly that decision's cost, once, and never a newer entry", async () => {
+    const parts = [part('k', policy(10, 1_000))];
+    const early = await decide(parts, 3, 'consume', options);
+    now += 200;
+    const late = await decide(parts, 2, 'consume', options);
+    expect(late.remaining).toBe(5);
+    await refund(early, options);
+    await refund(early, options);
+    // 2 units left in the log (the late ones), which leave at t = 200 + 1000.
+    const after = await decide(parts, 1, 'peek', options);
+    expect(after).toMatchObject({ remaining: 7, resetMs: 1_000 });
+    expect(store.calls.filter((call) => call.method === 'refund')).toEqual([{ method: 'refund', limits: store.calls[0]!.limits, cost: 3 }]);
+  });
+
+  it('refund is a no-op for blocked, peeked and foreign decisions', async () => {
+    const parts = [part('k', policy(1, 1_000))];
+    const allowed = await decide(parts, 1, 'consume', options);
+    const blocked = await decide(parts, 1, 'consume', options);
+    const peeked = await decide(parts, 1, 'peek', options);
+    for (const decision of [blocked, peeked, { ...allowed }]) await refund(decision, options);
+    expect(store.calls.some((call) => call.method === 'refund')).toBe(false);
+    // The spread copy carried no refund ticket: the original still does.
+    await refund(allowed, options);
+    await expect(decide(parts, 1, 'consume', options)).resolves.toMatchObject({ allowed: true });
+  });
+
+  it('keeps refund data off the decision (plain, serialisable value)', async () => {
+    const decision = await decide([part('k', policy(1, 1_000))], 1, 'consume', options);
+    expect(Object.keys(decision).sort()).toEqual(['allowed', 'key', 'limit', 'policies', 'policy', 'reason', 'remaining', 'resetMs', 'retryAfterMs']);
+    expect(Object.getOwnPropertySymbols(decision)).toEqual([]);
+    expect(JSON.parse(JSON.stringify(decision))).toEqual(decision);
+  });
+});
+
+describe('decide() when the store fails', () => {
+  const parts = [part('ip:9.9.9.9', policy(10, 60_000, '1m'), policy(100, 3_600_000, '1h'))];
+
+  it("'open' lets the request through with the reason and the error", async () => {
+    const decision = await decide(parts, 1, 'consume', { store: failingStore(), timeoutMs: 100, logger: recordingLogger(), onStoreError: 'open' });
+    expect(decision).toMatchObject({ allowed: true, reason: 'store-error', limit: 10, remaining: 10, retryAfterMs: 0, resetMs: 0, key: 'ip:9.9.9.9' });
+    expect(decision.policy.name).toBe('1m');
+    expect(decision.error).toBeInstanceOf(StoreError);
+    expect(decision.error!.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("'closed' refuses the request with a 1 s back-off", async () => {
+    const decision = await decide(parts, 1, 'consume', { store: failingStore(), timeoutMs: 100, logger: recordingLogger(), onStoreError: 'closed' });
+    expect(decision).toMatchObject({ allowed: false, reason: 'store-error', remaining: 0, retryAfterMs: 1_000 });
+  });
+
+  it('a handler chooses per error, and a bad answer from it is a ConfigError', async () => {
+    const seen: unknown[] = [];
+    const handler = (err: StoreError | StoreTimeoutError) => {
+      seen.push(err);
+      return 'closed' as const;
+    };
+    const decision = await decide(parts, 1, 'consume', { store: failingStore(), timeoutMs: 100, logger: recordingLogger(), onStoreError: handler });
+    expect(decision.allowed).toBe(false);
+    expect(seen).toEqual([decision.error]);
+    const bad = () => 'maybe' as never;
+    await expect(decide(parts, 1, 'consume', { store: failingStore(), timeoutMs: 100, logger: recordingLogger(), onStoreError: bad })).rejects.toThrow(
+      /^onStoreError must return 'open' or 'closed'; got "maybe"$/,
+    );
+  });
+
+  it('a store that throws synchronously is a store error, not a crash', async () => {
+    const store = { ...failingStore(), consume: () => { throw new Error('sync boom'); } };
+    const decision = await decide(parts, 1, 'consume', { store, timeoutMs: 100, logger: recordingLogger(), onStoreError: 'open' });
+    expect(decision).toMatchObject({ allowed: true, reason: 'store-error' });
+  });
+
+  it('holds the timeout budget against a store that never answers (within timeout + 50 ms)', async () => {
+    const timeoutMs = 100;
+    const store = silentStore();
+    const started = performance.now();
+    const decisions = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => decide(parts, 1, 'consume', { store, timeoutMs, logger: recordingLogger(), onStoreError: i % 2 === 0 ? 'open' : 'closed' })),
+    );
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(timeoutMs - 1);
+    expect(elapsed).toBeLessThan(timeoutMs + 50);
+    expect(decisions.map((decision) => [decision.allowed, decision.reason])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [i % 2 === 0, 'store-timeout']),
+    );
+    expect(decisions[0]!.error).toBeInstanceOf(StoreTimeoutError);
+  });
+
+  it('logs an outage once when it starts and once when it ends, over 100 failing calls', async () => {
+    const memory = new MemoryStore({ sweepIntervalMs: 0 });
+    const store = recordingStore(memory);
+    const logger = recordingLogger();
+    const options: StoreCallOptions = { store, timeoutMs: 100, logger, onStoreError: 'open' };
+    await decide(parts, 1, 'consume', options);
+    store.down = true;
+    const during = await Promise.all(Array.from({ length: 100 }, () => decide(parts, 1, 'consume', options)));
+    expect(during.every((decision) => decision.allowed && decision.reason === 'store-error')).toBe(true);
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatch(/^\[ratelock\] store unavailable \(ERR_RATELOCK_STORE: .*ECONNREFUSED.*\); letting requests through \(fail-open\)/);
+    store.down = false;
+    for (let i = 0; i < 5; i++) await decide(parts, 1, 'consume', options);
+    expect(logger.lines).toHaveLength(2);
+    expect(logger.lines[1]).toMatch(/^\[ratelock\] store recovered after \d+ ms \(100 failed calls\)$/);
+    memory.close();
+  });
+
+  it('refund on a failing store resolves and joins the outage log', async () => {
+    const memory = new MemoryStore({ sweepIntervalMs: 0 });
+    const store = recordingStore(memory);
+    const logger = recordingLogger();
+    const options: StoreCallOptions = { store, timeoutMs: 100, logger, onStoreError: 'closed' };
+    const decision = await decide(parts, 1, 'consume', options);
+    store.down = true;
+    await expect(refund(decision, options)).resolves.toBeUndefined();
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatch(/refusing requests \(fail-closed\)/);
+    memory.close();
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * One store per backend, for suites that must behave the same on all of them:
+ *
+ *   describe.each(storeKinds)('%s store', (kind) => {
+ *     let t: TestStore;
+ *     beforeAll(async () => { t = await createTestStore(kind); });
+ *     afterAll(() => t.close());
+ *     it('…', async () => { const id = uniqueId('login'); … t.store.consume([{ key: limitKey('rl:', id, '1m'), … }], 1) … });
+ *   });
+ *
+ * Isolation. Test files run in parallel worker processes against the same shared servers, and key
+ * prefixes belong to core (not to stores), so:
+ * - Use `uniqueId()` for every id. That alone keeps tests apart on every backend, the cluster included.
+ * - `flush()` deletes every key this test store has been handed (limit logs, locks, idempotency
+ *   records, fences; recorded from the calls' arguments), on every kind. On `'redis'` it also
+ *   FLUSHDBs this worker's own logical DB (see redis.ts), which catches keys other clients of the
+ *   file wrote (a child app process on `redisUrl()`). It never touches other workers' data: no
+ *   FLUSHALL, and on the cluster (DB 0 only, shared) nothing beyond the keys this store saw.
+ * - `close()` closes the store (MemoryStore's sweep timer) and quits the Redis client.
+ *
+ * `store` is the real store behind a transparent Proxy that records keys; `instanceof` and
+ * store-specific methods work as usual.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import type { Store } from '../../src/core/store.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { newClusterClient, newRedisClient } from './redis.js';
+
+export const storeKinds = ['memory', 'redis', 'cluster'] as const;
+export type StoreKind = (typeof storeKinds)[number];
+
+export interface TestStore {
+  readonly kind: StoreKind;
+  readonly store: Store;
+  /** Deletes what this store wrote (see the file header for exactly what). */
+  flush(): Promise<void>;
+  /** Closes the store and its Redis client. */
+  close(): Promise<void>;
+}
+
+/** Options passed through to the store's constructor, e.g. a virtual `clock` for property tests. */
+export interface TestStoreOptions {
+  clock?: () => number;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+
+export async function createTestStore(kind: StoreKind, options: TestStoreOptions = {}): Promise<TestStore> {
+  switch (kind) {
+    case 'memory': {
+      const memory = new MemoryStore({ ...options });
+      return recordingTestStore(kind, memory, async () => memory.close()); // stops its sweep timer
+    }
+    case 'redis': {
+      const client = newRedisClient();
+      await waitUntilReady(client, 'the shared standalone Redis');
+      const test = recordingTestStore(kind, new RedisStore({ client, ...options }), () => quit(client));
+      return {
+        ...test,
+        async flush() {
+          await test.flush();
+          await client.flushdb(); // this worker's own DB only (redis.ts)
+        },
+      };
+    }
+    case 'cluster': {
+      const client = newClusterClient();
+      await waitUntilReady(client, 'the shared Redis Cluster');
+      return recordingTestStore(kind, new RedisStore({ client, ...options }), () => quit(client));
+    }
+    default:
+      throw new RangeError(`createTestStore: kind must be one of ${storeKinds.join(', ')}; got ${String(kind)}`);
+  }
+}
+
+/** A random id no other test (or test run) shares, e.g. `login:1f3a:7:9c2e4b10`. */
+export function uniqueId(name = 'id'): string {
+  uniqueCounter++;
+  return `${name}:${process.pid.toString(36)}:${uniqueCounter.toString(36)}:${randomBytes(4).toString('hex')}`;
+}
+let uniqueCounter = 0;
+
+/** Wraps `store` so every key a call is handed is remembered; `flush()` resets exactly those keys. */
+function recordingTestStore(kind: StoreKind, store: Store, close: () => Promise<void>): TestStore {
+  const touched = new Set<string>();
+  const wrappers = new Map<PropertyKey, unknown>();
+  const recording = new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      let wrapper = wrappers.get(property);
+      if (!wrapper) {
+        wrapper = (...args: unknown[]) => {
+          for (const key of keysIn(args[0])) touched.add(key);
+          return Reflect.apply(value, target, args); // `target`, not the proxy: private fields need it
+        };
+        wrappers.set(property, wrapper);
+      }
+      return wrapper;
+    },
+  });
+  return {
+    kind,
+    store: recording,
+    async flush() {
+      const keys = [...touched];
+      touched.clear();
+      // One reset per hash tag, so no call spans two cluster slots.
+      for (const group of groupByHashTag(keys)) await store.reset(group);
+    },
+    close,
+  };
+}
+
+/**
+ * The store keys in a call's first argument: `StoreLimit[]` (`.key`), `string[]` (reset), or a
+ * `LockKeys` / `IdempotencyKeys` object (its string values).
+ */
+function keysIn(argument: unknown): string[] {
+  if (Array.isArray(argument)) {
+    return argument.flatMap((item: unknown) => {
+      if (typeof item === 'string') return [item];
+      const key = (item as { key?: unknown } | null)?.key;
+      return typeof key === 'string' ? [key] : [];
+    });
+  }
+  if (argument !== null && typeof argument === 'object') {
+    return Object.values(argument).filter((value): value is string => typeof value === 'string');
+  }
+  return [];
+}
+
+/** Redis Cluster's rule: the text between the first `{` and the next `}`, if not empty; else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+function groupByHashTag(keys: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const key of keys) {
+    const tag = hashTag(key);
+    const group = groups.get(tag);
+    if (group) group.push(key);
+    else groups.set(tag, [key]);
+  }
+  return [...groups.values()];
+}
+
+function waitUntilReady(client: Redis | Cluster, what: string): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let lastError: unknown;
+    const onError = (err: unknown): void => {
+      lastError = err;
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      client.off('error', onError);
+      client.disconnect();
+      reject(new Error(`could not connect to ${what} within ${READY_TIMEOUT_MS} ms`, { cause: lastError }));
+    }, READY_TIMEOUT_MS);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      client.off('error', onError);
+      resolve();
+    };
+    client.once('ready', onReady);
+    client.on('error', onError);
+  });
+}
+
+async function quit(client: Redis | Cluster): Promise<void> {
+  await client.quit().catch(() => client.disconnect());
+}

@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
+import { compileKeySpec, extractKey, keys, resolveKey, validateKeySpec } from '../../src/keys.js';
+
+/** A request as both frameworks expose it to extractors (Express `req` / Koa `ctx`). */
+function request(parts: { ip?: string; headers?: Record<string, string | string[]>; query?: unknown; user?: unknown; headersDistinct?: Record<string, string[]> } = {}) {
+  return { ip: parts.ip ?? '203.0.113.7', headers: parts.headers ?? {}, query: parts.query ?? {}, user: parts.user, headersDistinct: parts.headersDistinct };
+}
+
+describe('keys.header()', () => {
+  const apiKey = keys.header('X-Api-Key');
+
+  it('namespaces the value under the lower-case header name', () => {
+    expect(apiKey(request({ headers: { 'x-api-key': 'k-123' } }))).toBe('header:x-api-key:k-123');
+  });
+
+  it('yields nothing when the header is absent or empty', () => {
+    expect(apiKey(request())).toBeUndefined();
+    expect(apiKey(request({ headers: { 'x-api-key': '' } }))).toBeUndefined();
+  });
+
+  it('takes the first of repeated headers, as an array or as Node joins them', () => {
+    expect(apiKey(request({ headers: { 'x-api-key': ['first', 'second'] } }))).toBe('header:x-api-key:first');
+    const joined = request({ headers: { 'x-api-key': 'first, second' }, headersDistinct: { 'x-api-key': ['first', 'second'] } });
+    expect(apiKey(joined)).toBe('header:x-api-key:first');
+    // One header whose value has a comma is kept whole.
+    const single = request({ headers: { 'x-api-key': 'a,b' }, headersDistinct: { 'x-api-key': ['a,b'] } });
+    expect(apiKey(single)).toBe('header:x-api-key:a,b');
+  });
+
+  it('never throws on hostile values: huge, NUL/CRLF, UTF-8, missing headers object', () => {
+    const huge = 'x'.repeat(15_000);
+    expect(apiKey(request({ headers: { 'x-api-key': huge } }))).toBe(`header:x-api-key:${huge}`);
+    expect(apiKey(request({ headers: { 'x-api-key': 'a\u0000b\r\nc' } }))).toBe('header:x-api-key:a\u0000b\r\nc');
+    expect(apiKey(request({ headers: { 'x-api-key': 'ключ🔑' } }))).toBe('header:x-api-key:ключ🔑');
+    expect(apiKey({} as never)).toBeUndefined();
+    expect(apiKey(request({ headers: { 'x-api-key': [] } }))).toBeUndefined();
+  });
+
+  it.each([[''], ['bad name'], ['x:y'], [42], [undefined]])('rejects the header name %s with a ConfigError', (name) => {
+    expect(() => keys.header(name as string)).toThrow(ConfigError);
+    expect(() => keys.header(name as string)).toThrow(/keys.header\(\) name must be an HTTP header name/);
+  });
+});
+
+describe('keys.user()', () => {
+  it('namespaces string and number ids', () => {
+    const user = keys.user((req) => req.user?.id);
+    expect(user(request({ user: { id: 'u-1' } }))).toBe('user:u-1');
+    expect(user(request({ user: { id: 42 } }))).toBe('user:42');
+  });
+
+  it('yields nothing for anonymous requests and for values that would collapse into one shared key', () => {
+    const user = keys.user((req) => req.user);
+    for (const value of [undefined, null, '', Number.NaN, Infinity, { id: 1 }, ['a'], true]) {
+      expect(user(request({ user: value }))).toBeUndefined();
+    }
+  });
+
+  it('awaits an async lookup instead of keying "[object Promise]"', async () => {
+    const user = keys.user(async (req) => req.user?.id);
+    await expect(user(request({ user: { id: 7 } }))).resolves.toBe('user:7');
+    await expect(user(request())).resolves.toBeUndefined();
+  });
+
+  it('rejects a non-function with a ConfigError', () => {
+    expect(() => keys.user('id' as never)).toThrow(/keys.user\(\) argument must be a function/);
+  });
+});
+
+describe('keys.query()', () => {
+  const page = keys.query('tenant');
+
+  it('namespaces the first value of the parameter', () => {
+    expect(page(request({ query: { tenant: 'acme' } }))).toBe('query:tenant:acme');
+    expect(page(request({ query: { tenant: ['acme', 'evil'] } }))).toBe('query:tenant:acme');
+  });
+
+  it('yields nothing for absent, empty, nested or inherited values', () => {
+    expect(page(request())).toBeUndefined();
+    expect(page(request({ query: { tenant: '' } }))).toBeUndefined();
+    expect(page(request({ query: { tenant: { $gt: '' } } }))).toBeUndefined();
+    expect(page(request({ query: { tenant: [{ a: 1 }] } }))).toBeUndefined();
+    expect(keys.query('constructor')(request({ query: {} }))).toBeUndefined();
+    expect(page({ headers: {} } as never)).toBeUndefined();
+  });
+
+  it('rejects an empty name with a ConfigError', () => {
+    expect(() => keys.query('')).toThrow(/keys.query\(\) name must be a non-empty string; got ""/);
+  });
+});
+
+describe('keys.all()', () => {
+  const userAndTenant = keys.all(
+    keys.user((req) => req.user?.id),
+    keys.query('tenant'),
+  );
+
+  it('combines every part, and yields nothing when one part yields nothing', () => {
+    expect(userAndTenant(request({ user: { id: 1 }, query: { tenant: 'a' } }))).toBe('all:6:user:114:query:tenant:a');
+    expect(userAndTenant(request({ user: { id: 1 } }))).toBeUndefined();
+  });
+
+  it('combines unambiguously: parts that concatenate alike give different keys', () => {
+    const pair = (a: string, b: string) => keys.all(() => a, () => b)(request());
+    expect(pair('ab', 'c')).not.toBe(pair('a', 'bc'));
+    expect(pair('a:1', '2')).not.toBe(pair('a', '1:2'));
+  });
+
+  it('awaits async parts', async () => {
+    const mixed = keys.all(async () => 'user:1', () => 'route:/x');
+    await expect(mixed(request())).resolves.toBe('all:6:user:18:route:/x');
+    const missing = keys.all(async () => 'user:1', async () => undefined);
+    await expect(missing(request())).resolves.toBeUndefined();
+  });
+
+  it('rejects no parts and non-functions with a ConfigError naming the argument', () => {
+    expect(() => keys.all()).toThrow(/keys.all\(\) needs at least one key extractor/);
+    expect(() => keys.all(keys.ip(), 'user' as never)).toThrow(/keys.all\(\) argument 2 must be a key extractor function; got "user"/);
+  });
+});
+
+describe('extractKey() and key specs', () => {
+  const spec = [keys.header('x-api-key'), keys.user((req) => req.user?.id)];
+
+  it('uses the first extractor that yields', async () => {
+    await expect(extractKey(spec, request({ headers: { 'x-api-key': 'k' }, user: { id: 1 } }))).resolves.toBe('header:x-api-key:k');
+    await expect(extractKey(spec, request({ user: { id: 1 } }))).resolves.toBe('user:1');
+  });
+
+  it('falls back to the IP when nothing yields, never to a shared empty key', async () => {
+    await expect(extractKey(spec, request({ ip: '198.51.100.4' }))).resolves.toBe('ip:198.51.100.4');
+    await expect(extractKey(() => undefined, request({ ip: '2001:db8:0:1::9' }))).resolves.toBe('ip:2001:db8::/56');
+    await expect(extractKey(() => '', request({ ip: '198.51.100.5' }))).resolves.toBe('ip:198.51.100.5');
+    await expect(extractKey(() => ({}) as never, request({ ip: '198.51.100.6' }))).resolves.toBe('ip:198.51.100.6');
+  });
+
+  it("uses a raw function's output as is (strings, and finite numbers as text)", async () => {
+    await expect(extractKey((req) => `tenant-${req.query.t}`, request({ query: { t: 'x' } }))).resolves.toBe('tenant-x');
+    await expect(extractKey(() => 42 as never, request())).resolves.toBe('42');
+  });
+
+  it('resolves synchronously when every extractor that ran is synchronous', async () => {
+    expect(resolveKey(spec, request({ user: { id: 2 } }))).toBe('user:2');
+    expect(compileKeySpec(spec)(request())).toBe('ip:203.0.113.7');
+    const withAsync = compileKeySpec([async () => undefined, keys.user((req) => req.user?.id)]);
+    const pending = withAsync(request({ user: { id: 3 } }));
+    expect(pending).toBeInstanceOf(Promise);
+    await expect(pending).resolves.toBe('user:3');
+  });
+
+  it("surfaces a throwing extractor (a bug in the app's code) as a rejection", async () => {
+    const broken = () => {
+      throw new TypeError('boom');
+    };
+    await expect(extractKey(broken, request())).rejects.toThrow('boom');
+    await expect(extractKey([async () => Promise.reject(new TypeError('async boom'))], request())).rejects.toThrow('async boom');
+  });
+
+  it('validateKeySpec accepts a function or a non-empty array of functions', () => {
+    const fn = keys.ip();
+    expect(validateKeySpec(fn, 'key')).toBe(fn);
+    expect(validateKeySpec([fn], 'key')).toEqual([fn]);
+  });
+
+  it.each([
+    [undefined, /^key must be a key extractor .*; got undefined$/],
+    ['ip', /^key must be a key extractor .*; got "ip"$/],
+    [[], /^key must be a key extractor .*; got \[\]$/],
+    [[keys.ip(), 'user'], /^key\[1\] must be a key extractor function .*; got "user"$/],
+  ])('validateKeySpec rejects %s with a ConfigError naming the option', (spec, message) => {
+    expect(() => validateKeySpec(spec, 'key')).toThrow(ConfigError);
+    expect(() => validateKeySpec(spec, 'key')).toThrow(message);
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * The sliding-log scripts (consume / peek / refund) called directly through RedisStore with an
+ * injected store clock, on the shared standalone Redis (this worker's DB).
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { limitKey } from '../../src/core/keyspace.js';
+import type { StoreLimit } from '../../src/core/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { newRedisClient } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+/** A store time far from 0, like a real one. */
+const T = 1_700_000_000_000;
+/** TTL floor of logs written under the test clock (sliding-log.lua). */
+const TEST_CLOCK_MIN_TTL_MS = 3_600_000;
+
+let client: Redis;
+let now = T;
+let store: RedisStore;
+
+beforeAll(async () => {
+  client = newRedisClient();
+  store = new RedisStore({ client, clock: () => now });
+  await store.ready();
+});
+
+afterAll(async () => {
+  await client.quit();
+});
+
+beforeEach(() => {
+  now = T;
+});
+
+function limit(max: number, windowMs: number, name = `${windowMs}ms`): StoreLimit {
+  return { key: limitKey('rl:', uniqueId('sliding'), name), windowMs, limit: max };
+}
+
+async function log(key: string): Promise<number[]> {
+  return (await client.lrange(key, 0, -1)).map(Number);
+}
+
+describe('window edges', () => {
+  it('counts an entry at t until t + window - 1, not at t + window', async () => {
+    const one = limit(1, 1000);
+    expect(await store.consume([one], 1)).toEqual({ allowed: true, index: 0, remaining: 0, resetMs: 1000, retryAfterMs: 0, stamp: T });
+    now = T + 999;
+    expect(await store.consume([one], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 1, retryAfterMs: 1, stamp: 0 });
+    now = T + 1000;
+    expect(await store.consume([one], 1)).toMatchObject({ allowed: true, remaining: 0, stamp: T + 1000 });
+    expect(await log(one.key)).toEqual([T + 1000]);
+  });
+
+  it('gives the exact retryAfterMs: the entry at index (limit - cost) from the newest must age out', async () => {
+    const three = limit(3, 1000);
+    for (const at of [0, 100, 200]) {
+      now = T + at;
+      expect(await store.consume([three], 1)).toMatchObject({ allowed: true, remaining: 2 - at / 100 });
+    }
+    now = T + 300;
+    // cost 1: the oldest (T) must go → 1000 - 300.
+    expect(await store.consume([three], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 900, retryAfterMs: 700, stamp: 0 });
+    // cost 2: T and T+100 must go → 1100 - 300.
+    expect(await store.peek([three], 2)).toMatchObject({ allowed: false, retryAfterMs: 800 });
+    now = T + 1100;
+    expect(await store.consume([three], 2)).toMatchObject({ allowed: true, remaining: 0, stamp: T + 1100 });
+    expect(await log(three.key)).toEqual([T + 1100, T + 1100, T + 200]);
+  });
+
+  it('never admits cost > limit and says so with retryAfterMs -1, writing nothing', async () => {
+    const two = limit(2, 1000);
+    expect(await store.consume([two], 3)).toEqual({ allowed: false, index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1, stamp: 0 });
+    expect(await client.exists(two.key)).toBe(0);
+  });
+});
+
+describe('cost', () => {
+  it('records one entry per unit of cost, also past the unpack() batch size', async () => {
+    const big = limit(10_000, 60_000);
+    expect(await store.consume([big], 9000)).toMatchObject({ allowed: true, remaining: 1000, stamp: T });
+    expect(await client.llen(big.key)).toBe(9000);
+    expect(await store.consume([big], 1001)).toMatchObject({ allowed: false, remaining: 1000, retryAfterMs: 60_000 });
+    expect(await store.consume([big], 1000)).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await client.llen(big.key)).toBe(10_000);
+  });
+});
+
+describe('several limits', () => {
+  it('is all-or-nothing: a block by one limit writes nothing to the others', async () => {
+    const perSecond = limit(2, 1000, '1s');
+    const perHour = limit(100, 3_600_000, '1h');
+    await store.consume([perSecond, perHour], 1);
+    await store.consume([perSecond, perHour], 1);
+    now = T + 10;
+    expect(await store.consume([perSecond, perHour], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 990, retryAfterMs: 990, stamp: 0 });
+    expect(await client.llen(perHour.key)).toBe(2);
+  });
+
+  it('decides by the fewest remaining when allowed (ties: lowest index) and the longest wait when blocked', async () => {
+    const a = limit(5, 1000, 'a');
+    const b = limit(3, 10_000, 'b');
+    const c = limit(3, 5000, 'c');
+    expect(await store.consume([a, b, c], 1)).toMatchObject({ allowed: true, index: 1, remaining: 2, resetMs: 10_000 });
+    now = T + 1;
+    await store.consume([a, b, c], 2);
+    now = T + 2;
+    // b and c both block (3 of 3); b's oldest ages out at T + 10000, c's at T + 5000.
+    expect(await store.consume([a, b, c], 1)).toEqual({ allowed: false, index: 1, remaining: 0, resetMs: 9999, retryAfterMs: 9998, stamp: 0 });
+    // A cost no limit of the list can ever take wins over any finite wait.
+    expect(await store.peek([a, b, c, limit(1, 1000, 'd')], 2)).toMatchObject({ allowed: false, index: 3, retryAfterMs: -1 });
+  });
+});
+
+describe('peek', () => {
+  it('answers what consume would, and writes nothing', async () => {
+    const five = limit(5, 1000);
+    await store.consume([five], 2);
+    now = T + 50;
+    expect(await store.peek([five], 2)).toEqual({ allowed: true, index: 0, remaining: 1, resetMs: 1000, retryAfterMs: 0, stamp: 0 });
+    expect(await store.peek([five], 4)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 950, retryAfterMs: 950, stamp: 0 });
+    expect(await log(five.key)).toEqual([T, T]);
+  });
+});
+
+describe('refund', () => {
+  it('removes exactly cost entries of the stamp, never a newer request', async () => {
+    const ten = limit(10, 1000);
+    const first = await store.consume([ten], 3);
+    const second = await store.consume([ten], 2); // same ms: same stamp, interchangeable entries
+    now = T + 5;
+    await store.consume([ten], 1);
+    expect(first.stamp).toBe(T);
+    expect(second.stamp).toBe(T);
+    await store.refund([ten], 3, first.stamp);
+    expect(await log(ten.key)).toEqual([T + 5, T, T]);
+    await store.refund([ten], 1, T + 999); // never written: nothing to remove
+    expect(await client.llen(ten.key)).toBe(3);
+  });
+
+  it('refunds every limit of the call', async () => {
+    const a = limit(4, 1000, 'a');
+    const b = limit(4, 60_000, 'b');
+    const { stamp } = await store.consume([a, b], 2);
+    await store.refund([a, b], 2, stamp);
+    expect(await client.exists(a.key, b.key)).toBe(0);
+  });
+});
+
+describe('clock steps', () => {
+  it('clamps stamps to the newest entry when the clock steps back by less than a window', async () => {
+    const three = limit(3, 1000);
+    now = T + 500;
+    await store.consume([three], 1);
+    now = T + 100;
+    expect(await store.consume([three], 1)).toMatchObject({ allowed: true, stamp: T + 500, resetMs: 1400 });
+    expect(await log(three.key)).toEqual([T + 500, T + 500]);
+  });
+
+  it('drops a log from another clock epoch (stepped back by more than a window)', async () => {
+    const one = limit(1, 1000);
+    now = T + 5000;
+    await store.consume([one], 1);
+    now = T + 4000; // one window behind the entry: still this epoch
+    expect(await store.consume([one], 1)).toMatchObject({ allowed: false, retryAfterMs: 2000 });
+    now = T + 3999; // the entry at T + 5000 is more than a window ahead
+    expect(await store.consume([one], 1)).toMatchObject({ allowed: true, stamp: T + 3999 });
+    expect(await log(one.key)).toEqual([T + 3999]);
+  });
+});
+
+describe('trimming', () => {
+  it('trims only the expired tail, scanning past the chunked reads with a binary search', async () => {
+    const big = limit(10_000, 1000);
+    await store.consume([big], 2000);
+    now = T + 10;
+    await store.consume([big], 1500);
+    now = T + 900;
+    await store.consume([big], 5);
+    now = T + 1010; // T and T + 10 are expired (3500 entries), T + 900 is not
+    expect(await store.consume([big], 1)).toMatchObject({ allowed: true, remaining: 10_000 - 6 });
+    expect(await log(big.key)).toEqual([T + 1010, ...Array<number>(5).fill(T + 900)]);
+  });
+
+  it.each([1, 15, 16, 17, 79, 80, 81, 335, 336, 337, 1359, 1360, 1361, 4000])(
+    'finds the boundary with %i expired entries (chunk edges and binary search)',
+    async (expired) => {
+      const big = limit(10_000, 1000);
+      await store.consume([big], expired);
+      now = T + 500;
+      await store.consume([big], 3);
+      now = T + 1000;
+      expect(await store.consume([big], 1)).toMatchObject({ allowed: true, remaining: 10_000 - 4 });
+      expect(await log(big.key)).toEqual([T + 1000, T + 500, T + 500, T + 500]);
+    },
+  );
+
+  it('finds the boundary inside the first chunk too', async () => {
+    const ten = limit(10, 1000);
+    for (let at = 0; at < 10; at++) {
+      now = T + at * 100;
+      await store.consume([ten], 1);
+    }
+    now = T + 1250; // entries T, T+100, T+200 are expired
+    expect(await store.consume([ten], 1)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await client.llen(ten.key)).toBe(8);
+  });
+
+  it('deletes a log whose newest entry expired', async () => {
+    const five = limit(5, 1000);
+    await store.consume([five], 3);
+    now = T + 1000;
+    expect(await store.peek([five], 1)).toMatchObject({ allowed: true, remaining: 4 });
+    expect(await client.exists(five.key)).toBe(0);
+  });
+});
+
+describe('expiry', () => {
+  it('leaves a TTL on every key after every operation', async () => {
+    const a = limit(3, 1000, 'a');
+    const b = limit(50, 60_000, 'b');
+    const check = async () => {
+      for (const key of [a.key, b.key]) {
+        if ((await client.exists(key)) === 0) continue;
+        const ttl = await client.pttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(TEST_CLOCK_MIN_TTL_MS);
+      }
+    };
+    const steps: [number, () => Promise<unknown>][] = [
+      [0, () => store.consume([a, b], 1)],
+      [10, () => store.consume([a, b], 2)],
+      [20, () => store.consume([a, b], 1)], // blocked by a
+      [30, () => store.peek([a, b], 1)],
+      [1005, () => store.consume([a, b], 1)], // trims a
+      [1006, () => store.refund([a, b], 1, T + 1005)],
+      [5000, () => store.consume([a, b], 1)], // a recreated
+    ];
+    for (const [at, step] of steps) {
+      now = T + at;
+      await step();
+      await check();
+    }
+    expect(await client.exists(a.key, b.key)).toBe(2);
+  });
+
+  it('uses 2 x window on Redis TIME, refreshed on create', async () => {
+    const real = new RedisStore({ client });
+    const a = limit(3, 1000, 'a');
+    await real.consume([a], 1);
+    const ttl = await client.pttl(a.key);
+    expect(ttl).toBeGreaterThan(1500);
+    expect(ttl).toBeLessThanOrEqual(2000);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * Random request/time sequences for the property tests, and a runner that plays one sequence on
+ * a store while moving its virtual clock. A run fixes 3 windows (1–4 s, so Redis' real-time key
+ * TTLs of 2 × window never cut into a run) and one limit per window, like a route's policies;
+ * each operation picks a client key among 3, one or two of the windows, a cost (rarely another
+ * limit), and an advance of the clock that favours the window edges.
+ */
+import fc from 'fast-check';
+import { limitKey } from '../../src/core/keyspace.js';
+import type { ConsumeResult, Store, StoreLimit } from '../../src/core/store.js';
+
+export interface RunConfig {
+  readonly windows: readonly number[];
+  readonly limits: readonly number[];
+}
+
+/**
+ * Move the clock `by` ms, or to the sliding edge of an earlier operation: `back` operations ago
+ * (0 = the previous one), plus the window `toEdgeOf`, plus `offset` (-1, 0, 1). Never backwards.
+ */
+export type Advance =
+  | { readonly by: number }
+  | { readonly toEdgeOf: number; readonly back: number; readonly offset: number };
+
+export interface Operation {
+  readonly advance: Advance;
+  readonly client: number;
+  /** Indexes into RunConfig.windows/limits, distinct. */
+  readonly policies: readonly number[];
+  readonly cost: number;
+  /** Rarely set: this request's limit instead of the run's (a `limit(req)` function), so logs can hold more than the limit. */
+  readonly limitOverride: number | null;
+  /** `refund` gives back a previous allowed consume, chosen by `target` (modulo their number). */
+  readonly kind: 'consume' | 'peek' | 'refund';
+  readonly target: number;
+}
+
+export const runConfigArbitrary: fc.Arbitrary<RunConfig> = fc.record({
+  windows: fc.uniqueArray(fc.integer({ min: 1_000, max: 4_000 }), { minLength: 3, maxLength: 3 }),
+  limits: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 }),
+});
+
+const advanceArbitrary: fc.Arbitrary<Advance> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ by: fc.constantFrom(0, 0, 1, 2) }) },
+  { weight: 1, arbitrary: fc.record({ by: fc.integer({ min: 0, max: 4_000 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      toEdgeOf: fc.integer({ min: 0, max: 2 }),
+      back: fc.integer({ min: 0, max: 5 }),
+      offset: fc.integer({ min: -1, max: 1 }),
+    }),
+  },
+);
+
+export const operationArbitrary: fc.Arbitrary<Operation> = fc.record({
+  advance: advanceArbitrary,
+  // Skewed to one client, so most operations meet state left by earlier ones.
+  client: fc.constantFrom(0, 0, 0, 1, 2),
+  policies: fc.uniqueArray(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 2 }),
+  cost: fc.integer({ min: 1, max: 3 }),
+  limitOverride: fc.option(fc.integer({ min: 1, max: 5 }), { freq: 8 }),
+  kind: fc.constantFrom('consume', 'consume', 'peek', 'refund'),
+  target: fc.nat(),
+});
+
+/** A mutable virtual clock in whole ms, to pass as a store's `clock` option. */
+export class VirtualClock {
+  /** Times of the operations played so far, for edge advances. */
+  private readonly history: number[] = [];
+
+  constructor(public now: number) {}
+  readonly read = (): number => this.now;
+
+  advance(advance: Advance, config: RunConfig): void {
+    if ('by' in advance) this.now += advance.by;
+    else {
+      const from = this.history[this.history.length - 1 - advance.back] ?? this.now;
+      this.now = Math.max(this.now, from + config.windows[advance.toEdgeOf]! + advance.offset);
+    }
+    this.history.push(this.now);
+  }
+}
+
+/** The limits of one operation, with production-shaped keys (`rl:{<digest of run + client>}:<window>`). */
+export function limitsOf(operation: Operation, config: RunConfig, runId: string): StoreLimit[] {
+  return operation.policies.map((policy) => ({
+    key: limitKey('rl:', `${runId}:client-${operation.client}`, `${config.windows[policy]}ms`),
+    windowMs: config.windows[policy]!,
+    limit: operation.limitOverride ?? config.limits[policy]!,
+  }));
+}
+
+/** What one operation did, comparable across stores. */
+export interface Step {
+  readonly at: number;
+  readonly kind: Operation['kind'];
+  readonly limits: readonly StoreLimit[];
+  readonly cost: number;
+  /** consume/peek: the result; refund: the stamp given back. */
+  readonly result: ConsumeResult | { readonly refunded: number };
+}
+
+/** Anything that can play operations at a virtual time: a Store, or the reference model. */
+export interface Player {
+  consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> | ConsumeResult;
+  peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> | ConsumeResult;
+  refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> | void;
+}
+
+/**
+ * Plays `operations` on `player`, advancing `clock` before each, and returns every step. `runId`
+ * goes into every key, so runs sharing a store (and a Redis server) never see each other's logs.
+ */
+export async function play(
+  player: Player,
+  clock: VirtualClock,
+  config: RunConfig,
+  operations: readonly Operation[],
+  runId: string,
+): Promise<Step[]> {
+  const steps: Step[] = [];
+  const refundable: { limits: StoreLimit[]; cost: number; stamp: number }[] = [];
+  for (const operation of operations) {
+    clock.advance(operation.advance, config);
+    const at = clock.now;
+    const target = refundable[operation.target % Math.max(1, refundable.length)];
+    if (operation.kind === 'refund' && target !== undefined) {
+      await player.refund(target.limits, target.cost, target.stamp);
+      steps.push({ at, kind: 'refund', limits: target.limits, cost: target.cost, result: { refunded: target.stamp } });
+      continue;
+    }
+    // A refund with nothing to give back yet is played as a peek.
+    const limits = limitsOf(operation, config, runId);
+    const kind = operation.kind === 'consume' ? 'consume' : 'peek';
+    const result = await player[kind](limits, operation.cost);
+    if (kind === 'consume' && result.allowed) refundable.push({ limits, cost: operation.cost, stamp: result.stamp });
+    steps.push({ at, kind, limits, cost: operation.cost, result });
+  }
+  return steps;
+}
+
+/** A store as a Player (bound methods). */
+export function storePlayer(store: Store): Player {
+  return {
+    consume: (limits, cost) => store.consume(limits, cost),
+    peek: (limits, cost) => store.peek(limits, cost),
+    refund: (limits, cost, stamp) => store.refund(limits, cost, stamp),
+  };
+}
+
+export const sequenceArbitrary = (maxOperations: number) =>
+  fc.tuple(runConfigArbitrary, fc.array(operationArbitrary, { minLength: 1, maxLength: maxOperations, size: 'max' }));
+
+/**
+ * fast-check parameters: `numRuns`, or a failing run replayed from the seed and path it printed
+ * (PROPERTY_SEED=<seed> PROPERTY_PATH=<path> npx vitest run test/property).
+ */
+export function propertyParameters(numRuns: number): fc.Parameters<unknown> {
+  const seed = process.env.PROPERTY_SEED;
+  const path = process.env.PROPERTY_PATH;
+  return seed === undefined ? { numRuns } : { numRuns, seed: Number(seed), ...(path === undefined ? {} : { path }) };
+}
