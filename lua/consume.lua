@@ -4,9 +4,10 @@
 --   KEYS[i]           log of limit i
 --   ARGV[1]  clock    test-only clock override in ms, '' = Redis TIME
 --   ARGV[2]  cost     units this request takes, integer >= 1
---   ARGV[3]  align    '' normally; on Cluster, the stamp already written to the other tags' logs
---                     (ms): reused when within 1 % of the shortest window of `now`, so one stamp
---                     refunds the request everywhere
+--   ARGV[3]  align    '' normally; on Cluster, the stamp (ms) already written to the logs of
+--                     other hash tags: reused if no log here holds a newer entry and it is within
+--                     1 % of the shortest window from `now` (entries then age out at most that
+--                     much early), so that one stamp refunds the request everywhere
 --   ARGV[2+2i] window_ms of limit i, ARGV[3+2i] limit of limit i (quota per window)
 -- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
 

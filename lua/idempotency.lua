@@ -39,8 +39,10 @@ end
 
 -- extend: KEYS[1] record; ARGV[1] token, ARGV[2] lease_ms. Reply 1 if extended, else 0.
 local function idempotency_extend(keys, argv)
-  if not holds_running(keys[1], argv[1]) then return 0 end
-  redis.call('PEXPIRE', keys[1], argv[2])
+  local record_key = keys[1]
+  local token, lease_ms = argv[1], argv[2]
+  if not holds_running(record_key, token) then return 0 end
+  redis.call('PEXPIRE', record_key, lease_ms)
   return 1
 end
 
@@ -49,20 +51,23 @@ end
 -- Reply 1 if stored, 0 if `token` no longer holds the running record (nothing written).
 local function idempotency_complete(keys, argv)
   local record_key = keys[1]
-  if not holds_running(record_key, argv[1]) then return 0 end
-  if argv[4] == '1' then
-    redis.call('HSET', record_key, 'state', 'done', 'status', argv[2], 'headers', argv[3], 'body', argv[5])
+  local token, status, headers, has_body, body, ttl_ms = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]
+  if not holds_running(record_key, token) then return 0 end
+  if has_body == '1' then
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'body', body)
   else
-    redis.call('HSET', record_key, 'state', 'done', 'status', argv[2], 'headers', argv[3])
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers)
   end
-  redis.call('PEXPIRE', record_key, argv[6])
+  redis.call('PEXPIRE', record_key, ttl_ms)
   return 1
 end
 
 -- abort: KEYS[1] record; ARGV[1] token. Reply 1 if the running record was deleted (a retry may
 -- run), else 0.
 local function idempotency_abort(keys, argv)
-  if not holds_running(keys[1], argv[1]) then return 0 end
-  redis.call('DEL', keys[1])
+  local record_key = keys[1]
+  local token = argv[1]
+  if not holds_running(record_key, token) then return 0 end
+  redis.call('DEL', record_key)
   return 1
 end

@@ -23,14 +23,18 @@ end
 -- extend: ARGV[1] token, ARGV[2] ttl_ms. Reply 1 if `token` still holds the lock (lease reset to
 -- ttl_ms from now), else 0. Never re-acquires.
 local function lock_extend(keys, argv)
-  if redis.call('GET', keys[1]) ~= argv[1] then return 0 end
-  redis.call('PEXPIRE', keys[1], argv[2])
+  local lock_key = keys[1]
+  local token, ttl_ms = argv[1], argv[2]
+  if redis.call('GET', lock_key) ~= token then return 0 end
+  redis.call('PEXPIRE', lock_key, ttl_ms)
   return 1
 end
 
 -- release: ARGV[1] token. Reply 1 if `token` held the lock and it was deleted, else 0.
 local function lock_release(keys, argv)
-  if redis.call('GET', keys[1]) ~= argv[1] then return 0 end
-  redis.call('DEL', keys[1])
+  local lock_key = keys[1]
+  local token = argv[1]
+  if redis.call('GET', lock_key) ~= token then return 0 end
+  redis.call('DEL', lock_key)
   return 1
 end

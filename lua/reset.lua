@@ -1,6 +1,6 @@
--- reset: KEYS = keys to delete (limit logs, locks, records; one hash tag per call on Cluster).
+-- reset: KEYS[i] = keys to delete (limit logs, locks, records; one hash tag per call on Cluster).
 -- No ARGV. UNLINK frees large logs off the main thread. Reply: the number of keys that existed.
-local function reset(keys, argv)
+local function reset(keys)
   local deleted = 0
   for i = 1, #keys do
     deleted = deleted + redis.call('UNLINK', keys[i])

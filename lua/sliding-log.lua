@@ -12,7 +12,7 @@ local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
 -- TTL of a log: 2 x window, refreshed only on create and trim (see PERF.md "Expiry without a
 -- PEXPIRE per call"): every entry is trimmed or refreshed before its key can expire.
 local function log_ttl_ms(window_ms, clock)
-  if clock ~= '' then return math.max(2 * window_ms, TEST_CLOCK_MIN_TTL_MS) end
+  if tonumber(clock) then return math.max(2 * window_ms, TEST_CLOCK_MIN_TTL_MS) end
   return 2 * window_ms
 end
 

@@ -34,6 +34,8 @@ interface RefundTicket {
   readonly limits: readonly StoreLimit[];
   readonly cost: number;
   readonly stamp: number;
+  /** Set by the first refund, so later ones are no-ops (kept here: the decision may be frozen). */
+  refunded: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ interface RefundTicket {
  */
 const REFUND_TICKET = Symbol('ratelock.refundTicket');
 
-type Ticketed = Decision & { [REFUND_TICKET]?: RefundTicket | undefined };
+type Ticketed = Decision & { readonly [REFUND_TICKET]?: RefundTicket };
 
 /**
  * Checks (`'peek'`) or checks and records (`'consume'`) a request of `cost` against every limit of
@@ -69,6 +71,8 @@ export async function decide(
 ): Promise<Decision> {
   validateCost(cost, 'cost');
   const { limits, policies, owners } = flatten(parts);
+  // callStore's steps, unrolled: a handler-form onStoreError is asked once per failure, and its
+  // answer both words the outage log and decides the request.
   const { store } = options;
   let result: ConsumeResult;
   try {
@@ -94,8 +98,8 @@ export async function decide(
     reason: result.allowed ? 'allowed' : 'limited',
   };
   if (mode === 'consume' && result.allowed && result.stamp > 0) {
-    const ticket: RefundTicket = { store, limits, cost, stamp: result.stamp };
-    Object.defineProperty(decision, REFUND_TICKET, { value: ticket, writable: true });
+    const ticket: RefundTicket = { store, limits, cost, stamp: result.stamp, refunded: false };
+    Object.defineProperty(decision, REFUND_TICKET, { value: ticket });
   }
   return decision;
 }
@@ -106,17 +110,22 @@ export async function decide(
  * call. Store failures are logged (once per outage), never thrown.
  */
 export async function refund(decision: Decision, options: StoreCallOptions): Promise<void> {
-  const ticketed = decision as Ticketed;
-  const ticket = ticketed[REFUND_TICKET];
-  if (ticket === undefined) return;
+  const ticket = (decision as Ticketed)[REFUND_TICKET];
+  if (ticket === undefined || ticket.refunded) return;
   // Before any await: a second refund of the same decision (even a concurrent one) is a no-op.
-  ticketed[REFUND_TICKET] = undefined;
+  ticket.refunded = true;
   try {
     await withTimeout(ticket.store.refund(ticket.limits, ticket.cost, ticket.stamp), options.timeoutMs);
     reportStoreSuccess(ticket.store, options.logger);
   } catch (err) {
     const failure = toStoreError(err);
-    reportStoreFailure(ticket.store, failure, options.logger, resolveFailureMode(options.onStoreError, failure));
+    let failureMode: FailureMode = DEFAULTS.limiterOnStoreError;
+    try {
+      failureMode = resolveFailureMode(options.onStoreError, failure);
+    } catch {
+      // A bad onStoreError handler surfaces on the next decision; a refund runs after the response.
+    }
+    reportStoreFailure(ticket.store, failure, options.logger, failureMode);
   }
 }
 
@@ -127,7 +136,8 @@ function flatten(parts: readonly LimitPart[]): { limits: StoreLimit[]; policies:
     const part = parts[0]!;
     if (part.policies.length === 0) throw new ConfigError(`decide() needs at least one limit; part "${part.id}" has none`);
     const base = taggedBase(part.prefix, part.id);
-    const limits = part.policies.map((policy) => storeLimit(base, policy));
+    const limits: StoreLimit[] = [];
+    for (const policy of part.policies) limits.push(storeLimit(base, policy));
     return { limits, policies: part.policies };
   }
   const limits: StoreLimit[] = [];

@@ -182,7 +182,11 @@ function rejectUnknownOptions(options: object, allowed: readonly string[], owner
  * request is keyed by its IP (see `extractKey`).
  */
 export const keys = {
-  /** `'ip:<address>'`, IPv6 as `'ip:<prefix>/<ipv6Subnet>'`; see `ipKeyPart` for the normalisation. */
+  /**
+   * `'ip:<address>'`, IPv6 as `'ip:<prefix>/<ipv6Subnet>'` (see `ipKeyPart` for the normalisation),
+   * from the framework's `req.ip` / `ctx.ip`. A request with no address at all (its socket already
+   * closed) is keyed `'ip:unknown'`. Warns once per process about permissive or missing proxy trust.
+   */
   ip,
   /** `'header:<lower-case name>:<value>'` of the first such header; `undefined` when absent or empty. */
   header,

@@ -210,9 +210,10 @@ export class MemoryStore implements Store, Disposable {
     const logs = limits.map(({ key, windowMs }) => this.liveLog(key, windowMs, now));
     const verdict = judge(limits, logs, cost, now);
     if (!record || !verdict.allowed) return verdict.stamp === 0 ? verdict : { ...verdict, stamp: 0 };
-    for (const { key, windowMs } of limits) {
-      // Looked up again, not taken from `logs`: a key listed twice must get both writes in one log.
-      const log = this.entry(key, now, SlidingLog);
+    for (let i = 0; i < limits.length; i++) {
+      const { key, windowMs } = limits[i]!;
+      // An empty log is looked up again: a key listed twice may have been created just before.
+      const log = logs[i] ?? this.entry(key, now, SlidingLog);
       if (log === undefined) this.keys.set(key, new SlidingLog(verdict.stamp, cost, windowMs));
       else log.append(verdict.stamp, cost, windowMs);
     }

@@ -35,7 +35,7 @@ export interface RedisStoreOptions {
    */
   client: RedisClientLike;
   /**
-   * For tests only: the store clock in integer ms, replacing Redis `TIME` inside the scripts (the
+   * For tests only: the store clock in ms (fractions dropped), replacing Redis `TIME` in the scripts (the
    * property tests drive MemoryStore and RedisStore with one virtual clock). Key expiry still
    * runs on Redis's real clock, so under this option logs keep a TTL of at least 1 h.
    */
@@ -174,8 +174,9 @@ export class RedisStore implements Store {
     return groupBySlotTag(limits.map((limit) => limit.key));
   }
 
+  /** The test clock in whole ms (a fraction would make the written and the returned stamp differ), or '' for TIME. */
   private clockArg(): string | number {
-    return this.clock ? this.clock() : '';
+    return this.clock ? Math.floor(this.clock()) : '';
   }
 
   /** One consume or peek call: `[_, n, key_1..key_n, clock, cost, align, window_1, limit_1, ...]`. */

@@ -3,8 +3,8 @@
  * interface so a test is written once: build an app with some middleware in front of a few fixed
  * routes, and read what the adapter exposed.
  *
- * Fixed routes (any method): `/hello` → 200 `ok`; `/status/:code` → that status; `/decision` → 200
- * with the exposed decision as JSON; anything else → 404. Errors passed to the framework's error
+ * Fixed routes (any method): `/status/:code` → that status; `/decision` → 200 with the exposed
+ * decision as JSON; any other path → 200 `ok`. Errors passed to the framework's error
  * path are answered 500 `{ code, name, message }`, so tests can assert the ConfigError.
  */
 import type { RequestListener } from 'node:http';
@@ -52,9 +52,9 @@ function expressFramework(name: 'express' | 'express4', create: typeof express5)
       const app = create();
       if (options.trustProxyHops !== undefined) app.set('trust proxy', options.trustProxyHops);
       for (const handler of middleware) app.use(handler as RequestHandler);
-      app.all('/hello', (_req: Request, res: Response) => void res.send('ok'));
       app.all('/status/:code', (req: Request, res: Response) => void res.status(Number(req.params.code)).send(`status ${req.params.code}`));
       app.all('/decision', (req: Request, res: Response) => void res.json({ decision: req.rateLimit ?? null }));
+      app.use((_req: Request, res: Response) => void res.send('ok'));
       const onError: ErrorRequestHandler = (err, _req, res, _next) => void res.status(500).json(errorBody(err));
       app.use(onError);
       return app as unknown as RequestListener;
@@ -87,12 +87,11 @@ function koaFramework(name: 'koa' | 'koa2', Create: typeof Koa3): Framework {
       for (const handler of middleware) app.use(handler as Middleware);
       app.use(async (ctx: Context) => {
         const segments = ctx.path.split('/').filter(Boolean);
-        if (segments[0] === 'hello') ctx.body = 'ok';
-        else if (segments[0] === 'status' && segments.length === 2) {
+        if (segments[0] === 'status' && segments.length === 2) {
           ctx.status = Number(segments[1]);
           ctx.body = `status ${segments[1]}`;
         } else if (ctx.path === '/decision') ctx.body = { decision: (ctx.state.rateLimit as Decision | undefined) ?? null };
-        else ctx.status = 404;
+        else ctx.body = 'ok';
       });
       return app.callback();
     },

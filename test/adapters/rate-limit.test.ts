@@ -18,10 +18,11 @@ function stillStore(): { store: MemoryStore; clock: { now: number } } {
   return { store: new MemoryStore({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
 }
 
-/** Entries left for id `k` under the default prefix and a 1-minute limit of `limit`. */
+/** Quota left now for id `k` under the default prefix and a 1-minute limit of `limit`. */
 async function remainingFor(store: MemoryStore, limit: number, id = 'k'): Promise<number> {
   const result = await store.peek([{ key: limitKey('rl:', id, '1m'), windowMs: 60_000, limit }], 1);
-  return result.remaining;
+  // peek answers for a hypothetical request of cost 1: when it would pass, `remaining` is after it.
+  return result.allowed ? result.remaining + 1 : result.remaining;
 }
 
 const fixedKey = () => 'k';
@@ -342,21 +343,5 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       const without = await request(app).get('/decision');
       expect(without.body.decision.key).toBe('fallback');
     });
-  });
-
-  it('works as a per-route middleware, leaving other routes alone', async () => {
-    const { store } = stillStore();
-    const limiter = fw.rateLimit({ store, limit: 1, window: '1m' });
-    const guarded = (req: { path: string }, ...rest: unknown[]) => {
-      const next = rest[rest.length - 1] as () => unknown;
-      if (req.path !== '/hello') return next();
-      return (limiter as (...args: unknown[]) => unknown)(req, ...rest);
-    };
-    const app = fw.app([guarded]);
-    expect((await request(app).get('/hello')).status).toBe(200);
-    expect((await request(app).get('/hello')).status).toBe(429);
-    const other = await request(app).get('/status/200');
-    expect(other.status).toBe(200);
-    expect(other.headers['ratelimit']).toBeUndefined();
   });
 });

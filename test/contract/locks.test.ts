@@ -91,9 +91,9 @@ describe.each(storeKinds)('%s store: locks', (kind) => {
   it('an extension keeps the lease beyond its first ttl', async () => {
     const keys = freshLock();
     const holder = randomUUID();
-    await store().acquireLock(keys, holder, 300);
+    await store().acquireLock(keys, holder, 500);
     expect(await store().extendLock(keys, holder, LONG_TTL_MS)).toBe(true);
-    await sleep(450);
+    await sleep(700);
     expect(await store().acquireLock(keys, randomUUID(), LONG_TTL_MS)).toMatchObject({ acquired: false });
     expect(await store().releaseLock(keys, holder)).toBe(true);
   });

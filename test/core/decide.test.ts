@@ -138,8 +138,18 @@ describe('decide() and refund() on MemoryStore (virtual clock)', () => {
   it('keeps refund data off the decision (plain, serialisable value)', async () => {
     const decision = await decide([part('k', policy(1, 1_000))], 1, 'consume', options);
     expect(Object.keys(decision).sort()).toEqual(['allowed', 'key', 'limit', 'policies', 'policy', 'reason', 'remaining', 'resetMs', 'retryAfterMs']);
-    expect(Object.getOwnPropertySymbols(decision)).toEqual([]);
+    expect(Object.getOwnPropertySymbols(decision).filter((symbol) => Object.prototype.propertyIsEnumerable.call(decision, symbol))).toEqual([]);
     expect(JSON.parse(JSON.stringify(decision))).toEqual(decision);
+    expect({ ...decision }).toStrictEqual(decision);
+  });
+
+  it('refunds a frozen decision too, once', async () => {
+    const parts = [part('k', policy(2, 1_000))];
+    const decision = Object.freeze(await decide(parts, 2, 'consume', options));
+    await refund(decision, options);
+    await refund(decision, options);
+    expect(store.calls.filter((call) => call.method === 'refund')).toHaveLength(1);
+    await expect(decide(parts, 2, 'consume', options)).resolves.toMatchObject({ allowed: true });
   });
 });
 

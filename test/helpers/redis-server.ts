@@ -109,21 +109,20 @@ class ThrowawayRedisServer implements RedisServerHandle {
     mkdirSync(this.#dir, { recursive: true });
     // stdout/stderr go to a file: config errors are printed there before the log file opens.
     const output = openSync(this.#outputFile, 'a');
-    const child = spawn(REDIS_SERVER, this.#commandLine(), {
-      stdio: ['ignore', output, output],
-      env: { ...process.env, RATELOCK_TEST_REDIS_OWNER: String(process.pid) },
-    });
+    const child = spawn(REDIS_SERVER, this.#commandLine(), { stdio: ['ignore', output, output] });
     closeSync(output);
-    this.#child = child;
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
       child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(MISSING_REDIS_MESSAGE) : err));
     });
+    // Only a spawned process is ours to stop: a failed spawn never emits 'exit'.
+    this.#child = child;
+    this.#exited = exited;
     const pid = child.pid!;
     this.#pid = pid;
     watchProcess(pid);
-    void this.#exited.then(() => forgetProcess(pid));
+    void exited.then(() => forgetProcess(pid));
     await this.#waitUntilReady();
   }
 

@@ -1,9 +1,12 @@
+import express from 'express';
+import Koa from 'koa';
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { compileKeySpec, extractKey, keys, resolveKey, validateKeySpec } from '../../src/keys.js';
 
 /** A request as both frameworks expose it to extractors (Express `req` / Koa `ctx`). */
-function request(parts: { ip?: string; headers?: Record<string, string | string[]>; query?: unknown; user?: unknown; headersDistinct?: Record<string, string[]> } = {}) {
+function fakeRequest(parts: { ip?: string; headers?: Record<string, string | string[]>; query?: unknown; user?: unknown; headersDistinct?: Record<string, string[]> } = {}) {
   return { ip: parts.ip ?? '203.0.113.7', headers: parts.headers ?? {}, query: parts.query ?? {}, user: parts.user, headersDistinct: parts.headersDistinct };
 }
 
@@ -11,30 +14,30 @@ describe('keys.header()', () => {
   const apiKey = keys.header('X-Api-Key');
 
   it('namespaces the value under the lower-case header name', () => {
-    expect(apiKey(request({ headers: { 'x-api-key': 'k-123' } }))).toBe('header:x-api-key:k-123');
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': 'k-123' } }))).toBe('header:x-api-key:k-123');
   });
 
   it('yields nothing when the header is absent or empty', () => {
-    expect(apiKey(request())).toBeUndefined();
-    expect(apiKey(request({ headers: { 'x-api-key': '' } }))).toBeUndefined();
+    expect(apiKey(fakeRequest())).toBeUndefined();
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': '' } }))).toBeUndefined();
   });
 
   it('takes the first of repeated headers, as an array or as Node joins them', () => {
-    expect(apiKey(request({ headers: { 'x-api-key': ['first', 'second'] } }))).toBe('header:x-api-key:first');
-    const joined = request({ headers: { 'x-api-key': 'first, second' }, headersDistinct: { 'x-api-key': ['first', 'second'] } });
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': ['first', 'second'] } }))).toBe('header:x-api-key:first');
+    const joined = fakeRequest({ headers: { 'x-api-key': 'first, second' }, headersDistinct: { 'x-api-key': ['first', 'second'] } });
     expect(apiKey(joined)).toBe('header:x-api-key:first');
     // One header whose value has a comma is kept whole.
-    const single = request({ headers: { 'x-api-key': 'a,b' }, headersDistinct: { 'x-api-key': ['a,b'] } });
+    const single = fakeRequest({ headers: { 'x-api-key': 'a,b' }, headersDistinct: { 'x-api-key': ['a,b'] } });
     expect(apiKey(single)).toBe('header:x-api-key:a,b');
   });
 
   it('never throws on hostile values: huge, NUL/CRLF, UTF-8, missing headers object', () => {
     const huge = 'x'.repeat(15_000);
-    expect(apiKey(request({ headers: { 'x-api-key': huge } }))).toBe(`header:x-api-key:${huge}`);
-    expect(apiKey(request({ headers: { 'x-api-key': 'a\u0000b\r\nc' } }))).toBe('header:x-api-key:a\u0000b\r\nc');
-    expect(apiKey(request({ headers: { 'x-api-key': 'ключ🔑' } }))).toBe('header:x-api-key:ключ🔑');
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': huge } }))).toBe(`header:x-api-key:${huge}`);
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': 'a\u0000b\r\nc' } }))).toBe('header:x-api-key:a\u0000b\r\nc');
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': 'ключ🔑' } }))).toBe('header:x-api-key:ключ🔑');
     expect(apiKey({} as never)).toBeUndefined();
-    expect(apiKey(request({ headers: { 'x-api-key': [] } }))).toBeUndefined();
+    expect(apiKey(fakeRequest({ headers: { 'x-api-key': [] } }))).toBeUndefined();
   });
 
   it.each([[''], ['bad name'], ['x:y'], [42], [undefined]])('rejects the header name %s with a ConfigError', (name) => {
@@ -46,21 +49,21 @@ describe('keys.header()', () => {
 describe('keys.user()', () => {
   it('namespaces string and number ids', () => {
     const user = keys.user((req) => req.user?.id);
-    expect(user(request({ user: { id: 'u-1' } }))).toBe('user:u-1');
-    expect(user(request({ user: { id: 42 } }))).toBe('user:42');
+    expect(user(fakeRequest({ user: { id: 'u-1' } }))).toBe('user:u-1');
+    expect(user(fakeRequest({ user: { id: 42 } }))).toBe('user:42');
   });
 
   it('yields nothing for anonymous requests and for values that would collapse into one shared key', () => {
     const user = keys.user((req) => req.user);
     for (const value of [undefined, null, '', Number.NaN, Infinity, { id: 1 }, ['a'], true]) {
-      expect(user(request({ user: value }))).toBeUndefined();
+      expect(user(fakeRequest({ user: value }))).toBeUndefined();
     }
   });
 
   it('awaits an async lookup instead of keying "[object Promise]"', async () => {
     const user = keys.user(async (req) => req.user?.id);
-    await expect(user(request({ user: { id: 7 } }))).resolves.toBe('user:7');
-    await expect(user(request())).resolves.toBeUndefined();
+    await expect(user(fakeRequest({ user: { id: 7 } }))).resolves.toBe('user:7');
+    await expect(user(fakeRequest())).resolves.toBeUndefined();
   });
 
   it('rejects a non-function with a ConfigError', () => {
@@ -72,16 +75,16 @@ describe('keys.query()', () => {
   const page = keys.query('tenant');
 
   it('namespaces the first value of the parameter', () => {
-    expect(page(request({ query: { tenant: 'acme' } }))).toBe('query:tenant:acme');
-    expect(page(request({ query: { tenant: ['acme', 'evil'] } }))).toBe('query:tenant:acme');
+    expect(page(fakeRequest({ query: { tenant: 'acme' } }))).toBe('query:tenant:acme');
+    expect(page(fakeRequest({ query: { tenant: ['acme', 'evil'] } }))).toBe('query:tenant:acme');
   });
 
   it('yields nothing for absent, empty, nested or inherited values', () => {
-    expect(page(request())).toBeUndefined();
-    expect(page(request({ query: { tenant: '' } }))).toBeUndefined();
-    expect(page(request({ query: { tenant: { $gt: '' } } }))).toBeUndefined();
-    expect(page(request({ query: { tenant: [{ a: 1 }] } }))).toBeUndefined();
-    expect(keys.query('constructor')(request({ query: {} }))).toBeUndefined();
+    expect(page(fakeRequest())).toBeUndefined();
+    expect(page(fakeRequest({ query: { tenant: '' } }))).toBeUndefined();
+    expect(page(fakeRequest({ query: { tenant: { $gt: '' } } }))).toBeUndefined();
+    expect(page(fakeRequest({ query: { tenant: [{ a: 1 }] } }))).toBeUndefined();
+    expect(keys.query('constructor')(fakeRequest({ query: {} }))).toBeUndefined();
     expect(page({ headers: {} } as never)).toBeUndefined();
   });
 
@@ -97,21 +100,21 @@ describe('keys.all()', () => {
   );
 
   it('combines every part, and yields nothing when one part yields nothing', () => {
-    expect(userAndTenant(request({ user: { id: 1 }, query: { tenant: 'a' } }))).toBe('all:6:user:114:query:tenant:a');
-    expect(userAndTenant(request({ user: { id: 1 } }))).toBeUndefined();
+    expect(userAndTenant(fakeRequest({ user: { id: 1 }, query: { tenant: 'a' } }))).toBe('all:6:user:114:query:tenant:a');
+    expect(userAndTenant(fakeRequest({ user: { id: 1 } }))).toBeUndefined();
   });
 
   it('combines unambiguously: parts that concatenate alike give different keys', () => {
-    const pair = (a: string, b: string) => keys.all(() => a, () => b)(request());
+    const pair = (a: string, b: string) => keys.all(() => a, () => b)(fakeRequest());
     expect(pair('ab', 'c')).not.toBe(pair('a', 'bc'));
     expect(pair('a:1', '2')).not.toBe(pair('a', '1:2'));
   });
 
   it('awaits async parts', async () => {
     const mixed = keys.all(async () => 'user:1', () => 'route:/x');
-    await expect(mixed(request())).resolves.toBe('all:6:user:18:route:/x');
+    await expect(mixed(fakeRequest())).resolves.toBe('all:6:user:18:route:/x');
     const missing = keys.all(async () => 'user:1', async () => undefined);
-    await expect(missing(request())).resolves.toBeUndefined();
+    await expect(missing(fakeRequest())).resolves.toBeUndefined();
   });
 
   it('rejects no parts and non-functions with a ConfigError naming the argument', () => {
@@ -124,27 +127,27 @@ describe('extractKey() and key specs', () => {
   const spec = [keys.header('x-api-key'), keys.user((req) => req.user?.id)];
 
   it('uses the first extractor that yields', async () => {
-    await expect(extractKey(spec, request({ headers: { 'x-api-key': 'k' }, user: { id: 1 } }))).resolves.toBe('header:x-api-key:k');
-    await expect(extractKey(spec, request({ user: { id: 1 } }))).resolves.toBe('user:1');
+    await expect(extractKey(spec, fakeRequest({ headers: { 'x-api-key': 'k' }, user: { id: 1 } }))).resolves.toBe('header:x-api-key:k');
+    await expect(extractKey(spec, fakeRequest({ user: { id: 1 } }))).resolves.toBe('user:1');
   });
 
   it('falls back to the IP when nothing yields, never to a shared empty key', async () => {
-    await expect(extractKey(spec, request({ ip: '198.51.100.4' }))).resolves.toBe('ip:198.51.100.4');
-    await expect(extractKey(() => undefined, request({ ip: '2001:db8:0:1::9' }))).resolves.toBe('ip:2001:db8::/56');
-    await expect(extractKey(() => '', request({ ip: '198.51.100.5' }))).resolves.toBe('ip:198.51.100.5');
-    await expect(extractKey(() => ({}) as never, request({ ip: '198.51.100.6' }))).resolves.toBe('ip:198.51.100.6');
+    await expect(extractKey(spec, fakeRequest({ ip: '198.51.100.4' }))).resolves.toBe('ip:198.51.100.4');
+    await expect(extractKey(() => undefined, fakeRequest({ ip: '2001:db8:0:1::9' }))).resolves.toBe('ip:2001:db8::/56');
+    await expect(extractKey(() => '', fakeRequest({ ip: '198.51.100.5' }))).resolves.toBe('ip:198.51.100.5');
+    await expect(extractKey(() => ({}) as never, fakeRequest({ ip: '198.51.100.6' }))).resolves.toBe('ip:198.51.100.6');
   });
 
   it("uses a raw function's output as is (strings, and finite numbers as text)", async () => {
-    await expect(extractKey((req) => `tenant-${req.query.t}`, request({ query: { t: 'x' } }))).resolves.toBe('tenant-x');
-    await expect(extractKey(() => 42 as never, request())).resolves.toBe('42');
+    await expect(extractKey((req) => `tenant-${req.query.t}`, fakeRequest({ query: { t: 'x' } }))).resolves.toBe('tenant-x');
+    await expect(extractKey(() => 42 as never, fakeRequest())).resolves.toBe('42');
   });
 
   it('resolves synchronously when every extractor that ran is synchronous', async () => {
-    expect(resolveKey(spec, request({ user: { id: 2 } }))).toBe('user:2');
-    expect(compileKeySpec(spec)(request())).toBe('ip:203.0.113.7');
+    expect(resolveKey(spec, fakeRequest({ user: { id: 2 } }))).toBe('user:2');
+    expect(compileKeySpec(spec)(fakeRequest())).toBe('ip:203.0.113.7');
     const withAsync = compileKeySpec([async () => undefined, keys.user((req) => req.user?.id)]);
-    const pending = withAsync(request({ user: { id: 3 } }));
+    const pending = withAsync(fakeRequest({ user: { id: 3 } }));
     expect(pending).toBeInstanceOf(Promise);
     await expect(pending).resolves.toBe('user:3');
   });
@@ -153,8 +156,8 @@ describe('extractKey() and key specs', () => {
     const broken = () => {
       throw new TypeError('boom');
     };
-    await expect(extractKey(broken, request())).rejects.toThrow('boom');
-    await expect(extractKey([async () => Promise.reject(new TypeError('async boom'))], request())).rejects.toThrow('async boom');
+    await expect(extractKey(broken, fakeRequest())).rejects.toThrow('boom');
+    await expect(extractKey([async () => Promise.reject(new TypeError('async boom'))], fakeRequest())).rejects.toThrow('async boom');
   });
 
   it('validateKeySpec accepts a function or a non-empty array of functions', () => {
@@ -171,5 +174,45 @@ describe('extractKey() and key specs', () => {
   ])('validateKeySpec rejects %s with a ConfigError naming the option', (spec, message) => {
     expect(() => validateKeySpec(spec, 'key')).toThrow(ConfigError);
     expect(() => validateKeySpec(spec, 'key')).toThrow(message);
+  });
+});
+
+describe('keys.header() and keys.query() on real requests', () => {
+  const apiKey = keys.header('x-api-key');
+  const tenant = keys.query('tenant');
+
+  const apps: [string, () => Parameters<typeof request>[0]][] = [
+    [
+      'express',
+      () => {
+        const app = express();
+        app.get('/', (req, res) => {
+          res.json({ header: apiKey(req) ?? null, query: tenant(req) ?? null });
+        });
+        return app;
+      },
+    ],
+    [
+      'koa',
+      () => {
+        const app = new Koa();
+        app.use((ctx) => {
+          ctx.body = { header: apiKey(ctx) ?? null, query: tenant(ctx) ?? null };
+        });
+        return app.callback();
+      },
+    ],
+  ];
+
+  it.each(apps)('takes the first of repeated headers and query parameters on %s', async (_name, makeApp) => {
+    // superagent sends an array as repeated header lines; its types only admit that for Cookie.
+    const repeated = ['first', 'second'] as unknown as string;
+    const response = await request(makeApp()).get('/?tenant=acme&tenant=evil').set('X-Api-Key', repeated).expect(200);
+    expect(response.body).toEqual({ header: 'header:x-api-key:first', query: 'query:tenant:acme' });
+  });
+
+  it.each(apps)('yields nothing for an absent header and a nested query value on %s', async (_name, makeApp) => {
+    const response = await request(makeApp()).get('/?tenant[$gt]=').expect(200);
+    expect(response.body).toEqual({ header: null, query: null });
   });
 });

@@ -85,9 +85,9 @@ describe('packed tarball', () => {
       'README.md',
       'package.json',
     ];
-    expect(packedFiles.filter((file) => file.startsWith('lua/') && file.endsWith('.lua')).length).toBeGreaterThan(0);
-    expect(expected.filter((file) => !packedFiles.includes(file))).toEqual([]);
-    expect(packedFiles.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
+    expect(packedFiles.filter((file) => /^lua\/.+\.lua$/.test(file)), 'Lua scripts in the tarball').not.toEqual([]);
+    expect(expected.filter((file) => !packedFiles.includes(file)), 'files missing from the tarball').toEqual([]);
+    expect(packedFiles.filter((file) => /^(src|test)\//.test(file)), 'sources or tests in the tarball').toEqual([]);
   });
 
   it.each([
@@ -96,18 +96,18 @@ describe('packed tarball', () => {
   ])('%s: exports the public API and rate-limits on MemoryStore and RedisStore', async (_format, script) => {
     const output = await run(process.execPath, [script], app, { REDIS_URL: redisUrl(), RATELOCK_TEST_ID: uniqueId('package') });
     const report = JSON.parse(output) as Record<string, unknown>;
-    expect(report.exports).toEqual({
+    expect(report.exports, 'typeof each export').toEqual({
       ratelock: { RateLimiter: 'function', MemoryStore: 'function', RedisStore: 'function', LockGuard: 'function', keys: 'object' },
       express: { rateLimit: 'function', withLock: 'function', rateLimitRoutes: 'function' },
       koa: { rateLimit: 'function', withLock: 'function', rateLimitRoutes: 'function' },
     });
     // Reasons, not just `allowed`: a failing store fails open and would read as "allowed".
-    expect(report.memory).toEqual(['allowed', 'allowed', 'limited']);
-    expect(report.redis).toEqual(['allowed', 'allowed', 'limited']);
+    expect(report.memory, 'MemoryStore decisions').toEqual(['allowed', 'allowed', 'limited']);
+    expect(report.redis, 'RedisStore decisions').toEqual(['allowed', 'allowed', 'limited']);
   });
 
   it('type-checks a TypeScript consumer (NodeNext, ESM and CJS) against the shipped .d.ts', async () => {
-    expect(await typeCheckApp(app)).toEqual([]);
+    expect(await typeCheckApp(app), 'tsc errors in the consumer or in ratelock’s .d.ts').toEqual([]);
   });
 });
 

@@ -16,7 +16,7 @@ import { uniqueId } from '../helpers/stores.js';
 
 const clients: Redis[] = [];
 
-function connect(server: RedisServerHandle, options: { lazyConnect?: boolean } = {}): Redis {
+function connect(server: RedisServerHandle, options: { lazyConnect?: boolean; enableAutoPipelining?: boolean } = {}): Redis {
   const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100, ...options });
   client.on('error', () => {}); // reconnect noise while a server is stopped on purpose
   clients.push(client);
@@ -62,8 +62,8 @@ describe('Function library', () => {
     expect(totalLoads(store)).toBe(1);
   });
 
-  it('reloads once per FUNCTION FLUSH, however many concurrent calls hit the missing library', async () => {
-    const client = connect(server);
+  it.each([false, true])('reloads once per FUNCTION FLUSH, however many concurrent calls hit the missing library (auto-pipelining: %s)', async (enableAutoPipelining) => {
+    const client = connect(server, { enableAutoPipelining });
     const admin = connect(server);
     const store = new RedisStore({ client });
     const limit = perMinute(100_000);
@@ -152,6 +152,19 @@ describe('EVALSHA fallback', () => {
     expect(store.scriptStats.mode).toBe('eval');
   });
 
+  it.each([false, true])('reloads every concurrent call after SCRIPT FLUSH (auto-pipelining: %s)', async (enableAutoPipelining) => {
+    const client = connect(server, { enableAutoPipelining });
+    const store = new RedisStore({ client, mode: 'eval' });
+    await store.ready();
+    const limit = perMinute(100_000);
+    for (let flush = 0; flush < 3; flush++) {
+      await client.script('FLUSH');
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.consume([limit], 1)));
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    }
+    expect(await client.llen(limit.key)).toBe(150);
+  });
+
   it('is chosen by itself on a server without the FUNCTION command', async () => {
     const functionless = await startRedisServer({ args: ['--rename-command', 'FUNCTION', '""'] });
     try {
@@ -172,16 +185,20 @@ describe('EVALSHA fallback', () => {
 describe('Redis unavailable', () => {
   it('fails fast with a StoreError when the client is not ready, instead of queueing', async () => {
     const server = await startRedisServer();
-    const client = connect(server);
-    const store = new RedisStore({ client });
-    await store.ready();
-    await server.stop();
-    await new Promise<void>((resolve) => (client.status === 'ready' ? client.once('close', resolve) : resolve()));
-    const started = performance.now();
-    const failure = store.consume([perMinute()], 1);
-    await expect(failure).rejects.toBeInstanceOf(StoreError);
-    await expect(failure).rejects.toThrow(/Redis client not ready \(status: (connecting|reconnecting|close|end)\)/);
-    expect(performance.now() - started).toBeLessThan(50);
+    try {
+      const client = connect(server);
+      const store = new RedisStore({ client });
+      await store.ready();
+      await server.stop();
+      await new Promise<void>((resolve) => (client.status === 'ready' ? client.once('close', resolve) : resolve()));
+      const started = performance.now();
+      const failure = store.consume([perMinute()], 1);
+      await expect(failure).rejects.toBeInstanceOf(StoreError);
+      await expect(failure).rejects.toThrow(/Redis client not ready \(status: (connecting|reconnecting|close|end)\)/);
+      expect(performance.now() - started).toBeLessThan(50);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('fails fast before the first connection too', async () => {

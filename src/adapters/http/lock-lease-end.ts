@@ -26,7 +26,12 @@ export async function releaseLease(lease: LockLease, logger: Logger): Promise<vo
  * Ends an idempotency record: stores `captured` when its status is storable, else (or without a
  * response: the handler threw or the client left before any) aborts it so a retry runs again.
  */
-export async function finishRecord(lease: IdempotencyLease, replay: ReplayConfig<unknown>, logger: Logger, captured: CapturedResponse | undefined): Promise<void> {
+export async function finishRecord(
+  lease: IdempotencyLease,
+  replay: Pick<ReplayConfig<unknown>, 'storeServerErrors' | 'headers'>,
+  logger: Logger,
+  captured: CapturedResponse | undefined,
+): Promise<void> {
   if (lease.state === 'ended') return;
   try {
     if (captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors)) {

@@ -10,15 +10,24 @@ export class SlidingLog {
   /** Index in `runs` of the oldest live run: trimming advances it, compaction resets it. */
   private head = 0;
   /** Number of entries (sum of the run counts). */
-  total = 0;
-  /** Store time (ms) from which this key holds nothing that counts: swept or dropped from then on. */
-  expiresAt: number;
+  total: number;
+  /** The longest window this log was written for: how long its newest entry keeps it alive. */
+  private windowMs: number;
 
   /** A log holding `count` entries of `stamp`, which count for `windowMs`. */
   constructor(stamp: number, count: number, windowMs: number) {
     this.runs = [stamp, count];
     this.total = count;
-    this.expiresAt = stamp + windowMs;
+    this.windowMs = windowMs;
+  }
+
+  /**
+   * Store time (ms) from which nothing in this log counts any more, so the key may be swept.
+   * Derived rather than stored: a stored ms timestamp would cost a boxed number per key.
+   */
+  get expiresAt(): number {
+    const newest = this.newest();
+    return newest === undefined ? -Infinity : newest + this.windowMs;
   }
 
   /** Stamp of the newest entry, or undefined when empty. */
@@ -77,7 +86,7 @@ export class SlidingLog {
     if (this.total > 0 && runs[runs.length - 2] === stamp) runs[runs.length - 1]! += count;
     else runs.push(stamp, count);
     this.total += count;
-    this.expiresAt = Math.max(this.expiresAt, stamp + windowMs);
+    if (windowMs > this.windowMs) this.windowMs = windowMs;
   }
 
   /** Removes up to `count` entries equal to `stamp` (a refund); returns how many were removed. */

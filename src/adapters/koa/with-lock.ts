@@ -1,0 +1,168 @@
+/**
+ * Koa (2 and 3) lock-guard: `withLock(options)` as middleware and `withLock(options, handler)`
+ * wrapping one handler `(ctx, next)`. The lease is auto-extended (every ttl/3, up to `maxHold`)
+ * while `await next()` (or the handler) runs, and ended when it settles — also when the client
+ * has gone meanwhile, since Koa tells us exactly when the downstream work is over.
+ *
+ * Replay mode stores the response Koa is about to send (string, Buffer, JSON body, or a stream,
+ * captured as it flows) before it is sent; a thrown error aborts the record so a retry runs.
+ * A streamed body keeps the lease until the stream ends; if it fails or the client leaves
+ * mid-stream, the record is aborted.
+ */
+import { Readable } from 'node:stream';
+import type { Context, Middleware, Next } from 'koa';
+import { ConfigError } from '../../core/errors.js';
+import { describe } from '../../core/duration.js';
+import type { IdempotencyLease } from '../../core/idempotency.js';
+import type { StoredResponse } from '../../core/store.js';
+import { captureStream } from '../http/idempotency-capture.js';
+import { REPLAYED_HEADER } from '../http/idempotency-headers.js';
+import { openGate } from '../http/lock-gate.js';
+import { finishRecord, releaseLease } from '../http/lock-lease-end.js';
+import { resolveWithLockOptions, type BusyInfo, type ReplayConfig, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
+import type { LockAnswer } from '../http/lock-responses.js';
+
+export type { BusyInfo, LockInfo } from '../http/lock-options.js';
+
+/** Called instead of the default 409 when the key is busy; answers by setting `ctx.status`/`ctx.body`. */
+export type KoaOnBusy = (ctx: Context, info: BusyInfo) => unknown;
+
+/** `withLock()` options for Koa; see lock-options.ts for each option. */
+export type KoaWithLockOptions = WithLockOptionsBase<Context, KoaOnBusy>;
+
+/** A handler run under the lock by the decorator form. */
+export type KoaLockedHandler = (ctx: Context, next: Next) => unknown;
+
+type Config = WithLockConfig<Context, KoaOnBusy>;
+
+/** Statuses whose responses carry no body (Koa's `statuses.empty`). */
+const EMPTY_BODY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * @example
+ * router.post('/orders', withLock({ store, key: (ctx) => `cart:${ctx.request.body.cartId}` }), createOrder);
+ * router.post('/payments', bodyParser(), withLock({ store, replay: { ttl: '24h' } }), pay);
+ * router.post('/refunds/:id', withLock({ store, key: (ctx) => ctx.params.id }, refund));
+ * @throws ConfigError at construction, naming the bad option.
+ */
+export function withLock(options?: KoaWithLockOptions): Middleware;
+export function withLock(options: KoaWithLockOptions | undefined, handler: KoaLockedHandler): Middleware;
+export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHandler): Middleware {
+  const config = resolveWithLockOptions<Context, KoaOnBusy>(options, 'withLock');
+  if (handler !== undefined && typeof handler !== 'function') {
+    throw new ConfigError(`withLock(options, handler): handler must be a function (ctx, next); got ${describe(handler)}`);
+  }
+  const run = (ctx: Context, next: Next): Promise<unknown> => Promise.resolve(handler === undefined ? next() : handler(ctx, next));
+
+  return async function ratelockWithLock(ctx: Context, next: Next): Promise<void> {
+    const body: unknown = (ctx.request as { body?: unknown }).body;
+    const outcome = await openGate(config, { subject: ctx, method: ctx.method, url: ctx.originalUrl, body, node: ctx.req });
+    switch (outcome.kind) {
+      case 'answer':
+        setAnswer(ctx, outcome.answer);
+        return;
+      case 'busy':
+        if (!(await answeredByOnBusy(config, ctx, outcome.info))) setAnswer(ctx, outcome.answer);
+        return;
+      case 'replay':
+        setReplay(ctx, outcome.response);
+        return;
+      case 'unguarded':
+        await run(ctx, next);
+        return;
+      case 'lock': {
+        const { lease } = outcome;
+        ctx.state.lock = { key: outcome.key, token: lease.token, fence: lease.fence, signal: lease.signal };
+        lease.autoExtend();
+        try {
+          await run(ctx, next);
+        } finally {
+          await releaseLease(lease, config.logger);
+        }
+        return;
+      }
+      case 'record': {
+        const { lease } = outcome;
+        ctx.state.lock = { key: outcome.key, token: lease.token, fence: lease.fence, signal: lease.signal };
+        lease.autoExtend();
+        try {
+          await run(ctx, next);
+        } catch (err) {
+          await finishRecord(lease, config.replay!, config.logger, undefined);
+          throw err;
+        }
+        await storeResponse(ctx, lease, config.replay!, config);
+      }
+    }
+  };
+}
+
+/** Completes the record with the response Koa is about to send (a stream: as it ends). */
+async function storeResponse(ctx: Context, lease: IdempotencyLease, replay: ReplayConfig<Context>, config: Config): Promise<void> {
+  const status = ctx.status;
+  const source = streamOf(ctx.body);
+  if (source === undefined) {
+    const { bytes, contentType } = bodyBytes(ctx);
+    const headers = { ...ctx.response.headers };
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    await finishRecord(lease, replay, config.logger, { status, headers, body: bytes.length > replay.maxBodyBytes ? null : bytes });
+    return;
+  }
+  const length = ctx.response.get('Content-Length');
+  const capture = captureStream(
+    replay.maxBodyBytes,
+    (captured) => finishRecord(lease, replay, config.logger, { status, headers: ctx.response.headers, body: captured }),
+    () => void finishRecord(lease, replay, config.logger, undefined),
+  );
+  source.on('error', (err) => capture.destroy(err));
+  source.pipe(capture);
+  ctx.body = capture;
+  if (length !== '') ctx.set('Content-Length', length);
+}
+
+/** The body as a Node stream when it is one (Node stream, web stream, Blob, Response), else undefined. */
+function streamOf(body: unknown): Readable | undefined {
+  if (body instanceof Readable) return body;
+  if (body !== null && typeof body === 'object' && typeof (body as { pipe?: unknown }).pipe === 'function') {
+    return new Readable({ read() {} }).wrap(body as NodeJS.ReadableStream); // an old-style stream
+  }
+  if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) return Readable.fromWeb(body as never);
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return Readable.fromWeb(body.stream() as never);
+  if (typeof Response !== 'undefined' && body instanceof Response) {
+    return body.body === null ? Readable.from([]) : Readable.fromWeb(body.body as never);
+  }
+  return undefined;
+}
+
+/** The bytes Koa's `respond()` sends for a non-stream body, and the Content-Type it adds then. */
+function bodyBytes(ctx: Context): { bytes: Buffer; contentType?: string } {
+  const body: unknown = ctx.body;
+  if (EMPTY_BODY_STATUSES.has(ctx.status) || body === null) return { bytes: Buffer.alloc(0) };
+  if (Buffer.isBuffer(body)) return { bytes: body };
+  if (typeof body === 'string') return { bytes: Buffer.from(body) };
+  if (body === undefined) {
+    return { bytes: Buffer.from(ctx.message || String(ctx.status)), contentType: 'text/plain; charset=utf-8' };
+  }
+  return { bytes: Buffer.from(JSON.stringify(body) ?? '') };
+}
+
+async function answeredByOnBusy(config: Config, ctx: Context, info: BusyInfo): Promise<boolean> {
+  if (config.onBusy === undefined) return false;
+  const status = ctx.status;
+  const body: unknown = ctx.body;
+  await config.onBusy(ctx, info);
+  return ctx.status !== status || ctx.body !== body;
+}
+
+function setAnswer(ctx: Context, answer: LockAnswer): void {
+  ctx.status = answer.status;
+  ctx.set(answer.headers);
+  ctx.body = answer.body;
+}
+
+function setReplay(ctx: Context, response: StoredResponse & { readonly body: Buffer }): void {
+  ctx.status = response.status;
+  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value as string | string[]);
+  ctx.set(REPLAYED_HEADER, 'true');
+  ctx.body = response.body;
+}

@@ -1,0 +1,78 @@
+/**
+ * `rateLimit()` options are validated once, at construction, on both adapters: each bad value is
+ * a ConfigError naming the option, what it expects and what it got.
+ */
+import { describe, expect, it } from 'vitest';
+import { rateLimit as expressRateLimit } from '../../src/adapters/express/rate-limit.js';
+import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js';
+import { resolveRateLimitOptions } from '../../src/adapters/http/options.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { DEFAULTS } from '../../src/core/defaults.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { getDefaultStore } from '../../src/stores/default-store.js';
+
+const store = new MemoryStore({ sweepIntervalMs: 0 });
+const base = { store, limit: 10, window: '1m' };
+
+describe.each([
+  ['express', expressRateLimit],
+  ['koa', koaRateLimit],
+] as const)('rateLimit options on %s', (_name, rateLimit) => {
+  const construct = (options: Record<string, unknown>) => () => rateLimit(options as never);
+
+  it.each([
+    [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, algorithm, prefix, cost, skip, refund, headers'],
+    [{ ...base, headers: 'draft-9' }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
+    [{ ...base, headers: true }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got true"],
+    [{ ...base, algorithm: 'fixed-window' }, "algorithm must be 'sliding-log' (the only algorithm so far); got \"fixed-window\""],
+    [{ ...base, limit: 0 }, 'limit must be an integer from 1 to 1000000000; got 0'],
+    [{ store, limit: 5 }, 'limit and window are both required'],
+    [{ ...base, limits: [{ limit: 1, window: '1s' }] }, 'limits cannot be combined with limit/window'],
+    [{ ...base, cost: 1.5 }, 'cost must be an integer from 1 to 1000000000; got 1.5'],
+    [{ ...base, statusCode: 200 }, 'statusCode must be an integer HTTP error status from 400 to 599; got 200'],
+    [{ ...base, message: 42 }, 'message must be a string or a JSON-serialisable object; got 42'],
+    [{ ...base, refund: 'always' }, "refund must be 'success', 'failure' or a function returning true to give the cost back; got \"always\""],
+    [{ ...base, skip: true }, 'skip must be a function (req) => boolean; got true'],
+    [{ ...base, onLimited: 'x' }, 'onLimited must be a function; got "x"'],
+    [{ ...base, onDecision: {} }, 'onDecision must be a function (req, decision) => void; got {}'],
+    [{ ...base, onStoreError: 'retry' }, "onStoreError must be 'open', 'closed' or a function returning one of them; got \"retry\""],
+    [{ ...base, timeout: 0 }, 'timeout must be a whole number of milliseconds from 1 to'],
+    [{ ...base, key: 'ip' }, 'key must be a key extractor (req) => string | undefined, or a non-empty array of them; got "ip"'],
+    [{ ...base, prefix: 'a b' }, 'prefix must be a string of at most 64 printable ASCII characters'],
+    [{ ...base, store: {} }, 'store must be a Store'],
+    [{ ...base, logger: {} }, 'logger must be an object with a warn(message) method'],
+    [null, 'rateLimit() options must be an object'],
+  ])('%j → ConfigError', (options, message) => {
+    expect(construct(options as Record<string, unknown>)).toThrowError(ConfigError);
+    expect(construct(options as Record<string, unknown>)).toThrowError(message);
+  });
+
+  it('treats options set to undefined as absent', () => {
+    expect(() => rateLimit({ ...base, headers: undefined, prefix: undefined, cost: undefined } as never)).not.toThrow();
+  });
+});
+
+describe('resolveRateLimitOptions', () => {
+  it('applies the defaults from DEFAULTS and the shared default store', () => {
+    const config = resolveRateLimitOptions({ limit: 5, window: '1m' });
+    expect(config.callOptions.store).toBe(getDefaultStore());
+    expect(config.callOptions.timeoutMs).toBe(DEFAULTS.timeoutMs);
+    expect(config.callOptions.onStoreError).toBe(DEFAULTS.limiterOnStoreError);
+    expect(config.prefix).toBe(DEFAULTS.prefix);
+    expect(config.statusCode).toBe(DEFAULTS.statusCode);
+    expect(config.cost).toBe(1);
+    expect(config.policies).toEqual([{ name: '1m', limit: 5, windowMs: 60_000 }]);
+    expect(config.writeHeaders).toBeTypeOf('function');
+  });
+
+  it('keeps dynamic limits for request time and static ones built once', () => {
+    expect(resolveRateLimitOptions({ limit: () => 5, window: '1m' }).policies).toBeUndefined();
+    const config = resolveRateLimitOptions({ limits: [{ limit: 5, window: '1s' }, { limit: 100, window: '1h', name: 'hourly' }] });
+    expect(config.policies?.map((policy) => policy.name)).toEqual(['1s', 'hourly']);
+    expect(config.limitOption).toBe('limits');
+  });
+
+  it('accepts headers: false (no writer)', () => {
+    expect(resolveRateLimitOptions({ limit: 5, window: '1m', headers: false }).writeHeaders).toBeUndefined();
+  });
+});

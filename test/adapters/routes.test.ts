@@ -1,0 +1,158 @@
+/**
+ * `rateLimitRoutes()` over HTTP: the same suite on every framework (Express 5/4, Koa 3/2) and every
+ * store (MemoryStore, Redis, Redis Cluster). Each test uses its own key prefix, so tests never
+ * share logs on the shared servers.
+ */
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Decision } from '../../src/core/decision.js';
+import type { Store } from '../../src/core/store.js';
+import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
+import { frameworks, recordingLogger, type Framework } from './frameworks.js';
+
+const table = [
+  { name: 'login', route: 'POST /login', limit: 2, window: '1m', key: 'ip' },
+  { name: 'search', route: 'GET /search', limit: 3, window: '1m' },
+  { name: 'users', route: '/users/:id', limit: 2, window: '1m' },
+  { name: 'api', route: '/api/*', limit: 5, window: '1m', key: ['header:x-api-key', 'ip'] },
+  { name: 'apiwrite', route: 'POST /api/items', limit: 1, window: '1m', key: ['header:x-api-key', 'ip'] },
+  { name: 'me', route: '/me', limit: 1, window: '1m', key: 'user' },
+];
+
+/** The store with its `consume` calls counted. */
+function counted(store: Store): { store: Store; calls: { consume: number } } {
+  const calls = { consume: 0 };
+  const wrapped = new Proxy(store, {
+    get(target, property) {
+      if (property === 'consume') {
+        return (...args: Parameters<Store['consume']>) => {
+          calls.consume++;
+          return target.consume(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: wrapped, calls };
+}
+
+function quotaHeaders(headers: Record<string, string>): string[] {
+  return Object.keys(headers).filter((name) => name.includes('ratelimit'));
+}
+
+describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
+  let testStore: TestStore;
+
+  beforeAll(async () => {
+    testStore = await createTestStore(kind);
+  });
+
+  afterAll(async () => {
+    await testStore.flush();
+    await testStore.close();
+  });
+
+  describe.each(frameworks)('with $name', (fw: Framework) => {
+    /** A fresh app on its own prefix; `decisions` collects what onDecision saw. */
+    function setup() {
+      const { store, calls } = counted(testStore.store);
+      const decisions: Decision[] = [];
+      const middleware = fw.rateLimitRoutes({
+        store,
+        prefix: `${uniqueId('rt')}:`,
+        user: (req: { headers: Record<string, unknown> }) => req.headers['x-user'] as string | undefined,
+        routes: table,
+        logger: recordingLogger(),
+        onDecision: (_req: unknown, decision: Decision) => void decisions.push(decision),
+      });
+      return { app: fw.app([middleware]), calls, decisions };
+    }
+
+    it('leaves unmatched requests untouched: no store call, no headers', async () => {
+      const { app, calls } = setup();
+      for (const [method, path] of [
+        ['get', '/hello'],
+        ['get', '/login'],
+        ['post', '/search'],
+        ['get', '/apix'],
+        ['get', '/users/1/posts'],
+        ['get', '/users'],
+      ] as const) {
+        const response = await request(app)[method](path);
+        expect(response.status, `${method} ${path}`).toBe(200);
+        expect(quotaHeaders(response.headers), `${method} ${path}`).toEqual([]);
+      }
+      expect(calls.consume).toBe(0);
+    });
+
+    it('limits an exact METHOD PATH rule, naming the rule in the policy', async () => {
+      const { app } = setup();
+      const first = await request(app).post('/login');
+      expect(first.status).toBe(200);
+      expect(first.headers['ratelimit-policy']).toBe('"login/1m";q=2;w=60');
+      expect(first.headers['ratelimit']).toBe('"login/1m";r=1;t=60');
+      expect((await request(app).post('/Login/')).status).toBe(200);
+      const limited = await request(app).post('/login');
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(59);
+      expect(JSON.parse(limited.text)['violated-policies']).toEqual(['login/1m']);
+    });
+
+    it('counts HEAD against a GET rule', async () => {
+      const { app } = setup();
+      expect((await request(app).get('/search')).status).toBe(200);
+      expect((await request(app).head('/search')).status).toBe(200);
+      expect((await request(app).get('/search')).status).toBe(200);
+      expect((await request(app).head('/search')).status).toBe(429);
+    });
+
+    it('matches :param segments (one rule, one bucket for every value)', async () => {
+      const { app } = setup();
+      expect((await request(app).get('/users/1')).status).toBe(200);
+      expect((await request(app).delete('/users/2')).status).toBe(200);
+      expect((await request(app).get('/users/3')).status).toBe(429);
+    });
+
+    it('matches /api/* on /api and below, keyed by API key when one is sent', async () => {
+      const { app } = setup();
+      const paths = ['/api', '/api/x/y', '/api/', '/api/a', '/api/b'];
+      for (const [i, path] of paths.entries()) {
+        const response = await request(app).get(path).set('x-api-key', 'k1');
+        expect(response.status, path).toBe(200);
+        expect(response.headers['ratelimit'], path).toBe(`"api/1m";r=${4 - i};t=60`);
+      }
+      expect((await request(app).get('/api/c').set('x-api-key', 'k1')).status).toBe(429);
+      expect((await request(app).get('/api/c').set('x-api-key', 'k2')).status).toBe(200);
+      expect((await request(app).get('/api/c')).status).toBe(200); // no key: by IP
+    });
+
+    it('decides overlapping rules in one store call, all or nothing, naming the closest to blocking', async () => {
+      const { app, calls, decisions } = setup();
+      const first = await request(app).post('/api/items').set('x-api-key', 'k1');
+      expect(first.status).toBe(200);
+      expect(calls.consume).toBe(1);
+      expect(first.headers['ratelimit-policy']).toBe('"api/1m";q=5;w=60, "apiwrite/1m";q=1;w=60');
+      expect(first.headers['ratelimit']).toBe('"apiwrite/1m";r=0;t=60');
+      expect(decisions[0]).toMatchObject({ allowed: true, key: 'header:x-api-key:k1', policy: { name: 'apiwrite/1m' } });
+
+      const blocked = await request(app).post('/api/items').set('x-api-key', 'k1');
+      expect(blocked.status).toBe(429);
+      expect(blocked.headers['ratelimit']).toMatch(/^"apiwrite\/1m";r=0;t=\d+$/);
+      expect(calls.consume).toBe(2);
+
+      // The blocked POST took nothing from the 'api' rule: 5 - 1 (first POST) - 1 (this GET) = 3.
+      const read = await request(app).get('/api/items').set('x-api-key', 'k1');
+      expect(read.headers['ratelimit']).toBe('"api/1m";r=3;t=60');
+    });
+
+    it("keys the 'user' spec with the table's user option, falling back to the IP", async () => {
+      const { app, decisions } = setup();
+      expect((await request(app).get('/me').set('x-user', 'alice')).status).toBe(200);
+      expect((await request(app).get('/me').set('x-user', 'alice')).status).toBe(429);
+      expect((await request(app).get('/me').set('x-user', 'bob')).status).toBe(200);
+      expect((await request(app).get('/me')).status).toBe(200);
+      expect(decisions.map((decision) => decision.key)).toEqual(['user:alice', 'user:alice', 'user:bob', 'ip:127.0.0.1']);
+    });
+  });
+});

@@ -1,0 +1,168 @@
+/**
+ * RedisStore on Redis Cluster: hostile ids never split a call across slots, limits of different
+ * ids (different hash tags) are decided all-or-nothing by compensation, and a master that lost
+ * the Function library is reloaded alone, with no error reaching the caller.
+ */
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { limitKey } from '../../src/core/keyspace.js';
+import type { StoreLimit } from '../../src/core/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+function limit(id: string, name: string, max: number, windowMs = 60_000): StoreLimit {
+  return { key: limitKey('rl:', id, name), windowMs, limit: max };
+}
+
+async function slotOf(cluster: Cluster, key: string): Promise<number> {
+  return (await cluster.call('CLUSTER', 'KEYSLOT', key)) as number;
+}
+
+describe('shared cluster', () => {
+  let cluster: Cluster;
+  let store: RedisStore;
+
+  beforeAll(async () => {
+    cluster = newClusterClient();
+    store = new RedisStore({ client: cluster });
+    await store.ready();
+  });
+
+  afterAll(async () => {
+    await cluster.quit();
+  });
+
+  const hostileIds = ['', '{', '}', '}{', '{}', 'a}b', '{x}y', 'x'.repeat(1024), 'zoë 🚦 ☃ 日本語', `{${'y'.repeat(1000)}}`];
+
+  it.each(hostileIds.map((id) => [id.length > 40 ? `${id.slice(0, 12)}… (${id.length} chars)` : JSON.stringify(id), id]))(
+    'keeps both limits of id %s in one slot and counts exactly',
+    async (_label, id) => {
+      const scoped = `${uniqueId('hostile')}:${id}`;
+      const limits = [limit(scoped, '1s', 2, 1000), limit(scoped, '1h', 100, 3_600_000)];
+      expect(await slotOf(cluster, limits[0]!.key)).toBe(await slotOf(cluster, limits[1]!.key));
+      const decisions = [];
+      for (let i = 0; i < 3; i++) decisions.push((await store.consume(limits, 1)).allowed);
+      expect(decisions).toEqual([true, true, false]);
+      expect(await cluster.llen(limits[1]!.key)).toBe(2);
+    },
+  );
+
+  describe('limits of different ids (different slots)', () => {
+    it('writes one stamp to every group and refunds them all with it', async () => {
+      const a = limit(uniqueId('a'), '1m', 5);
+      const b = limit(uniqueId('b'), '1m', 5);
+      const { allowed, stamp } = await store.consume([a, b], 2);
+      expect(allowed).toBe(true);
+      expect((await cluster.lrange(a.key, 0, -1)).map(Number)).toEqual([stamp, stamp]);
+      expect((await cluster.lrange(b.key, 0, -1)).map(Number)).toEqual([stamp, stamp]);
+      await store.refund([a, b], 2, stamp);
+      expect([await cluster.exists(a.key), await cluster.exists(b.key)]).toEqual([0, 0]);
+    });
+
+    it('records nothing when a later group blocks, and names the blocking limit by its original index', async () => {
+      const a = limit(uniqueId('a'), '1m', 5);
+      const b = limit(uniqueId('b'), '1m', 1);
+      const c = limit(uniqueId('c'), '1m', 5);
+      expect(await store.consume([a, b, c], 1)).toMatchObject({ allowed: true, index: 1, remaining: 0 });
+      const blocked = await store.consume([a, b, c], 1);
+      expect(blocked).toMatchObject({ allowed: false, index: 1, remaining: 0, stamp: 0 });
+      expect(blocked.retryAfterMs).toBeGreaterThan(59_000);
+      expect([await cluster.llen(a.key), await cluster.llen(b.key), await cluster.llen(c.key)]).toEqual([1, 1, 1]);
+    });
+
+    it('picks the longest wait over all groups, as one call would', async () => {
+      const short = limit(uniqueId('short'), '1s', 1, 1000);
+      const long = limit(uniqueId('long'), '1h', 1, 3_600_000);
+      await store.consume([short], 1);
+      await store.consume([long], 1);
+      const blocked = await store.consume([short, long], 1);
+      expect(blocked).toMatchObject({ allowed: false, index: 1 });
+      expect(blocked.retryAfterMs).toBeGreaterThan(3_590_000);
+      expect(await store.peek([long, short], 1)).toMatchObject({ allowed: false, index: 0 });
+    });
+
+    it('peeks every group without writing', async () => {
+      const a = limit(uniqueId('a'), '1m', 3);
+      const b = limit(uniqueId('b'), '1m', 4);
+      expect(await store.peek([a, b], 1)).toMatchObject({ allowed: true, index: 0, remaining: 2, stamp: 0 });
+      expect([await cluster.exists(a.key), await cluster.exists(b.key)]).toEqual([0, 0]);
+    });
+
+    it('reuses the first stamp in later groups when their clock is within 1 % of the window', async () => {
+      let now = 1_700_000_000_000;
+      const stepping = new RedisStore({ client: cluster, clock: () => (now += 100) }); // +100 ms per call
+      const a = limit(uniqueId('a'), '1m', 5);
+      const b = limit(uniqueId('b'), '1m', 5);
+      const { stamp } = await stepping.consume([a, b], 1);
+      expect(await cluster.lindex(b.key, 0)).toBe(String(stamp));
+      await stepping.refund([a, b], 1, stamp);
+      expect([await cluster.exists(a.key), await cluster.exists(b.key)]).toEqual([0, 0]);
+    });
+
+    it('documents a limitation: a group whose clock is off by more than 1 % of the window keeps its own stamp, and a refund leaves the request counted there', async () => {
+      let now = 1_700_000_000_000;
+      const stepping = new RedisStore({ client: cluster, clock: () => (now += 1000) }); // +1 s per call
+      const a = limit(uniqueId('a'), '1m', 5);
+      const b = limit(uniqueId('b'), '1m', 5);
+      const { stamp } = await stepping.consume([a, b], 1);
+      expect(await cluster.lindex(b.key, 0)).toBe(String(stamp + 1000));
+      await stepping.refund([a, b], 1, stamp);
+      expect([await cluster.llen(a.key), await cluster.llen(b.key)]).toEqual([0, 1]); // conservative: never over-admits
+    });
+
+    it('resets keys of several slots', async () => {
+      const a = limit(uniqueId('a'), '1m', 3);
+      const b = limit(uniqueId('b'), '1m', 3);
+      await store.consume([a, b], 1);
+      await store.reset([a.key, b.key]);
+      expect([await cluster.exists(a.key), await cluster.exists(b.key)]).toEqual([0, 0]);
+    });
+  });
+});
+
+describe('own cluster: one master loses the library', () => {
+  let handle: RedisClusterHandle;
+  let cluster: Cluster;
+  const direct: Redis[] = [];
+
+  beforeAll(async () => {
+    handle = await startRedisCluster();
+    cluster = new Cluster(
+      handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })),
+      { redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    for (const node of handle.masters) direct.push(new Redis(node.url, { maxRetriesPerRequest: 1 }));
+  });
+
+  afterAll(async () => {
+    for (const client of direct) client.disconnect();
+    cluster.disconnect();
+    await handle.stop();
+  });
+
+  async function functionLoads(node: Redis): Promise<number> {
+    const match = /^cmdstat_function\|load:calls=(\d+)/m.exec(await node.info('commandstats'));
+    return match ? Number(match[1]) : 0;
+  }
+
+  it('reloads only that master, and no call fails', async () => {
+    const store = new RedisStore({ client: cluster });
+    await store.ready();
+    expect([...store.scriptStats.libraryLoads.values()]).toEqual([1, 1, 1]);
+    const limits = Array.from({ length: 60 }, (_, i) => limit(uniqueId(`spread-${i}`), '1m', 10));
+    const nodeOf = await Promise.all(limits.map(async (l) => cluster.slots[await slotOf(cluster, l.key)]![0]!));
+    const flushed = direct[1]!;
+    const flushedName = `127.0.0.1:${handle.masters[1]!.port}`;
+    expect(nodeOf).toContain(flushedName); // some keys live on the flushed master
+
+    const loadsBefore = await Promise.all(direct.map(functionLoads));
+    await flushed.function('FLUSH');
+    const results = await Promise.allSettled(limits.map((l) => store.consume([l], 1)));
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+
+    const loadsAfter = await Promise.all(direct.map(functionLoads));
+    expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
+    expect(store.scriptStats.libraryLoads.get(flushedName)).toBe(2);
+  });
+});
