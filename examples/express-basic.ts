@@ -26,10 +26,10 @@ app.post(
   (req, res) => void res.status(req.get('x-password') === 'secret' ? 200 : 401).send('login'),
 );
 
-// Search: 2 per second and 50 per hour, checked in one atomic call.
+// Search: 2 per 10 seconds and 50 per hour, checked in one atomic call.
 app.get(
   '/search',
-  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '1s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
+  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
   (req, res) => void res.json({ results: [], rateLimit: req.rateLimit }),
 );
 

@@ -30,10 +30,10 @@ router.post(
     ctx.body = 'login';
   },
 );
-// Search: 2 per second and 50 per hour, checked in one atomic call.
+// Search: 2 per 10 seconds and 50 per hour, checked in one atomic call.
 router.get(
   '/search',
-  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '1s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
+  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
   (ctx) => void (ctx.body = { results: [], rateLimit: ctx.state.rateLimit }),
 );
 router.get('/', (ctx) => void (ctx.body = 'hello'));

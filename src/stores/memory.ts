@@ -257,8 +257,10 @@ export class MemoryStore implements Store, Disposable {
     throw new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${type.name}: two kinds of state share one key`);
   }
 
+  /** The timer's job. Never throws: a bad clock surfaces at the next store call, not as an uncaught error. */
   private sweep(): void {
-    this.keys.sweep(this.now(), this.config.sweepBatchSize);
+    const now = this.clock();
+    if (Number.isFinite(now)) this.keys.sweep(Math.floor(now), this.config.sweepBatchSize);
   }
 
   private now(): number {

@@ -110,7 +110,8 @@ describe('route table errors', () => {
     [{ routes: [valid, { ...valid, name: '0' }] }, 'routes[1].name must differ from the name of routes[0]'],
     [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object'],
     [{ routes: [] }, 'routes must be a non-empty array'],
-    [{ routes: [valid], limit: 5 }, 'rateLimitRoutes() has no option "limit"; allowed options:'],
+    [{ routes: [valid], limit: 5 }, 'rateLimitRoutes() has no option "limit": limits belong to each rule of routes'],
+    [{ routes: [valid], limitt: 5 }, 'rateLimitRoutes() has no option "limitt"; allowed options:'],
     [{ routes: [valid], user: 'id' }, 'user must be a function'],
     [{ routes: [valid], headers: 'draft-9' }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
   ])('%j → %s', (options, message) => {

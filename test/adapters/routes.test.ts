@@ -120,7 +120,8 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       for (const [i, path] of paths.entries()) {
         const response = await request(app).get(path).set('x-api-key', 'k1');
         expect(response.status, path).toBe(200);
-        expect(response.headers['ratelimit'], path).toBe(`"api/1m";r=${4 - i};t=60`);
+        // t counts down from 60 with the real clock: only r is exact here.
+        expect(response.headers['ratelimit'], path).toMatch(new RegExp(`^"api/1m";r=${4 - i};t=\\d+$`));
       }
       expect((await request(app).get('/api/c').set('x-api-key', 'k1')).status).toBe(429);
       expect((await request(app).get('/api/c').set('x-api-key', 'k2')).status).toBe(200);
@@ -143,7 +144,7 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
 
       // The blocked POST took nothing from the 'api' rule: 5 - 1 (first POST) - 1 (this GET) = 3.
       const read = await request(app).get('/api/items').set('x-api-key', 'k1');
-      expect(read.headers['ratelimit']).toBe('"api/1m";r=3;t=60');
+      expect(read.headers['ratelimit']).toMatch(/^"api\/1m";r=3;t=\d+$/);
     });
 
     it("keys the 'user' spec with the table's user option, falling back to the IP", async () => {

@@ -77,7 +77,7 @@ describe.each(frameworks)('store failures on $name', (fw) => {
       expect((await request(app).get('/hello')).status).toBe(200);
       expect((await request(app).get('/hello').set('x-critical', 'yes')).status).toBe(503);
       expect(onStoreError).toHaveBeenCalledTimes(2);
-      expect((onStoreError.mock.calls[0]![0] as { code: string }).code).toBe('ERR_RATELOCK_STORE_TIMEOUT');
+      expect((onStoreError.mock.calls[0]![0] as unknown as { code: string }).code).toBe('ERR_RATELOCK_STORE_TIMEOUT');
     });
 
     it('turns a bad onStoreError handler value into a 500 ConfigError', async () => {

@@ -5,6 +5,8 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -33,13 +35,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function waitUntilGone(pid: number, boundMs: number): Promise<void> {
+async function waitUntil(condition: () => boolean, boundMs: number, what: string): Promise<void> {
   const deadline = Date.now() + boundMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still alive after ${boundMs} ms`);
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not ${what} after ${boundMs} ms`);
     await sleep(20);
   }
 }
+
+const waitUntilGone = (pid: number, boundMs: number): Promise<void> =>
+  waitUntil(() => !isAlive(pid), boundMs, `process ${pid} gone`);
 
 const ping = (port: number): Promise<string | null> => sendCommand(port, ['PING'], PROBE_MS);
 
@@ -181,7 +186,7 @@ describe('startRedisServer()', () => {
     await expect(startRedisServer({ args: ['--no-such-option', 'x'] })).rejects.toThrow(/exited during startup[\s\S]*no-such-option/);
   });
 
-  it('the servers of a process that is SIGKILLed die with it (process guard)', async () => {
+  it('the servers of a process that is SIGKILLed die with it, and their temp dirs go (process guard)', async () => {
     const script = [
       "import { startRedisServer } from './test/helpers/redis-server.ts';",
       'const server = await startRedisServer();',
@@ -196,8 +201,12 @@ describe('startRedisServer()', () => {
       const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
       const redisPid = Number(chunk.toString().trim());
       expect(isAlive(redisPid)).toBe(true);
+      // redis-server runs in its --dir; /proc shows it on Linux (CI), elsewhere only the PID is checked.
+      const dir = process.platform === 'linux' ? readlinkSync(`/proc/${redisPid}/cwd`) : undefined;
+      expect(dir ?? tmpdir()).toContain(tmpdir());
       child.kill('SIGKILL');
       await waitUntilGone(redisPid, 5_000);
+      if (dir) await waitUntil(() => !existsSync(dir), 2_000, `${dir} removed`);
     } finally {
       child.kill('SIGKILL');
     }

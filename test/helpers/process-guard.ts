@@ -2,10 +2,10 @@
  * Makes sure no redis-server outlives the Node process that started it, even when that process
  * dies without running any cleanup (SIGKILL, a crashed vitest worker, an OOM kill).
  *
- * One small guard process per Node process watches a pipe from us: we tell it the PID of every
- * server we start ("+pid") and stop ("-pid"). When the pipe closes (we exited, however we exited),
- * it SIGKILLs the PIDs still listed. Normal runs stop their servers themselves (teardown,
- * `handle.stop()`), so the guard then has nothing to do.
+ * One small guard process per Node process watches a pipe from us: we tell it the PID and temp
+ * dir of every server we start ("+pid dir") and stop ("-pid"). When the pipe closes (we exited,
+ * however we exited), it SIGKILLs the PIDs still listed and removes their dirs. Normal runs stop
+ * their servers themselves (teardown, `handle.stop()`), so the guard then has nothing to do.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -14,7 +14,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 const GUARD_SOURCE = `
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
-const pids = new Set();
+const { rmSync } = require('node:fs');
+const dirs = new Map();
 let pending = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk) => {
@@ -23,12 +24,16 @@ process.stdin.on('data', (chunk) => {
   while ((end = pending.indexOf('\\n')) >= 0) {
     const line = pending.slice(0, end);
     pending = pending.slice(end + 1);
-    const pid = Number(line.slice(1));
-    if (line[0] === '+') pids.add(pid); else pids.delete(pid);
+    const space = line.indexOf(' ');
+    if (line[0] === '+') dirs.set(Number(line.slice(1, space)), line.slice(space + 1));
+    else dirs.delete(Number(line.slice(1)));
   }
 });
 process.stdin.on('end', () => {
-  for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
+  for (const [pid, dir] of dirs) {
+    try { process.kill(pid, 'SIGKILL'); } catch {}
+    try { rmSync(dir, { recursive: true, force: true }); } catch {}
+  }
   process.exit(0);
 });
 process.stdin.resume();
@@ -47,9 +52,9 @@ function ensureGuard(): ChildProcess {
   return child;
 }
 
-/** Kill `pid` with SIGKILL if this process exits while it still runs. */
-export function watchProcess(pid: number): void {
-  ensureGuard().stdin?.write(`+${pid}\n`);
+/** Kill `pid` with SIGKILL and remove `dir` if this process exits while it still runs. */
+export function watchProcess(pid: number, dir: string): void {
+  ensureGuard().stdin?.write(`+${pid} ${dir}\n`);
 }
 
 /** `pid` has exited (or been stopped by us): the guard must forget it, the PID may be reused. */

@@ -41,7 +41,7 @@ export interface StartRedisServerOptions {
 }
 
 const REDIS_SERVER = 'redis-server';
-/** A cold start takes ~10 ms; the bound is for a loaded 2-core CI machine. */
+/** A start takes ~25 ms here; the bound is for a loaded 2-core CI machine. */
 const READY_TIMEOUT_MS = 10_000;
 const PROBE_TIMEOUT_MS = 500;
 const PROBE_INTERVAL_MS = 20;
@@ -121,7 +121,7 @@ class ThrowawayRedisServer implements RedisServerHandle {
     this.#exited = exited;
     const pid = child.pid!;
     this.#pid = pid;
-    watchProcess(pid);
+    watchProcess(pid, this.#dir);
     void exited.then(() => forgetProcess(pid));
     await this.#waitUntilReady();
   }

@@ -191,7 +191,7 @@ describe.each(storeKinds)('%s store: LockGuard', (kind) => {
     expect(acquiredAt).toBeGreaterThanOrEqual(1_200 - 20);
     expect(acquiredAt).toBeLessThanOrEqual(1_200 + MIN_POLL_INTERVAL_MS + 100);
     expect(extension.active).toBe(false);
-    expect(extension.extensions).toBeGreaterThanOrEqual(10); // every 100 ms for 1.2 s
+    expect(extension.extensions).toBeGreaterThanOrEqual(8); // every ~100 ms (chained after each reply) for 1.2 s
     expect(abortedAt).toBeGreaterThanOrEqual(1_200 - 20);
     expect(abortedAt).toBeLessThanOrEqual(1_200 + 50);
     await expect(lease.release()).rejects.toBeInstanceOf(LeaseLostError);

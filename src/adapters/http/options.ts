@@ -104,36 +104,35 @@ export interface RateLimitConfig<Req, OnLimited, RefundPredicate> extends HttpLi
   readonly key: KeyResolver<Req>;
 }
 
-/** Names of the shared options; `satisfies` keeps the list in step with the interface. */
-export const HTTP_LIMITER_OPTION_NAMES = [
-  'store',
-  'algorithm',
-  'prefix',
-  'cost',
-  'skip',
-  'refund',
-  'headers',
-  'statusCode',
-  'message',
-  'onLimited',
-  'onDecision',
-  'onStoreError',
-  'timeout',
-  'logger',
-] as const satisfies readonly (keyof HttpLimiterOptions<unknown, unknown, unknown>)[];
-
-const RATE_LIMIT_OPTION_NAMES = [...HTTP_LIMITER_OPTION_NAMES, 'limit', 'window', 'limits', 'key'] as const satisfies readonly (keyof RateLimitOptionsBase<
-  unknown,
-  unknown,
-  unknown
->)[];
-
-// Compile-time check that no option of the interfaces is missing from the lists above.
-type Missing<All, Listed> = Exclude<keyof All, Listed>;
-const everyRateLimitOptionListed: [Missing<RateLimitOptionsBase<unknown, unknown, unknown>, (typeof RATE_LIMIT_OPTION_NAMES)[number]>] extends [never]
-  ? true
-  : never = true;
-void everyRateLimitOptionListed;
+/**
+ * Every option name, as a Record over the interface's keys: the compiler flags a name missing
+ * from (or unknown to) the interface (express-rate-limit's KeysEnum trick).
+ */
+const HTTP_LIMITER_OPTIONS: Record<keyof HttpLimiterOptions<unknown, unknown, unknown>, true> = {
+  store: true,
+  algorithm: true,
+  prefix: true,
+  cost: true,
+  skip: true,
+  refund: true,
+  headers: true,
+  statusCode: true,
+  message: true,
+  onLimited: true,
+  onDecision: true,
+  onStoreError: true,
+  timeout: true,
+  logger: true,
+};
+const RATE_LIMIT_OPTIONS: Record<keyof RateLimitOptionsBase<unknown, unknown, unknown>, true> = {
+  ...HTTP_LIMITER_OPTIONS,
+  limit: true,
+  window: true,
+  limits: true,
+  key: true,
+};
+export const HTTP_LIMITER_OPTION_NAMES: readonly string[] = Object.keys(HTTP_LIMITER_OPTIONS);
+const RATE_LIMIT_OPTION_NAMES: readonly string[] = Object.keys(RATE_LIMIT_OPTIONS);
 
 /**
  * Options as an object without its `undefined` entries, after checking every name is known.

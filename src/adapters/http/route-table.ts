@@ -79,12 +79,15 @@ export interface RouteTable<Req, OnLimited, RefundPredicate> {
   readonly resolve: LimitRequestResolver<Req>;
 }
 
-const TABLE_OPTION_NAMES = [...HTTP_LIMITER_OPTION_NAMES, 'routes', 'user', 'key'] as const satisfies readonly (keyof RateLimitRoutesOptionsBase<
-  unknown,
-  unknown,
-  unknown
->)[];
-const RULE_FIELDS = ['route', 'limit', 'window', 'limits', 'key', 'cost', 'name'] as const satisfies readonly (keyof RouteRule<unknown>)[];
+/** Option and field names as Records over the interfaces' keys, so the compiler keeps them complete. */
+const TABLE_OPTIONS: Record<Exclude<keyof RateLimitRoutesOptionsBase<unknown, unknown, unknown>, keyof HttpLimiterOptions<unknown, unknown, unknown>>, true> = {
+  routes: true,
+  user: true,
+  key: true,
+};
+const TABLE_OPTION_NAMES: readonly string[] = [...HTTP_LIMITER_OPTION_NAMES, ...Object.keys(TABLE_OPTIONS)];
+const RULE_FIELD_SET: Record<keyof RouteRule<unknown>, true> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true };
+const RULE_FIELDS: readonly string[] = Object.keys(RULE_FIELD_SET);
 const RULE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
 /** The request as the table reads it: Express `req` and Koa `ctx` both have these. */
@@ -98,6 +101,11 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
   owner = 'rateLimitRoutes()',
 ): RouteTable<Req, OnLimited, RefundPredicate> {
+  for (const misplaced of ['limit', 'window', 'limits'] as const) {
+    if ((options as unknown as Record<string, unknown> | null)?.[misplaced] !== undefined) {
+      throw new ConfigError(`${owner} has no option "${misplaced}": limits belong to each rule of routes, e.g. routes: [{ route: 'GET /search', limit: 10, window: '1s' }]`);
+    }
+  }
   const defined = definedOptions(options, TABLE_OPTION_NAMES, owner);
   const config = resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
@@ -147,7 +155,7 @@ function compileRule<Req>(
   }
   const fields = rule as Record<string, unknown>;
   for (const [field, value] of Object.entries(fields)) {
-    if (value !== undefined && !(RULE_FIELDS as readonly string[]).includes(field)) {
+    if (value !== undefined && !RULE_FIELDS.includes(field)) {
       throw new ConfigError(`${path} has no field "${field}"; allowed fields: ${RULE_FIELDS.join(', ')}`);
     }
   }

@@ -9,7 +9,7 @@
  * A streamed body keeps the lease until the stream ends; if it fails or the client leaves
  * mid-stream, the record is aborted.
  */
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
@@ -87,11 +87,12 @@ export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHa
         lease.autoExtend();
         try {
           await run(ctx, next);
+          await storeResponse(ctx, lease, config.replay!, config);
         } catch (err) {
+          // The handler threw, or its body cannot be stored (JSON.stringify failed): never leave the record in flight.
           await finishRecord(lease, config.replay!, config.logger, undefined);
           throw err;
         }
-        await storeResponse(ctx, lease, config.replay!, config);
       }
     }
   };
@@ -108,16 +109,17 @@ async function storeResponse(ctx: Context, lease: IdempotencyLease, replay: Repl
     await finishRecord(lease, replay, config.logger, { status, headers, body: bytes.length > replay.maxBodyBytes ? null : bytes });
     return;
   }
-  const length = ctx.response.get('Content-Length');
+  // Replacing the body drops a Content-Length the handler set; the bytes do not change, so keep it.
+  const length: unknown = ctx.response.get('Content-Length');
   const capture = captureStream(
     replay.maxBodyBytes,
     (captured) => finishRecord(lease, replay, config.logger, { status, headers: ctx.response.headers, body: captured }),
     () => void finishRecord(lease, replay, config.logger, undefined),
   );
-  source.on('error', (err) => capture.destroy(err));
-  source.pipe(capture);
+  // Errors and early closes travel both ways (the capture then aborts the record); nothing to do here.
+  pipeline(source, capture, () => undefined);
   ctx.body = capture;
-  if (length !== '') ctx.set('Content-Length', length);
+  if ((typeof length === 'string' && length !== '') || typeof length === 'number') ctx.set('Content-Length', String(length));
 }
 
 /** The body as a Node stream when it is one (Node stream, web stream, Blob, Response), else undefined. */

@@ -1,0 +1,46 @@
+/**
+ * `rateLimitRoutes()` rules with callbacks and costs, on every framework (MemoryStore): a rule's
+ * bad `limit(req)` / `cost(req)` value reaches the error path naming the rule, and overlapping
+ * rules with different costs charge the largest in each.
+ */
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { frameworks, recordingLogger } from './frameworks.js';
+
+describe.each(frameworks)('rateLimitRoutes callbacks on $name', (fw) => {
+  // A clock held still: every `t` below is exact.
+  const store = () => new MemoryStore({ clock: () => 1_700_000_000_000, sweepIntervalMs: 0 });
+
+  it.each([
+    [{ route: '/a', limit: () => 0, window: '1m' }, 'routes[0].limit must be an integer from 1 to 1000000000; got 0'],
+    [{ route: '/a', limit: 5, window: '1m', cost: async () => -5 }, 'routes[0].cost must be an integer from 1 to 1000000000; got -5'],
+  ])('sends a bad rule callback value to the error path, naming the rule: %j', async (rule, message) => {
+    const app = fw.app([fw.rateLimitRoutes({ store: store(), routes: [rule], logger: recordingLogger() })]);
+    const response = await request(app).get('/a');
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({ code: 'ERR_RATELOCK_CONFIG', name: 'ConfigError', message });
+  });
+
+  it('evaluates a rule limit(req) per request', async () => {
+    const limit = (req: { headers: Record<string, unknown> }) => (req.headers['x-tier'] === 'gold' ? 2 : 1);
+    const app = fw.app([fw.rateLimitRoutes({ store: store(), routes: [{ route: '/a', limit, window: '1m', key: 'header:x-user', name: 'a' }] })]);
+    expect((await request(app).get('/a').set('x-user', 'u1')).status).toBe(200);
+    expect((await request(app).get('/a').set('x-user', 'u1')).status).toBe(429);
+    const gold = await request(app).get('/a').set('x-user', 'u2').set('x-tier', 'gold');
+    expect(gold.headers['ratelimit-policy']).toBe('"a/1m";q=2;w=60');
+  });
+
+  it('charges overlapping rules the largest of their costs, and the table cost to rules without one', async () => {
+    const routes = [
+      { route: '/reports/*', limit: 10, window: '1m', name: 'reports' },
+      { route: 'POST /reports/export', limit: 10, window: '1m', name: 'export', cost: 4 },
+    ];
+    const app = fw.app([fw.rateLimitRoutes({ store: store(), routes, cost: 2, logger: recordingLogger() })]);
+    const read = await request(app).get('/reports/x');
+    expect(read.headers['ratelimit']).toBe('"reports/1m";r=8;t=60');
+    const exported = await request(app).post('/reports/export');
+    expect(exported.headers['ratelimit-policy']).toBe('"reports/1m";q=10;w=60, "export/1m";q=10;w=60');
+    expect(exported.headers['ratelimit']).toBe('"reports/1m";r=4;t=60');
+  });
+});
