@@ -64,7 +64,7 @@ async function redisCpuMs(client: Redis): Promise<number> {
 async function startServer(caseName: string, redisUrl: string): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const script = fileURLToPath(new URL('./servers.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, caseName, String(port), redisUrl], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', fileURLToPath(new URL('../examples/support/register-lua-text.mjs', import.meta.url)), script, caseName, String(port), redisUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,8 @@
 /**
- * `npm run demo` (= `node --import tsx examples/demo.ts`): ratelock in a few seconds, no Redis
- * needed. An Express app on the in-memory default store is started on a free port and driven by a
- * scripted client, which prints each response as the 200s turn into 429s. Exits by itself.
+ * `npm run demo`: ratelock in a few seconds, no Redis needed. An Express app on the in-memory
+ * default store is started on a free port and driven by a scripted client, which prints each
+ * response as the 200s turn into 429s; then concurrent duplicate requests meet the lock-guard and
+ * Idempotency-Key replay. Exits by itself.
  *
  * In an app you would write `import { rateLimit } from 'ratelock/express'`; the demo imports the
  * adapter's source directly so it runs from a checkout without a build or a Redis.
@@ -10,6 +11,7 @@ import express from 'express';
 import { pathToFileURL } from 'node:url';
 import { rateLimit } from '../src/adapters/express/rate-limit.js';
 import { close, listen, printTable } from './support/http.js';
+import { lockSection } from './lock-demo-section.js';
 
 const LIMIT = 5;
 const WINDOW = '10s';
@@ -47,5 +49,5 @@ export async function main(sections: DemoSections = {}): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
+  await main({ lockSection });
 }

@@ -19,6 +19,7 @@ export {
 } from './core/errors.js';
 export type { RatelockErrorCode } from './core/errors.js';
 export type { Decision, DecisionReason, Policy } from './core/decision.js';
+export { DEFAULTS } from './core/defaults.js';
 export type { Duration } from './core/duration.js';
 export type { Store, StoreLimit, ConsumeResult, StoredResponse } from './core/store.js';
 export type { Logger, FailureMode } from './core/store-call.js';
