@@ -201,12 +201,32 @@ describe('Redis unavailable', () => {
     }
   });
 
-  it('fails fast before the first connection too', async () => {
+  it('sends a call made during the first connection once connected (an app serving right after start-up)', async () => {
     const server = await startRedisServer();
+    const client = connect(server, { lazyConnect: true });
     try {
-      const store = new RedisStore({ client: connect(server, { lazyConnect: true }) });
-      await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).rejects.toThrow(/not ready \(status: wait\)/);
+      const store = new RedisStore({ client });
+      expect(client.status).toBe('wait');
+      await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).resolves.toMatchObject({ acquired: true });
     } finally {
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
+  it('fails fast once a client that was ready is reconnecting, even mid-reconnect ("connecting")', async () => {
+    const server = await startRedisServer();
+    const client = connect(server);
+    try {
+      const store = new RedisStore({ client });
+      await store.ready();
+      await server.stop();
+      for (const status of ['reconnecting', 'connecting', 'connect']) {
+        Object.defineProperty(client, 'status', { value: status, configurable: true, writable: true });
+        await expect(store.consume([perMinute()], 1)).rejects.toThrow(`not ready (status: ${status})`);
+      }
+    } finally {
+      client.disconnect();
       await server.stop();
     }
   });

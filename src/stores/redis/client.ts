@@ -24,13 +24,36 @@ export interface RedisClientLike extends RedisCommandClient {
   nodes?(role: 'master'): RedisCommandClient[];
 }
 
+/** States of a client that has not finished its first connection yet (ioredis `Redis` and `Cluster`). */
+const FIRST_CONNECT_STATES = new Set(['wait', 'connecting', 'connect']);
+
 /**
- * Throws at once unless the client is connected, instead of letting ioredis park the command in its
- * offline queue until Redis comes back (RELIABILITY A1: pending store calls stay bounded).
+ * Decides whether a command may be sent now. A client that was ready before and lost its
+ * connection fails at once, instead of letting ioredis park the command in its offline queue until
+ * Redis comes back (RELIABILITY A1: pending store calls stay bounded). A client still making its
+ * FIRST connection (an app that serves requests right after start-up) is let through: ioredis
+ * sends the command as soon as it connects, and the caller's timeout budget bounds the wait.
  */
-export function assertReady(client: RedisCommandClient): void {
-  if (client.status !== 'ready') {
-    throw new StoreError(`Redis client not ready (status: ${client.status}); the call was not sent`);
+export class ReadinessGate {
+  private wasReady: boolean;
+
+  constructor(private readonly client: RedisCommandClient) {
+    this.wasReady = client.status === 'ready';
+  }
+
+  /** Records that the client answered (e.g. `RedisStore#ready()`), so a later outage fails fast. */
+  markReady(): void {
+    this.wasReady = true;
+  }
+
+  assertSendable(): void {
+    const status = this.client.status;
+    if (status === 'ready') {
+      this.wasReady = true;
+      return;
+    }
+    if (!this.wasReady && FIRST_CONNECT_STATES.has(status)) return;
+    throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`);
   }
 }
 

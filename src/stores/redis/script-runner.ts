@@ -5,7 +5,7 @@
  * on `NOSCRIPT`. Only those two errors are handled; every other error is rethrown (as StoreError).
  */
 import { StoreError } from '../../core/errors.js';
-import { assertReady, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
+import { ReadinessGate, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
 import { LIBRARY_NAME, librarySource, type Script } from './scripts.js';
 
 /** `'function'`: FCALL (Redis ≥ 7); `'eval'`: EVALSHA + EVAL on NOSCRIPT. */
@@ -25,6 +25,8 @@ export class ScriptRunner {
   private loading: Promise<void> | undefined;
   /** Completed loads; a call that failed before the latest load just retries. */
   private loadGeneration = 0;
+  /** Fails calls fast while a once-ready client is reconnecting. */
+  private readonly readiness: ReadinessGate;
   /** `FUNCTION LOAD`s this process sent, per server (`host:port`): for tests and diagnostics. */
   readonly libraryLoads = new Map<string, number>();
 
@@ -33,6 +35,7 @@ export class ScriptRunner {
     mode: ScriptMode = 'function',
   ) {
     this.mode = mode;
+    this.readiness = new ReadinessGate(client);
     this.loaded = mode === 'eval';
   }
 
@@ -47,7 +50,7 @@ export class ScriptRunner {
    * `binary` replies with Buffers for bulk strings.
    */
   async run(script: Script, args: RedisArgument[], binary = false): Promise<unknown> {
-    assertReady(this.client);
+    this.readiness.assertSendable();
     if (!this.loaded) await this.load(false);
     const generation = this.loadGeneration;
     try {
@@ -64,6 +67,7 @@ export class ScriptRunner {
   async ready(): Promise<void> {
     try {
       await this.client.call('PING', []);
+      this.readiness.markReady();
     } catch (err) {
       throw new StoreError(`Redis is not reachable: ${errorMessage(err)}`, { cause: err });
     }
