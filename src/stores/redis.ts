@@ -72,6 +72,9 @@ export class RedisStore implements Store {
     this.clock = options.clock;
     this.isCluster = client.isCluster === true;
     this.runner = new ScriptRunner(client, options.mode);
+    // Connect and load the scripts now, in the background, so the first requests do not spend
+    // their timeout budget on it. A failure here is not lost: the first call retries and reports it.
+    this.runner.ready().catch(() => undefined);
     this.groupOperations = {
       consume: (limits, cost, align) => this.consumeOne(scripts.consume, limits, cost, align),
       peek: (limits, cost) => this.consumeOne(scripts.peek, limits, cost, undefined),

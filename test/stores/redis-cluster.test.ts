@@ -166,3 +166,20 @@ describe('own cluster: one master loses the library', () => {
     expect(store.scriptStats.libraryLoads.get(flushedName)).toBe(2);
   });
 });
+
+describe('a Cluster client used right after it was created', () => {
+  it('answers the first calls (connect, node discovery and FUNCTION LOAD happen first, within budget)', async () => {
+    const client = newClusterClient();
+    try {
+      const store = new RedisStore({ client });
+      const id = uniqueId('fresh-cluster');
+      const limits: StoreLimit[] = [{ key: limitKey('rl:', id, '1m'), windowMs: 60_000, limit: 2 }];
+      const started = performance.now();
+      const results = await Promise.all([1, 2, 3].map(() => store.consume(limits, 1)));
+      expect(results.map((r) => r.allowed).sort()).toEqual([false, true, true]);
+      expect(performance.now() - started).toBeLessThan(1_000);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -205,8 +205,8 @@ describe('Redis unavailable', () => {
     const server = await startRedisServer();
     const client = connect(server, { lazyConnect: true });
     try {
-      const store = new RedisStore({ client });
       expect(client.status).toBe('wait');
+      const store = new RedisStore({ client }); // starts connecting and loading in the background
       await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).resolves.toMatchObject({ acquired: true });
     } finally {
       client.disconnect();

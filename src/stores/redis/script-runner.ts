@@ -121,7 +121,13 @@ export class ScriptRunner {
   }
 
   private async loadEverywhere(reload: boolean): Promise<void> {
-    const servers = this.client.isCluster && this.client.nodes ? this.client.nodes('master') : [this.client];
+    let servers = this.client.isCluster && this.client.nodes ? this.client.nodes('master') : [this.client];
+    if (servers.length === 0 && this.client.nodes) {
+      // A Cluster client still discovering its nodes: a PING waits until it knows them
+      // (the caller's timeout budget bounds the wait).
+      await this.client.call('PING', []);
+      servers = this.client.nodes('master');
+    }
     if (servers.length === 0) throw new StoreError('Redis Cluster client knows no master yet; the call was not sent');
     await Promise.all(servers.map((server) => this.loadOn(server, reload)));
   }
