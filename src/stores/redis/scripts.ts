@@ -14,9 +14,18 @@ import lock from '../../../lua/lock.lua';
 import idempotency from '../../../lua/idempotency.lua';
 import reset from '../../../lua/reset.lua';
 
-/** Bump whenever any file in lua/ changes: the library and function names carry it. */
-export const LIBRARY_VERSION = 1;
-export const LIBRARY_NAME = `ratelock_v${LIBRARY_VERSION}`;
+/** Files in library order: a file may only use locals of the files before it. */
+const LIBRARY_FILES = [prelude, slidingLog, consume, lock, idempotency, reset] as const;
+
+/**
+ * The library's name carries its version: the protocol generation plus a digest of the Lua itself,
+ * so any change to lua/ is a new library without anyone remembering to bump a number, and app
+ * servers of two releases (a rolling deploy) each call their own code instead of replacing each
+ * other's. Bump PROTOCOL only to mark a deliberate break.
+ */
+const PROTOCOL = 1;
+const SOURCE_DIGEST = createHash('sha1').update(LIBRARY_FILES.join('\n')).digest('hex').slice(0, 10);
+export const LIBRARY_NAME = `ratelock_v${PROTOCOL}_${SOURCE_DIGEST}`;
 
 /** One operation, callable either way. */
 export interface Script {
@@ -24,16 +33,13 @@ export interface Script {
   readonly operation: string;
   /** The Lua function in lua/ that implements it. */
   readonly entry: string;
-  /** Redis Function name, e.g. `ratelock_v1_consume`. */
+  /** Redis Function name, e.g. `ratelock_v1_0123456789_consume`. */
   readonly functionName: string;
   /** Standalone EVAL source of this operation. */
   readonly evalSource: string;
   /** SHA1 of `evalSource` (what SCRIPT LOAD answers). */
   readonly sha1: string;
 }
-
-/** Files in library order: a file may only use locals of the files before it. */
-const LIBRARY_FILES = [prelude, slidingLog, consume, lock, idempotency, reset] as const;
 
 function defineScript(operation: string, entry: string, files: readonly string[]): Script {
   const evalSource = `${files.join('\n')}\nreturn ${entry}(KEYS, ARGV)\n`;
