@@ -6,6 +6,15 @@
  *
  * Every method does its whole work synchronously before returning its Promise, so each call is
  * atomic within the process, as one Lua call is in Redis.
+ *
+ * Three keyspaces, each bounded its own way, so that pressure on one never costs another's state:
+ * - logs (rate limits): least recently used evicted beyond `maxKeys`; losing one forgets a count.
+ * - leases (held locks, idempotency records in flight): never evicted; beyond `maxLocks` a new
+ *   one is refused (StoreError), since evicting a live lease would admit a second holder.
+ * - replays (finished idempotency records): least recently used evicted beyond `maxReplayBytes`;
+ *   losing one means a retry runs again.
+ * A key lives in at most one of them: creating state under a key that holds another kind fails
+ * with a StoreError, as Redis answers WRONGTYPE.
  */
 import { ConfigError, StoreError } from '../core/errors.js';
 import { describe } from '../core/duration.js';
@@ -19,17 +28,10 @@ import type {
   StoreLimit,
   StoredResponse,
 } from '../core/store.js';
-import { checkInteger, checkLimits, checkToken } from './memory/arguments.js';
+import { checkCall, checkInteger, checkResponse, checkToken } from './memory/arguments.js';
 import { type Clock, MicrosecondCounter } from './memory/clock.js';
 import { type Expiring, ExpiringKeyspace } from './memory/keyspace.js';
-import {
-  FENCE_KEEP_MIN_MS,
-  FENCE_KEEP_TTL_FACTOR,
-  FenceCounter,
-  IdempotencyRecord,
-  Lease,
-  copyResponse,
-} from './memory/leases.js';
+import { DoneRecord, Lease, RunningRecord, copyResponse, doneRecord } from './memory/leases.js';
 import { type MemoryStoreConfig, type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory/options.js';
 import { SlidingLog } from './memory/sliding-log.js';
 import { judge } from './memory/verdict.js';
@@ -38,15 +40,31 @@ export type { MemoryStoreOptions } from './memory/options.js';
 export { MEMORY_STORE_DEFAULTS } from './memory/options.js';
 
 /**
+ * Expired leases visited (from the rolling sweep's position) before refusing a new one at
+ * `maxLocks`: enough to reclaim a backlog when the timer is off or behind, small enough that a
+ * flood of refused requests stays cheap (~10 µs each).
+ */
+const LEASE_RECLAIM_BATCH = 256;
+
+/** Any of the keyspaces, for checks that only look. */
+type KeyLookup = Pick<ExpiringKeyspace<Expiring>, 'find'>;
+
+/**
+ * Options and their defaults: MemoryStoreOptions / MEMORY_STORE_DEFAULTS.
+ *
  * @example
- * const store = new MemoryStore({ maxKeys: 50_000 });
+ * const store = new MemoryStore({ maxKeys: 50_000, maxLocks: 10_000, maxReplayBytes: 16 * 1024 * 1024 });
  * app.use(rateLimit({ store, limit: 100, window: '1m' }));
+ * app.post('/payments', withLock({ store, replay: { ttl: '24h' } }), pay);
  */
 export class MemoryStore implements Store, Disposable {
   private readonly config: MemoryStoreConfig;
   private readonly clock: Clock;
+  /** The source of every fence: strictly increasing across all keys (see memory/leases.ts). */
   private readonly micros: MicrosecondCounter;
-  private readonly keys: ExpiringKeyspace;
+  private readonly logs: ExpiringKeyspace<SlidingLog>;
+  private readonly leases: ExpiringKeyspace<Lease | RunningRecord>;
+  private readonly replays: ExpiringKeyspace<DoneRecord>;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   /** @throws ConfigError naming the bad option. */
@@ -54,61 +72,67 @@ export class MemoryStore implements Store, Disposable {
     this.config = resolveMemoryStoreOptions(options);
     this.clock = this.config.clock;
     this.micros = new MicrosecondCounter(() => this.now());
-    this.keys = new ExpiringKeyspace(this.config.maxKeys);
+    this.logs = new ExpiringKeyspace({ maxKeys: this.config.maxKeys });
+    this.leases = new ExpiringKeyspace();
+    this.replays = new ExpiringKeyspace({ maxWeight: this.config.maxReplayBytes, weigh: (record) => record.bytes });
     if (this.config.sweepIntervalMs > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
       this.sweepTimer.unref();
     }
   }
 
-  /** Number of keys held (limit logs, locks, fence counters, idempotency records), expired ones not yet swept included. */
+  /** Number of keys held (limit logs, locks, idempotency records), expired ones not yet swept included. */
   get size(): number {
-    return this.keys.size;
+    return this.logs.size + this.leases.size + this.replays.size;
+  }
+
+  /** Bytes counted against `maxReplayBytes` by the finished idempotency records held. */
+  get replayBytes(): number {
+    return this.replays.weight;
   }
 
   async consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    checkInteger('cost', cost, 1);
     return this.decide(limits, cost, true);
   }
 
   async peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    checkInteger('cost', cost, 1);
     return this.decide(limits, cost, false);
   }
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
-    checkLimits(limits);
-    checkInteger('cost', cost, 1);
+    checkCall(limits, cost);
     checkInteger('stamp', stamp, 0);
     const now = this.now();
     for (const { key } of limits) {
-      const log = this.entry(key, now, SlidingLog);
+      const log = this.logs.get(key, now);
       if (log === undefined) continue;
       log.remove(stamp, cost);
-      if (log.total === 0) this.keys.delete(key);
+      if (log.total === 0) this.logs.delete(key);
     }
   }
 
   async reset(keys: readonly string[]): Promise<void> {
-    for (const key of keys) this.keys.delete(key);
+    for (const key of keys) {
+      this.logs.delete(key);
+      this.leases.delete(key);
+      this.replays.delete(key);
+    }
   }
 
   async acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult> {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
     const now = this.now();
-    const held = this.entry(keys.lock, now, Lease);
-    if (held !== undefined && held.token !== token) return { acquired: false, retryAfterMs: held.expiresAt - now };
+    const held = this.lease(keys.lock, now, Lease);
     if (held !== undefined) {
-      // A re-sent acquire by the holder (e.g. after a reconnect): same lease, refreshed, same
-      // fence; if the counter was lost meanwhile, a new and still greater one (as the Lua does).
+      if (held.token !== token) return { acquired: false, retryAfterMs: held.expiresAt - now };
+      // A re-sent acquire by the holder (e.g. after a reconnect): same lease and fence, refreshed.
       held.expiresAt = now + ttlMs;
-      const counter = this.entry(keys.fence, now, FenceCounter);
-      return { acquired: true, fence: counter?.value ?? this.nextFence(keys.fence, ttlMs, now) };
+      return { acquired: true, fence: held.fence };
     }
-    const fence = this.nextFence(keys.fence, ttlMs, now);
-    this.keys.set(keys.lock, new Lease(token, now + ttlMs));
-    this.keys.evictOverflow();
+    this.admitLease(keys.lock, now, Lease);
+    const fence = this.micros.next();
+    this.leases.set(keys.lock, new Lease(token, fence, now + ttlMs));
     return { acquired: true, fence };
   }
 
@@ -116,7 +140,7 @@ export class MemoryStore implements Store, Disposable {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
     const now = this.now();
-    const held = this.entry(keys.lock, now, Lease);
+    const held = this.lease(keys.lock, now, Lease);
     if (held?.token !== token) return false;
     held.expiresAt = now + ttlMs;
     return true;
@@ -124,9 +148,9 @@ export class MemoryStore implements Store, Disposable {
 
   async releaseLock(keys: LockKeys, token: string): Promise<boolean> {
     checkToken(token);
-    const held = this.entry(keys.lock, this.now(), Lease);
+    const held = this.lease(keys.lock, this.now(), Lease);
     if (held?.token !== token) return false;
-    this.keys.delete(keys.lock);
+    this.leases.delete(keys.lock);
     return true;
   }
 
@@ -140,21 +164,24 @@ export class MemoryStore implements Store, Disposable {
     if (typeof fingerprint !== 'string') throw new ConfigError(`fingerprint must be a string; got ${describe(fingerprint)}`);
     checkInteger('leaseMs', leaseMs, 1);
     const now = this.now();
-    const record = this.entry(keys.record, now, IdempotencyRecord);
-    if (record === undefined) {
-      const fence = this.nextFence(keys.fence, leaseMs, now);
-      this.keys.set(keys.record, new IdempotencyRecord(token, fingerprint, fence, now + leaseMs));
-      this.keys.evictOverflow();
-      return { state: 'acquired', fence };
+    const running = this.lease(keys.record, now, RunningRecord);
+    if (running !== undefined) {
+      if (running.token === token) {
+        // A re-sent begin (reconnect) of the request that holds the record: still acquired, lease refreshed.
+        running.expiresAt = now + leaseMs;
+        return { state: 'acquired', fence: running.fence };
+      }
+      if (running.fingerprint !== fingerprint) return { state: 'mismatch' };
+      return { state: 'in-flight', retryAfterMs: running.expiresAt - now };
     }
-    if (record.state === 'run' && record.token === token) {
-      // A re-sent begin (reconnect) of the request that holds the record: still acquired, lease refreshed.
-      record.expiresAt = now + leaseMs;
-      return { state: 'acquired', fence: record.fence };
+    const done = this.replays.get(keys.record, now);
+    if (done !== undefined) {
+      return done.fingerprint === fingerprint ? { state: 'replay', response: copyResponse(done.response) } : { state: 'mismatch' };
     }
-    if (record.fingerprint !== fingerprint) return { state: 'mismatch' };
-    if (record.state === 'run') return { state: 'in-flight', retryAfterMs: record.expiresAt - now };
-    return { state: 'replay', response: copyResponse(record.response!) };
+    this.admitLease(keys.record, now, RunningRecord);
+    const fence = this.micros.next();
+    this.leases.set(keys.record, new RunningRecord(token, fingerprint, fence, now + leaseMs));
+    return { state: 'acquired', fence };
   }
 
   async extendIdempotent(keys: IdempotencyKeys, token: string, leaseMs: number): Promise<boolean> {
@@ -179,9 +206,10 @@ export class MemoryStore implements Store, Disposable {
     const now = this.now();
     const record = this.runningRecord(keys, token, now);
     if (record === undefined) return false;
-    record.state = 'done';
-    record.response = copyResponse(response);
-    record.expiresAt = now + ttlMs;
+    const done = doneRecord(keys.record, record.fingerprint, response, now + ttlMs, this.config.maxReplayBytes);
+    this.leases.delete(keys.record);
+    this.replays.set(keys.record, done);
+    this.replays.evictOverflow();
     return true;
   }
 
@@ -189,7 +217,7 @@ export class MemoryStore implements Store, Disposable {
     checkToken(token);
     const record = this.runningRecord(keys, token, this.now());
     if (record === undefined) return false;
-    this.keys.delete(keys.record);
+    this.leases.delete(keys.record);
     return true;
   }
 
@@ -205,62 +233,88 @@ export class MemoryStore implements Store, Disposable {
 
   /** consume and peek: trim, decide, and (consume, when allowed) write `cost` entries to every log. */
   private decide(limits: readonly StoreLimit[], cost: number, record: boolean): ConsumeResult {
-    checkLimits(limits);
+    checkCall(limits, cost);
     const now = this.now();
-    const logs = limits.map(({ key, windowMs }) => this.liveLog(key, windowMs, now));
-    const verdict = judge(limits, logs, cost, now);
-    if (!record || !verdict.allowed) return verdict.stamp === 0 ? verdict : { ...verdict, stamp: 0 };
+    const logs = new Array<SlidingLog | undefined>(limits.length);
+    for (let i = 0; i < limits.length; i++) logs[i] = this.liveLog(limits[i]!, now);
+    const verdict = judge(limits, logs, cost, now, record);
+    if (!record || !verdict.allowed) return verdict;
     for (let i = 0; i < limits.length; i++) {
       const { key, windowMs } = limits[i]!;
       // An empty log is looked up again: a key listed twice may have been created just before.
-      const log = logs[i] ?? this.entry(key, now, SlidingLog);
-      if (log === undefined) this.keys.set(key, new SlidingLog(verdict.stamp, cost, windowMs));
+      const log = logs[i] ?? this.logs.get(key, now);
+      if (log === undefined) this.logs.set(key, new SlidingLog(verdict.stamp, cost, windowMs));
       else log.append(verdict.stamp, cost, windowMs);
     }
-    this.keys.evictOverflow();
+    this.logs.evictOverflow();
     return verdict;
   }
 
-  /** The log under `key` trimmed to `windowMs` at `now`; undefined (and the key deleted) when empty. */
-  private liveLog(key: string, windowMs: number, now: number): SlidingLog | undefined {
-    const log = this.entry(key, now, SlidingLog);
-    if (log === undefined) return undefined;
+  /**
+   * The log of `limit` trimmed to its window at `now`; undefined (and the key deleted) when
+   * empty. A key without a log must not hold another kind of state (checked before any write).
+   */
+  private liveLog({ key, windowMs }: StoreLimit, now: number): SlidingLog | undefined {
+    const log = this.logs.get(key, now);
+    if (log === undefined) {
+      this.assertFree(key, now, SlidingLog, this.leases, this.replays);
+      return undefined;
+    }
     log.trim(now, windowMs);
     if (log.total > 0) return log;
-    this.keys.delete(key);
+    this.logs.delete(key);
     return undefined;
   }
 
-  /** The record under `keys.record` if it is running and `token` holds it. */
-  private runningRecord(keys: IdempotencyKeys, token: string, now: number): IdempotencyRecord | undefined {
-    const record = this.entry(keys.record, now, IdempotencyRecord);
-    return record?.state === 'run' && record.token === token ? record : undefined;
-  }
-
-  /** Grants the next fence for `key`: max(previous + 1, store time in µs), kept max(ttl × 10, 7 days). */
-  private nextFence(key: string, ttlMs: number, now: number): number {
-    const keepUntil = now + Math.max(ttlMs * FENCE_KEEP_TTL_FACTOR, FENCE_KEEP_MIN_MS);
-    const counter = this.entry(key, now, FenceCounter);
-    const fence = Math.max((counter?.value ?? 0) + 1, this.micros.next());
-    if (counter === undefined) this.keys.set(key, new FenceCounter(fence, keepUntil));
-    else {
-      counter.value = fence;
-      counter.expiresAt = keepUntil;
-    }
-    return fence;
-  }
-
-  /** The live entry under `key`, which must be a `type` (else, like Redis WRONGTYPE, a StoreError). */
-  private entry<T extends Expiring>(key: string, now: number, type: new (...args: never[]) => T): T | undefined {
-    const entry = this.keys.get(key, now);
+  /**
+   * The live lease under `key` if it is a `type` (a lock and a record under one key: WRONGTYPE).
+   * `find`, not `get`: leases are never evicted, so their recency needs no upkeep.
+   */
+  private lease<T extends Lease | RunningRecord>(key: string, now: number, type: new (...args: never[]) => T): T | undefined {
+    const entry = this.leases.find(key, now);
     if (entry === undefined || entry instanceof type) return entry;
-    throw new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${type.name}: two kinds of state share one key`);
+    throw wrongType(key, entry, type);
+  }
+
+  /** The record under `keys.record` if it is running and `token` holds it. */
+  private runningRecord(keys: IdempotencyKeys, token: string, now: number): RunningRecord | undefined {
+    const record = this.lease(keys.record, now, RunningRecord);
+    return record?.token === token ? record : undefined;
+  }
+
+  /**
+   * Clears the way for a new lease under `key`: no other kind of state may live there, and
+   * `maxLocks` must leave room (after reclaiming expired leases). Never evicts a live lease.
+   */
+  private admitLease(key: string, now: number, type: { readonly name: string }): void {
+    this.assertFree(key, now, type, this.logs, this.replays);
+    const { maxLocks } = this.config;
+    if (this.leases.size >= maxLocks) this.leases.sweep(now, LEASE_RECLAIM_BATCH);
+    if (this.leases.size >= maxLocks) {
+      throw new StoreError(
+        `MemoryStore holds ${maxLocks} live locks and in-flight idempotency records, its limit (option "maxLocks"); ` +
+          'a new one is refused rather than evicting a live one',
+      );
+    }
+  }
+
+  /** Throws a StoreError (Redis: WRONGTYPE) if one of `others` holds live state under `key`. */
+  private assertFree(key: string, now: number, type: { readonly name: string }, ...others: KeyLookup[]): void {
+    for (const keyspace of others) {
+      const entry = keyspace.find(key, now);
+      if (entry !== undefined) throw wrongType(key, entry, type);
+    }
   }
 
   /** The timer's job. Never throws: a bad clock surfaces at the next store call, not as an uncaught error. */
   private sweep(): void {
     const now = this.clock();
-    if (Number.isFinite(now)) this.keys.sweep(Math.floor(now), this.config.sweepBatchSize);
+    if (!Number.isFinite(now)) return;
+    const at = Math.floor(now);
+    const budget = this.config.sweepBatchSize;
+    this.logs.sweep(at, budget);
+    this.leases.sweep(at, budget);
+    this.replays.sweep(at, budget);
   }
 
   private now(): number {
@@ -270,11 +324,6 @@ export class MemoryStore implements Store, Disposable {
   }
 }
 
-function checkResponse(response: StoredResponse): void {
-  if (!Number.isInteger(response?.status)) {
-    throw new ConfigError(`response.status must be an integer; got ${describe(response?.status)}`);
-  }
-  if (response.body !== null && !(response.body instanceof Uint8Array)) {
-    throw new ConfigError(`response.body must be a Buffer or null; got ${describe(response.body)}`);
-  }
+function wrongType(key: string, entry: Expiring, wanted: { readonly name: string }): StoreError {
+  return new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${wanted.name}: two kinds of state share one key`);
 }

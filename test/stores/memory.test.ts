@@ -1,14 +1,15 @@
 /**
  * What only MemoryStore has (the shared semantics are in test/contract): option and argument
- * validation, the monotonic clock, LRU eviction at maxKeys, the bounded sweep of expired keys,
- * the timer's lifecycle, and isolation of stored responses.
+ * validation, the monotonic clock, its three bounded keyspaces (LRU logs at maxKeys, leases
+ * refused beyond maxLocks, finished records LRU within maxReplayBytes), the bounded sweep of
+ * expired keys, the timer's lifecycle, and isolation of stored responses.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, StoreError } from '../../src/core/errors.js';
 import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/keyspace.js';
-import type { StoreLimit, StoredResponse } from '../../src/core/store.js';
+import type { LockKeys, StoreLimit, StoredResponse } from '../../src/core/store.js';
 import { MEMORY_STORE_DEFAULTS, MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.js';
 
 const limitOn = (id: string, windowMs = 60_000, limit = 10): StoreLimit => ({ key: limitKey('rl:', id, 'w'), windowMs, limit });
@@ -30,7 +31,13 @@ afterEach(() => {
 
 describe('MemoryStore options', () => {
   it('has documented defaults', () => {
-    expect(MEMORY_STORE_DEFAULTS).toEqual({ maxKeys: 100_000, sweepIntervalMs: 1_000, sweepBatchSize: 10_000 });
+    expect(MEMORY_STORE_DEFAULTS).toEqual({
+      maxKeys: 100_000,
+      maxLocks: 100_000,
+      maxReplayBytes: 64 * 1024 * 1024,
+      sweepIntervalMs: 1_000,
+      sweepBatchSize: 10_000,
+    });
     const store = new MemoryStore();
     expect(store.size).toBe(0);
     store.close();
@@ -41,13 +48,15 @@ describe('MemoryStore options', () => {
     ['maxKeys 1.5', { maxKeys: 1.5 }, 'MemoryStore option "maxKeys" must be an integer ≥ 1; got 1.5'],
     ['maxKeys NaN', { maxKeys: Number.NaN }, 'MemoryStore option "maxKeys" must be an integer ≥ 1; got NaN'],
     ["maxKeys '10'", { maxKeys: '10' as unknown as number }, 'MemoryStore option "maxKeys" must be an integer ≥ 1; got "10"'],
+    ['maxLocks 0', { maxLocks: 0 }, 'MemoryStore option "maxLocks" must be an integer ≥ 1; got 0'],
+    ['maxReplayBytes 1e20', { maxReplayBytes: 1e20 }, 'MemoryStore option "maxReplayBytes" must be an integer ≥ 1; got 100000000000000000000'],
     ['sweepIntervalMs -1', { sweepIntervalMs: -1 }, 'MemoryStore option "sweepIntervalMs" must be an integer from 0 to 2147483647; got -1'],
     ['sweepBatchSize 0', { sweepBatchSize: 0 }, 'MemoryStore option "sweepBatchSize" must be an integer ≥ 1; got 0'],
     ['clock 5', { clock: 5 as unknown as () => number }, 'MemoryStore option "clock" must be a function returning ms; got 5'],
     [
       'an unknown option',
       { maxkeys: 10 } as MemoryStoreOptions,
-      'MemoryStore has no option "maxkeys"; known options: maxKeys, clock, sweepIntervalMs, sweepBatchSize',
+      'MemoryStore has no option "maxkeys"; known options: maxKeys, maxLocks, maxReplayBytes, clock, sweepIntervalMs, sweepBatchSize',
     ],
     ['a string', 'fast' as MemoryStoreOptions, 'MemoryStore options must be an object; got "fast"'],
   ])('rejects %s with a ConfigError naming the option, the range and the value', (_label, options, message) => {
@@ -79,7 +88,7 @@ describe('MemoryStore call arguments', () => {
     await expect(store.consume([limitOn('y'), { ...limitOn('x'), limit: 2.5 }], 1)).rejects.toThrow('limits[1].limit must be an integer ≥ 1; got 2.5');
   });
 
-  it('rejects empty tokens, bad lease lengths and non-binary bodies', async () => {
+  it('rejects empty tokens, bad lease lengths, malformed headers and non-binary bodies', async () => {
     const keys = lockKeys('lock:', 'args');
     await expect(store.acquireLock(keys, '', 1_000)).rejects.toThrow('token must be a non-empty string; got ""');
     await expect(store.acquireLock(keys, 't', 0)).rejects.toThrow('ttlMs must be an integer ≥ 1; got 0');
@@ -87,14 +96,37 @@ describe('MemoryStore call arguments', () => {
     await store.beginIdempotent(record, 't', 'fp', 1_000);
     const bad = { status: 200, headers: {}, body: 'text' } as unknown as StoredResponse;
     await expect(store.completeIdempotent(record, 't', bad, 1_000)).rejects.toThrow('response.body must be a Buffer or null; got "text"');
+    const badHeader = { status: 200, headers: { 'content-length': 5 }, body: null } as unknown as StoredResponse;
+    await expect(store.completeIdempotent(record, 't', badHeader, 1_000)).rejects.toThrow(
+      'response.headers["content-length"] must be a string or an array of strings; got 5',
+    );
+    expect(await store.beginIdempotent(record, 'other', 'fp', 1_000)).toMatchObject({ state: 'in-flight' }); // nothing stored
   });
 
-  it('refuses to treat one kind of state as another (as Redis answers WRONGTYPE)', async () => {
+  it('refuses to treat one kind of state as another (as Redis answers WRONGTYPE), recording nothing', async () => {
     const limit = limitOn('kinds');
     await store.consume([limit], 1);
     const rejection = store.acquireLock({ lock: limit.key, fence: `${limit.key}:fence` }, 't', 1_000);
     await expect(rejection).rejects.toBeInstanceOf(StoreError);
     await expect(rejection).rejects.toThrow('holds a SlidingLog, not a Lease');
+
+    const lock = lockKeys('lock:', 'kinds');
+    await store.acquireLock(lock, 't', 60_000);
+    await expect(store.beginIdempotent({ record: lock.lock, fence: lock.fence }, 't', 'fp', 1_000)).rejects.toThrow(
+      'holds a Lease, not a RunningRecord',
+    );
+
+    const record = idempotencyKeys('idem:', 'kinds');
+    await store.beginIdempotent(record, 't', 'fp', 1_000);
+    await store.completeIdempotent(record, 't', { status: 200, headers: {}, body: null }, 60_000);
+    const fresh = limitOn('kinds-fresh');
+    await expect(store.consume([fresh, { key: record.record, windowMs: 60_000, limit: 10 }], 1)).rejects.toThrow(
+      'holds a DoneRecord, not a SlidingLog',
+    );
+    await expect(store.acquireLock({ lock: record.record, fence: record.fence }, 't', 1_000)).rejects.toThrow(
+      'holds a DoneRecord, not a Lease',
+    );
+    expect(await entriesIn(store, fresh)).toBe(0);
   });
 });
 
@@ -154,23 +186,28 @@ describe('MemoryStore bounded memory', () => {
     expect(await entriesIn(store, { key: 'rl:{ip-249999}:1m', windowMs: 60_000, limit: 10 })).toBe(0);
   });
 
-  it('sweeps expired keys on a timer, a bounded batch per tick, least recently used first', async () => {
+  it('sweeps expired keys on a timer, a bounded batch per tick and keyspace, least recently used first', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const clock = virtualClock();
     const store = new MemoryStore({ clock: clock.read, sweepIntervalMs: 1_000, sweepBatchSize: 100 });
     for (let i = 0; i < 250; i++) await store.consume([limitOn(`short-${i}`, 1_000)], 1);
     for (let i = 0; i < 50; i++) await store.consume([limitOn(`long-${i}`, 60_000)], 1);
     const lock = lockKeys('lock:', 'swept');
-    await store.acquireLock(lock, 'holder', 500); // the lease and its fence counter (kept 7 days)
+    await store.acquireLock(lock, 'holder', 500);
+    const record = idempotencyKeys('idem:', 'swept');
+    await store.beginIdempotent(record, 'holder', 'fp', 500);
+    await store.completeIdempotent(record, 'holder', { status: 200, headers: {}, body: Buffer.from('done') }, 500);
     expect(store.size).toBe(302);
+    expect(store.replayBytes).toBeGreaterThan(0);
     clock.now += 1_000;
     const sizes: number[] = [];
     for (let tick = 0; tick < 5; tick++) {
       vi.advanceTimersByTime(1_000);
       sizes.push(store.size);
     }
-    // 100 expired per tick; then only the live logs and the fence counter remain.
-    expect(sizes).toEqual([202, 102, 52, 51, 51]);
+    // 100 expired logs per tick (the lease and the record go in the first); then only the live logs remain.
+    expect(sizes).toEqual([200, 100, 50, 50, 50]);
+    expect(store.replayBytes).toBe(0);
     expect(await store.acquireLock(lock, 'next', 500)).toMatchObject({ acquired: true });
     store.close();
   });
@@ -199,6 +236,124 @@ describe('MemoryStore bounded memory', () => {
     expect(child.stderr).toBe('');
     expect(child.status).toBe(0);
   }, 30_000);
+});
+
+describe('MemoryStore leases under key pressure (maxKeys, maxLocks)', () => {
+  const LONG_TTL_MS = 60_000;
+
+  it('never evicts a held lock or an in-flight record, however many rate-limit keys come and go', async () => {
+    const store = new MemoryStore({ maxKeys: 1_000, sweepIntervalMs: 0 });
+    const lock = lockKeys('lock:', 'pressure');
+    const record = idempotencyKeys('idem:', 'pressure');
+    const granted = await store.acquireLock(lock, 'holder', LONG_TTL_MS);
+    await store.beginIdempotent(record, 'holder', 'fp', LONG_TTL_MS);
+    for (let i = 0; i < 20_000; i++) await store.consume([limitOn(`rotating-${i}`)], 1);
+    expect(store.size).toBe(1_000 + 2);
+    expect(await store.acquireLock(lock, 'intruder', LONG_TTL_MS)).toMatchObject({ acquired: false });
+    expect(await store.acquireLock(lock, 'holder', LONG_TTL_MS)).toEqual(granted);
+    expect(await store.beginIdempotent(record, 'retry', 'fp', LONG_TTL_MS)).toMatchObject({ state: 'in-flight' });
+  });
+
+  it('refuses a new lock or record beyond maxLocks with a StoreError naming the option, and evicts none', async () => {
+    const store = new MemoryStore({ maxLocks: 3, sweepIntervalMs: 0 });
+    const [a, b, c] = ['a', 'b', 'c'].map((id) => lockKeys('lock:', `full-${id}`)) as [LockKeys, LockKeys, LockKeys];
+    const record = idempotencyKeys('idem:', 'full');
+    const grantedA = await store.acquireLock(a, 'holder-a', LONG_TTL_MS);
+    await store.acquireLock(b, 'holder-b', LONG_TTL_MS);
+    await store.beginIdempotent(record, 'holder-r', 'fp', LONG_TTL_MS);
+
+    const refused = store.acquireLock(c, 'holder-c', LONG_TTL_MS);
+    await expect(refused).rejects.toBeInstanceOf(StoreError);
+    await expect(refused).rejects.toThrow('MemoryStore holds 3 live locks and in-flight idempotency records, its limit (option "maxLocks")');
+    await expect(store.beginIdempotent(idempotencyKeys('idem:', 'full-2'), 'holder', 'fp', LONG_TTL_MS)).rejects.toThrow('option "maxLocks"');
+
+    // The live ones are untouched and keep working; a re-sent acquire is not a new lease.
+    expect(await store.acquireLock(a, 'holder-a', LONG_TTL_MS)).toEqual(grantedA);
+    expect(await store.acquireLock(b, 'intruder', LONG_TTL_MS)).toMatchObject({ acquired: false });
+    expect(await store.extendIdempotent(record, 'holder-r', LONG_TTL_MS)).toBe(true);
+    expect(await store.releaseLock(a, 'holder-a')).toBe(true);
+    expect(await store.acquireLock(c, 'holder-c', LONG_TTL_MS)).toMatchObject({ acquired: true });
+  });
+
+  it('does not count finished records against maxLocks', async () => {
+    const store = new MemoryStore({ maxLocks: 1, sweepIntervalMs: 0 });
+    for (const id of ['one', 'two', 'three']) {
+      const record = idempotencyKeys('idem:', `finished-${id}`);
+      await store.beginIdempotent(record, 'holder', 'fp', LONG_TTL_MS);
+      expect(await store.completeIdempotent(record, 'holder', { status: 200, headers: {}, body: null }, LONG_TTL_MS)).toBe(true);
+    }
+    expect(await store.acquireLock(lockKeys('lock:', 'after-records'), 'holder', LONG_TTL_MS)).toMatchObject({ acquired: true });
+  });
+
+  it('reclaims expired leases before refusing, also without the sweep timer', async () => {
+    const clock = virtualClock();
+    const store = new MemoryStore({ maxLocks: 2, clock: clock.read, sweepIntervalMs: 0 });
+    await store.acquireLock(lockKeys('lock:', 'old-1'), 'holder', 100);
+    await store.beginIdempotent(idempotencyKeys('idem:', 'old-2'), 'holder', 'fp', 100);
+    clock.now += 100;
+    expect(await store.acquireLock(lockKeys('lock:', 'new-1'), 'holder', LONG_TTL_MS)).toMatchObject({ acquired: true });
+    expect(await store.acquireLock(lockKeys('lock:', 'new-2'), 'holder', LONG_TTL_MS)).toMatchObject({ acquired: true });
+    await expect(store.acquireLock(lockKeys('lock:', 'new-3'), 'holder', LONG_TTL_MS)).rejects.toThrow('option "maxLocks"');
+  });
+});
+
+describe('MemoryStore replay budget (maxReplayBytes)', () => {
+  const LONG_TTL_MS = 60_000;
+  const body = (size: number): Buffer => Buffer.alloc(size, 0x61);
+
+  /** Runs `id` to completion with a response of `size` body bytes. */
+  async function finish(store: MemoryStore, id: string, size: number): Promise<void> {
+    const keys = idempotencyKeys('idem:', id);
+    await store.beginIdempotent(keys, 'holder', 'fp', LONG_TTL_MS);
+    expect(await store.completeIdempotent(keys, 'holder', { status: 201, headers: { 'content-type': 'text/plain' }, body: body(size) }, LONG_TTL_MS)).toBe(true);
+  }
+
+  /** What a retry of `id` gets: 'replay' while stored, 'acquired' (it runs again) once evicted. */
+  async function retry(store: MemoryStore, id: string): Promise<string> {
+    const result = await store.beginIdempotent(idempotencyKeys('idem:', id), 'retry', 'fp', LONG_TTL_MS);
+    return result.state;
+  }
+
+  it('evicts the least recently used finished records beyond the budget, never one in flight', async () => {
+    // Each 1 000-byte response counts ~1 300 bytes with its key, headers and bookkeeping: 3 fit in 4 000.
+    const store = new MemoryStore({ maxReplayBytes: 4_000, sweepIntervalMs: 0 });
+    const running = idempotencyKeys('idem:', 'running');
+    await store.beginIdempotent(running, 'holder', 'fp', LONG_TTL_MS);
+    await finish(store, 'r1', 1_000);
+    await finish(store, 'r2', 1_000);
+    await finish(store, 'r3', 1_000);
+    expect(await retry(store, 'r1')).toBe('replay'); // a replay is a use: r2 is now the least recent
+    await finish(store, 'r4', 1_000);
+    expect(store.replayBytes).toBeLessThanOrEqual(4_000);
+    expect(await retry(store, 'r2')).toBe('acquired');
+    for (const id of ['r1', 'r3', 'r4']) expect(await retry(store, id)).toBe('replay');
+    for (let i = 5; i < 50; i++) await finish(store, `r${i}`, 1_000);
+    expect(await store.beginIdempotent(running, 'duplicate', 'fp', LONG_TTL_MS)).toMatchObject({ state: 'in-flight' });
+    expect(await store.completeIdempotent(running, 'holder', { status: 200, headers: {}, body: body(10) }, LONG_TTL_MS)).toBe(true);
+    expect(await retry(store, 'running')).toBe('replay');
+  });
+
+  it('stores a response larger than the whole budget as not replayable (body null)', async () => {
+    const store = new MemoryStore({ maxReplayBytes: 4_000, sweepIntervalMs: 0 });
+    await finish(store, 'small', 100);
+    await finish(store, 'huge', 5_000);
+    const replay = await store.beginIdempotent(idempotencyKeys('idem:', 'huge'), 'retry', 'fp', LONG_TTL_MS);
+    expect(replay).toEqual({ state: 'replay', response: { status: 201, headers: { 'content-type': 'text/plain' }, body: null } });
+    expect(await retry(store, 'small')).toBe('replay'); // the oversized body pushed nothing out
+    expect(store.replayBytes).toBeLessThan(1_000);
+  });
+
+  it('gives the bytes back when records expire or are reset', async () => {
+    const clock = virtualClock();
+    const store = new MemoryStore({ clock: clock.read, sweepIntervalMs: 0 });
+    await finish(store, 'expiring', 1_000);
+    await finish(store, 'reset', 1_000);
+    expect(store.replayBytes).toBeGreaterThan(2_000);
+    await store.reset([idempotencyKeys('idem:', 'reset').record]);
+    clock.now += LONG_TTL_MS;
+    expect(await retry(store, 'expiring')).toBe('acquired');
+    expect(store.replayBytes).toBe(0);
+  });
 });
 
 describe('MemoryStore idempotency records', () => {

@@ -1,10 +1,12 @@
 /**
  * RedisStore on Redis Cluster: hostile ids never split a call across slots, limits of different
- * ids (different hash tags) are decided all-or-nothing by compensation, and a master that lost
- * the Function library is reloaded alone, with no error reaching the caller.
+ * ids (different hash tags) are decided all-or-nothing by compensation (also when a group's call
+ * fails), and a master that lost the Function library is reloaded alone, with no error reaching
+ * the caller.
  */
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/core/errors.js';
 import { limitKey } from '../../src/core/keyspace.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
@@ -69,6 +71,29 @@ describe('shared cluster', () => {
       expect(blocked).toMatchObject({ allowed: false, index: 1, remaining: 0, stamp: 0 });
       expect(blocked.retryAfterMs).toBeGreaterThan(59_000);
       expect([await cluster.llen(a.key), await cluster.llen(b.key), await cluster.llen(c.key)]).toEqual([1, 1, 1]);
+    });
+
+    it('refunds the groups already recorded when a later group fails, and rethrows its error', async () => {
+      const a = limit(uniqueId('a'), '1m', 5);
+      const b = limit(uniqueId('b'), '1m', 5);
+      const broken = limit(uniqueId('broken'), '1m', 5);
+      const d = limit(uniqueId('d'), '1m', 5);
+      await cluster.set(broken.key, 'not a list'); // every call on this group answers WRONGTYPE
+      const failed = store.consume([a, b, broken, d], 1);
+      await expect(failed).rejects.toBeInstanceOf(StoreError);
+      await expect(failed).rejects.toThrow(/WRONGTYPE/);
+      expect([await cluster.exists(a.key), await cluster.exists(b.key), await cluster.exists(d.key)]).toEqual([0, 0, 0]);
+      expect(await store.consume([a, b, d], 1)).toMatchObject({ allowed: true, remaining: 4 });
+    });
+
+    it('still answers blocked when a group after the blocking one cannot be peeked', async () => {
+      const full = limit(uniqueId('full'), '1m', 1);
+      const broken = limit(uniqueId('broken'), '1m', 5);
+      await store.consume([full], 1);
+      await cluster.set(broken.key, 'not a list');
+      const blocked = await store.consume([full, broken], 1);
+      expect(blocked).toMatchObject({ allowed: false, index: 0, remaining: 0, stamp: 0 });
+      expect(blocked.retryAfterMs).toBeGreaterThan(59_000);
     });
 
     it('picks the longest wait over all groups, as one call would', async () => {

@@ -1,13 +1,34 @@
 /**
- * Checks of the arguments core passes to MemoryStore. Core validates user input first; these
- * catch a caller bug (NaN, a fraction, a negative cost that would act as a refund) before it can
- * corrupt a log, with a message naming the argument.
+ * Checks of the arguments MemoryStore receives. Core validates user input before it calls a
+ * store, but the Store interface is public too: these catch a caller bug (NaN, a fraction, a
+ * negative cost that would act as a refund) before it can corrupt a log. The common case costs a
+ * few comparisons; the messages, naming the argument, are built only when a check fails.
  */
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
-import type { StoreLimit } from '../../core/store.js';
+import type { StoreLimit, StoredResponse } from '../../core/store.js';
 
-export function checkLimits(limits: readonly StoreLimit[]): void {
+/** An integer from 1 to Number.MAX_SAFE_INTEGER (false for non-numbers). */
+function isCount(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 1;
+}
+
+/** consume / peek / refund: throws unless `cost` is an integer ≥ 1 and `limits` a non-empty list of well-formed limits. */
+export function checkCall(limits: readonly StoreLimit[], cost: number): void {
+  if (isCount(cost) && Array.isArray(limits) && limits.length > 0) {
+    let i = 0;
+    for (; i < limits.length; i++) {
+      const item = limits[i];
+      if (typeof item?.key !== 'string' || !isCount(item.windowMs) || !isCount(item.limit)) break;
+    }
+    if (i === limits.length) return;
+  }
+  checkInteger('cost', cost, 1);
+  checkLimits(limits);
+}
+
+/** Names the first bad field of `limits`. */
+function checkLimits(limits: readonly StoreLimit[]): void {
   if (!Array.isArray(limits) || limits.length === 0) {
     throw new ConfigError(`limits must be a non-empty array of { key, windowMs, limit }; got ${describe(limits)}`);
   }
@@ -21,7 +42,7 @@ export function checkLimits(limits: readonly StoreLimit[]): void {
 
 /** Throws unless `value` is an integer from `min` to Number.MAX_SAFE_INTEGER. */
 export function checkInteger(name: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
     throw new ConfigError(`${name} must be an integer ≥ ${min}; got ${describe(value)}`);
   }
 }
@@ -29,5 +50,24 @@ export function checkInteger(name: string, value: unknown, min: number): void {
 export function checkToken(token: unknown): void {
   if (typeof token !== 'string' || token.length === 0) {
     throw new ConfigError(`token must be a non-empty string; got ${describe(token)}`);
+  }
+}
+
+/** A response to store: integer status, headers of strings (or lists of strings), a binary body or null. */
+export function checkResponse(response: StoredResponse): void {
+  if (!Number.isInteger(response?.status)) {
+    throw new ConfigError(`response.status must be an integer; got ${describe(response?.status)}`);
+  }
+  const { headers, body } = response;
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
+    throw new ConfigError(`response.headers must be an object of header values; got ${describe(headers)}`);
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
+      throw new ConfigError(`response.headers[${JSON.stringify(name)}] must be a string or an array of strings; got ${describe(value)}`);
+    }
+  }
+  if (body !== null && !(body instanceof Uint8Array)) {
+    throw new ConfigError(`response.body must be a Buffer or null; got ${describe(body)}`);
   }
 }

@@ -1,7 +1,8 @@
 /**
- * MemoryStore's keyspace: one Map of key → entry, kept in least-recently-used order (an access
- * re-inserts the key at the end), with expiry on access, a bounded rolling sweep of expired keys
- * and eviction of the least recently used keys beyond `maxKeys`. Every operation is O(1) amortised.
+ * One of MemoryStore's keyspaces: a Map of key → entry, kept in least-recently-used order (an
+ * access re-inserts the key at the end), with expiry on access, a bounded rolling sweep of expired
+ * keys, and (when bounded) eviction of the least recently used keys beyond a key count or a total
+ * weight. Every operation is O(1) amortised.
  */
 
 /** Anything stored under a key; it no longer exists once `expiresAt <= now`. */
@@ -9,10 +10,25 @@ export interface Expiring {
   readonly expiresAt: number;
 }
 
-export class ExpiringKeyspace {
-  private readonly entries = new Map<string, Expiring>();
+/** What `evictOverflow` enforces. Both default to unbounded: such a keyspace never evicts. */
+export interface KeyspaceBounds<T> {
+  /** Most keys kept. */
+  readonly maxKeys?: number;
+  /** Most total weight kept, as measured by `weigh`. */
+  readonly maxWeight?: number;
+  /** An entry's weight (e.g. its bytes); must not change while the entry is stored. */
+  readonly weigh?: (entry: T) => number;
+}
+
+export class ExpiringKeyspace<T extends Expiring> {
+  private readonly entries = new Map<string, T>();
+  private readonly maxKeys: number;
+  private readonly maxWeight: number;
+  /** Undefined for unweighted keyspaces, so their hot paths skip the bookkeeping. */
+  private readonly weigh: ((entry: T) => number) | undefined;
+  private totalWeight = 0;
   /** The rolling sweep's position: a live Map iterator, and how many keys its pass may still visit. */
-  private cursor: Iterator<[string, Expiring]> | undefined;
+  private cursor: Iterator<[string, T]> | undefined;
   private passLeft = 0;
   /**
    * Eviction's position: a live iterator over keys in LRU order. Kept across calls because a
@@ -21,47 +37,77 @@ export class ExpiringKeyspace {
    */
   private evictionCursor: Iterator<string> | undefined;
 
-  constructor(private readonly maxKeys: number) {}
+  constructor(bounds: KeyspaceBounds<T> = {}) {
+    this.maxKeys = bounds.maxKeys ?? Infinity;
+    this.maxWeight = bounds.maxWeight ?? Infinity;
+    this.weigh = bounds.weigh;
+  }
 
   /** Number of keys held, expired ones not yet swept included. */
   get size(): number {
     return this.entries.size;
   }
 
+  /** Total weight of the entries held (0 for an unweighted keyspace). */
+  get weight(): number {
+    return this.totalWeight;
+  }
+
   /** The live entry under `key`, marked most recently used; an expired one is deleted instead. */
-  get(key: string, now: number): Expiring | undefined {
+  get(key: string, now: number): T | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
-    if (entry.expiresAt <= now) return undefined;
+    if (entry.expiresAt <= now) {
+      this.forget(entry);
+      return undefined;
+    }
     this.entries.set(key, entry);
     return entry;
   }
 
+  /** The live entry under `key`, without marking it used; an expired one is deleted instead. */
+  find(key: string, now: number): T | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.expiresAt > now) return entry;
+    this.entries.delete(key);
+    this.forget(entry);
+    return undefined;
+  }
+
   /** Stores `entry` under `key` as the most recently used. Call `evictOverflow` when the operation ends. */
-  set(key: string, entry: Expiring): void {
+  set(key: string, entry: T): void {
+    if (this.weigh !== undefined) {
+      const previous = this.entries.get(key);
+      if (previous !== undefined) this.forget(previous);
+      this.totalWeight += this.weigh(entry);
+    }
     this.entries.delete(key);
     this.entries.set(flatten(key), entry);
   }
 
   delete(key: string): void {
+    if (this.weigh !== undefined) {
+      const entry = this.entries.get(key);
+      if (entry !== undefined) this.forget(entry);
+    }
     this.entries.delete(key);
   }
 
   /**
-   * Evicts least recently used keys until at most `maxKeys` remain; returns how many. Run at the
-   * end of an operation, so the keys it just touched (the most recent) are the last to go.
+   * Evicts least recently used keys until the bounds hold; returns how many. Run at the end of an
+   * operation, so the keys it just touched (the most recent) are the last to go.
    */
   evictOverflow(): number {
     let evicted = 0;
-    while (this.entries.size > this.maxKeys) {
+    while (this.entries.size > this.maxKeys || this.totalWeight > this.maxWeight) {
       this.evictionCursor ??= this.entries.keys();
       const oldest = this.evictionCursor.next();
       if (oldest.done) {
         this.evictionCursor = undefined; // exhausted iterators stay done: start a new one
         continue;
       }
-      this.entries.delete(oldest.value);
+      this.delete(oldest.value);
       evicted++;
     }
     return evicted;
@@ -89,18 +135,16 @@ export class ExpiringKeyspace {
       const [key, entry] = step.value;
       if (entry.expiresAt <= now) {
         this.entries.delete(key);
+        this.forget(entry);
         removed++;
       }
     }
     return removed;
   }
 
-  /** Deletes every key. */
-  clear(): void {
-    this.entries.clear();
-    this.cursor = undefined;
-    this.passLeft = 0;
-    this.evictionCursor = undefined;
+  /** Takes a removed entry's weight off the total. */
+  private forget(entry: T): void {
+    if (this.weigh !== undefined) this.totalWeight -= this.weigh(entry);
   }
 }
 

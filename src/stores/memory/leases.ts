@@ -1,31 +1,24 @@
-/** MemoryStore's entries for locks and idempotency records (the Redis strings and hashes). */
+/**
+ * MemoryStore's entries for locks and idempotency records (the Redis strings and hashes).
+ *
+ * There are no fence counters: every fence comes from the store-wide MicrosecondCounter, which is
+ * strictly greater than every value it returned before, on any key. A per-key counter (which Redis
+ * needs) could never raise it, so a lease simply carries the fence it was granted.
+ */
 import type { StoredResponse } from '../../core/store.js';
 import type { Expiring } from './keyspace.js';
 
-/** A held lock: the holder's token and the lease end (store ms). Its fence is in the FenceCounter. */
+/** A held lock: the holder's token, its fence and the lease end (store ms). */
 export class Lease implements Expiring {
   constructor(
     readonly token: string,
+    readonly fence: number,
     public expiresAt: number,
   ) {}
 }
 
-/** Last fence granted for a key. Outlives leases (see FENCE_KEEP_MIN_MS) so fences keep increasing. */
-export class FenceCounter implements Expiring {
-  constructor(
-    public value: number,
-    public expiresAt: number,
-  ) {}
-}
-
-/**
- * An idempotency record: `run` while its holder executes the handler (the lease), then `done`
- * with the stored response until its ttl ends.
- */
-export class IdempotencyRecord implements Expiring {
-  state: 'run' | 'done' = 'run';
-  response: StoredResponse | undefined;
-
+/** An idempotency record while its holder runs the handler; `expiresAt` is the in-flight lease. */
+export class RunningRecord implements Expiring {
   constructor(
     readonly token: string,
     readonly fingerprint: string,
@@ -34,15 +27,60 @@ export class IdempotencyRecord implements Expiring {
   ) {}
 }
 
-/** A fence counter is kept max(ttl × 10, 7 days) after each grant, like the Redis fence key. */
-export const FENCE_KEEP_MIN_MS = 7 * 24 * 60 * 60 * 1000;
-export const FENCE_KEEP_TTL_FACTOR = 10;
+/** A finished idempotency record: the stored response, replayed until `expiresAt` (or evicted). */
+export class DoneRecord implements Expiring {
+  constructor(
+    readonly fingerprint: string,
+    readonly response: StoredResponse,
+    /** What this record counts against `maxReplayBytes` (see `recordBytes`). */
+    readonly bytes: number,
+    readonly expiresAt: number,
+  ) {}
+}
+
+/** Bookkeeping counted per done record on top of its strings: objects, the Map slot, the copy. */
+export const RECORD_OVERHEAD_BYTES = 256;
+
+/**
+ * A private copy of `response` as a done record under `key`, counted at approximately its
+ * memory: the body's bytes, the characters of key, fingerprint and headers, plus
+ * RECORD_OVERHEAD_BYTES. When that exceeds `maxBytes` with the body, the body is dropped: the
+ * record is kept as not replayable (body null), as a response too large to capture would be.
+ */
+export function doneRecord(
+  key: string,
+  fingerprint: string,
+  response: StoredResponse,
+  expiresAt: number,
+  maxBytes: number,
+): DoneRecord {
+  const headers = copyHeaders(response.headers);
+  let bytes = RECORD_OVERHEAD_BYTES + key.length + fingerprint.length + headerChars(headers);
+  let body: Buffer | null = null;
+  if (response.body !== null && bytes + response.body.length <= maxBytes) {
+    body = Buffer.from(response.body);
+    bytes += body.length;
+  }
+  return new DoneRecord(fingerprint, { status: response.status, headers, body }, bytes, expiresAt);
+}
 
 /** A private copy of a response, so neither the caller nor a replay can change the stored bytes. */
 export function copyResponse(response: StoredResponse): StoredResponse {
-  const headers: Record<string, string | readonly string[]> = {};
-  for (const [name, value] of Object.entries(response.headers)) {
-    headers[name] = typeof value === 'string' ? value : [...value];
+  const body = response.body === null ? null : Buffer.from(response.body);
+  return { status: response.status, headers: copyHeaders(response.headers), body };
+}
+
+/** Object.fromEntries defines own properties, so even a header named `__proto__` is copied as data. */
+function copyHeaders(headers: StoredResponse['headers']): Record<string, string | readonly string[]> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, typeof value === 'string' ? value : [...value]]));
+}
+
+function headerChars(headers: StoredResponse['headers']): number {
+  let chars = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    chars += name.length;
+    if (typeof value === 'string') chars += value.length;
+    else for (const item of value) chars += item.length;
   }
-  return { status: response.status, headers, body: response.body === null ? null : Buffer.from(response.body) };
+  return chars;
 }

@@ -5,12 +5,31 @@ import { type Clock, monotonicClock } from './clock.js';
 
 export interface MemoryStoreOptions {
   /**
-   * Most keys held (limit logs, locks, fence counters, idempotency records). Beyond it the least
-   * recently used key is evicted, which forgets that key's state: size it above the number of
-   * clients active within your longest window. Expired keys are swept long before that.
+   * Most rate-limit logs held. Beyond it the least recently used log is evicted, which forgets
+   * that client's count: size it above the number of clients active within your longest window.
+   * Expired logs are swept long before that. Locks and idempotency records are not counted here
+   * and never evicted by it (see `maxLocks`, `maxReplayBytes`).
    * @default 100_000 (MEMORY_STORE_DEFAULTS.maxKeys)
    */
   maxKeys?: number;
+  /**
+   * Most locks held plus idempotency records in flight, at once. When that many are live, a NEW
+   * lock or record is refused with a StoreError (the adapters answer 503, fail-closed): a live
+   * lease is never evicted, since that would let a second holder in. Leases end when released or
+   * expired, so only that many requests running at once can fill it. Expired leases not yet swept
+   * are reclaimed before a refusal, a bounded batch at a time.
+   * @default 100_000 (MEMORY_STORE_DEFAULTS.maxLocks)
+   */
+  maxLocks?: number;
+  /**
+   * Byte budget of finished idempotency records (stored responses kept for replay), counted as
+   * body bytes plus the characters of key, fingerprint and headers plus 256 bytes per record.
+   * Beyond it the least recently used finished records are evicted (never records in flight): a
+   * retry of an evicted request runs the handler again. A response that alone exceeds the budget
+   * is stored as not replayable (body null).
+   * @default 67_108_864 = 64 MiB (MEMORY_STORE_DEFAULTS.maxReplayBytes)
+   */
+  maxReplayBytes?: number;
   /**
    * The store's clock in whole ms. Default: a monotonic clock (process start wall time plus
    * `performance.now()`), so `Date` steps never move windows or leases. For tests: a virtual clock.
@@ -23,7 +42,8 @@ export interface MemoryStoreOptions {
    */
   sweepIntervalMs?: number;
   /**
-   * Keys visited per sweep, which bounds the time one sweep takes (≈ 0.5 ms per 10 000 keys).
+   * Keys visited per sweep in each keyspace (logs, leases, finished records), which bounds the
+   * time one sweep takes (≈ 0.5 ms per 10 000 keys).
    * @default 10_000 (MEMORY_STORE_DEFAULTS.sweepBatchSize)
    */
   sweepBatchSize?: number;
@@ -32,6 +52,8 @@ export interface MemoryStoreOptions {
 /** The defaults the docs quote. */
 export const MEMORY_STORE_DEFAULTS = Object.freeze({
   maxKeys: 100_000,
+  maxLocks: 100_000,
+  maxReplayBytes: 64 * 1024 * 1024,
   sweepIntervalMs: 1_000,
   sweepBatchSize: 10_000,
 });
@@ -39,6 +61,8 @@ export const MEMORY_STORE_DEFAULTS = Object.freeze({
 /** Options after validation, defaults applied. */
 export interface MemoryStoreConfig {
   readonly maxKeys: number;
+  readonly maxLocks: number;
+  readonly maxReplayBytes: number;
   readonly clock: Clock;
   readonly sweepIntervalMs: number;
   readonly sweepBatchSize: number;
@@ -46,6 +70,8 @@ export interface MemoryStoreConfig {
 
 const KNOWN_OPTIONS: Record<keyof MemoryStoreOptions, true> = {
   maxKeys: true,
+  maxLocks: true,
+  maxReplayBytes: true,
   clock: true,
   sweepIntervalMs: true,
   sweepBatchSize: true,
@@ -71,6 +97,8 @@ export function resolveMemoryStoreOptions(options: unknown): MemoryStoreConfig {
   }
   return {
     maxKeys: integerOption(given, 'maxKeys', MEMORY_STORE_DEFAULTS.maxKeys, 1, Number.MAX_SAFE_INTEGER),
+    maxLocks: integerOption(given, 'maxLocks', MEMORY_STORE_DEFAULTS.maxLocks, 1, Number.MAX_SAFE_INTEGER),
+    maxReplayBytes: integerOption(given, 'maxReplayBytes', MEMORY_STORE_DEFAULTS.maxReplayBytes, 1, Number.MAX_SAFE_INTEGER),
     clock: clock as Clock,
     sweepIntervalMs: integerOption(given, 'sweepIntervalMs', MEMORY_STORE_DEFAULTS.sweepIntervalMs, 0, MAX_DURATION_MS),
     sweepBatchSize: integerOption(given, 'sweepBatchSize', MEMORY_STORE_DEFAULTS.sweepBatchSize, 1, Number.MAX_SAFE_INTEGER),

@@ -7,14 +7,15 @@ import type { SlidingLog } from './sliding-log.js';
 
 /**
  * Decides a request of `cost` against `limits`, whose trimmed logs are `logs` (undefined = empty).
- * When allowed, `stamp` is the stamp a write must use: max(now, newest entry of every log), so
- * every log stays sorted even if the clock stepped back a little.
+ * When allowed and `record`ed, `stamp` is the stamp the write must use: max(now, newest entry of
+ * every log), so every log stays sorted even if the clock stepped back a little; else 0.
  */
 export function judge(
   limits: readonly StoreLimit[],
   logs: readonly (SlidingLog | undefined)[],
   cost: number,
   now: number,
+  record: boolean,
 ): ConsumeResult {
   let allowed = true;
   let stamp = now;
@@ -24,7 +25,7 @@ export function judge(
     const newest = log?.newest();
     if (newest !== undefined && newest > stamp) stamp = newest;
   }
-  return allowed ? allowedVerdict(limits, logs, cost, now, stamp) : blockedVerdict(limits, logs, cost, now);
+  return allowed ? allowedVerdict(limits, logs, cost, now, stamp, record) : blockedVerdict(limits, logs, cost, now);
 }
 
 /** Deciding limit = fewest remaining after the request (ties: lowest index). */
@@ -34,6 +35,7 @@ function allowedVerdict(
   cost: number,
   now: number,
   stamp: number,
+  record: boolean,
 ): ConsumeResult {
   let index = 0;
   let remaining = Infinity;
@@ -46,7 +48,7 @@ function allowedVerdict(
   }
   // After the write (real or, for peek, hypothetical) the deciding log's newest entry is `stamp`.
   const resetMs = stamp + limits[index]!.windowMs - now;
-  return { allowed: true, index, remaining, resetMs, retryAfterMs: 0, stamp };
+  return { allowed: true, index, remaining, resetMs, retryAfterMs: 0, stamp: record ? stamp : 0 };
 }
 
 /**

@@ -3,8 +3,10 @@
  * mixing ids). A script call cannot span slots, so each slot group gets its own call:
  * all-or-nothing by compensation, not one atomic step. consume runs the groups in order; when a
  * group blocks, the groups already recorded are refunded and the rest are peeked so that the
- * answer names the same deciding limit a single call would. Every group after the first reuses
- * the first group's stamp (`align`) so that one stamp refunds the request everywhere.
+ * answer names the same deciding limit a single call would; when a group's call fails, the
+ * groups already recorded are refunded (best effort) and the error is rethrown. Every group after
+ * the first reuses the first group's stamp (`align`) so that one stamp refunds the request
+ * everywhere.
  */
 import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 
@@ -16,6 +18,12 @@ export interface GroupOperations {
 
 /** A group's result with `index` already mapped into the original limits. */
 type Mapped = ConsumeResult;
+
+/** A group that recorded the request, and the stamp that refunds it there. */
+interface Recorded {
+  readonly limits: StoreLimit[];
+  readonly stamp: number;
+}
 
 function pick(limits: readonly StoreLimit[], group: readonly number[]): StoreLimit[] {
   return group.map((index) => limits[index]!);
@@ -53,21 +61,25 @@ export async function consumeGrouped(
   cost: number,
   operations: GroupOperations,
 ): Promise<ConsumeResult> {
-  const recorded: { limits: StoreLimit[]; stamp: number }[] = [];
+  const recorded: Recorded[] = [];
   const results: Mapped[] = [];
   let align: number | undefined;
   for (let g = 0; g < groups.length; g++) {
     const group = groups[g]!;
     const groupLimits = pick(limits, group);
-    const result = await operations.consume(groupLimits, cost, align);
+    let result: ConsumeResult;
+    try {
+      result = await operations.consume(groupLimits, cost, align);
+    } catch (err) {
+      // The call fails as a whole, so it must record nothing: undo the groups already recorded.
+      await refundRecorded(recorded, cost, operations);
+      throw err;
+    }
     if (!result.allowed) {
       // Undo what the earlier groups recorded, and ask the later ones what they would say.
       const later = groups.slice(g + 1);
-      const [, peeked] = await Promise.all([
-        Promise.all(recorded.map((entry) => operations.refund(entry.limits, cost, entry.stamp))),
-        Promise.all(later.map((other) => operations.peek(pick(limits, other), cost))),
-      ]);
-      return combineResults([...results, mapIndex(result, group), ...peeked.map((r, i) => mapIndex(r, later[i]!))], 0);
+      const [, peeked] = await Promise.all([refundRecorded(recorded, cost, operations), peekEach(limits, later, cost, operations)]);
+      return combineResults([...results, mapIndex(result, group), ...peeked], 0);
     }
     align ??= result.stamp;
     recorded.push({ limits: groupLimits, stamp: result.stamp });
@@ -76,6 +88,34 @@ export async function consumeGrouped(
   // If a group could not reuse the stamp (its clock is off by more than 1 % of the window), a
   // refund by `align` misses that group: the request then stays counted there (conservative).
   return combineResults(results, align ?? 0);
+}
+
+/**
+ * Best-effort compensation: refunds every recorded group, each on its own, and never throws. A
+ * refund that fails (Redis down, timeout) leaves that request counted there until its window
+ * passes: over-counting, never over-admitting.
+ */
+async function refundRecorded(recorded: readonly Recorded[], cost: number, operations: GroupOperations): Promise<void> {
+  await Promise.allSettled(recorded.map((entry) => operations.refund(entry.limits, cost, entry.stamp)));
+}
+
+/**
+ * Peeks of the groups after a blocking one, only to name the deciding limit as one call would.
+ * The request is blocked whatever they say, so a group whose peek fails is left out rather than
+ * turning a known "blocked" into a store error.
+ */
+async function peekEach(
+  limits: readonly StoreLimit[],
+  groups: readonly number[][],
+  cost: number,
+  operations: GroupOperations,
+): Promise<Mapped[]> {
+  const settled = await Promise.allSettled(groups.map((group) => operations.peek(pick(limits, group), cost)));
+  const mapped: Mapped[] = [];
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') mapped.push(mapIndex(outcome.value, groups[i]!));
+  });
+  return mapped;
 }
 
 export async function peekGrouped(
