@@ -32,7 +32,7 @@ async function memoryPerKey(redis: Redis, store: Store, limit: number): Promise<
   for (let done = 0; done < limit; done += 1000) {
     await Promise.all(Array.from({ length: Math.min(1000, limit - done) }, () => limiter.consume(id)));
   }
-  return Number(await redis.call('MEMORY', 'USAGE', limitKey('mem:', id, '1h'), 'SAMPLES', '0'));
+  return Number(await redis.call('MEMORY', 'USAGE', limitKey('mem:', id, limiter.policies[0]!.name), 'SAMPLES', '0'));
 }
 
 const server = process.env.REDIS_URL ? undefined : await startRedisServer();

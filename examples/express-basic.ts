@@ -16,20 +16,21 @@ const { store, close } = await exampleStore();
 const app = express();
 app.set('trust proxy', false); // behind one proxy: 1 (never `true`: clients could pick their own IP)
 
-// Every route: 100 requests per minute per client IP.
+// Every route: 100 requests per minute per client IP. Limiters sharing a store keep separate counts:
+// each log is named after its quota and window ('100-in-1m', '3-in-15m', ...).
 app.use(rateLimit({ store, limit: 100, window: '1m' }));
 
 // Login: 3 attempts per 15 minutes, per API key if one is sent, else per IP; only failures count.
 app.post(
   '/login',
-  rateLimit({ store, limit: 3, window: '15m', prefix: 'login:', key: [keys.header('x-api-key'), keys.ip()], refund: 'success' }),
+  rateLimit({ store, limit: 3, window: '15m', key: [keys.header('x-api-key'), keys.ip()], refund: 'success' }),
   (req, res) => void res.status(req.get('x-password') === 'secret' ? 200 : 401).send('login'),
 );
 
 // Search: 2 per 10 seconds and 50 per hour, checked in one atomic call.
 app.get(
   '/search',
-  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
+  rateLimit({ store, limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
   (req, res) => void res.json({ results: [], rateLimit: req.rateLimit }),
 );
 

@@ -17,14 +17,15 @@ const { store, close } = await exampleStore();
 const app = new Koa();
 app.proxy = false; // behind one proxy: app.proxy = true and app.maxIpsCount = 1
 
-// Every route: 100 requests per minute per client IP.
+// Every route: 100 requests per minute per client IP. Limiters sharing a store keep separate counts:
+// each log is named after its quota and window ('100-in-1m', '3-in-15m', ...).
 app.use(rateLimit({ store, limit: 100, window: '1m' }));
 
 const router = new Router();
 // Login: 3 attempts per 15 minutes, per API key if one is sent, else per IP; only failures count.
 router.post(
   '/login',
-  rateLimit({ store, limit: 3, window: '15m', prefix: 'login:', key: [keys.header('x-api-key'), keys.ip()], refund: 'success' }),
+  rateLimit({ store, limit: 3, window: '15m', key: [keys.header('x-api-key'), keys.ip()], refund: 'success' }),
   (ctx) => {
     ctx.status = ctx.get('x-password') === 'secret' ? 200 : 401;
     ctx.body = 'login';
@@ -33,7 +34,7 @@ router.post(
 // Search: 2 per 10 seconds and 50 per hour, checked in one atomic call.
 router.get(
   '/search',
-  rateLimit({ store, prefix: 'search:', limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
+  rateLimit({ store, limits: [{ limit: 2, window: '10s' }, { limit: 50, window: '1h', name: 'hourly' }] }),
   (ctx) => void (ctx.body = { results: [], rateLimit: ctx.state.rateLimit }),
 );
 router.get('/', (ctx) => void (ctx.body = 'hello'));

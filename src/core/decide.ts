@@ -6,8 +6,7 @@
 import { ConfigError, StoreError, StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
 import { describe } from './duration.js';
-import { taggedBase } from './keyspace.js';
-import { validateCost } from './limits.js';
+import { digest } from './keyspace.js';
 import { reportStoreFailure, reportStoreSuccess, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
 import type { Decision, Policy } from './decision.js';
 import type { ConsumeResult, Store, StoreLimit } from './store.js';
@@ -26,6 +25,8 @@ export interface StoreCallOptions {
   timeoutMs: number;
   logger: Logger;
   onStoreError: FailureMode | StoreErrorHandler;
+  /** Attach a refund ticket to allowed decisions (limiters with a `refund` option, `RateLimiter`). */
+  refundable?: boolean;
 }
 
 /** What `refund()` needs to give back exactly one decision's cost. */
@@ -50,7 +51,8 @@ type Ticketed = Decision & { readonly [REFUND_TICKET]?: RefundTicket };
 
 /**
  * Checks (`'peek'`) or checks and records (`'consume'`) a request of `cost` against every limit of
- * every part in ONE store call.
+ * every part in ONE store call. `cost` must already be valid (`validateCost`): every caller checks
+ * it where it reads it, so it is not checked again here.
  *
  * - The deciding policy is the store's `index`: the blocking limit with the longest wait, else the
  *   one with the fewest remaining. `decision.key` is the id of the part it belongs to.
@@ -60,24 +62,28 @@ type Ticketed = Decision & { readonly [REFUND_TICKET]?: RefundTicket };
  *   refused, `remaining` 0, `retryAfterMs` = `DEFAULTS.storeErrorRetryAfterMs` (1 s). Either way
  *   `reason` is `'store-error'` / `'store-timeout'`, `error` is set, and the deciding policy is the
  *   first one (we know nothing about the others).
+ * - A consume that timed out but is recorded later is given back (see `refundLate`).
  *
- * Rejects only on programming errors: no limits, or a cost that `validateCost` refuses.
+ * `policies` is every policy of `parts` in order; callers that keep that concatenation (route
+ * tables, per set of matching rules) pass it so it is not rebuilt per request.
+ *
+ * Rejects only on programming errors: no limits at all.
  */
 export async function decide(
   parts: readonly LimitPart[],
   cost: number,
   mode: 'consume' | 'peek',
   options: StoreCallOptions,
+  policies: readonly Policy[] = concatPolicies(parts),
 ): Promise<Decision> {
-  validateCost(cost, 'cost');
-  const { limits, policies, owners } = flatten(parts);
+  const limits = storeLimits(parts);
   // callStore's steps, unrolled: a handler-form onStoreError is asked once per failure, and its
   // answer both words the outage log and decides the request.
   const { store } = options;
   let result: ConsumeResult;
   try {
     const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
-    result = await withTimeout(call, options.timeoutMs);
+    result = await withTimeout(call, options.timeoutMs, mode === 'consume' ? (late) => refundLate(store, limits, cost, late) : undefined);
     if (policies[result.index] === undefined) {
       throw new StoreError(`store returned limit index ${describe(result.index)} for ${policies.length} limits`);
     }
@@ -92,12 +98,12 @@ export async function decide(
     remaining: result.remaining,
     resetMs: result.resetMs,
     retryAfterMs: result.allowed ? 0 : result.retryAfterMs < 0 ? policy.windowMs : Math.max(1, result.retryAfterMs),
-    key: (owners?.[result.index] ?? parts[0]!).id,
+    key: ownerOf(parts, result.index).id,
     policy,
     policies,
     reason: result.allowed ? 'allowed' : 'limited',
   };
-  if (mode === 'consume' && result.allowed && result.stamp > 0) {
+  if (options.refundable === true && mode === 'consume' && result.allowed && result.stamp > 0) {
     const ticket: RefundTicket = { store, limits, cost, stamp: result.stamp, refunded: false };
     Object.defineProperty(decision, REFUND_TICKET, { value: ticket });
   }
@@ -129,35 +135,53 @@ export async function refund(decision: Decision, options: StoreCallOptions): Pro
   }
 }
 
-/** Every limit of every part, in order, with the part each one belongs to (`owners`; omitted for one part). */
-function flatten(parts: readonly LimitPart[]): { limits: StoreLimit[]; policies: readonly Policy[]; owners?: readonly LimitPart[] } {
-  if (parts.length === 1) {
-    // The common case: no concatenation, the part's own policies array is the decision's.
-    const part = parts[0]!;
-    if (part.policies.length === 0) throw new ConfigError(`decide() needs at least one limit; part "${part.id}" has none`);
-    const base = taggedBase(part.prefix, part.id);
-    const limits: StoreLimit[] = [];
-    for (const policy of part.policies) limits.push(storeLimit(base, policy));
-    return { limits, policies: part.policies };
-  }
-  const limits: StoreLimit[] = [];
-  const policies: Policy[] = [];
-  const owners: LimitPart[] = [];
-  for (const part of parts) {
-    const base = taggedBase(part.prefix, part.id);
-    for (const policy of part.policies) {
-      limits.push(storeLimit(base, policy));
-      policies.push(policy);
-      owners.push(part);
-    }
-  }
-  if (limits.length === 0) throw new ConfigError('decide() needs at least one limit; got none');
-  return { limits, policies, owners };
+/**
+ * A consume that timed out was answered as a store failure, yet the store may still record it later
+ * (a stalled Redis resuming, or ioredis re-sending it after a reconnect). Nobody was counted for it,
+ * so give it back: otherwise every outage would leave phantom entries that block real requests.
+ */
+function refundLate(store: Store, limits: readonly StoreLimit[], cost: number, late: ConsumeResult): void {
+  if (!late.allowed || late.stamp <= 0) return;
+  store.refund(limits, cost, late.stamp).catch(() => undefined); // best effort: the store just came back
 }
 
-/** Same key layout as `limitKey(prefix, id, name)`, with the id hashed once per part, not per limit. */
-function storeLimit(base: string, policy: Policy): StoreLimit {
-  return { key: `${base}:${policy.name}`, windowMs: policy.windowMs, limit: policy.limit };
+/** Every policy of every part, in order (the part's own array when there is one part). */
+function concatPolicies(parts: readonly LimitPart[]): readonly Policy[] {
+  if (parts.length === 1) return parts[0]!.policies;
+  const policies: Policy[] = [];
+  for (const part of parts) policies.push(...part.policies);
+  return policies;
+}
+
+/**
+ * The store limits of every part, in order. Keys are laid out as `limitKey(prefix, id, name)`
+ * (keyspace.ts), with each id hashed once even when consecutive parts share it (route rules with
+ * the same key spec).
+ */
+function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
+  const limits: StoreLimit[] = [];
+  let hashedId: string | undefined;
+  let tag = '';
+  for (const part of parts) {
+    if (part.id !== hashedId) {
+      hashedId = part.id;
+      tag = `{${digest(part.id)}}`;
+    }
+    const base = part.prefix + tag;
+    for (const policy of part.policies) limits.push({ key: `${base}:${policy.name}`, windowMs: policy.windowMs, limit: policy.limit });
+  }
+  if (limits.length === 0) throw new ConfigError('decide() needs at least one limit; got none');
+  return limits;
+}
+
+/** The part whose policies hold the flat limit `index`. */
+function ownerOf(parts: readonly LimitPart[], index: number): LimitPart {
+  let first = 0;
+  for (const part of parts) {
+    if (index < first + part.policies.length) return part;
+    first += part.policies.length;
+  }
+  return parts[0]!;
 }
 
 function failureDecision(

@@ -3,7 +3,7 @@ import type { StoreError, StoreTimeoutError } from './errors.js';
 
 /** One limit as configured: `limit` requests (cost units) per `windowMs`. */
 export interface Policy {
-  /** Names the limit in headers and keys: the `name` option, else the window (e.g. `'1m'`). */
+  /** Names the limit in headers and keys: the `name` option, else `<limit>-in-<window>` (e.g. `'100-in-1m'`), or the window alone (`'1m'`) for a `limit(req)` function. */
   readonly name: string;
   readonly limit: number;
   readonly windowMs: number;

@@ -4,32 +4,21 @@
  * crashed); once completed it holds the response for `replayTtl`. `begin` is one store call that
  * answers acquired | in-flight | mismatch | replay.
  */
-import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from './defaults.js';
 import { describe, parseDuration, type Duration } from './duration.js';
-import { ConfigError, LeaseLostError } from './errors.js';
-import { idempotencyKeys, validatePrefix } from './keyspace.js';
-import { callStore, type Logger } from './store-call.js';
-import type { IdempotencyBeginResult, IdempotencyKeys, Store, StoredResponse } from './store.js';
-import { Lease, type LeaseInit, type LeaseOperations } from './lock/lease.js';
-import { monotonicNow, pollWhileBusy } from './lock/poll.js';
-import {
-  defaultMaxHold,
-  parseMaxHold,
-  parseWait,
-  rejectUnknownOptions,
-  requireOptionsObject,
-  validateGuardKey,
-  validateGuardStore,
-  validateSignal,
-} from './lock/options.js';
-import { validateLogger } from './rate-limiter.js';
-import { getDefaultStore } from '../stores/default-store.js';
+import { ConfigError } from './errors.js';
+import type { Logger } from './store-call.js';
+import type { Store } from './store.js';
+import { beginRecord, type IdempotencyOutcome, type RecordSettings } from './idempotency/record.js';
+import { LeaseGuard, type GuardKind } from './lock/lease-guard.js';
+import { parseWaitOptions, validateGuardKey } from './lock/options.js';
+
+export { IdempotencyLease, type IdempotencyOutcome } from './idempotency/record.js';
 
 export interface IdempotencyGuardOptions {
   /** @default the process-wide MemoryStore (`getDefaultStore()`) */
   store?: Store;
-  /** In-flight lease: a crashed holder frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
+  /** In-flight lease (≥ MIN_LEASE_TTL_MS, 150 ms): a crashed holder frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
   ttl?: Duration;
   /** How long a completed response is kept for replay. @default DEFAULTS.replayTtlMs (24 h) */
   replayTtl?: Duration;
@@ -49,48 +38,13 @@ export interface BeginOptions {
   signal?: AbortSignal;
 }
 
-export type IdempotencyOutcome =
-  /** This caller runs the operation and must `complete()` or `abort()` the lease. */
-  | { readonly state: 'acquired'; readonly lease: IdempotencyLease }
-  /** A duplicate with the same fingerprint is running (still, after `wait`). */
-  | { readonly state: 'in-flight'; readonly retryAfterMs: number }
-  /** The id was used for a different request (fingerprint), in flight or done. */
-  | { readonly state: 'mismatch' }
-  /** Done: the stored response (`body` null when it was not replayable). */
-  | { readonly state: 'replay'; readonly response: StoredResponse };
-
-interface IdempotencyLeaseOperations extends LeaseOperations {
-  complete(response: StoredResponse): Promise<boolean>;
-}
-
-/** The in-flight lease of an idempotency record: `release()`/`abort()` delete it, `complete()` stores the response. */
-export class IdempotencyLease extends Lease {
-  private readonly completeOperation: IdempotencyLeaseOperations['complete'];
-
-  constructor(init: LeaseInit & { readonly operations: IdempotencyLeaseOperations }) {
-    super(init);
-    this.completeOperation = init.operations.complete;
-  }
-
-  /**
-   * Stores `response` for replay, if this token still holds the in-flight record.
-   * @throws LeaseLostError when the lease was lost (the new holder's record is untouched); store failures as is.
-   */
-  async complete(response: StoredResponse): Promise<void> {
-    this.assertHeld();
-    this.end();
-    const completed = await this.completeOperation(response);
-    if (!completed) throw this.markLost(new LeaseLostError(this.key));
-  }
-
-  /** Deletes the in-flight record so a retry runs again (same as `release()`). */
-  abort(): Promise<void> {
-    return this.release();
-  }
-}
-
-const OPTION_NAMES = ['store', 'ttl', 'replayTtl', 'prefix', 'timeout', 'maxHold', 'logger'] as const;
-const BEGIN_OPTION_NAMES = ['wait', 'signal'] as const;
+const IDEMPOTENCY_GUARD: GuardKind = {
+  owner: 'IdempotencyGuard',
+  example: "{ store, ttl: '30s', replayTtl: '24h' }",
+  optionNames: ['store', 'ttl', 'replayTtl', 'prefix', 'timeout', 'maxHold', 'logger'] satisfies (keyof IdempotencyGuardOptions)[],
+  storeNeeds: 'idempotency',
+  defaultPrefix: DEFAULTS.idempotencyPrefix,
+};
 
 /**
  * @example
@@ -98,26 +52,13 @@ const BEGIN_OPTION_NAMES = ['wait', 'signal'] as const;
  * const outcome = await guard.begin(JSON.stringify([clientId, idempotencyKey]), fingerprint);
  * if (outcome.state === 'acquired') await outcome.lease.complete(await run());
  */
-export class IdempotencyGuard {
-  readonly store: Store;
-  readonly ttlMs: number;
+export class IdempotencyGuard extends LeaseGuard implements RecordSettings {
   readonly replayTtlMs: number;
-  readonly maxHoldMs: number;
-  readonly timeoutMs: number;
-  readonly prefix: string;
-  readonly logger: Logger;
 
   /** @throws ConfigError naming the bad option. */
   constructor(options: IdempotencyGuardOptions = {}) {
-    requireOptionsObject(options, 'IdempotencyGuard', "{ store, ttl: '30s', replayTtl: '24h' }");
-    rejectUnknownOptions(options, OPTION_NAMES, 'IdempotencyGuard');
-    this.store = validateGuardStore(options.store, 'store', 'idempotency') ?? getDefaultStore();
-    this.ttlMs = parseDuration(options.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
+    super(options, IDEMPOTENCY_GUARD);
     this.replayTtlMs = parseDuration(options.replayTtl ?? DEFAULTS.replayTtlMs, 'replayTtl');
-    this.maxHoldMs = options.maxHold === undefined ? defaultMaxHold(this.ttlMs, DEFAULTS.lockMaxHoldMs) : parseMaxHold(options.maxHold, this.ttlMs, 'maxHold');
-    this.timeoutMs = parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout');
-    this.prefix = validatePrefix(options.prefix ?? DEFAULTS.idempotencyPrefix, 'prefix');
-    this.logger = validateLogger(options.logger) ?? console;
   }
 
   /**
@@ -127,55 +68,7 @@ export class IdempotencyGuard {
   async begin(id: string, fingerprint: string, options: BeginOptions = {}): Promise<IdempotencyOutcome> {
     validateGuardKey(id, 'begin(id)');
     if (typeof fingerprint !== 'string') throw new ConfigError(`begin(fingerprint) must be a string; got ${describe(fingerprint)}`);
-    requireOptionsObject(options, 'begin()', '{ wait: 2000 }');
-    rejectUnknownOptions(options, BEGIN_OPTION_NAMES, 'begin()');
-    const waitMs = parseWait(options.wait ?? DEFAULTS.lockWaitMs, 'wait');
-    const signal = validateSignal(options.signal, 'begin() option signal');
-    signal?.throwIfAborted();
-
-    const keys = idempotencyKeys(this.prefix, id);
-    const token = randomUUID();
-    let sentAt = 0;
-    const attempt = (): Promise<IdempotencyBeginResult> => {
-      sentAt = monotonicNow();
-      return callStore(this.store, () => this.store.beginIdempotent(keys, token, fingerprint, this.ttlMs), {
-        timeoutMs: this.timeoutMs,
-        logger: this.logger,
-        failureMode: 'closed',
-        onLate: (late) => {
-          if (late.state === 'acquired') this.abortQuietly(keys, token);
-        },
-      });
-    };
-    const result = await pollWhileBusy(attempt, (r) => (r.state === 'in-flight' ? r.retryAfterMs : undefined), { waitMs, signal });
-    if (result.state !== 'acquired') return result;
-    if (signal?.aborted) {
-      this.abortQuietly(keys, token);
-      throw signal.reason;
-    }
-    const lease = new IdempotencyLease({
-      key: id,
-      token,
-      fence: result.fence,
-      ttlMs: this.ttlMs,
-      maxHoldMs: this.maxHoldMs,
-      acquiredAt: sentAt,
-      operations: {
-        extend: (ttlMs) => this.call(() => this.store.extendIdempotent(keys, token, ttlMs)),
-        release: () => this.call(() => this.store.abortIdempotent(keys, token)),
-        complete: (response) => this.call(() => this.store.completeIdempotent(keys, token, response, this.replayTtlMs)),
-      },
-    });
-    return { state: 'acquired', lease };
-  }
-
-  private call<T>(operation: () => Promise<T>): Promise<T> {
-    return callStore(this.store, operation, { timeoutMs: this.timeoutMs, logger: this.logger, failureMode: 'closed' });
-  }
-
-  private abortQuietly(keys: IdempotencyKeys, token: string): void {
-    Promise.resolve()
-      .then(() => this.store.abortIdempotent(keys, token))
-      .catch(() => undefined);
+    const { waitMs, signal } = parseWaitOptions(options, 'begin()');
+    return beginRecord(this, id, fingerprint, waitMs, signal);
   }
 }

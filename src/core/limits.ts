@@ -2,12 +2,21 @@
  * Limit options → validated limits, parsed once at construction: either `{ limit, window }` or
  * `{ limits: [{ limit, window, name? }, ...] }`. Every error names the option path, the expected
  * range and the value received, e.g. `routes[1].limits[0].window must be ...; got "fast"`.
+ *
+ * A limit's name is part of its store key, so two limiters on one store and prefix share a log
+ * exactly when they give a limit the same name. Default names therefore carry the quota
+ * (`100-in-1m`, like express-rate-limit's draft-8 policy ids): a 100/min app-wide limiter and a
+ * 5/min login limiter never add up their counts. `claimLogs` warns when two limiters still claim
+ * one log with different quotas (same explicit name, or two `limit(req)` functions).
  */
 import { ConfigError } from './errors.js';
 import { describe, formatDuration, parseDuration, type Duration } from './duration.js';
+import { isThenable, rejectUnknownOptions } from './options.js';
 import type { Policy } from './decision.js';
+import type { Logger } from './store-call.js';
+import type { Store } from './store.js';
 
-/** One limit as users write it. `name` defaults to the window formatted (`'1m'`). */
+/** One limit as users write it. `name` defaults to `<limit>-in-<window>` (`'100-in-1m'`), or the window for a `limit(req)` function. */
 export interface LimitDefinition {
   limit: number;
   window: Duration;
@@ -22,13 +31,21 @@ export interface ResolvedLimit {
   readonly windowMs: number;
   readonly limit: number | DynamicLimit;
   /** Where the quota was configured (e.g. `'routes[1].limits[0].limit'`), for errors about a `limit(req)` result. */
-  readonly option?: string;
+  readonly option: string;
 }
 
-/** Largest accepted `limit` and `cost`. */
+/** Largest accepted `limit`. */
 export const MAX_LIMIT = 1_000_000_000;
 
-const LIMIT_ITEM_OPTIONS = ['limit', 'window', 'name'] as const;
+/**
+ * Largest accepted `cost` of one request. The sliding log keeps one entry per unit of cost (one
+ * Redis list element, ~10 bytes), all written by the request's single atomic call: a cost of 10⁶
+ * would be ~245 LPUSHes of 4096 elements blocking Redis in one script. 10 000 units bound that
+ * call to a few ms and ~100 KB; express larger amounts in coarser units (e.g. KB instead of bytes).
+ */
+export const MAX_COST = 10_000;
+
+const LIMIT_ITEM_OPTIONS: readonly string[] = ['limit', 'window', 'name'];
 /** Names go into store keys and `RateLimit-Policy` headers: short, no spaces, quotes or braces. */
 const LIMIT_NAME_PATTERN = /^[A-Za-z0-9_.:/@-]{1,64}$/;
 
@@ -37,23 +54,30 @@ export function optionPath(path: string, option: string): string {
   return path === '' ? option : `${path}.${option}`;
 }
 
-/** A quota: integer from 1 to 1e9, else a ConfigError naming `option`. */
-export function validateLimitValue(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_LIMIT) {
-    throw new ConfigError(`${option} must be an integer from 1 to ${MAX_LIMIT}; got ${describe(value)}`);
+function validateInteger(value: unknown, option: string, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw new ConfigError(`${option} must be an integer from 1 to ${max}; got ${describe(value)}`);
   }
   return value;
 }
 
+/** A quota: integer from 1 to MAX_LIMIT (1e9), else a ConfigError naming `option`. */
+export function validateLimitValue(value: unknown, option: string): number {
+  return validateInteger(value, option, MAX_LIMIT);
+}
+
 /**
- * A request's cost: integer from 1 to 1e9, else a ConfigError naming `option` (so a negative cost
- * can never act as a refund). A cost above a limit is valid: such a request is always blocked.
+ * A request's cost: integer from 1 to MAX_COST (10 000, see there why), else a ConfigError naming
+ * `option` (so a negative cost can never act as a refund). A cost above a limit is valid: such a
+ * request is always blocked.
  */
 export function validateCost(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_LIMIT) {
-    throw new ConfigError(`${option} must be an integer from 1 to ${MAX_LIMIT}; got ${describe(value)}`);
-  }
-  return value;
+  return validateInteger(value, option, MAX_COST);
+}
+
+/** Default name of a limit: `'100-in-1m'` for a fixed quota, the window (`'1m'`) for a `limit(req)` function. */
+function defaultLimitName(limit: number | DynamicLimit, windowMs: number): string {
+  return typeof limit === 'number' ? `${limit}-in-${formatDuration(windowMs)}` : formatDuration(windowMs);
 }
 
 /**
@@ -85,7 +109,8 @@ export function resolveLimits(
   }
   const windowMs = parseDuration(input.window, optionPath(path, 'window'));
   const option = optionPath(path, 'limit');
-  return [{ name: formatDuration(windowMs), windowMs, limit: resolveQuota(input.limit, option, allowDynamic), option }];
+  const limit = resolveQuota(input.limit, option, allowDynamic);
+  return [{ name: defaultLimitName(limit, windowMs), windowMs, limit, option }];
 }
 
 function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): ResolvedLimit[] {
@@ -99,20 +124,16 @@ function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): R
     if (item === null || typeof item !== 'object' || Array.isArray(item)) {
       throw new ConfigError(`${itemPath} must be an object { limit, window, name? }; got ${describe(item)}`);
     }
-    for (const key of Object.keys(item)) {
-      if (!(LIMIT_ITEM_OPTIONS as readonly string[]).includes(key)) {
-        throw new ConfigError(`${itemPath} has no option "${key}"; allowed options: ${LIMIT_ITEM_OPTIONS.join(', ')}`);
-      }
-    }
+    rejectUnknownOptions(item, LIMIT_ITEM_OPTIONS, itemPath);
     const definition = item as { limit?: unknown; window?: unknown; name?: unknown };
     const limit = resolveQuota(definition.limit, `${itemPath}.limit`, allowDynamic);
     const windowMs = parseDuration(definition.window, `${itemPath}.window`);
-    const name = definition.name === undefined ? formatDuration(windowMs) : validateLimitName(definition.name, `${itemPath}.name`);
+    const name = definition.name === undefined ? defaultLimitName(limit, windowMs) : validateLimitName(definition.name, `${itemPath}.name`);
     const previous = indexByName.get(name);
     if (previous !== undefined) {
       throw new ConfigError(
         `${itemPath}.name must differ from ${path}[${previous}]'s: both are named ${describe(name)} ` +
-          `(a limit is named after its window unless "name" is given; give limits with the same window distinct names)`,
+          `(unless "name" is given, a limit is named <limit>-in-<window>, or after its window when its limit is a function; give such limits distinct names)`,
       );
     }
     indexByName.set(name, index);
@@ -150,21 +171,58 @@ export function staticPolicies(limits: readonly ResolvedLimit[]): readonly Polic
 /**
  * The policies for one request: static limits as they are, dynamic ones evaluated and validated
  * (a bad value from a `limit(req)` callback is a ConfigError naming the limit's option, e.g.
- * `'limit'` or `'limits[1].limit'`; `fallbackOption` for limits built without `option`).
- * Returns a promise only when a callback does.
+ * `'limit'` or `'limits[1].limit'`). Returns a promise only when a callback does.
  */
-export function policiesFor(limits: readonly ResolvedLimit[], req: unknown, fallbackOption = 'limit'): Policy[] | Promise<Policy[]> {
+export function policiesFor(limits: readonly ResolvedLimit[], req: unknown): Policy[] | Promise<Policy[]> {
   const quotas = limits.map((limit) => (typeof limit.limit === 'number' ? limit.limit : limit.limit(req)));
-  if (quotas.some((quota) => typeof (quota as { then?: unknown } | null)?.then === 'function')) {
-    return Promise.all(quotas).then((settled) => toPolicies(limits, settled, fallbackOption));
-  }
-  return toPolicies(limits, quotas, fallbackOption);
+  if (quotas.some(isThenable)) return Promise.all(quotas).then((settled) => toPolicies(limits, settled));
+  return toPolicies(limits, quotas);
 }
 
-function toPolicies(limits: readonly ResolvedLimit[], quotas: readonly unknown[], fallbackOption: string): Policy[] {
+function toPolicies(limits: readonly ResolvedLimit[], quotas: readonly unknown[]): Policy[] {
   return limits.map(({ name, windowMs, limit, option }, index) => ({
     name,
     windowMs,
-    limit: typeof limit === 'number' ? limit : validateLimitValue(quotas[index], option ?? fallbackOption),
+    limit: typeof limit === 'number' ? limit : validateLimitValue(quotas[index], option),
   }));
+}
+
+/** Per store: the quota each log (prefix + limit name) was configured with, and whether a clash was reported. */
+const claims = new WeakMap<Store, Map<string, { quota: string; warned: boolean }>>();
+/** Each `limit(req)` function as a distinct quota: two different functions are two different limits. */
+const dynamicQuotaIds = new WeakMap<DynamicLimit, number>();
+let nextDynamicQuotaId = 1;
+
+function describeQuota(limit: number | DynamicLimit, windowMs: number): string {
+  if (typeof limit === 'number') return `${limit} per ${formatDuration(windowMs)}`;
+  let id = dynamicQuotaIds.get(limit);
+  if (id === undefined) {
+    id = nextDynamicQuotaId++;
+    dynamicQuotaIds.set(limit, id);
+  }
+  return `limit(req) function #${id} per ${formatDuration(windowMs)}`;
+}
+
+/**
+ * Records, at construction, that a limiter uses these logs (`<prefix>{…}:<name>`) on `store`; warns
+ * once per log through `logger` when another limiter already claimed it with a different quota or
+ * window, since both would then count in (and be limited by) one log.
+ */
+export function claimLogs(store: Store, prefix: string, limits: readonly ResolvedLimit[], logger: Logger): void {
+  let logs = claims.get(store);
+  if (logs === undefined) claims.set(store, (logs = new Map()));
+  for (const { name, windowMs, limit } of limits) {
+    const log = `${prefix}{…}:${name}`;
+    const quota = describeQuota(limit, windowMs);
+    const claim = logs.get(log);
+    if (claim === undefined) {
+      logs.set(log, { quota, warned: false });
+    } else if (claim.quota !== quota && !claim.warned) {
+      claim.warned = true;
+      logger.warn(
+        `[ratelock] two limiters on one store use the same log "${log}" with different limits (${claim.quota}; ${quota}), ` +
+          'so each counts the other\'s requests. Give one of them another "prefix" or limit "name".',
+      );
+    }
+  }
 }

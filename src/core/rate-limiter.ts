@@ -7,20 +7,24 @@ import { DEFAULTS } from './defaults.js';
 import { describe, parseDuration, type Duration } from './duration.js';
 import { decide, refund, type LimitPart, type StoreCallOptions } from './decide.js';
 import { limitKey, validatePrefix } from './keyspace.js';
-import { resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
+import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
+import { rejectUnknownOptions, validateLogger, validateOnStoreError, validateStore } from './options.js';
 import { reportStoreFailure, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
 import type { Decision, Policy } from './decision.js';
 import type { Store } from './store.js';
 import { getDefaultStore } from '../stores/default-store.js';
 
+// The option checks moved to ./options.js; re-exported for modules that import them from here.
+export { validateLogger, validateOnStoreError, validateStore } from './options.js';
+
 export interface RateLimiterOptions {
   /** Where the logs live. @default the process-wide MemoryStore (`getDefaultStore()`) */
   store?: Store;
-  /** Quota per `window` (cost units), integer 1–1e9. Use with `window`, or use `limits`. */
+  /** Quota per `window` (cost units), integer 1–1e9. Use with `window`, or use `limits`. Its log is named `<limit>-in-<window>` (`'100-in-1m'`). */
   limit?: number;
   /** Window length: ms, or a string such as `'15m'`. */
   window?: Duration;
-  /** Several limits, all checked and recorded in one atomic call. Names default to the window (`'1m'`). */
+  /** Several limits, all checked and recorded in one atomic call. Names default to `<limit>-in-<window>` (`'100-in-1m'`). */
   limits?: LimitDefinition[];
   /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
   prefix?: string;
@@ -33,11 +37,11 @@ export interface RateLimiterOptions {
 }
 
 export interface ConsumeOptions {
-  /** Cost units this call takes, integer 1–1e9. A cost above a limit is always blocked (retryAfterMs = its window). @default 1 */
+  /** Cost units this call takes, integer 1–10 000 (`MAX_COST`). A cost above a limit is always blocked (retryAfterMs = its window). @default 1 */
   cost?: number;
 }
 
-const OPTION_NAMES: Record<keyof RateLimiterOptions, true> = {
+const OPTIONS: Record<keyof RateLimiterOptions, true> = {
   store: true,
   limit: true,
   window: true,
@@ -47,7 +51,9 @@ const OPTION_NAMES: Record<keyof RateLimiterOptions, true> = {
   onStoreError: true,
   logger: true,
 };
-const CONSUME_OPTION_NAMES: Record<keyof ConsumeOptions, true> = { cost: true };
+const OPTION_NAMES: readonly string[] = Object.keys(OPTIONS);
+const CONSUME_OPTIONS: Record<keyof ConsumeOptions, true> = { cost: true };
+const CONSUME_OPTION_NAMES: readonly string[] = Object.keys(CONSUME_OPTIONS);
 
 /**
  * Exact sliding-window rate limiter (sliding log) over any Store.
@@ -67,16 +73,19 @@ export class RateLimiter {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
       throw new ConfigError(`RateLimiter options must be an object like { limit: 100, window: '1m' }; got ${describe(options)}`);
     }
-    rejectUnknown(options, OPTION_NAMES, 'RateLimiter');
+    rejectUnknownOptions(options, OPTION_NAMES, 'RateLimiter');
     // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
-    this.policies = staticPolicies(resolveLimits(options, ''))!;
+    const limits = resolveLimits(options, '');
+    this.policies = staticPolicies(limits)!;
     this.prefix = validatePrefix(options.prefix ?? DEFAULTS.prefix, 'prefix');
     this.#callOptions = {
       store: validateStore(options.store) ?? getDefaultStore(),
       timeoutMs: parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
       logger: validateLogger(options.logger) ?? console,
       onStoreError: validateOnStoreError(options.onStoreError) ?? DEFAULTS.limiterOnStoreError,
+      refundable: true,
     };
+    claimLogs(this.#callOptions.store, this.prefix, limits, this.#callOptions.logger);
   }
 
   /** Takes `cost` (default 1) from every limit of `key` if all have room, else nothing. Never rejects on store failure. */
@@ -85,7 +94,7 @@ export class RateLimiter {
     let cost = 1;
     if (options !== undefined) {
       if (options === null || typeof options !== 'object') throw new ConfigError(`consume() options must be an object like { cost: 2 }; got ${describe(options)}`);
-      rejectUnknown(options, CONSUME_OPTION_NAMES, 'consume()');
+      rejectUnknownOptions(options, CONSUME_OPTION_NAMES, 'consume()');
       if (options.cost !== undefined) cost = validateCost(options.cost, 'cost');
     }
     return decide([this.#part(key)], cost, 'consume', this.#callOptions);
@@ -125,39 +134,4 @@ function validateKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) {
     throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${describe(key)}`);
   }
-}
-
-function rejectUnknown(options: object, known: Record<string, true>, owner: string): void {
-  for (const option of Object.keys(options)) {
-    if (!Object.prototype.hasOwnProperty.call(known, option)) {
-      throw new ConfigError(`${owner} has no option "${option}"; allowed options: ${Object.keys(known).join(', ')}`);
-    }
-  }
-}
-
-const STORE_METHODS = ['consume', 'peek', 'refund', 'reset'] as const;
-
-/** The store, if given: it must have the rate-limit methods of the Store interface. */
-export function validateStore(store: unknown, option = 'store'): Store | undefined {
-  if (store === undefined) return undefined;
-  const candidate = store as Record<string, unknown> | null;
-  if (candidate === null || typeof candidate !== 'object' || STORE_METHODS.some((method) => typeof candidate[method] !== 'function')) {
-    throw new ConfigError(`${option} must be a Store (e.g. new RedisStore({ client }) or new MemoryStore()); got ${describe(store)}`);
-  }
-  return store as Store;
-}
-
-/** The logger, if given: an object with `warn(message)`. */
-export function validateLogger(logger: unknown, option = 'logger'): Logger | undefined {
-  if (logger === undefined) return undefined;
-  if (logger === null || typeof (logger as { warn?: unknown }).warn !== 'function') {
-    throw new ConfigError(`${option} must be an object with a warn(message) method (e.g. console); got ${describe(logger)}`);
-  }
-  return logger as Logger;
-}
-
-/** `onStoreError`, if given: `'open'`, `'closed'` or a function returning one of them. */
-export function validateOnStoreError<F extends (...args: any[]) => FailureMode>(value: unknown, option = 'onStoreError'): FailureMode | F | undefined {
-  if (value === undefined || value === 'open' || value === 'closed' || typeof value === 'function') return value as FailureMode | F | undefined;
-  throw new ConfigError(`${option} must be 'open', 'closed' or a function returning one of them; got ${describe(value)}`);
 }

@@ -47,27 +47,49 @@ export function toStoreError(err: unknown): StoreError | StoreTimeoutError {
   return new StoreError(`store call failed: ${message}`, { cause: err });
 }
 
-/** Per store, whether it is currently failing, so an outage is logged once per process. */
-const outages = new WeakMap<Store, { since: number; failures: number }>();
+/**
+ * An outage counts as over only after this long without a failed call. A partial outage (one
+ * Cluster master down while the others answer) mixes failures with successes; without this quiet
+ * period every success would log "recovered" and the next failure "unavailable" again.
+ */
+export const OUTAGE_QUIET_MS = 1_000;
 
-/** Records a failed call; logs when this starts an outage. */
-export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutError, logger: Logger, failureMode: FailureMode): void {
+interface Outage {
+  readonly since: number;
+  lastFailure: number;
+  failures: number;
+}
+
+/** Per store, whether it is currently failing, so an outage is logged once per process. */
+const outages = new WeakMap<Store, Outage>();
+
+/**
+ * Records a failed call; logs when this starts an outage. One store may serve guards with different
+ * policies (limiters fail open, locks closed by default), so the log names no single action.
+ * `_failureMode` is the failing guard's policy, kept for callers' symmetry with the decision.
+ */
+export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutError, logger: Logger, _failureMode: FailureMode): void {
+  const now = Date.now();
   const outage = outages.get(store);
   if (outage) {
     outage.failures++;
+    outage.lastFailure = now;
     return;
   }
-  outages.set(store, { since: Date.now(), failures: 1 });
-  const action = failureMode === 'open' ? 'letting requests through (fail-open)' : 'refusing requests (fail-closed)';
-  logger.warn(`[ratelock] store unavailable (${err.code}: ${err.message}); ${action} until it recovers`);
+  outages.set(store, { since: now, lastFailure: now, failures: 1 });
+  logger.warn(
+    `[ratelock] store unavailable (${err.code}: ${err.message}); until it recovers every guard follows its onStoreError (rate limits let requests through by default, locks and idempotency refuse with 503)`,
+  );
 }
 
-/** Records a successful call; logs when this ends an outage. */
+/** Records a successful call; logs the end of an outage once no call failed for OUTAGE_QUIET_MS. */
 export function reportStoreSuccess(store: Store, logger: Logger): void {
   const outage = outages.get(store);
   if (!outage) return;
+  const now = Date.now();
+  if (now - outage.lastFailure < OUTAGE_QUIET_MS) return;
   outages.delete(store);
-  logger.warn(`[ratelock] store recovered after ${Date.now() - outage.since} ms (${outage.failures} failed calls)`);
+  logger.warn(`[ratelock] store recovered after ${now - outage.since} ms (${outage.failures} failed calls)`);
 }
 
 /** Runs one store call within the budget, keeping the outage log up to date. */

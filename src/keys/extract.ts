@@ -2,12 +2,14 @@
  * Turning a key spec (one extractor or a list) into the request's client key.
  *
  * If no extractor yields a key, the request is keyed by its IP (`keys.ip()` with the default
- * /56 IPv6 subnet): anonymous requests never share one global bucket that a single client could
- * drain for everyone.
+ * /56 IPv6 subnet, warning through the limiter's logger): anonymous requests never share one
+ * global bucket that a single client could drain for everyone.
  */
 import { ConfigError } from '../core/errors.js';
 import { describe } from '../core/duration.js';
-import { isThenable, keys, type KeyExtractor } from './extractors.js';
+import { isThenable } from '../core/options.js';
+import type { Logger } from '../core/store-call.js';
+import { keys, type KeyExtractor } from './extractors.js';
 
 /** One extractor, or a list of them meaning "the first that yields a value". */
 export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[];
@@ -15,7 +17,26 @@ export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[
 /** Resolves a request to its key, synchronously when every extractor it ran was synchronous. */
 export type KeyResolver<Req = any> = (req: Req) => string | Promise<string>;
 
-const fallbackToIp = keys.ip() as (req: unknown) => string;
+/** Where the IP fallback's proxy warnings go: the limiter's configured logger. @default console */
+export interface KeySpecOptions {
+  readonly logger?: Logger;
+}
+
+type IpFallback = (req: unknown) => string;
+
+const consoleFallback = keys.ip() as IpFallback;
+/** One IP fallback per logger, so resolving a key never builds an extractor. */
+const fallbacks = new WeakMap<Logger, IpFallback>();
+
+function ipFallback(logger: Logger | undefined): IpFallback {
+  if (logger === undefined) return consoleFallback;
+  let fallback = fallbacks.get(logger);
+  if (fallback === undefined) {
+    fallback = keys.ip({ logger }) as IpFallback;
+    fallbacks.set(logger, fallback);
+  }
+  return fallback;
+}
 
 /**
  * An extractor's value as a key: a non-empty string as is, a finite number as its text. Anything
@@ -33,35 +54,40 @@ function asKey(value: unknown): string | undefined {
  * when every extractor it ran answered synchronously, else a promise. An extractor that throws
  * (user code) makes it throw or reject: that is a bug to surface, not a reason to pick another key.
  */
-export function compileKeySpec<Req = any>(spec: KeySpec<Req>): KeyResolver<Req> {
-  if (typeof spec === 'function') return (req: Req) => resolveKey(spec, req);
+export function compileKeySpec<Req = any>(spec: KeySpec<Req>, options: KeySpecOptions = {}): KeyResolver<Req> {
+  const fallback = ipFallback(options.logger);
+  if (typeof spec === 'function') return (req: Req) => resolveOne(spec, req, fallback);
   const extractors = spec;
-  return (req: Req) => resolveKeyFromList(extractors, req, 0);
+  return (req: Req) => resolveFromList(extractors, req, 0, fallback);
 }
 
-/** As `compileKeySpec(spec)(req)`, without compiling: a string when every extractor that ran was synchronous. */
-export function resolveKey<Req = any>(spec: KeySpec<Req>, req: Req): string | Promise<string> {
-  if (typeof spec !== 'function') return resolveKeyFromList(spec, req, 0);
-  const value = spec(req);
-  if (isThenable(value)) return Promise.resolve(value).then((settled) => asKey(settled) ?? fallbackToIp(req));
-  return asKey(value) ?? fallbackToIp(req);
+/** As `compileKeySpec(spec, options)(req)`, without compiling: a string when every extractor that ran was synchronous. */
+export function resolveKey<Req = any>(spec: KeySpec<Req>, req: Req, options: KeySpecOptions = {}): string | Promise<string> {
+  const fallback = ipFallback(options.logger);
+  return typeof spec === 'function' ? resolveOne(spec, req, fallback) : resolveFromList(spec, req, 0, fallback);
 }
 
-function resolveKeyFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req, start: number): string | Promise<string> {
+function resolveOne<Req>(extractor: KeyExtractor<Req>, req: Req, fallback: IpFallback): string | Promise<string> {
+  const value = extractor(req);
+  if (isThenable(value)) return Promise.resolve(value).then((settled) => asKey(settled) ?? fallback(req));
+  return asKey(value) ?? fallback(req);
+}
+
+function resolveFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req, start: number, fallback: IpFallback): string | Promise<string> {
   for (let i = start; i < extractors.length; i++) {
     const value = extractors[i]!(req);
     if (isThenable(value)) {
-      return Promise.resolve(value).then((settled) => asKey(settled) ?? resolveKeyFromList(extractors, req, i + 1));
+      return Promise.resolve(value).then((settled) => asKey(settled) ?? resolveFromList(extractors, req, i + 1, fallback));
     }
     const key = asKey(value);
     if (key !== undefined) return key;
   }
-  return fallbackToIp(req);
+  return fallback(req);
 }
 
-/** The request's key: the first extractor of `spec` that yields a non-empty string, else `keys.ip()`. */
-export async function extractKey(spec: KeySpec, req: any): Promise<string> {
-  return resolveKey(spec, req);
+/** The request's key: the first extractor of `spec` that yields a non-empty string, else `keys.ip()` (warning through `options.logger`). */
+export async function extractKey(spec: KeySpec, req: any, options: KeySpecOptions = {}): Promise<string> {
+  return resolveKey(spec, req, options);
 }
 
 /** Checks a `key` option: an extractor function or a non-empty array of them. */

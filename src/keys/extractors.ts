@@ -10,6 +10,7 @@
 import { ConfigError } from '../core/errors.js';
 import { DEFAULTS } from '../core/defaults.js';
 import { describe } from '../core/duration.js';
+import { isThenable, rejectUnknownOptions } from '../core/options.js';
 import type { Logger } from '../core/store-call.js';
 import { ipKeyPart } from './ip-address.js';
 import { checkProxySettings } from './proxy-warnings.js';
@@ -64,8 +65,13 @@ function ip(options: IpKeyOptions = {}): KeyExtractor {
 /** Header names are HTTP tokens (RFC 9110 §5.1). */
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
+/** `true` when `name` is a valid HTTP header name (an RFC 9110 token). */
+export function isHeaderName(name: unknown): name is string {
+  return typeof name === 'string' && HEADER_NAME_PATTERN.test(name);
+}
+
 function header(name: string): KeyExtractor {
-  if (typeof name !== 'string' || !HEADER_NAME_PATTERN.test(name)) {
+  if (!isHeaderName(name)) {
     throw new ConfigError(`keys.header() name must be an HTTP header name such as 'x-api-key'; got ${describe(name)}`);
   }
   const lower = name.toLowerCase();
@@ -163,18 +169,6 @@ function firstString(value: unknown): string | undefined {
 
 export function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
-}
-
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
-}
-
-function rejectUnknownOptions(options: object, allowed: readonly string[], owner: string): void {
-  for (const option of Object.keys(options)) {
-    if (!allowed.includes(option)) {
-      throw new ConfigError(`${owner} has no option "${option}"; allowed options: ${allowed.join(', ')}`);
-    }
-  }
 }
 
 /**

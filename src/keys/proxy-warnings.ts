@@ -13,11 +13,19 @@ import type { Logger } from '../core/store-call.js';
 let permissiveWarned = false;
 let unexpectedForwardedWarned = false;
 
+type ProxyTrust = 'none' | 'bounded' | 'permissive';
+
+/**
+ * Each app's proxy trust, read on its first request: apps are configured before they serve, and
+ * reading Express's `app.get('trust proxy')` on every request costs more than the check itself.
+ */
+const trustByApp = new WeakMap<object, ProxyTrust>();
+
 /** Checks `req` (Express request or Koa context) and warns once per process per finding. */
 export function checkProxySettings(req: any, logger: Logger): void {
   if (permissiveWarned && unexpectedForwardedWarned) return;
   const trust = proxyTrust(req);
-  if (trust === undefined) return;
+  if (trust === undefined || trust === 'bounded') return;
   if (!permissiveWarned && trust === 'permissive') {
     permissiveWarned = true;
     logger.warn(
@@ -37,9 +45,19 @@ export function checkProxySettings(req: any, logger: Logger): void {
 }
 
 /** How the framework derives `req.ip`: `undefined` when `req` is neither an Express request nor a Koa context. */
-function proxyTrust(req: any): 'none' | 'bounded' | 'permissive' | undefined {
+function proxyTrust(req: any): ProxyTrust | undefined {
   const app = req?.app;
-  if (app === undefined || app === null) return undefined;
+  // An Express app is a function, a Koa app an object: both can key a WeakMap.
+  if (app === null || (typeof app !== 'object' && typeof app !== 'function')) return undefined;
+  let trust = trustByApp.get(app);
+  if (trust === undefined) {
+    trust = readProxyTrust(app);
+    if (trust !== undefined) trustByApp.set(app, trust);
+  }
+  return trust;
+}
+
+function readProxyTrust(app: any): ProxyTrust | undefined {
   if (typeof app.get === 'function') {
     // Express: the raw setting (`false` by default; a hop count, address list or function otherwise).
     const setting = app.get('trust proxy');

@@ -64,7 +64,7 @@ describe('examples', () => {
     expect(result.code).toBe(0);
     const table = rows(result.stdout);
     expect(table.map((row) => row[1])).toEqual(['200', '200', '200', '200', '200', '429', '429', '429']);
-    expect(table[0]![2]).toMatch(/^"10s";r=4;t=\d+$/);
+    expect(table[0]![2]).toMatch(/^"5-in-10s";r=4;t=\d+$/);
     expect(Number(table[7]![3])).toBeGreaterThanOrEqual(1);
   });
 
@@ -96,13 +96,13 @@ describe('examples', () => {
     expect(result.code, result.stderr).toBe(0);
     // `t` depends on the time between requests: compare the rest.
     expect(rows(result.stdout).map((row) => [row[0], row[1], row[2]!.replace(/;t=\d+$/, '')])).toEqual([
-      ['GET /search', '200', '"search/10s";r=1'],
-      ['GET /search', '200', '"search/10s";r=0'],
-      ['GET /search', '429', '"search/10s";r=0'],
-      ['POST /api/orders', '200', '"api-write/1m";r=1'],
-      ['POST /api/orders', '200', '"api-write/1m";r=0'],
-      ['POST /api/orders', '429', '"api-write/1m";r=0'],
-      ['GET /api/orders', '200', '"api/1h";r=997'],
+      ['GET /search', '200', '"search/2-in-10s";r=1'],
+      ['GET /search', '200', '"search/2-in-10s";r=0'],
+      ['GET /search', '429', '"search/2-in-10s";r=0'],
+      ['POST /api/orders', '200', '"api-write/2-in-1m";r=1'],
+      ['POST /api/orders', '200', '"api-write/2-in-1m";r=0'],
+      ['POST /api/orders', '429', '"api-write/2-in-1m";r=0'],
+      ['GET /api/orders', '200', '"api/1000-in-1h";r=997'],
       ['GET /unlimited', '404', '-'],
     ]);
   });

@@ -28,7 +28,8 @@ describe.each([
     [{ ...base, limit: 0 }, 'limit must be an integer from 1 to 1000000000; got 0'],
     [{ store, limit: 5 }, 'limit and window are both required'],
     [{ ...base, limits: [{ limit: 1, window: '1s' }] }, 'limits cannot be combined with limit/window'],
-    [{ ...base, cost: 1.5 }, 'cost must be an integer from 1 to 1000000000; got 1.5'],
+    [{ ...base, cost: 1.5 }, 'cost must be an integer from 1 to 10000; got 1.5'],
+    [{ ...base, cost: 10_001 }, 'cost must be an integer from 1 to 10000; got 10001'],
     [{ ...base, statusCode: 200 }, 'statusCode must be an integer HTTP error status from 400 to 599; got 200'],
     [{ ...base, message: 42 }, 'message must be a string or a JSON-serialisable object; got 42'],
     [{ ...base, refund: 'always' }, "refund must be 'success', 'failure' or a function returning true to give the cost back; got \"always\""],
@@ -50,6 +51,18 @@ describe.each([
   it('treats options set to undefined as absent', () => {
     expect(() => rateLimit({ ...base, headers: undefined, prefix: undefined, cost: undefined } as never)).not.toThrow();
   });
+
+  it('warns once, through the logger, when two limiters name a log alike with different limits', () => {
+    const shared = new MemoryStore({ sweepIntervalMs: 0 });
+    const lines: string[] = [];
+    const logger = { warn: (line: string) => void lines.push(line) };
+    rateLimit({ store: shared, limits: [{ limit: 5, window: '1m', name: 'api' }], logger } as never);
+    rateLimit({ store: shared, limits: [{ limit: 50, window: '1m', name: 'api' }], logger } as never);
+    rateLimit({ store: shared, limits: [{ limit: 5, window: '1m', name: 'api' }], prefix: 'other:', logger } as never);
+    rateLimit({ store: shared, limit: 50, window: '1m', logger } as never);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('[ratelock] two limiters on one store use the same log "rl:{…}:api" with different limits (5 per 1m; 50 per 1m)');
+  });
 });
 
 describe('resolveRateLimitOptions', () => {
@@ -61,15 +74,14 @@ describe('resolveRateLimitOptions', () => {
     expect(config.prefix).toBe(DEFAULTS.prefix);
     expect(config.statusCode).toBe(DEFAULTS.statusCode);
     expect(config.cost).toBe(1);
-    expect(config.policies).toEqual([{ name: '1m', limit: 5, windowMs: 60_000 }]);
+    expect(config.policies).toEqual([{ name: '5-in-1m', limit: 5, windowMs: 60_000 }]);
     expect(config.writeHeaders).toBeTypeOf('function');
   });
 
   it('keeps dynamic limits for request time and static ones built once', () => {
     expect(resolveRateLimitOptions({ limit: () => 5, window: '1m' }).policies).toBeUndefined();
     const config = resolveRateLimitOptions({ limits: [{ limit: 5, window: '1s' }, { limit: 100, window: '1h', name: 'hourly' }] });
-    expect(config.policies?.map((policy) => policy.name)).toEqual(['1s', 'hourly']);
-    expect(config.limitOption).toBe('limits');
+    expect(config.policies?.map((policy) => policy.name)).toEqual(['5-in-1s', 'hourly']);
   });
 
   it('accepts headers: false (no writer)', () => {

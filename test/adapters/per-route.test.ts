@@ -1,6 +1,7 @@
 /**
  * `rateLimit()` mounted on one route (Express `app.get(path, limiter, handler)`, Koa with
- * @koa/router): it guards that route only, and two limiters on one app keep separate quotas.
+ * @koa/router): it guards that route only, and two limiters on one app keep separate quotas, also
+ * with the default prefix (each log is named after its quota and window).
  */
 import Router from '@koa/router';
 import express5 from 'express';
@@ -15,6 +16,29 @@ import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js'
 import { MemoryStore } from '../../src/stores/memory.js';
 
 type AppFactory = (store: MemoryStore) => RequestListener;
+
+/** An app-wide 100/1m limiter in front of a 5/1m login limiter, both with the default prefix. */
+function expressAppWide(create: typeof express5): AppFactory {
+  return (store) => {
+    const app = create();
+    app.use(expressRateLimit({ store, limit: 100, window: '1m' }));
+    app.post('/login', expressRateLimit({ store, limit: 5, window: '1m' }), (_req, res) => void res.send('login'));
+    app.get('/other', (_req, res) => void res.send('other'));
+    return app as unknown as RequestListener;
+  };
+}
+
+function koaAppWide(Create: typeof Koa3): AppFactory {
+  return (store) => {
+    const app = new Create();
+    const router = new Router();
+    app.use(koaRateLimit({ store, limit: 100, window: '1m' }));
+    router.post('/login', koaRateLimit({ store, limit: 5, window: '1m' }), (ctx) => void (ctx.body = 'login'));
+    router.get('/other', (ctx) => void (ctx.body = 'other'));
+    app.use(router.routes());
+    return app.callback();
+  };
+}
 
 function expressApp(create: typeof express5): AppFactory {
   return (store) => {
@@ -56,5 +80,23 @@ describe.each([
       expect(free.status).toBe(200);
       expect(free.headers['ratelimit']).toBeUndefined();
     }
+  });
+});
+
+describe.each([
+  ['express', expressAppWide(express5)],
+  ['express4', expressAppWide(express4)],
+  ['koa', koaAppWide(Koa3)],
+  ['koa2', koaAppWide(Koa2)],
+] as const)('an app-wide and a route limiter on one store on %s', (_name, createApp) => {
+  it('keep separate counts: 100/1m app-wide and 5/1m on /login never share a log', async () => {
+    const app = createApp(new MemoryStore({ sweepIntervalMs: 0 }));
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await request(app).post('/login')).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+    // Every login went through the app-wide limiter once: 100 - 7 - this request = 92.
+    const other = await request(app).get('/other');
+    expect(other.status).toBe(200);
+    expect(other.headers['ratelimit']).toMatch(/^"100-in-1m";r=92;t=\d+$/);
   });
 });

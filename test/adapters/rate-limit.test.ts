@@ -18,9 +18,9 @@ function stillStore(): { store: MemoryStore; clock: { now: number } } {
   return { store: new MemoryStore({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
 }
 
-/** Quota left now for id `k` under the default prefix and a 1-minute limit of `limit`. */
+/** Quota left now for id `k` under the default prefix and a 1-minute limit of `limit` (its log: `<limit>-in-1m`). */
 async function remainingFor(store: MemoryStore, limit: number, id = 'k'): Promise<number> {
-  const result = await store.peek([{ key: limitKey('rl:', id, '1m'), windowMs: 60_000, limit }], 1);
+  const result = await store.peek([{ key: limitKey('rl:', id, `${limit}-in-1m`), windowMs: 60_000, limit }], 1);
   // peek answers for a hypothetical request of cost 1: when it would pass, `remaining` is after it.
   return result.allowed ? result.remaining + 1 : result.remaining;
 }
@@ -34,8 +34,8 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       const app = fw.app([fw.rateLimit({ store, limit: 3, window: '1m' })]);
       const first = await request(app).get('/hello');
       expect(first.status).toBe(200);
-      expect(first.headers['ratelimit-policy']).toBe('"1m";q=3;w=60');
-      expect(first.headers['ratelimit']).toBe('"1m";r=2;t=60');
+      expect(first.headers['ratelimit-policy']).toBe('"3-in-1m";q=3;w=60');
+      expect(first.headers['ratelimit']).toBe('"3-in-1m";r=2;t=60');
       expect(first.headers['retry-after']).toBeUndefined();
     });
 
@@ -47,7 +47,7 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       ];
       const app = fw.app([fw.rateLimit({ store, limits })]);
       const response = await request(app).get('/hello');
-      expect(response.headers['ratelimit-policy']).toBe('"1s";q=5;w=1, "hourly";q=2;w=3600');
+      expect(response.headers['ratelimit-policy']).toBe('"5-in-1s";q=5;w=1, "hourly";q=2;w=3600');
       expect(response.headers['ratelimit']).toBe('"hourly";r=1;t=3600');
     });
 
@@ -92,7 +92,7 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       expect(limited.status).toBe(429);
       expect(last?.retryAfterMs).toBe(1499);
       expect(limited.headers['retry-after']).toBe('2');
-      expect(limited.headers['ratelimit']).toBe('"1500ms";r=0;t=2');
+      expect(limited.headers['ratelimit']).toBe('"1-in-1500ms";r=0;t=2');
       clock.now += 1000; // 499 ms left → still at least 1 s
       const later = await request(app).get('/hello');
       expect(later.headers['retry-after']).toBe('1');
@@ -110,8 +110,8 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
         type: 'https://iana.org/assignments/http-problem-types#quota-exceeded',
         title: 'Too Many Requests',
         status: 429,
-        detail: 'Quota of policy "1m" exceeded (1 per 1m); retry in 60 s.',
-        'violated-policies': ['1m'],
+        detail: 'Quota of policy "1-in-1m" exceeded (1 per 1m); retry in 60 s.',
+        'violated-policies': ['1-in-1m'],
       });
     });
 
@@ -159,9 +159,9 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       await request(app).get('/hello');
       const limited = await request(app).get('/hello');
       expect(limited.status).toBe(403);
-      expect(limited.body).toEqual({ custom: '1m' });
+      expect(limited.body).toEqual({ custom: '1-in-1m' });
       expect(limited.headers['retry-after']).toBe('60');
-      expect(limited.headers['ratelimit']).toBe('"1m";r=0;t=60');
+      expect(limited.headers['ratelimit']).toBe('"1-in-1m";r=0;t=60');
     });
 
     it('sends the default 429 after an onLimited that sends nothing', async () => {
@@ -192,8 +192,8 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
         resetMs: 60_000,
         retryAfterMs: 0,
         key: 'ip:127.0.0.1',
-        policy: { name: '1m', limit: 2, windowMs: 60_000 },
-        policies: [{ name: '1m', limit: 2, windowMs: 60_000 }],
+        policy: { name: '2-in-1m', limit: 2, windowMs: 60_000 },
+        policies: [{ name: '2-in-1m', limit: 2, windowMs: 60_000 }],
         reason: 'allowed',
       });
       expect(onDecision).toHaveBeenCalledTimes(1);
@@ -280,16 +280,17 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
     it('takes cost(req) units per request', async () => {
       const { store } = stillStore();
       const app = fw.app([fw.rateLimit({ store, limit: 5, window: '1m', key: fixedKey, cost: () => 2 })]);
-      expect((await request(app).get('/hello')).headers['ratelimit']).toBe('"1m";r=3;t=60');
-      expect((await request(app).get('/hello')).headers['ratelimit']).toBe('"1m";r=1;t=60');
+      expect((await request(app).get('/hello')).headers['ratelimit']).toBe('"5-in-1m";r=3;t=60');
+      expect((await request(app).get('/hello')).headers['ratelimit']).toBe('"5-in-1m";r=1;t=60');
       expect((await request(app).get('/hello')).status).toBe(429);
     });
 
     it.each([
       ['limit', { limit: () => -1, window: '1m' }, 'limit must be an integer from 1 to 1000000000; got -1'],
       ['limit (NaN, async)', { limit: async () => Number.NaN, window: '1m' }, 'limit must be an integer from 1 to 1000000000; got NaN'],
-      ['cost', { limit: 5, window: '1m', cost: () => 0 }, 'cost must be an integer from 1 to 1000000000; got 0'],
-      ['cost (string)', { limit: 5, window: '1m', cost: () => '2' }, 'cost must be an integer from 1 to 1000000000; got "2"'],
+      ['cost', { limit: 5, window: '1m', cost: () => 0 }, 'cost must be an integer from 1 to 10000; got 0'],
+      ['cost (string)', { limit: 5, window: '1m', cost: () => '2' }, 'cost must be an integer from 1 to 10000; got "2"'],
+      ['cost (above 10 000)', { limit: 5, window: '1m', cost: async () => 10_001 }, 'cost must be an integer from 1 to 10000; got 10001'],
     ])('turns a bad %s callback value into a 500 ConfigError on the error path', async (_name, options, message) => {
       const { store } = stillStore();
       const consume = vi.spyOn(store, 'consume');

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { RouteMatcher } from '../../src/adapters/http/route-matcher.js';
 import { parseRoute, splitPath } from '../../src/adapters/http/route-pattern.js';
-import { compileRouteTable } from '../../src/adapters/http/route-table.js';
+import { compileRouteTable, ruleNameFromRoute } from '../../src/adapters/http/route-table.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 
 const store = new MemoryStore({ sweepIntervalMs: 0 });
@@ -104,10 +104,13 @@ describe('route table errors', () => {
     [{ routes: [{ ...valid, key: ['ip', 'ip/16'] }] }, "routes[0].key[1] 'ip/<bits>' needs IPv6 prefix bits from 32 to 64"],
     [{ routes: [{ ...valid, key: 'header:bad name' }] }, "routes[0].key 'header:<name>' needs an HTTP header name"],
     [{ routes: [{ ...valid, key: [] }] }, 'routes[0].key must be'],
-    [{ routes: [{ ...valid, cost: -5 }] }, 'routes[0].cost must be an integer from 1 to 1000000000; got -5'],
+    [{ routes: [{ ...valid, cost: -5 }] }, 'routes[0].cost must be an integer from 1 to 10000; got -5'],
+    [{ routes: [{ ...valid, cost: 10_001 }] }, 'routes[0].cost must be an integer from 1 to 10000; got 10001'],
     [{ routes: [{ ...valid, name: 'has space' }] }, 'routes[0].name must be 1 to 32 characters'],
     [{ routes: [{ ...valid, name: 'a' }, { ...valid, name: 'a' }] }, 'routes[1].name must differ from the name of routes[0]'],
-    [{ routes: [valid, { ...valid, name: '0' }] }, 'routes[1].name must differ from the name of routes[0]'],
+    [{ routes: [valid, { ...valid, key: 'header:x-api-key' }] }, 'routes[1].name must differ from the name of routes[0]: both are "GET_/search" (a rule without a name is named after its route); give one of them a name'],
+    [{ routes: [{ ...valid, name: 'GET_/search' }] }, 'routes[0].name must be 1 to 32 characters from letters, digits and _ . -; got "GET_/search"'],
+    [{ routes: [valid], prefix: 'p'.repeat(60) }, 'routes[0].route (an unnamed rule is named after its route) makes the key prefix'],
     [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object'],
     [{ routes: [] }, 'routes must be a non-empty array'],
     [{ routes: [valid], limit: 5 }, 'rateLimitRoutes() has no option "limit": limits belong to each rule of routes'],
@@ -126,9 +129,38 @@ describe('route table errors', () => {
     ];
     const table = compileRouteTable({ store, user: () => 'u', routes: JSON.parse(JSON.stringify(routes)) } as never);
     expect(table.rules.map((rule) => [rule.prefix, rule.policies?.map((policy) => policy.name)])).toEqual([
-      ['rl:login:', ['login/15m']],
-      ['rl:1:', ['1/1s', '1/hourly']],
-      ['rl:2:', ['2/1h']],
+      ['rl:login:', ['login/5-in-15m']],
+      ['rl:GET_/search:', ['GET_/search/10-in-1s', 'GET_/search/hourly']],
+      ['rl:/api/_:', ['/api/_/1000-in-1h']],
     ]);
+  });
+});
+
+describe('rule names', () => {
+  it('names a rule without a name after its route, with other characters as _', () => {
+    expect(ruleNameFromRoute('POST /login')).toBe('POST_/login');
+    expect(ruleNameFromRoute('  GET   /users/:id ')).toBe('GET_/users/:id');
+    expect(ruleNameFromRoute('/api/*')).toBe('/api/_');
+    expect(ruleNameFromRoute('*')).toBe('_');
+  });
+
+  it('shortens long routes to 32 characters, keeping them apart by a digest of the whole route', () => {
+    const a = ruleNameFromRoute('GET /organisations/:org/projects/:project/builds');
+    const b = ruleNameFromRoute('GET /organisations/:org/projects/:project/deploys');
+    expect(a).toHaveLength(32);
+    expect(b).toHaveLength(32);
+    expect(a).toMatch(/^GET_\/organisations\/:org-[A-Za-z0-9_-]{8}$/);
+    expect(a).not.toBe(b);
+    expect(ruleNameFromRoute('GET /organisations/:org/projects/:project/builds')).toBe(a);
+  });
+
+  it('does not depend on the rule index: the same rule gets the same keys in any table and position', () => {
+    const login = { route: 'POST /login', limit: 5, window: '15m' };
+    const first = compileRouteTable({ store, routes: [login] } as never);
+    const second = compileRouteTable({ store, routes: [{ route: 'GET /search', limit: 10, window: '1s' }, login] } as never);
+    expect(second.rules[1]!.prefix).toBe(first.rules[0]!.prefix);
+    expect(second.rules[1]!.policies).toEqual(first.rules[0]!.policies);
+    expect(first.rules[0]).toMatchObject({ name: 'POST_/login', prefix: 'rl:POST_/login:' });
+    expect(second.rules[0]!.prefix).not.toBe(first.rules[0]!.prefix);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * `rateLimitRoutes()` rules with callbacks and costs, on every framework (MemoryStore): a rule's
- * bad `limit(req)` / `cost(req)` value reaches the error path naming the rule, and overlapping
- * rules with different costs charge the largest in each.
+ * bad `limit(req)` / `cost(req)` value reaches the error path naming the rule, overlapping rules
+ * with different costs charge the largest in each, and two tables never share a rule's log.
  */
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,8 @@ describe.each(frameworks)('rateLimitRoutes callbacks on $name', (fw) => {
 
   it.each([
     [{ route: '/a', limit: () => 0, window: '1m' }, 'routes[0].limit must be an integer from 1 to 1000000000; got 0'],
-    [{ route: '/a', limit: 5, window: '1m', cost: async () => -5 }, 'routes[0].cost must be an integer from 1 to 1000000000; got -5'],
+    [{ route: '/a', limit: 5, window: '1m', cost: async () => -5 }, 'routes[0].cost must be an integer from 1 to 10000; got -5'],
+    [{ route: '/a', limit: 5, window: '1m', cost: () => 20_000 }, 'routes[0].cost must be an integer from 1 to 10000; got 20000'],
   ])('sends a bad rule callback value to the error path, naming the rule: %j', async (rule, message) => {
     const app = fw.app([fw.rateLimitRoutes({ store: store(), routes: [rule], logger: recordingLogger() })]);
     const response = await request(app).get('/a');
@@ -38,9 +39,22 @@ describe.each(frameworks)('rateLimitRoutes callbacks on $name', (fw) => {
     ];
     const app = fw.app([fw.rateLimitRoutes({ store: store(), routes, cost: 2, logger: recordingLogger() })]);
     const read = await request(app).get('/reports/x');
-    expect(read.headers['ratelimit']).toBe('"reports/1m";r=8;t=60');
+    expect(read.headers['ratelimit']).toBe('"reports/10-in-1m";r=8;t=60');
     const exported = await request(app).post('/reports/export');
-    expect(exported.headers['ratelimit-policy']).toBe('"reports/1m";q=10;w=60, "export/1m";q=10;w=60');
-    expect(exported.headers['ratelimit']).toBe('"reports/1m";r=4;t=60');
+    expect(exported.headers['ratelimit-policy']).toBe('"reports/10-in-1m";q=10;w=60, "export/10-in-1m";q=10;w=60');
+    expect(exported.headers['ratelimit']).toBe('"reports/10-in-1m";r=4;t=60');
+  });
+
+  it('keeps two tables with unnamed rules apart on one store (a rule is named after its route, not its index)', async () => {
+    const shared = store();
+    const logins = fw.rateLimitRoutes({ store: shared, routes: [{ route: 'POST /login', limit: 2, window: '1m' }] });
+    const searches = fw.rateLimitRoutes({ store: shared, routes: [{ route: 'GET /search', limit: 2, window: '1m' }] });
+    const app = fw.app([logins, searches]);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request(app).post('/login')).status);
+    const search = await request(app).get('/search');
+    expect(search.headers['ratelimit']).toBe('"GET_/search/2-in-1m";r=1;t=60');
+    statuses.push(search.status, (await request(app).get('/search')).status, (await request(app).get('/search')).status);
+    expect(statuses).toEqual([200, 200, 429, 200, 200, 429]);
   });
 });

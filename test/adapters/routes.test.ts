@@ -90,13 +90,13 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       const { app } = setup();
       const first = await request(app).post('/login');
       expect(first.status).toBe(200);
-      expect(first.headers['ratelimit-policy']).toBe('"login/1m";q=2;w=60');
-      expect(first.headers['ratelimit']).toBe('"login/1m";r=1;t=60');
+      expect(first.headers['ratelimit-policy']).toBe('"login/2-in-1m";q=2;w=60');
+      expect(first.headers['ratelimit']).toBe('"login/2-in-1m";r=1;t=60');
       expect((await request(app).post('/Login/')).status).toBe(200);
       const limited = await request(app).post('/login');
       expect(limited.status).toBe(429);
       expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(59);
-      expect(JSON.parse(limited.text)['violated-policies']).toEqual(['login/1m']);
+      expect(JSON.parse(limited.text)['violated-policies']).toEqual(['login/2-in-1m']);
     });
 
     it('counts HEAD against a GET rule', async () => {
@@ -121,7 +121,7 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
         const response = await request(app).get(path).set('x-api-key', 'k1');
         expect(response.status, path).toBe(200);
         // t counts down from 60 with the real clock: only r is exact here.
-        expect(response.headers['ratelimit'], path).toMatch(new RegExp(`^"api/1m";r=${4 - i};t=\\d+$`));
+        expect(response.headers['ratelimit'], path).toMatch(new RegExp(`^"api/5-in-1m";r=${4 - i};t=\\d+$`));
       }
       expect((await request(app).get('/api/c').set('x-api-key', 'k1')).status).toBe(429);
       expect((await request(app).get('/api/c').set('x-api-key', 'k2')).status).toBe(200);
@@ -133,18 +133,18 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       const first = await request(app).post('/api/items').set('x-api-key', 'k1');
       expect(first.status).toBe(200);
       expect(calls.consume).toBe(1);
-      expect(first.headers['ratelimit-policy']).toBe('"api/1m";q=5;w=60, "apiwrite/1m";q=1;w=60');
-      expect(first.headers['ratelimit']).toBe('"apiwrite/1m";r=0;t=60');
-      expect(decisions[0]).toMatchObject({ allowed: true, key: 'header:x-api-key:k1', policy: { name: 'apiwrite/1m' } });
+      expect(first.headers['ratelimit-policy']).toBe('"api/5-in-1m";q=5;w=60, "apiwrite/1-in-1m";q=1;w=60');
+      expect(first.headers['ratelimit']).toBe('"apiwrite/1-in-1m";r=0;t=60');
+      expect(decisions[0]).toMatchObject({ allowed: true, key: 'header:x-api-key:k1', policy: { name: 'apiwrite/1-in-1m' } });
 
       const blocked = await request(app).post('/api/items').set('x-api-key', 'k1');
       expect(blocked.status).toBe(429);
-      expect(blocked.headers['ratelimit']).toMatch(/^"apiwrite\/1m";r=0;t=\d+$/);
+      expect(blocked.headers['ratelimit']).toMatch(/^"apiwrite\/1-in-1m";r=0;t=\d+$/);
       expect(calls.consume).toBe(2);
 
       // The blocked POST took nothing from the 'api' rule: 5 - 1 (first POST) - 1 (this GET) = 3.
       const read = await request(app).get('/api/items').set('x-api-key', 'k1');
-      expect(read.headers['ratelimit']).toMatch(/^"api\/1m";r=3;t=\d+$/);
+      expect(read.headers['ratelimit']).toMatch(/^"api\/5-in-1m";r=3;t=\d+$/);
     });
 
     it("keys the 'user' spec with the table's user option, falling back to the IP", async () => {

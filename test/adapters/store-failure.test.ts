@@ -11,6 +11,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
 import type { Store } from '../../src/core/store.js';
+import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { frameworks, recordingLogger } from './frameworks.js';
@@ -50,7 +51,7 @@ describe.each(frameworks)('store failures on $name', (fw) => {
         expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       }
       expect(logger.lines).toHaveLength(1);
-      expect(logger.lines[0]).toContain('fail-open');
+      expect(logger.lines[0]).toMatch(/^\[ratelock\] store unavailable \(ERR_RATELOCK_STORE_TIMEOUT: /);
       expect(decisions.map((d) => [d.allowed, d.reason])).toEqual(Array(3).fill([true, 'store-timeout']));
     });
 
@@ -65,7 +66,7 @@ describe.each(frameworks)('store failures on $name', (fw) => {
       expect(quotaHeaders(response.headers)).toEqual([]);
       expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       expect(logger.lines).toHaveLength(1);
-      expect(logger.lines[0]).toContain('fail-closed');
+      expect(logger.lines[0]).toMatch(/^\[ratelock\] store unavailable \(ERR_RATELOCK_STORE_TIMEOUT: /);
     });
 
     it('lets an onStoreError handler decide per request, given the error and the request', async () => {
@@ -86,6 +87,29 @@ describe.each(frameworks)('store failures on $name', (fw) => {
       const response = await request(app).get('/hello');
       expect(response.status).toBe(500);
       expect(response.body).toMatchObject({ code: 'ERR_RATELOCK_CONFIG', message: `onStoreError must return 'open' or 'closed'; got "maybe"` });
+    });
+  });
+
+  describe('a store whose refunds fail', () => {
+    it('asks an (err, req) onStoreError about the failed refund, with the request that made it', async () => {
+      const memory = new MemoryStore({ sweepIntervalMs: 0 });
+      const store = {
+        consume: (limits, cost) => memory.consume(limits, cost),
+        peek: (limits, cost) => memory.peek(limits, cost),
+        reset: (keys) => memory.reset(keys),
+        refund: () => Promise.reject(new Error('connection reset')),
+      } as Pick<Store, 'consume' | 'peek' | 'reset' | 'refund'> as Store;
+      const logger = recordingLogger();
+      const onStoreError = vi.fn((_err: Error, _req: unknown) => 'closed' as const);
+      const app = fw.app([fw.rateLimit({ store, limit: 5, window: '1m', refund: 'success', onStoreError, logger })]);
+      expect((await request(app).get('/hello').set('x-client', 'c-42')).status).toBe(200);
+      await vi.waitFor(() => expect(onStoreError).toHaveBeenCalledTimes(1));
+      const [err, req] = onStoreError.mock.calls[0]!;
+      expect(err).toMatchObject({ code: 'ERR_RATELOCK_STORE', message: 'store call failed: connection reset' });
+      expect((req as { headers: Record<string, string> }).headers['x-client']).toBe('c-42');
+      expect(logger.lines).toHaveLength(1);
+      expect(logger.lines[0]).toMatch(/^\[ratelock\] store unavailable \(ERR_RATELOCK_STORE: store call failed: connection reset\)/);
+      memory.close();
     });
   });
 
@@ -112,7 +136,7 @@ describe.each(frameworks)('store failures on $name', (fw) => {
       const closed = fw.app([fw.rateLimit({ store, limit: 5, window: '1m', timeout: TIMEOUT_MS, logger, onStoreError: 'closed', prefix: 'closed:' })]);
       const healthy = await request(open).get('/hello');
       expect(healthy.status).toBe(200);
-      expect(healthy.headers['ratelimit']).toBe('"1m";r=4;t=60');
+      expect(healthy.headers['ratelimit']).toBe('"5-in-1m";r=4;t=60');
 
       await server.stop();
       const down = await timed(() => request(open).get('/hello'));
@@ -129,11 +153,18 @@ describe.each(frameworks)('store failures on $name', (fw) => {
       await vi.waitFor(
         async () => {
           const back = await request(open).get('/hello');
-          expect(back.headers['ratelimit']).toBe('"1m";r=4;t=60');
+          expect(back.headers['ratelimit']).toBe('"5-in-1m";r=4;t=60');
         },
         { timeout: 10_000, interval: 100 },
       );
-      expect(logger.lines.filter((line) => line.includes('recovered'))).toHaveLength(1);
+      // The end of an outage is logged on a successful call after a quiet period without failures.
+      await vi.waitFor(
+        async () => {
+          await request(open).get('/hello');
+          expect(logger.lines.filter((line) => line.includes('recovered'))).toHaveLength(1);
+        },
+        { timeout: 10_000, interval: 200 },
+      );
     });
   });
 });

@@ -39,9 +39,25 @@ describe.each(storeKinds)('RateLimiter on the %s store', (kind) => {
     const key = uniqueId('user');
     const decisions = await Promise.all(Array.from({ length: 20 }, () => both.consume(key)));
     expect(decisions.filter((decision) => decision.allowed)).toHaveLength(5);
-    expect(decisions.find((decision) => !decision.allowed)!.policy.name).toBe('10s');
+    expect(decisions.find((decision) => !decision.allowed)!.policy.name).toBe('5-in-10s');
     // The 15 refused requests left nothing in the 1 m log: 5 of 8 used.
     await expect(minuteOnly.peek(key)).resolves.toMatchObject({ allowed: true, remaining: 2 });
+  });
+
+  it('keeps an app-wide 100/1m limiter and a 5/1m route limiter apart on one store and prefix (BUG 1)', async () => {
+    const appWide = new RateLimiter({ store: t.store, timeout: 5_000, limit: 100, window: '1m' });
+    const login = new RateLimiter({ store: t.store, timeout: 5_000, limit: 5, window: '1m' });
+    const key = uniqueId('client');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      // A login request passes the app-wide limiter first, then the route's.
+      const wide = await appWide.consume(key);
+      const route = await login.consume(key);
+      outcomes.push(`${wide.reason}/${route.reason}`);
+    }
+    expect(outcomes).toEqual([...Array(5).fill('allowed/allowed'), 'allowed/limited', 'allowed/limited']);
+    await expect(appWide.peek(key)).resolves.toMatchObject({ allowed: true, remaining: 100 - 7 - 1, policy: { name: '100-in-1m' } });
+    await expect(login.peek(key)).resolves.toMatchObject({ allowed: false, remaining: 0, policy: { name: '5-in-1m' } });
   });
 
   it('blocks a cost above the limit with retryAfterMs = the window, recording nothing', async () => {

@@ -26,7 +26,7 @@ describe('RateLimiter options', () => {
     ['both limit and limits', { ...valid, limits: [{ limit: 1, window: '1s' }] }, /^limits cannot be combined with limit\/window/],
     ['empty limits', { store, limits: [] }, /^limits must be a non-empty array .*; got \[\]$/],
     ['non-array limits', { store, limits: 'many' }, /^limits must be a non-empty array .*; got "many"$/],
-    ['duplicate limit names', { store, limits: [{ limit: 1, window: '1m' }, { limit: 9, window: '60s' }] }, /^limits\[1\]\.name must differ from limits\[0\]'s: both are named "1m"/],
+    ['duplicate limit names', { store, limits: [{ limit: 9, window: '1m' }, { limit: 9, window: '60s' }] }, /^limits\[1\]\.name must differ from limits\[0\]'s: both are named "9-in-1m"/],
     ['a prefix with braces', { ...valid, prefix: 'rl:{x}' }, /^prefix must be a string of at most 64 printable ASCII characters without spaces, '\{' or '\}'; got "rl:\{x\}"$/],
     ['a prefix with a space', { ...valid, prefix: 'rl :' }, /^prefix must be .*; got "rl :"$/],
     ['a non-string prefix', { ...valid, prefix: 42 }, /^prefix must be .*; got 42$/],
@@ -45,7 +45,7 @@ describe('RateLimiter options', () => {
   it('accepts durations as ms or strings and exposes the parsed policies', () => {
     const limiter = new RateLimiter({ store, limits: [{ limit: 10, window: 1_000 }, { limit: 500, window: '1h', name: 'hourly' }], timeout: '100ms' });
     expect(limiter.policies).toEqual([
-      { name: '1s', limit: 10, windowMs: 1_000 },
+      { name: '10-in-1s', limit: 10, windowMs: 1_000 },
       { name: 'hourly', limit: 500, windowMs: 3_600_000 },
     ]);
     expect(limiter.prefix).toBe(DEFAULTS.prefix);
@@ -56,10 +56,22 @@ describe('RateLimiter options', () => {
     expect(limiter.prefix).toBe('rl:');
   });
 
+  it('warns once, through its logger, when another limiter on the store uses a log name with a different limit', () => {
+    const shared = new MemoryStore({ sweepIntervalMs: 0 });
+    const lines: string[] = [];
+    const logger = { warn: (line: string) => void lines.push(line) };
+    new RateLimiter({ store: shared, limits: [{ limit: 5, window: '1m', name: 'api' }], logger });
+    new RateLimiter({ store: shared, limits: [{ limit: 50, window: '1m', name: 'api' }], logger });
+    new RateLimiter({ store: shared, limits: [{ limit: 500, window: '1m', name: 'api' }], logger });
+    new RateLimiter({ store: shared, limit: 50, window: '1m', logger });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\[ratelock\] two limiters on one store use the same log "rl:\{…\}:api" with different limits \(5 per 1m; 50 per 1m\)/);
+  });
+
   it('uses the process-wide MemoryStore when no store is given', async () => {
     const limiter = new RateLimiter({ limit: 1, window: '1m', prefix: 'default-store-test:' });
     await limiter.consume('k');
-    const key = limitKey('default-store-test:', 'k', '1m');
+    const key = limitKey('default-store-test:', 'k', '1-in-1m');
     await expect(getDefaultStore().peek([{ key, windowMs: 60_000, limit: 1 }], 1)).resolves.toMatchObject({ allowed: false });
     expect(getDefaultStore()).toBe(getDefaultStore());
   });
@@ -90,22 +102,23 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
     expect(allowed).toEqual([true, true, true, true, true, false, false]);
     expect(recorded.calls.map((call) => call.method)).toEqual(Array(7).fill('consume'));
     const blocked = await limiter.consume('user:1');
-    expect(blocked).toMatchObject({ allowed: false, key: 'user:1', policy: { name: '1m' }, limit: 5, retryAfterMs: 60_000 - 7 * 400 });
+    expect(blocked).toMatchObject({ allowed: false, key: 'user:1', policy: { name: '5-in-1m' }, limit: 5, retryAfterMs: 60_000 - 7 * 400 });
   });
 
   it('consume with a cost takes that many units; a cost above a limit is always blocked', async () => {
-    await expect(limiter.consume('k', { cost: 3 })).resolves.toMatchObject({ allowed: true, remaining: 0, policy: { name: '1s' } });
-    await expect(limiter.consume('k', { cost: 4 })).resolves.toMatchObject({ allowed: false, retryAfterMs: 1_000, policy: { name: '1s' } });
+    await expect(limiter.consume('k', { cost: 3 })).resolves.toMatchObject({ allowed: true, remaining: 0, policy: { name: '3-in-1s' } });
+    await expect(limiter.consume('k', { cost: 4 })).resolves.toMatchObject({ allowed: false, retryAfterMs: 1_000, policy: { name: '3-in-1s' } });
     now += 1_000;
-    await expect(limiter.consume('k', { cost: 2 })).resolves.toMatchObject({ allowed: true, remaining: 0, policy: { name: '1m' } });
+    await expect(limiter.consume('k', { cost: 2 })).resolves.toMatchObject({ allowed: true, remaining: 0, policy: { name: '5-in-1m' } });
   });
 
   it('rejects bad keys and consume options with a ConfigError', async () => {
     await expect(limiter.consume('')).rejects.toThrow(/^key must be a non-empty string \(e\.g\. 'user:42'\); got ""$/);
     await expect(limiter.consume(42 as never)).rejects.toThrow(ConfigError);
     await expect(limiter.peek(undefined as never)).rejects.toThrow(/^key must be a non-empty string/);
-    await expect(limiter.consume('k', { cost: 0 })).rejects.toThrow(/^cost must be an integer from 1 to 1000000000; got 0$/);
+    await expect(limiter.consume('k', { cost: 0 })).rejects.toThrow(/^cost must be an integer from 1 to 10000; got 0$/);
     await expect(limiter.consume('k', { cost: -3 })).rejects.toThrow(/^cost must be an integer .*; got -3$/);
+    await expect(limiter.consume('k', { cost: 10_001 })).rejects.toThrow(/^cost must be an integer from 1 to 10000; got 10001$/);
     await expect(limiter.consume('k', { weight: 2 } as never)).rejects.toThrow(/^consume\(\) has no option "weight"; allowed options: cost$/);
     expect(recorded.calls).toEqual([]);
   });
@@ -120,7 +133,7 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
     await limiter.consume('a', { cost: 3 });
     await limiter.consume('b', { cost: 3 });
     await limiter.reset('a');
-    expect(recorded.calls.at(-1)!.limits.map((limit) => limit.key)).toEqual([limitKey('rl:', 'a', '1s'), limitKey('rl:', 'a', '1m')]);
+    expect(recorded.calls.at(-1)!.limits.map((limit) => limit.key)).toEqual([limitKey('rl:', 'a', '3-in-1s'), limitKey('rl:', 'a', '5-in-1m')]);
     await expect(limiter.consume('a', { cost: 3 })).resolves.toMatchObject({ allowed: true });
     await expect(limiter.consume('b')).resolves.toMatchObject({ allowed: false });
   });

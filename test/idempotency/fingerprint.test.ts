@@ -39,6 +39,21 @@ describe('requestFingerprint', () => {
     expect(fp({ body: 'text' })).toBe(fp({ body: 'text' }));
   });
 
+  it('hashes members named __proto__, constructor or prototype like any other, polluting nothing', () => {
+    // As a JSON body parser leaves them: JSON.parse makes "__proto__" an own member.
+    const parsed = (json: string): unknown => JSON.parse(json);
+    const small = parsed('{"__proto__":{"amount":1}}');
+    const large = parsed('{"__proto__":{"amount":999}}');
+    expect(fp({ body: small })).not.toBe(fp({ body: large }));
+    expect(fp({ body: small })).not.toBe(fp({ body: {} }));
+    expect(fp({ body: small })).toBe(fp({ body: parsed('{"__proto__":{"amount":1}}') }));
+    expect(canonicalJson(parsed('{"z":1,"__proto__":{"b":2,"a":1}}'))).toBe('{"__proto__":{"a":1,"b":2},"z":1}');
+    expect(fp({ body: parsed('{"constructor":{"prototype":{"x":1}}}') })).not.toBe(fp({ body: parsed('{"constructor":{"prototype":{"x":2}}}') }));
+    expect(canonicalJson(parsed('{"toString":1,"hasOwnProperty":2}'))).toBe('{"hasOwnProperty":2,"toString":1}');
+    expect(({} as Record<string, unknown>).amount).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
   it('canonicalJson follows JSON.stringify for dates, undefined members and array holes', () => {
     const date = new Date('2026-01-02T03:04:05Z');
     expect(canonicalJson({ b: undefined, a: date, c: [undefined, 1] })).toBe('{"a":"2026-01-02T03:04:05.000Z","c":[null,1]}');

@@ -101,6 +101,8 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
 describe('IdempotencyGuard options', () => {
   it.each([
     [{ replayTtl: 0 }, /replayTtl must be/],
+    [{ ttl: 1 }, /^ttl must be at least 150 ms, so the lease can be auto-extended every ttl\/3 .*; got 1$/],
+    [{ ttl: 100, replayTtl: '1h' }, /^ttl must be at least 150 ms/],
     [{ ttl: '5s', maxHold: '1s' }, /maxHold must be at least the lease ttl/],
     [{ store: { acquireLock() {} } }, /store must be a Store with beginIdempotent/],
     [{ ttl: '5s', lease: 1 }, /IdempotencyGuard has no option "lease"/],

@@ -144,4 +144,49 @@ describe('proxy warnings: defaults', () => {
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]![0]).toMatch(/ERR_RATELOCK_PERMISSIVE_TRUST_PROXY/);
   });
+
+  it('send the IP fallback warnings of a compiled key spec to its logger, not to console', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    vi.resetModules();
+    const { compileKeySpec, keys } = await import('../../src/keys.js');
+    const logger = recordingLogger();
+    const resolve = compileKeySpec([keys.header('x-api-key')], { logger });
+    const app = express();
+    app.set('trust proxy', true);
+    app.get('/', (req, res) => {
+      res.json({ key: resolve(req) });
+    });
+    const response = await request(app).get('/').set('X-Forwarded-For', '198.51.100.78').expect(200);
+    expect(response.body.key).toBe('ip:198.51.100.78');
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatch(/^\[ratelock\] ERR_RATELOCK_PERMISSIVE_TRUST_PROXY/);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it("send rateLimit()'s IP fallback warnings to the limiter's logger", async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    vi.resetModules();
+    const { rateLimit } = await import('../../src/adapters/express/rate-limit.js');
+    const { MemoryStore } = await import('../../src/stores/memory.js');
+    const logger = recordingLogger();
+    const app = express();
+    app.use(rateLimit({ store: new MemoryStore({ sweepIntervalMs: 0 }), limit: 5, window: '1m', key: () => undefined, logger }));
+    app.get('/', (req, res) => {
+      res.json({ key: req.rateLimit?.key });
+    });
+    const response = await request(app).get('/').set('X-Forwarded-For', '198.51.100.79').expect(200);
+    expect(response.body.key).toBe('ip:127.0.0.1');
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatch(/^\[ratelock\] ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR/);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it("read an Express app's trust proxy setting once, not on every request", async () => {
+    const keys = await freshKeys();
+    const logger = recordingLogger();
+    const app = expressApp(express)(keys.ip({ logger }), { trust: 1 }) as ReturnType<typeof express>;
+    const get = vi.spyOn(app, 'get');
+    for (let i = 0; i < 5; i++) await request(app).get('/').expect(200);
+    expect(get.mock.calls.filter(([name]) => name === 'trust proxy')).toHaveLength(1);
+  });
 });

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError, LockBusyError } from '../../src/core/errors.js';
 import { lockKeys } from '../../src/core/keyspace.js';
-import { LockGuard, MIN_POLL_INTERVAL_MS } from '../../src/core/lock-guard.js';
+import { LockGuard, MIN_LEASE_TTL_MS, MIN_POLL_INTERVAL_MS } from '../../src/core/lock-guard.js';
 import type { Store } from '../../src/core/store.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 
@@ -263,6 +263,8 @@ describe('LockGuard options', () => {
   it.each([
     [{ ttl: 0 }, /ttl must be/],
     [{ ttl: '1 week' }, /ttl must be/],
+    [{ ttl: 1 }, /^ttl must be at least 150 ms, so the lease can be auto-extended every ttl\/3 .*; got 1$/],
+    [{ ttl: '149ms' }, /^ttl must be at least 150 ms.*; got "149ms"$/],
     [{ ttl: 1_000, maxHold: 500 }, /maxHold must be at least the lease ttl/],
     [{ timeout: -1 }, /timeout must be/],
     [{ prefix: 'a{b' }, /prefix must be/],
@@ -271,6 +273,17 @@ describe('LockGuard options', () => {
   ])('rejects %j with a ConfigError naming the option', (options, message) => {
     expect(() => new LockGuard(options as never)).toThrow(ConfigError);
     expect(() => new LockGuard(options as never)).toThrow(message);
+  });
+
+  it('accepts the shortest ttl, MIN_LEASE_TTL_MS (150 ms), and keeps it past its ttl by auto-extension', async () => {
+    expect(MIN_LEASE_TTL_MS).toBe(150);
+    const guard = new LockGuard({ ttl: MIN_LEASE_TTL_MS });
+    const lease = await guard.acquire(uniqueId('shortest'));
+    const extension = lease.autoExtend();
+    await sleep(250); // past the ttl: only the extensions (every 50 ms; 100 ms of slack each) keep it
+    expect(lease.state).toBe('held');
+    expect(extension.extensions).toBeGreaterThanOrEqual(2);
+    await lease.release();
   });
 
   it('rejects bad acquire arguments', async () => {

@@ -4,17 +4,13 @@
  * decision in core.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { decide, type StoreCallOptions } from '../../core/decide.js';
 import type { Decision } from '../../core/decision.js';
 import { DEFAULTS } from '../../core/defaults.js';
+import { isThenable } from '../../core/options.js';
 import { retryAfterSeconds } from '../http/headers.js';
-import {
-  decideRequest,
-  isStoreFailureDecision,
-  isThenable,
-  singleLimitResolver,
-  type LimitRequestResolver,
-} from '../http/limit-request.js';
-import { resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
+import { singleLimitResolver, type LimitRequestResolver } from '../http/limit-request.js';
+import { callOptionsFor, resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
 import { refundWhenDone } from '../http/refund.js';
 import { STORE_UNAVAILABLE_BODY, type ResponseBody } from '../http/responses.js';
 
@@ -56,12 +52,24 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
  * The middleware around a resolver: decide, expose `req.rateLimit`, then let through (with quota
  * headers), answer 429 (limited) or 503 (store failed, fail-closed). Errors of user callbacks
  * (including ConfigErrors for bad `limit(req)`/`cost(req)` values) go to `next(err)`.
+ * One async function per request: the allowed path awaits only the resolver (when a callback is
+ * async) and the store.
  */
 export function expressLimiter(config: ExpressLimiterConfig, resolve: LimitRequestResolver<Request>): RequestHandler {
   return async function ratelockRateLimit(req: Request, res: Response, next: NextFunction): Promise<void> {
-    let pass: boolean;
+    let pass = true;
     try {
-      pass = await handle(config, resolve, req, res);
+      const pending = resolve(req);
+      const request = isThenable(pending) ? await pending : pending;
+      if (request !== undefined) {
+        const callOptions = callOptionsFor(config, req);
+        const decision = await decide(request.parts, request.cost, 'consume', callOptions, request.policies);
+        req.rateLimit = decision;
+        config.onDecision?.(req, decision);
+        pass = decision.allowed;
+        if (pass) allow(config, decision, callOptions, req, res);
+        else await refuse(config, decision, req, res);
+      }
     } catch (err) {
       next(err);
       return;
@@ -71,37 +79,28 @@ export function expressLimiter(config: ExpressLimiterConfig, resolve: LimitReque
   };
 }
 
-/** Returns `true` when the request may go on to the next handler. */
-async function handle(config: ExpressLimiterConfig, resolve: LimitRequestResolver<Request>, req: Request, res: Response): Promise<boolean> {
-  const pending = resolve(req);
-  const request = isThenable(pending) ? await pending : pending;
-  if (request === undefined) return true;
-  const decision = await decideRequest(config, request, req);
-  req.rateLimit = decision;
-  config.onDecision?.(req, decision);
-  const storeFailed = isStoreFailureDecision(decision);
-  if (decision.allowed) {
-    // After a store failure we know nothing about the quota: no quota headers.
-    if (!storeFailed) config.writeHeaders?.(res, setHeader, decision);
-    if (config.refund !== undefined && !storeFailed) {
-      refundWhenDone(res, decision, config.refund, config.callOptions, config.logger, (predicate) => predicate(req, res));
-    }
-    return true;
-  }
+/** An allowed request: quota headers and the refund arrangement, unless the store failed (then we know nothing). */
+function allow(config: ExpressLimiterConfig, decision: Decision, callOptions: StoreCallOptions, req: Request, res: Response): void {
+  if (decision.error !== undefined) return;
+  config.writeHeaders?.(res, setHeader, decision);
+  if (config.refund !== undefined) refundWhenDone(res, decision, config.refund, callOptions, (predicate) => predicate(req, res));
+}
+
+/** A refused request: 503 when the store failed (fail-closed), else the limited response (onLimited, then `message`). */
+async function refuse(config: ExpressLimiterConfig, decision: Decision, req: Request, res: Response): Promise<void> {
   res.setHeader('Retry-After', String(retryAfterSeconds(decision)));
-  if (storeFailed) {
+  if (decision.error !== undefined) {
     send(res, DEFAULTS.storeErrorStatusCode, STORE_UNAVAILABLE_BODY);
-    return false;
+    return;
   }
   config.writeHeaders?.(res, setHeader, decision);
   res.statusCode = config.statusCode;
   if (config.onLimited !== undefined) {
     await config.onLimited(req, res, decision);
-    if (res.headersSent || res.writableEnded) return false;
+    if (res.headersSent || res.writableEnded) return;
   }
   const built = config.message(req, decision, config.statusCode);
   send(res, config.statusCode, isThenable(built) ? await built : built);
-  return false;
 }
 
 function setHeader(res: Response, name: string, value: string): void {

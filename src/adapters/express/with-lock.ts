@@ -13,17 +13,16 @@
  * - Replay mode: when the handler calls `res.end()`, the record is completed (or aborted, for a
  *   status that is not stored) BEFORE the last chunk goes out, so a client that got the response
  *   and retries always gets the replay.
+ * - A failure after acquisition, before the handler runs (setting up `req.lock`, extension or
+ *   capture): at once, then `next(err)`. Every error goes to `next`, so no request hangs and no
+ *   rejection escapes (Express 4 ignores the promise a middleware returns).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
-import type { IdempotencyLease } from '../../core/idempotency.js';
-import type { LockLease } from '../../core/lock-guard.js';
-import type { StoredResponse } from '../../core/store.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
-import { REPLAYED_HEADER } from '../http/idempotency-headers.js';
-import { openGate, type GateOutcome } from '../http/lock-gate.js';
-import { finishRecord, releaseLease } from '../http/lock-lease-end.js';
+import { lockInfo, openGate, type HeldLease } from '../http/lock-gate.js';
+import { abandonLease, finishRecord } from '../http/lock-lease-end.js';
 import { resolveWithLockOptions, type BusyInfo, type LockInfo, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
 import type { LockAnswer } from '../http/lock-responses.js';
 
@@ -65,98 +64,101 @@ export function withLock(options: ExpressWithLockOptions = {}, handler?: Express
     throw new ConfigError(`withLock(options, handler): handler must be a function (req, res, next); got ${describe(handler)}`);
   }
   return async function ratelockWithLock(req: Request, res: Response, next: NextFunction): Promise<void> {
-    let outcome: GateOutcome;
+    let hold: LeaseHold | undefined;
     try {
-      outcome = await openGate(config, { subject: req, method: req.method, url: req.originalUrl ?? req.url, body: req.body, node: req });
-      if (outcome.kind === 'busy' && (await answeredByOnBusy(config, req, res, outcome.info))) return;
+      const outcome = await openGate(config, { subject: req, method: req.method, url: req.originalUrl ?? req.url, body: req.body, node: req });
+      switch (outcome.kind) {
+        case 'busy':
+          if (!(await answeredByOnBusy(config, req, res, outcome.info))) sendAnswer(res, outcome.answer);
+          return;
+        case 'answer':
+          sendAnswer(res, outcome.answer);
+          return;
+        case 'unguarded':
+          break;
+        case 'lock':
+        case 'record':
+          hold = holdLease(config, outcome, req, res);
+      }
     } catch (err) {
+      // Nothing downstream has run yet, and any lease taken is already ended: Express answers.
       next(err);
       return;
     }
-    switch (outcome.kind) {
-      case 'answer':
-      case 'busy':
-        sendAnswer(res, outcome.answer);
-        return;
-      case 'replay':
-        sendReplay(res, outcome.response);
-        return;
-      case 'unguarded':
-        if (handler === undefined) next();
-        else run(handler, req, res, next).catch(next);
-        return;
-      case 'lock':
-      case 'record':
-        req.lock = { key: outcome.key, token: outcome.lease.token, fence: outcome.lease.fence, signal: outcome.lease.signal };
-        if (outcome.kind === 'lock') holdLock(config, outcome.lease, req, res, next, handler);
-        else holdRecord(config, outcome.lease, req, res, next, handler);
+    // Downstream runs outside the try: its errors reach Express once, through its own paths.
+    if (handler === undefined) {
+      if (hold !== undefined) onResponseDone(res, hold.responseDone);
+      next();
+    } else if (hold === undefined) {
+      run(handler, req, res, next).catch(next);
+    } else {
+      runHolding(hold, handler, req, res, next);
     }
   };
 }
 
-function holdLock(config: Config, lease: LockLease, req: Request, res: Response, next: NextFunction, handler: ExpressLockedHandler | undefined): void {
-  const extension = lease.autoExtend();
-  if (handler === undefined) {
-    onResponseDone(res, (finished) => {
-      if (finished) void releaseLease(lease, config.logger);
-      else extension.stop();
-    });
-    next();
-    return;
-  }
-  let handlerSettled = false;
-  let responseDone = false;
-  const releaseWhenBothDone = (): void => {
-    if (handlerSettled && responseDone) void releaseLease(lease, config.logger);
-  };
-  onResponseDone(res, () => {
-    responseDone = true;
-    releaseWhenBothDone();
-  });
-  run(handler, req, res, next).then(
-    () => {
-      handlerSettled = true;
-      releaseWhenBothDone();
-    },
-    (err: unknown) => {
-      handlerSettled = true;
-      void releaseLease(lease, config.logger);
-      next(err);
-    },
-  );
+/** How one request's lease ends, set up by `holdLease`. */
+interface LeaseHold {
+  /** Ends the lease now: releases the lock, or aborts a record not completed by then. Never rejects; repeats do nothing. */
+  end(): Promise<void>;
+  /** Middleware form, when the response is done: `finished` false means closed before `finish`. */
+  responseDone(finished: boolean): void;
 }
 
-function holdRecord(config: Config, lease: IdempotencyLease, req: Request, res: Response, next: NextFunction, handler: ExpressLockedHandler | undefined): void {
-  const replay = config.replay!;
-  const extension = lease.autoExtend();
-  captureServerResponse(res, replay.maxBodyBytes, (captured) => finishRecord(lease, replay, config.logger, captured));
-  if (handler === undefined) {
-    onResponseDone(res, (finished) => {
-      // Closed before res.end(): the handler may still run (and may still end the response,
-      // which then completes the record). Stop extending; the record expires within ttl.
-      if (!finished && !res.writableEnded) extension.stop();
-    });
-    next();
-    return;
+/**
+ * Starts holding the lease for this request: `req.lock`, auto-extension and, in replay mode, the
+ * response capture. If any of it throws, the lease is ended at once (never left held until ttl or
+ * extended until maxHold) and the error rethrown, to go to `next(err)`.
+ */
+function holdLease(config: Config, held: HeldLease, req: Request, res: Response): LeaseHold {
+  try {
+    req.lock = lockInfo(held);
+    const extension = held.lease.autoExtend();
+    const end = (): Promise<void> => abandonLease(held, config);
+    if (held.kind === 'lock') {
+      // Finished: the chain is done with the lock. Closed without finish: the handler may still
+      // run and a retry must not run beside it, so stop extending and let the lease expire.
+      return { end, responseDone: (finished) => (finished ? void end() : extension.stop()) };
+    }
+    const { lease } = held;
+    const replay = config.replay!;
+    captureServerResponse(res, replay.maxBodyBytes, (captured) => finishRecord(lease, replay, config.logger, captured));
+    return {
+      end,
+      // res.end() completes the record (see the capture). Closed before it: the handler may still
+      // run and end the response (which then completes the record); stop extending meanwhile.
+      responseDone: (finished) => {
+        if (!finished && !res.writableEnded) extension.stop();
+      },
+    };
+  } catch (err) {
+    void abandonLease(held, config);
+    throw err;
   }
+}
+
+/**
+ * Decorator form: ends the lease once the handler's promise has settled AND the response is done
+ * (a record not completed by then is aborted); at once if the handler throws, then `next(err)`.
+ */
+function runHolding(hold: LeaseHold, handler: ExpressLockedHandler, req: Request, res: Response, next: NextFunction): void {
   let handlerSettled = false;
   let responseDone = false;
-  // The handler is done and the response ended without res.end() (client gone): nothing to store.
-  const abortWhenBothDone = (): void => {
-    if (handlerSettled && responseDone) void finishRecord(lease, replay, config.logger, undefined);
+  const endWhenBothDone = (): void => {
+    if (handlerSettled && responseDone) void hold.end();
   };
   onResponseDone(res, () => {
     responseDone = true;
-    abortWhenBothDone();
+    endWhenBothDone();
   });
   run(handler, req, res, next).then(
     () => {
       handlerSettled = true;
-      abortWhenBothDone();
+      endWhenBothDone();
     },
     (err: unknown) => {
       handlerSettled = true;
-      void finishRecord(lease, replay, config.logger, undefined);
+      void hold.end();
       next(err);
     },
   );
@@ -183,6 +185,7 @@ function run(handler: ExpressLockedHandler, req: Request, res: Response, next: N
   }
 }
 
+/** Runs `onBusy`; true when it answered (sent headers or ended the response), so the default 409 is skipped. */
 async function answeredByOnBusy(config: Config, req: Request, res: Response, info: BusyInfo): Promise<boolean> {
   if (config.onBusy === undefined) return false;
   await config.onBusy(req, res, info);
@@ -191,13 +194,6 @@ async function answeredByOnBusy(config: Config, req: Request, res: Response, inf
 
 function sendAnswer(res: Response, answer: LockAnswer): void {
   res.statusCode = answer.status;
-  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value as string | string[]);
   res.end(answer.body);
-}
-
-function sendReplay(res: Response, response: StoredResponse & { readonly body: Buffer }): void {
-  res.statusCode = response.status;
-  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value as string | string[]);
-  res.setHeader(REPLAYED_HEADER, 'true');
-  res.end(response.body);
 }

@@ -1,7 +1,10 @@
 /**
- * Rate-limit response headers, one small writer per mode. Writers only translate a Decision; the
- * per-policy constant parts (quoted names, `q=`/`w=` items) are built once per Policy object and
- * cached, so the hot path only formats `remaining` and `reset`.
+ * Rate-limit response headers, one small writer per mode. Writers only translate a Decision.
+ *
+ * The constant parts (quoted names, `q=`/`w=` items, whole `RateLimit-Policy` values) of static
+ * limits are built once at construction (`precomputeHeaderStrings`), so a request only formats
+ * `remaining` and `reset`. Policies made per request (a `limit(req)` function) are formatted from
+ * their static parts (the quoted name, kept per name) and never cached themselves.
  *
  * Times are whole seconds rounded up (a client that waits the advertised time is never early).
  * "Reset" means: when allowed, seconds until the deciding policy's full quota is back (its log is
@@ -13,8 +16,6 @@ import type { Decision, Policy } from '../../core/decision.js';
 /** `'draft-8'`: `RateLimit` + `RateLimit-Policy` as structured fields (draft-ietf-httpapi-ratelimit-headers-08 and later). */
 export type HeaderMode = 'draft-8' | 'draft-7' | 'draft-6' | 'legacy';
 
-export const HEADER_MODES: readonly HeaderMode[] = ['draft-8', 'draft-7', 'draft-6', 'legacy'];
-
 /**
  * Sets one response header. Adapters pass a module-level function (e.g. `res.setHeader`) so that
  * writing headers creates no closure per request.
@@ -23,7 +24,7 @@ export type SetHeader<Target> = (target: Target, name: string, value: string) =>
 
 export type HeaderWriter = <Target>(target: Target, set: SetHeader<Target>, decision: Decision) => void;
 
-/** The constant parts of one policy's headers. */
+/** The constant parts of one static policy's headers. */
 interface PolicyStrings {
   /** `"<name>"` as an RFC 8941 sf-string. */
   readonly sfName: string;
@@ -34,8 +35,18 @@ interface PolicyStrings {
   readonly limit: string;
 }
 
+/** The `RateLimit-Policy` values of one static policy list. */
+interface ListStrings {
+  readonly structured: string;
+  readonly plain: string;
+}
+
 const policyStrings = new WeakMap<Policy, PolicyStrings>();
-const policyListStrings = new WeakMap<readonly Policy[], { structured: string; plain: string }>();
+const policyListStrings = new WeakMap<readonly Policy[], ListStrings>();
+
+/** sf-strings of the names of per-request policies. Names come from configuration, so this stays small; the cap is a safety net. */
+const sfNames = new Map<string, string>();
+const MAX_CACHED_SF_NAMES = 1_000;
 
 /** Whole seconds, rounded up, never below `min`. */
 export function toSeconds(ms: number, min = 0): number {
@@ -67,69 +78,81 @@ export function toSfString(value: string): string {
   return `${out}"`;
 }
 
-function stringsOf(policy: Policy): PolicyStrings {
-  let strings = policyStrings.get(policy);
-  if (strings === undefined) {
+function sfNameOf(policy: Policy): string {
+  const cached = policyStrings.get(policy)?.sfName ?? sfNames.get(policy.name);
+  if (cached !== undefined) return cached;
+  const sfName = toSfString(policy.name);
+  if (sfNames.size < MAX_CACHED_SF_NAMES) sfNames.set(policy.name, sfName);
+  return sfName;
+}
+
+function structuredItem(policy: Policy): string {
+  return policyStrings.get(policy)?.structuredItem ?? `${sfNameOf(policy)};q=${policy.limit};w=${toSeconds(policy.windowMs, 1)}`;
+}
+
+function plainItem(policy: Policy): string {
+  return policyStrings.get(policy)?.plainItem ?? `${policy.limit};w=${toSeconds(policy.windowMs, 1)}`;
+}
+
+function limitText(policy: Policy): string {
+  return policyStrings.get(policy)?.limit ?? String(policy.limit);
+}
+
+/** The `RateLimit-Policy` value of `policies`: built once for a precomputed list, else from its items. */
+function policyHeader(policies: readonly Policy[], structured: boolean): string {
+  const cached = policyListStrings.get(policies);
+  if (cached !== undefined) return structured ? cached.structured : cached.plain;
+  let value = '';
+  for (const policy of policies) {
+    const item = structured ? structuredItem(policy) : plainItem(policy);
+    value = value === '' ? item : `${value}, ${item}`;
+  }
+  return value;
+}
+
+/**
+ * Builds the header strings of these static policies and of the list itself, once (call it at
+ * construction for every policy list a decision can carry), so that requests find them cached.
+ */
+export function precomputeHeaderStrings(policies: readonly Policy[]): void {
+  if (policyListStrings.has(policies)) return;
+  for (const policy of policies) {
+    if (policyStrings.has(policy)) continue;
     const sfName = toSfString(policy.name);
     const windowSeconds = toSeconds(policy.windowMs, 1);
-    strings = {
+    policyStrings.set(policy, {
       sfName,
       structuredItem: `${sfName};q=${policy.limit};w=${windowSeconds}`,
       plainItem: `${policy.limit};w=${windowSeconds}`,
       limit: String(policy.limit),
-    };
-    policyStrings.set(policy, strings);
+    });
   }
-  return strings;
+  policyListStrings.set(policies, { structured: policyHeader(policies, true), plain: policyHeader(policies, false) });
 }
 
-function listStringsOf(policies: readonly Policy[]): { structured: string; plain: string } {
-  let strings = policyListStrings.get(policies);
-  if (strings === undefined) {
-    let structured = '';
-    let plain = '';
-    for (const policy of policies) {
-      const item = stringsOf(policy);
-      structured += structured === '' ? item.structuredItem : `, ${item.structuredItem}`;
-      plain += plain === '' ? item.plainItem : `, ${item.plainItem}`;
-    }
-    strings = { structured, plain };
-    policyListStrings.set(policies, strings);
-  }
-  return strings;
-}
-
-/**
- * Builds the header strings of these policies now (call at construction for static limits), so
- * that requests find them cached. Writers also build them on first use.
- */
-export function precomputeHeaderStrings(policies: readonly Policy[]): void {
-  listStringsOf(policies);
-}
-
-/** `RateLimit-Policy: "1m";q=100;w=60, "1h";q=1000;w=3600` and `RateLimit: "1m";r=99;t=60`. */
+/** `RateLimit-Policy: "100-in-1m";q=100;w=60, "hourly";q=1000;w=3600` and `RateLimit: "100-in-1m";r=99;t=60`. */
 function writeDraft8<Target>(target: Target, set: SetHeader<Target>, decision: Decision): void {
-  set(target, 'RateLimit-Policy', listStringsOf(decision.policies).structured);
-  set(target, 'RateLimit', `${stringsOf(decision.policy).sfName};r=${decision.remaining};t=${resetSeconds(decision)}`);
+  set(target, 'RateLimit-Policy', policyHeader(decision.policies, true));
+  set(target, 'RateLimit', `${sfNameOf(decision.policy)};r=${decision.remaining};t=${resetSeconds(decision)}`);
 }
 
 /** `RateLimit-Policy: 100;w=60` and `RateLimit: limit=100, remaining=99, reset=60`. */
 function writeDraft7<Target>(target: Target, set: SetHeader<Target>, decision: Decision): void {
-  set(target, 'RateLimit-Policy', listStringsOf(decision.policies).plain);
-  set(target, 'RateLimit', `limit=${stringsOf(decision.policy).limit}, remaining=${decision.remaining}, reset=${resetSeconds(decision)}`);
+  set(target, 'RateLimit-Policy', policyHeader(decision.policies, false));
+  set(target, 'RateLimit', `limit=${limitText(decision.policy)}, remaining=${decision.remaining}, reset=${resetSeconds(decision)}`);
 }
 
 /** `RateLimit-Policy`, `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds). */
 function writeDraft6<Target>(target: Target, set: SetHeader<Target>, decision: Decision): void {
-  set(target, 'RateLimit-Policy', listStringsOf(decision.policies).plain);
-  set(target, 'RateLimit-Limit', stringsOf(decision.policy).limit);
+  set(target, 'RateLimit-Policy', policyHeader(decision.policies, false));
+  set(target, 'RateLimit-Limit', limitText(decision.policy));
   set(target, 'RateLimit-Remaining', String(decision.remaining));
   set(target, 'RateLimit-Reset', String(resetSeconds(decision)));
 }
 
 /** `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (seconds until reset, not a timestamp). */
 function writeLegacy<Target>(target: Target, set: SetHeader<Target>, decision: Decision): void {
-  set(target, 'X-RateLimit-Limit', stringsOf(decision.policy).limit);
+  set(target, 'X-RateLimit-Limit', limitText(decision.policy));
   set(target, 'X-RateLimit-Remaining', String(decision.remaining));
   set(target, 'X-RateLimit-Reset', String(resetSeconds(decision)));
 }
@@ -140,6 +163,9 @@ const WRITERS: Readonly<Record<HeaderMode, HeaderWriter>> = {
   'draft-6': writeDraft6,
   legacy: writeLegacy,
 };
+
+/** Every header mode, in the order error messages list them. */
+export const HEADER_MODES = Object.keys(WRITERS) as readonly HeaderMode[];
 
 /** The writer of a mode (already validated by the options parser). */
 export function headerWriter(mode: HeaderMode): HeaderWriter {

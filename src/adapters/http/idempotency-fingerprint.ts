@@ -47,6 +47,7 @@ function bodyDigest(body: unknown): string {
 /**
  * JSON with object keys sorted at every depth, so `{"a":1,"b":2}` and `{"b":2,"a":1}` match.
  * Follows JSON.stringify otherwise (toJSON, undefined members dropped, undefined in arrays → null).
+ * Every own member counts, whatever its name: `__proto__`, `constructor` and the like included.
  */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value)) ?? 'undefined';
@@ -58,7 +59,10 @@ function sortKeys(value: unknown): unknown {
     : value;
   if (Array.isArray(plain)) return plain.map(sortKeys);
   if (plain === null || typeof plain !== 'object') return plain;
-  const sorted: Record<string, unknown> = {};
+  // No prototype: on a plain {} a member named "__proto__" (JSON.parse makes it an own property)
+  // would hit the prototype setter and vanish from the copy, so two bodies differing only there
+  // would share a fingerprint.
+  const sorted: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(plain).sort()) sorted[name] = sortKeys((plain as Record<string, unknown>)[name]);
   return sorted;
 }

@@ -7,7 +7,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
 import type { Logger } from '../../core/store-call.js';
-import { compileKeySpec, keys, type KeyExtractor, type KeyResolver } from '../../keys.js';
+import { compileKeySpec, isHeaderName, keys, type KeyExtractor, type KeyResolver } from '../../keys.js';
 
 /** One key spec item as written in a route table. */
 export type RouteKeySpecItem<Req> = string | KeyExtractor<Req>;
@@ -17,13 +17,11 @@ export type RouteKeySpec<Req> = RouteKeySpecItem<Req> | readonly RouteKeySpecIte
 export interface KeySpecContext<Req> {
   /** The table's `user` option: what the `'user'` spec means. */
   readonly user: ((req: Req) => string | number | undefined | null | Promise<string | number | undefined | null>) | undefined;
-  /** Receives keys.ip()'s once-per-process proxy warnings. */
+  /** Receives the once-per-process proxy warnings of keys.ip() and of the IP fallback. */
   readonly logger: Logger;
 }
 
 const FORMS = `'ip', 'ip/<32-64>', 'header:<name>', 'user', 'query:<name>' or a key extractor function`;
-/** HTTP header names are tokens (RFC 9110 §5.1). */
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Compiles route key specs, sharing one resolver per distinct string spec. */
 export class RouteKeyCompiler<Req> {
@@ -44,7 +42,7 @@ export class RouteKeyCompiler<Req> {
     const cacheKey = items.every((item) => typeof item === 'string') ? JSON.stringify(items) : undefined;
     const cached = cacheKey === undefined ? undefined : this.#resolvers.get(cacheKey);
     if (cached !== undefined) return cached;
-    const resolver = compileKeySpec<Req>(extractors.length === 1 ? extractors[0]! : extractors);
+    const resolver = compileKeySpec<Req>(extractors.length === 1 ? extractors[0]! : extractors, { logger: this.#context.logger });
     if (cacheKey !== undefined) this.#resolvers.set(cacheKey, resolver);
     return resolver;
   }
@@ -83,7 +81,7 @@ export class RouteKeyCompiler<Req> {
       const kind = spec.slice(0, colon);
       const name = spec.slice(colon + 1);
       if (kind === 'header') {
-        if (!HEADER_NAME.test(name)) throw new ConfigError(`${option} 'header:<name>' needs an HTTP header name (e.g. 'header:x-api-key'); got ${describe(spec)}`);
+        if (!isHeaderName(name)) throw new ConfigError(`${option} 'header:<name>' needs an HTTP header name (e.g. 'header:x-api-key'); got ${describe(spec)}`);
         return keys.header(name);
       }
       if (kind === 'query') {

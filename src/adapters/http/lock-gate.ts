@@ -11,13 +11,13 @@
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, LockBusyError, isStoreFailure, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
-import type { IdempotencyLease } from '../../core/idempotency.js';
-import type { LockLease } from '../../core/lock-guard.js';
+import { beginRecord, type IdempotencyLease } from '../../core/idempotency/record.js';
+import { acquireLock } from '../../core/lock/acquire.js';
+import type { LockLease } from '../../core/lock/lease.js';
 import type { FailureMode } from '../../core/store-call.js';
-import type { StoredResponse } from '../../core/store.js';
 import { requestFingerprint } from './idempotency-fingerprint.js';
 import { idempotencyKeyValues, readIdempotencyKey } from './idempotency-key.js';
-import type { BusyInfo, WithLockConfig } from './lock-options.js';
+import type { BusyInfo, LockInfo, WithLockConfig } from './lock-options.js';
 import {
   KEY_REUSED_ANSWER,
   MISSING_LOCK_KEY_ANSWER,
@@ -25,6 +25,7 @@ import {
   busyAnswer,
   invalidIdempotencyKeyAnswer,
   notReplayableAnswer,
+  replayAnswer,
   type LockAnswer,
 } from './lock-responses.js';
 
@@ -41,17 +42,19 @@ export interface LockRequestView<Req> {
   readonly node: IncomingMessage;
 }
 
+/** A lease the request now holds: a lock, or an idempotency record in flight. */
+export type HeldLease =
+  | { readonly kind: 'lock'; readonly key: string; readonly lease: LockLease }
+  | { readonly kind: 'record'; readonly key: string; readonly lease: IdempotencyLease };
+
 export type GateOutcome =
-  /** Refuse with this response (400, 409 not replayable, 422, 503). */
+  /** Answer with this response, without running the handler: a refusal (400, 409 not replayable, 422, 503) or a replay. */
   | { readonly kind: 'answer'; readonly answer: LockAnswer }
   /** The key is busy: `onBusy` may answer, else `answer` (409). */
   | { readonly kind: 'busy'; readonly info: BusyInfo; readonly answer: LockAnswer }
-  /** Send the stored response again. */
-  | { readonly kind: 'replay'; readonly response: StoredResponse & { readonly body: Buffer } }
   /** The store failed and `onStoreError` chose `'open'`: run without a lock. */
   | { readonly kind: 'unguarded' }
-  | { readonly kind: 'lock'; readonly key: string; readonly lease: LockLease }
-  | { readonly kind: 'record'; readonly key: string; readonly lease: IdempotencyLease };
+  | HeldLease;
 
 /** Errors of user callbacks (extractors, fingerprint, onStoreError) reject; store failures never do. */
 export async function openGate<Req>(config: WithLockConfig<Req, unknown>, view: LockRequestView<Req>): Promise<GateOutcome> {
@@ -71,7 +74,7 @@ export async function openGate<Req>(config: WithLockConfig<Req, unknown>, view: 
   try {
     if (config.records !== undefined) {
       const fingerprint = await fingerprintOf(config, view);
-      const outcome = await config.records.begin(id, fingerprint, { wait: config.waitMs });
+      const outcome = await beginRecord(config.records, id, fingerprint, config.waitMs);
       switch (outcome.state) {
         case 'acquired':
           return { kind: 'record', key, lease: outcome.lease };
@@ -81,18 +84,22 @@ export async function openGate<Req>(config: WithLockConfig<Req, unknown>, view: 
           return { kind: 'answer', answer: KEY_REUSED_ANSWER };
         case 'replay': {
           const { response } = outcome;
-          if (response.body === null) return { kind: 'answer', answer: notReplayableAnswer(response.status) };
-          return { kind: 'replay', response: { ...response, body: response.body } };
+          return { kind: 'answer', answer: response.body === null ? notReplayableAnswer(response.status) : replayAnswer(response, response.body) };
         }
       }
     }
-    const lease = await config.locks!.acquire(id, { wait: config.waitMs });
+    const lease = await acquireLock(config.locks!, id, config.waitMs);
     return { kind: 'lock', key, lease };
   } catch (err) {
     if (err instanceof LockBusyError) return busy({ key, retryAfterMs: err.retryAfterMs, reason: 'locked' });
     if (!isStoreFailure(err)) throw err;
     return failureMode(config, err, view.subject) === 'open' ? { kind: 'unguarded' } : { kind: 'answer', answer: STORE_UNAVAILABLE_ANSWER };
   }
+}
+
+/** `req.lock` / `ctx.state.lock` while the handler runs under `held`. */
+export function lockInfo(held: HeldLease): LockInfo {
+  return { key: held.key, token: held.lease.token, fence: held.lease.fence, signal: held.lease.signal };
 }
 
 function busy(info: BusyInfo): GateOutcome {

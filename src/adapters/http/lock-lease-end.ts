@@ -5,12 +5,16 @@
  * expires after its ttl.
  */
 import { LeaseLostError, isStoreFailure } from '../../core/errors.js';
-import type { IdempotencyLease } from '../../core/idempotency.js';
-import type { LockLease } from '../../core/lock-guard.js';
+import type { IdempotencyLease } from '../../core/idempotency/record.js';
+import type { LockLease } from '../../core/lock/lease.js';
 import type { Logger } from '../../core/store-call.js';
 import { isStorableStatus, type CapturedResponse } from './idempotency-capture.js';
 import { pickReplayHeaders } from './idempotency-headers.js';
+import type { HeldLease } from './lock-gate.js';
 import type { ReplayConfig } from './lock-options.js';
+
+/** What ending a record needs from the replay options. */
+type RecordEnding = Pick<ReplayConfig<unknown>, 'storeServerErrors' | 'headers'>;
 
 /** Releases a lock lease (token-checked); a second call does nothing. */
 export async function releaseLease(lease: LockLease, logger: Logger): Promise<void> {
@@ -28,7 +32,7 @@ export async function releaseLease(lease: LockLease, logger: Logger): Promise<vo
  */
 export async function finishRecord(
   lease: IdempotencyLease,
-  replay: Pick<ReplayConfig<unknown>, 'storeServerErrors' | 'headers'>,
+  replay: RecordEnding,
   logger: Logger,
   captured: CapturedResponse | undefined,
 ): Promise<void> {
@@ -42,6 +46,15 @@ export async function finishRecord(
   } catch (err) {
     reportLeaseProblem(err, logger);
   }
+}
+
+/**
+ * Ends a request's lease with no response to store (the handler threw, or the request is over):
+ * releases a lock, aborts a record so a retry runs again. A second call does nothing.
+ */
+export function abandonLease(held: HeldLease, config: { readonly logger: Logger; readonly replay: RecordEnding | undefined }): Promise<void> {
+  if (held.kind === 'lock') return releaseLease(held.lease, config.logger);
+  return finishRecord(held.lease, config.replay!, config.logger, undefined);
 }
 
 function reportLeaseProblem(err: unknown, logger: Logger): void {

@@ -7,16 +7,13 @@ import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core
 import { DEFAULTS } from '../../core/defaults.js';
 import { describe, parseDuration, type Duration } from '../../core/duration.js';
 import { IdempotencyGuard } from '../../core/idempotency.js';
-import { LockGuard } from '../../core/lock-guard.js';
-import { defaultMaxHold, parseMaxHold, parseWait, rejectUnknownOptions, requireOptionsObject, validateGuardStore } from '../../core/lock/options.js';
-import { validateLogger, validateOnStoreError } from '../../core/rate-limiter.js';
+import { LockGuard, type LockGuardOptions } from '../../core/lock-guard.js';
+import { parseWait, requireOptionsObject } from '../../core/lock/options.js';
+import { optionalFunction, rejectUnknownOptions, validateOnStoreError, type Awaitable } from '../../core/options.js';
 import type { FailureMode, Logger } from '../../core/store-call.js';
 import type { Store } from '../../core/store.js';
 import { compileKeySpec, keys, validateKeySpec, type KeyResolver, type KeySpec } from '../../keys.js';
-import { getDefaultStore } from '../../stores/default-store.js';
 import { replayHeaderNames } from './idempotency-headers.js';
-
-type Awaitable<T> = T | Promise<T>;
 
 /** What `onBusy` is told about the request that could not get the lock. */
 export interface BusyInfo {
@@ -59,7 +56,7 @@ export interface WithLockOptionsBase<Req, OnBusy> {
   key?: KeySpec<Req>;
   /** Who the key belongs to: applies to the default key, to every replay record, and to a custom `key` when given explicitly. @default keys.ip() */
   scope?: KeySpec<Req>;
-  /** Lease length, auto-extended every ttl/3 while the handler runs. @default DEFAULTS.lockTtlMs (30 s) */
+  /** Lease length (≥ MIN_LEASE_TTL_MS, 150 ms), auto-extended every ttl/3 while the handler runs. @default DEFAULTS.lockTtlMs (30 s) */
   ttl?: Duration;
   /** Longest the lease is extended, from acquisition. @default max(ttl, DEFAULTS.lockMaxHoldMs) (5 min) */
   maxHold?: Duration;
@@ -114,22 +111,10 @@ export function resolveWithLockOptions<Req, OnBusy>(options: unknown, owner: str
   rejectUnknownOptions(options, OPTION_NAMES, owner);
   const replayOption = options.replay ?? false;
   const replayMode = replayOption !== false;
-  const store = validateGuardStore(options.store, 'store', replayMode ? 'idempotency' : 'lock') ?? getDefaultStore();
-  const ttlMs = parseDuration(options.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
-  const guardOptions = {
-    store,
-    ttl: ttlMs,
-    maxHold: options.maxHold === undefined ? defaultMaxHold(ttlMs, DEFAULTS.lockMaxHoldMs) : parseMaxHold(options.maxHold, ttlMs, 'maxHold'),
-    timeout: parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
-    prefix: options.prefix as string | undefined,
-    logger: validateLogger(options.logger) ?? console,
-  };
-  const key = options.key === undefined ? undefined : asList(validateKeySpec(options.key, 'key'));
-  // A custom key names a resource all clients share (e.g. a cart), unless a scope is asked for;
-  // the Idempotency-Key and every replay record are always scoped, so clients never collide.
-  const scoped = key === undefined || replayMode || options.scope !== undefined;
-  const scope = scoped ? compileKeySpec<Req>(options.scope === undefined ? keys.ip() : validateKeySpec(options.scope, 'scope')) : undefined;
-
+  // The guard parses the options it shares with LockGuard / IdempotencyGuard (store, ttl, maxHold,
+  // timeout, prefix, logger): one parser and one set of defaults for both entry points.
+  const { store, ttl, maxHold, timeout, prefix, logger: loggerOption } = options;
+  const guardOptions = { store, ttl, maxHold, timeout, prefix, logger: loggerOption } as LockGuardOptions;
   let replay: ReplayConfig<Req> | undefined;
   let records: IdempotencyGuard | undefined;
   let locks: LockGuard | undefined;
@@ -140,13 +125,22 @@ export function resolveWithLockOptions<Req, OnBusy>(options: unknown, owner: str
   } else {
     locks = new LockGuard(guardOptions);
   }
+  const { logger } = (records ?? locks)!;
+
+  const key = options.key === undefined ? undefined : asList(validateKeySpec(options.key, 'key'));
+  // A custom key names a resource all clients share (e.g. a cart), unless a scope is asked for;
+  // the Idempotency-Key and every replay record are always scoped, so clients never collide.
+  const scoped = key === undefined || replayMode || options.scope !== undefined;
+  // Proxy-setting warnings of the default scope (and of the IP fallback) go to the configured logger.
+  const scope = scoped ? compileKeySpec<Req>(options.scope === undefined ? keys.ip({ logger }) : validateKeySpec(options.scope, 'scope'), { logger }) : undefined;
+
   return {
     key,
     scope,
     waitMs: parseWait(options.wait ?? DEFAULTS.lockWaitMs, 'wait'),
     onStoreError: validateOnStoreError(options.onStoreError) ?? DEFAULTS.lockOnStoreError,
     onBusy: optionalFunction(options.onBusy, 'onBusy', 'a function (…, info) => void that may send its own response') as OnBusy | undefined,
-    logger: guardOptions.logger,
+    logger,
     locks,
     records,
     replay,
@@ -178,9 +172,4 @@ function parseReplayOptions<Req>(value: unknown): { config: ReplayConfig<Req>; t
 
 function asList<Req>(spec: KeySpec<Req>): readonly ((req: Req) => unknown)[] {
   return typeof spec === 'function' ? [spec] : spec;
-}
-
-function optionalFunction(value: unknown, option: string, shape: string): unknown {
-  if (value === undefined || typeof value === 'function') return value;
-  throw new ConfigError(`${option} must be ${shape}; got ${describe(value)}`);
 }

@@ -1,6 +1,7 @@
 /**
- * The responses `withLock` sends itself, all `application/problem+json` (RFC 9457) with a `code`
- * member clients can branch on. None of them is ever stored for replay.
+ * The responses `withLock` sends without running the handler: a stored response sent again
+ * (`replayAnswer`), or one of its own refusals, all `application/problem+json` (RFC 9457) with a
+ * `code` member clients can branch on. Refusals are never stored for replay.
  *
  * | status | code | when |
  * | --- | --- | --- |
@@ -13,7 +14,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { DEFAULTS } from '../../core/defaults.js';
+import type { StoredResponse } from '../../core/store.js';
 import { toSeconds } from './headers.js';
+import { REPLAYED_HEADER } from './idempotency-headers.js';
 import { problem } from './problem.js';
 import type { BusyInfo } from './lock-options.js';
 import type { IdempotencyKeyReading } from './idempotency-key.js';
@@ -21,8 +24,8 @@ import type { IdempotencyKeyReading } from './idempotency-key.js';
 /** A complete response: status, headers (Content-Type included) and body. */
 export interface LockAnswer {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  readonly body: string | Buffer;
 }
 
 function answer(status: number, code: string, detail: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): LockAnswer {
@@ -58,6 +61,11 @@ export function notReplayableAnswer(originalStatus: number): LockAnswer {
     {},
     { 'original-status': originalStatus },
   );
+}
+
+/** A stored response sent again: its status, stored headers and body, marked `Idempotent-Replayed: true`. */
+export function replayAnswer(response: StoredResponse, body: Buffer): LockAnswer {
+  return { status: response.status, headers: { ...response.headers, [REPLAYED_HEADER]: 'true' }, body };
 }
 
 export const STORE_UNAVAILABLE_ANSWER: LockAnswer = answer(

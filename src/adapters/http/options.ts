@@ -10,8 +10,8 @@ import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core
 import { DEFAULTS } from '../../core/defaults.js';
 import { describe, parseDuration, type Duration } from '../../core/duration.js';
 import { validatePrefix } from '../../core/keyspace.js';
-import { resolveLimits, staticPolicies, validateCost, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
-import { validateLogger, validateOnStoreError, validateStore } from '../../core/rate-limiter.js';
+import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
+import { optionalFunction, validateLogger, validateOnStoreError, validateStore, type Awaitable } from '../../core/options.js';
 import type { StoreCallOptions } from '../../core/decide.js';
 import type { Decision, Policy } from '../../core/decision.js';
 import type { FailureMode, Logger } from '../../core/store-call.js';
@@ -20,8 +20,6 @@ import { compileKeySpec, keys, validateKeySpec, type KeyResolver, type KeySpec }
 import { getDefaultStore } from '../../stores/default-store.js';
 import { HEADER_MODES, headerWriter, precomputeHeaderStrings, type HeaderMode, type HeaderWriter } from './headers.js';
 import { resolveMessage, type MessageBuilder, type MessageOption } from './responses.js';
-
-export type Awaitable<T> = T | Promise<T>;
 
 /** Give back a request's cost after its response: on success (status < 400), on failure, or when a predicate says so. */
 export type RefundOption<Predicate> = 'success' | 'failure' | Predicate;
@@ -37,7 +35,7 @@ export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   algorithm?: 'sliding-log';
   /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
   prefix?: string;
-  /** Cost units a request takes (integer 1–1e9), or a function of the request. @default 1 */
+  /** Cost units a request takes (integer 1–10 000, see `MAX_COST`), or a function of the request. @default 1 */
   cost?: number | ((req: Req) => Awaitable<number>);
   /** Requests for which it returns true are not limited (no store call, no headers). */
   skip?: (req: Req) => Awaitable<boolean>;
@@ -57,13 +55,13 @@ export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode);
   /** ms budget of the store call (number or duration string). @default DEFAULTS.timeoutMs (250) */
   timeout?: Duration;
-  /** Receives the once-per-outage and refund-failure messages. @default console */
+  /** Receives the once-per-outage, refund-failure, shared-log and proxy-setting messages. @default console */
   logger?: Logger;
 }
 
 /** `rateLimit()` options: the shared ones plus the limits and the client key. */
 export interface RateLimitOptionsBase<Req, OnLimited, RefundPredicate> extends HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
-  /** Quota per `window`: an integer 1–1e9 or `(req) => number`. Use with `window`, or use `limits`. */
+  /** Quota per `window`: an integer 1–1e9 (its log is named `<limit>-in-<window>`, e.g. `'100-in-1m'`) or `(req) => number` (named after the window). Use with `window`, or use `limits`. */
   limit?: number | ((req: Req) => Awaitable<number>);
   /** Window length: ms, or a string such as `'15m'`. */
   window?: Duration;
@@ -78,7 +76,7 @@ export type RefundConfig<Predicate> = { readonly mode: 'success' | 'failure' } |
 
 /** Everything `rateLimit` and `rateLimitRoutes` share, validated. */
 export interface HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
-  /** Store call options for the hot path (built once). */
+  /** Store call options for the hot path (built once); `callOptions.logger` is the configured logger. */
   readonly callOptions: StoreCallOptions;
   /** A `(err, req)` onStoreError: the adapter binds it to the request. */
   readonly onStoreErrorForRequest: ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode) | undefined;
@@ -91,7 +89,6 @@ export interface HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
   readonly message: MessageBuilder<Req>;
   readonly onLimited: OnLimited | undefined;
   readonly onDecision: ((req: Req, decision: Decision) => void) | undefined;
-  readonly logger: Logger;
 }
 
 /** `rateLimit()` config: the shared part plus one limiter's limits and key. */
@@ -99,8 +96,6 @@ export interface RateLimitConfig<Req, OnLimited, RefundPredicate> extends HttpLi
   readonly limits: readonly ResolvedLimit[];
   /** The policies when no limit is a function (built once), else `undefined`. */
   readonly policies: readonly Policy[] | undefined;
-  /** Option name in errors of a `limit(req)` callback: `'limit'` or `'limits'`. */
-  readonly limitOption: string;
   readonly key: KeyResolver<Req>;
 }
 
@@ -163,14 +158,11 @@ export function resolveRateLimitOptions<Req, OnLimited, RefundPredicate>(
   const limits = resolveLimits(defined, '', { allowDynamic: true });
   const policies = staticPolicies(limits);
   if (policies !== undefined) precomputeHeaderStrings(policies);
-  const keySpec = defined.key === undefined ? keys.ip({ logger: shared.logger }) : validateKeySpec(defined.key, 'key');
-  return {
-    ...shared,
-    limits,
-    policies,
-    limitOption: defined.limits === undefined ? 'limit' : 'limits',
-    key: compileKeySpec(keySpec as KeySpec<Req>),
-  };
+  const { logger, store } = shared.callOptions;
+  const keySpec = defined.key === undefined ? keys.ip({ logger }) : validateKeySpec(defined.key, 'key');
+  const key = compileKeySpec(keySpec as KeySpec<Req>, { logger });
+  claimLogs(store, shared.prefix, limits, logger);
+  return { ...shared, limits, policies, key };
 }
 
 /** Validates the shared options of `defined` (already checked for unknown names). */
@@ -180,14 +172,15 @@ export function resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(
   if (defined.algorithm !== undefined && defined.algorithm !== DEFAULTS.algorithm) {
     throw new ConfigError(`algorithm must be '${DEFAULTS.algorithm}' (the only algorithm so far); got ${describe(defined.algorithm)}`);
   }
-  const logger = validateLogger(defined.logger) ?? console;
   const onStoreError = validateOnStoreError<(err: StoreError | StoreTimeoutError, req: Req) => FailureMode>(defined.onStoreError) ?? DEFAULTS.limiterOnStoreError;
+  const refund = resolveRefund<RefundPredicate>(defined.refund);
   const callOptions: StoreCallOptions = {
     store: validateStore(defined.store) ?? getDefaultStore(),
     timeoutMs: parseDuration(defined.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
-    logger,
-    // A per-request handler is bound by the adapter; this value is only used when it is a mode.
-    onStoreError: typeof onStoreError === 'function' ? 'open' : onStoreError,
+    logger: validateLogger(defined.logger) ?? console,
+    // A `(err, req)` handler is bound to each request (see callOptionsFor); this value is only used when it is a mode.
+    onStoreError: typeof onStoreError === 'function' ? DEFAULTS.limiterOnStoreError : onStoreError,
+    refundable: refund !== undefined,
   };
   return {
     callOptions,
@@ -195,14 +188,22 @@ export function resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(
     prefix: validatePrefix(defined.prefix ?? DEFAULTS.prefix, 'prefix'),
     cost: resolveCostOption<Req>(defined.cost, 'cost') ?? 1,
     skip: optionalFunction(defined.skip, 'skip', 'a function (req) => boolean') as HttpLimiterConfig<Req, OnLimited, RefundPredicate>['skip'],
-    refund: resolveRefund<RefundPredicate>(defined.refund),
+    refund,
     writeHeaders: resolveHeaders(defined.headers),
     statusCode: resolveStatusCode(defined.statusCode),
     message: resolveMessage<Req>(defined.message),
     onLimited: optionalFunction(defined.onLimited, 'onLimited', 'a function') as OnLimited | undefined,
     onDecision: optionalFunction(defined.onDecision, 'onDecision', 'a function (req, decision) => void') as HttpLimiterConfig<Req, OnLimited, RefundPredicate>['onDecision'],
-    logger,
   };
+}
+
+/**
+ * The store call options of one request: the limiter's own, or (only when `onStoreError` is a
+ * `(err, req)` handler) a copy with the handler bound to `req`, used for its decision and refund.
+ */
+export function callOptionsFor<Req>(config: HttpLimiterConfig<Req, unknown, unknown>, req: Req): StoreCallOptions {
+  const handler = config.onStoreErrorForRequest;
+  return handler === undefined ? config.callOptions : { ...config.callOptions, onStoreError: (err) => handler(err, req) };
 }
 
 /** A cost option: a valid integer cost, or a function (validated per request); `undefined` when absent. */
@@ -234,11 +235,4 @@ function resolveStatusCode(value: unknown): number {
     throw new ConfigError(`statusCode must be an integer HTTP error status from 400 to 599; got ${describe(value)}`);
   }
   return status;
-}
-
-/** `value` if it is a function, `undefined` if absent, else a ConfigError describing the expected `shape`. */
-export function optionalFunction(value: unknown, option: string, shape: string): ((...args: any[]) => unknown) | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new ConfigError(`${option} must be ${shape}; got ${describe(value)}`);
-  return value as (...args: any[]) => unknown;
 }

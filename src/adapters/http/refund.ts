@@ -9,7 +9,6 @@
 import type { ServerResponse } from 'node:http';
 import { refund, type StoreCallOptions } from '../../core/decide.js';
 import type { Decision } from '../../core/decision.js';
-import type { Logger } from '../../core/store-call.js';
 import type { RefundConfig } from './options.js';
 
 /** `true` when the response was fully sent with a status below 400. */
@@ -18,15 +17,16 @@ export function responseSucceeded(res: ServerResponse): boolean {
 }
 
 /**
- * Arranges the refund of `decision` when `res` closes, if `refundConfig` says so. `askPredicate`
- * calls the user's predicate with the adapter's arguments (Express `(req, res)`, Koa `(ctx)`).
+ * Arranges the refund of `decision` when `res` closes, if `refundConfig` says so. `callOptions` are
+ * the request's own (see `callOptionsFor`), so a `(err, req)` onStoreError is asked about a failed
+ * refund too. `askPredicate` calls the user's predicate with the adapter's arguments (Express
+ * `(req, res)`, Koa `(ctx)`).
  */
 export function refundWhenDone<Predicate>(
   res: ServerResponse,
   decision: Decision,
   refundConfig: RefundConfig<Predicate>,
   callOptions: StoreCallOptions,
-  logger: Logger,
   askPredicate: (predicate: Predicate) => unknown,
 ): void {
   res.once('close', () => {
@@ -36,6 +36,7 @@ export function refundWhenDone<Predicate>(
       else giveBack = (refundConfig.mode === 'success') === responseSucceeded(res);
     } catch (err) {
       // The response is gone: a throwing predicate can only be reported.
+      const { logger } = callOptions;
       (logger.error ?? logger.warn).call(logger, `[ratelock] refund predicate threw; cost kept: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }

@@ -7,6 +7,7 @@ import { ConfigError } from '../../core/errors.js';
 import { DEFAULTS } from '../../core/defaults.js';
 import { describe, formatDuration } from '../../core/duration.js';
 import type { Decision } from '../../core/decision.js';
+import { isThenable, type Awaitable } from '../../core/options.js';
 import { retryAfterSeconds } from './headers.js';
 import { problem, QUOTA_EXCEEDED_TYPE } from './problem.js';
 
@@ -15,8 +16,6 @@ export interface ResponseBody {
   readonly contentType: string;
   readonly body: string;
 }
-
-type Awaitable<T> = T | Promise<T>;
 
 /** A JSON-serialisable object (sent as `application/json`). */
 export type JsonObject = Readonly<Record<string, unknown>> | readonly unknown[];
@@ -75,8 +74,4 @@ function messageBody(value: unknown, option = 'message (return value)'): Respons
     if (typeof json === 'string') return { contentType: JSON_TYPE, body: json };
   }
   throw new ConfigError(`${option} must be a string or a JSON-serialisable object; got ${describe(value)}`);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }

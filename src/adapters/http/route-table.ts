@@ -4,34 +4,29 @@
  * request into ONE store call.
  *
  * - Every matching rule applies; each is one LimitPart with its own id (from its key spec) and its
- *   own prefix `${prefix}${rule name or index}:`, so two rules never share a log. All their limits
- *   are decided together, all or nothing.
- * - Policy names are `<rule name or index>/<limit name>` (e.g. `login/15m`), so headers and
- *   `decision.policy` say which rule decided. Give rules a `name` to keep their keys stable when
- *   the table is reordered.
+ *   own prefix `${prefix}${rule name}:`, so two rules never share a log. All their limits are
+ *   decided together, all or nothing.
+ * - A rule is named by its `name`, else after its route (`'POST /login'` → `'POST_/login'`), never
+ *   by its index: reordering a table, or mounting two tables, never makes rules trade or share logs.
+ * - Policy names are `<rule name>/<limit name>` (e.g. `login/5-in-15m`), so headers and
+ *   `decision.policy` say which rule decided.
  * - One cost per request (the store records one cost per call): the largest `cost` among the
  *   matching rules, else the table's `cost`, else 1.
  * - Unmatched requests are untouched: no store call, no headers.
  */
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
-import { MAX_PREFIX_LENGTH, validatePrefix } from '../../core/keyspace.js';
-import { policiesFor, resolveLimits, staticPolicies, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
+import { digest, MAX_PREFIX_LENGTH, validatePrefix } from '../../core/keyspace.js';
+import { claimLogs, policiesFor, resolveLimits, staticPolicies, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
+import { isThenable, type Awaitable } from '../../core/options.js';
 import type { LimitPart } from '../../core/decide.js';
 import type { Policy } from '../../core/decision.js';
 import type { KeyResolver } from '../../keys.js';
 import { precomputeHeaderStrings } from './headers.js';
 import { RouteKeyCompiler, type KeySpecContext, type RouteKeySpec } from './key-spec.js';
-import { costOf, isThenable, type LimitRequest, type LimitRequestResolver } from './limit-request.js';
-import {
-  definedOptions,
-  HTTP_LIMITER_OPTION_NAMES,
-  resolveCostOption,
-  resolveHttpLimiterOptions,
-  type Awaitable,
-  type HttpLimiterConfig,
-  type HttpLimiterOptions,
-} from './options.js';
+import { costOf, unlessSkipped, type LimitRequest, type LimitRequestResolver } from './limit-request.js';
+import { definedOptions, HTTP_LIMITER_OPTION_NAMES, resolveCostOption, resolveHttpLimiterOptions, type HttpLimiterConfig, type HttpLimiterOptions } from './options.js';
+import { JoinedPolicies, type StaticRule } from './policy-sets.js';
 import { RouteMatcher } from './route-matcher.js';
 import { parseRoute, type RoutePattern } from './route-pattern.js';
 
@@ -47,7 +42,10 @@ export interface RouteRule<Req> {
   key?: RouteKeySpec<Req>;
   /** Cost of a request matching this rule. @default the table's `cost`, else 1 */
   cost?: number | ((req: Req) => Awaitable<number>);
-  /** Names the rule in keys and policy names: 1–32 of letters, digits, `_ . -`. @default its index */
+  /**
+   * Names the rule in keys and policy names: 1–32 of letters, digits, `_ . -`. A named rule keeps
+   * its logs when its route text is edited. @default its route with other characters as `_` (`'POST_/login'`)
+   */
   name?: string;
 }
 
@@ -63,11 +61,12 @@ export interface RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate> ext
 /** One rule, compiled. */
 export interface CompiledRule<Req> {
   readonly index: number;
+  /** The `name` option, else derived from the route (see `ruleNameFromRoute`). */
+  readonly name: string;
   readonly pattern: RoutePattern;
   readonly prefix: string;
   readonly limits: readonly ResolvedLimit[];
   readonly policies: readonly Policy[] | undefined;
-  readonly limitOption: string;
   readonly key: KeyResolver<Req>;
   readonly cost: number | ((req: Req) => Awaitable<number>) | undefined;
   readonly costOption: string;
@@ -88,7 +87,10 @@ const TABLE_OPTIONS: Record<Exclude<keyof RateLimitRoutesOptionsBase<unknown, un
 const TABLE_OPTION_NAMES: readonly string[] = [...HTTP_LIMITER_OPTION_NAMES, ...Object.keys(TABLE_OPTIONS)];
 const RULE_FIELD_SET: Record<keyof RouteRule<unknown>, true> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true };
 const RULE_FIELDS: readonly string[] = Object.keys(RULE_FIELD_SET);
-const RULE_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+const MAX_RULE_NAME_LENGTH = 32;
+const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}$`);
+/** What a name derived from a route replaces with `_`: everything a limit name may not hold. */
+const UNSAFE_IN_DERIVED_NAME = /[^A-Za-z0-9_.:/@-]/g;
 
 /** The request as the table reads it: Express `req` and Koa `ctx` both have these. */
 interface RoutedRequest {
@@ -111,33 +113,35 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   if (defined.user !== undefined && typeof defined.user !== 'function') {
     throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${describe(defined.user)}`);
   }
-  const keyCompiler = new RouteKeyCompiler<Req>({ user: defined.user as KeySpecContext<Req>['user'], logger: config.logger });
+  const { store, logger } = config.callOptions;
+  const keyCompiler = new RouteKeyCompiler<Req>({ user: defined.user as KeySpecContext<Req>['user'], logger });
   const defaultKey = defined.key ?? 'ip';
   const routes = defined.routes;
   if (!Array.isArray(routes) || routes.length === 0) {
     throw new ConfigError(`routes must be a non-empty array of rules like { route: 'POST /login', limit: 5, window: '15m', key: 'ip' }; got ${describe(routes)}`);
   }
-  const labels = new Map<string, number>();
+  const names = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
     const compiled = compileRule(rule, index, config.prefix, defaultKey, keyCompiler);
-    const label = compiled.prefix.slice(config.prefix.length, -1);
-    const previous = labels.get(label);
+    const previous = names.get(compiled.name);
     if (previous !== undefined) {
       throw new ConfigError(
-        `routes[${index}].name must differ from the name of routes[${previous}] (an unnamed rule is named by its index); both are ${describe(label)}`,
+        `routes[${index}].name must differ from the name of routes[${previous}]: both are ${describe(compiled.name)} ` +
+          '(a rule without a name is named after its route); give one of them a name',
       );
     }
-    labels.set(label, index);
+    names.set(compiled.name, index);
     return compiled;
   });
+  for (const rule of rules) claimLogs(store, rule.prefix, rule.limits, logger);
   const matcher = new RouteMatcher(rules);
+  const joined = new JoinedPolicies();
+  const { skip, cost } = config;
   const resolve: LimitRequestResolver<Req> = (req) => {
     const matched = matcher.match(req.method, req.path);
     if (matched.length === 0) return undefined;
-    if (config.skip === undefined) return buildRequest(matched, req, config.cost);
-    const skipped = config.skip(req);
-    if (isThenable(skipped)) return Promise.resolve(skipped).then((value) => (value ? undefined : buildRequest(matched, req, config.cost)));
-    return skipped ? undefined : buildRequest(matched, req, config.cost);
+    if (skip === undefined) return buildRequest(matched, req, cost, joined);
+    return unlessSkipped(skip, req, () => buildRequest(matched, req, cost, joined));
   };
   return { config, rules, resolve };
 }
@@ -160,23 +164,27 @@ function compileRule<Req>(
     }
   }
   const pattern = parseRoute(fields.route, `${path}.route`);
-  const label = fields.name === undefined ? String(index) : validateRuleName(fields.name, `${path}.name`);
-  const prefix = `${tablePrefix}${label}:`;
+  const named = fields.name !== undefined;
+  const name = named ? validateRuleName(fields.name, `${path}.name`) : ruleNameFromRoute(fields.route as string);
+  const prefix = `${tablePrefix}${name}:`;
   if (prefix.length > MAX_PREFIX_LENGTH) {
-    throw new ConfigError(`${path}.name makes the key prefix ${describe(prefix)} longer than ${MAX_PREFIX_LENGTH} characters; shorten the name or the prefix option`);
+    const source = named ? `${path}.name` : `${path}.route (an unnamed rule is named after its route)`;
+    throw new ConfigError(
+      `${source} makes the key prefix ${describe(prefix)} longer than ${MAX_PREFIX_LENGTH} characters; give the rule a shorter name or shorten the prefix option`,
+    );
   }
-  validatePrefix(prefix, `${path}.name`);
-  // Policy names carry the rule's label, so headers and decisions say which rule decided.
-  const limits = resolveLimits(fields, path, { allowDynamic: true }).map((limit) => ({ ...limit, name: `${label}/${limit.name}` }));
+  validatePrefix(prefix, named ? `${path}.name` : `${path}.route`);
+  // Policy names carry the rule's name, so headers and decisions say which rule decided.
+  const limits = resolveLimits(fields, path, { allowDynamic: true }).map((limit) => ({ ...limit, name: `${name}/${limit.name}` }));
   const policies = staticPolicies(limits);
   if (policies !== undefined) precomputeHeaderStrings(policies);
   return {
     index,
+    name,
     pattern,
     prefix,
     limits,
     policies,
-    limitOption: `${path}.${fields.limits === undefined ? 'limit' : 'limits'}`,
     key: keyCompiler.compile(fields.key ?? defaultKey, fields.key === undefined ? 'key' : `${path}.key`),
     cost: resolveCostOption<Req>(fields.cost, `${path}.cost`),
     costOption: `${path}.cost`,
@@ -185,38 +193,57 @@ function compileRule<Req>(
 
 function validateRuleName(value: unknown, option: string): string {
   if (typeof value !== 'string' || !RULE_NAME_PATTERN.test(value)) {
-    throw new ConfigError(`${option} must be 1 to 32 characters from letters, digits and _ . -; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be 1 to ${MAX_RULE_NAME_LENGTH} characters from letters, digits and _ . -; got ${describe(value)}`);
   }
   return value;
 }
 
-/** The parts and cost of a request matched by `rules`, synchronous unless a callback is async. */
+/**
+ * The name of a rule without one, from its route text: `'POST /login'` → `'POST_/login'`,
+ * `'/api/*'` → `'/api/_'`. A route longer than 32 characters keeps its start plus 8 characters of
+ * a digest of the whole text, so two long routes never share a name.
+ */
+export function ruleNameFromRoute(route: string): string {
+  const text = route.trim().replace(/\s+/g, ' ');
+  const name = text.replace(UNSAFE_IN_DERIVED_NAME, '_');
+  if (name.length <= MAX_RULE_NAME_LENGTH) return name;
+  return `${name.slice(0, MAX_RULE_NAME_LENGTH - 9)}-${digest(text).slice(0, 8)}`;
+}
+
+/**
+ * The parts and cost of a request matched by `rules`, synchronous unless a callback is async. When
+ * several static rules match, the request carries their joined policies from `joined`.
+ */
 function buildRequest<Req>(
   rules: readonly CompiledRule<Req>[],
   req: Req,
   tableCost: number | ((req: Req) => Awaitable<number>),
+  joined: JoinedPolicies,
 ): Awaitable<LimitRequest> {
   const count = rules.length;
   const ids: Awaitable<string>[] = new Array(count);
   const policyLists: Awaitable<readonly Policy[]>[] = new Array(count);
   let pending = false;
+  let allStatic = true;
   for (let i = 0; i < count; i++) {
     const rule = rules[i]!;
     // Rules with the same key spec share a resolver: compute each distinct key once.
     let id: Awaitable<string> | undefined;
     for (let j = 0; j < i && id === undefined; j++) if (rules[j]!.key === rule.key) id = ids[j];
     ids[i] = id ??= rule.key(req);
-    const policies = rule.policies ?? policiesFor(rule.limits, req, rule.limitOption);
+    const policies = rule.policies ?? policiesFor(rule.limits, req);
+    allStatic &&= rule.policies !== undefined;
     policyLists[i] = policies;
     pending ||= isThenable(id) || isThenable(policies);
   }
+  const policies = count > 1 && allStatic ? joined.get(rules as readonly StaticRule[]) : undefined;
   const costs = ruleCosts(rules, req, tableCost);
   if (pending || costs.some(isThenable)) {
     return Promise.all([Promise.all(ids), Promise.all(policyLists), Promise.all(costs)]).then(([settledIds, settledPolicies, settledCosts]) =>
-      assemble(rules, settledIds, settledPolicies, settledCosts),
+      assemble(rules, settledIds, settledPolicies, settledCosts, policies),
     );
   }
-  return assemble(rules, ids as string[], policyLists as (readonly Policy[])[], costs as number[]);
+  return assemble(rules, ids as string[], policyLists as (readonly Policy[])[], costs as number[], policies);
 }
 
 /** Each distinct cost source of the matched rules, evaluated once (the table's cost stands for rules without one). */
@@ -240,10 +267,11 @@ function assemble<Req>(
   ids: readonly string[],
   policyLists: readonly (readonly Policy[])[],
   costs: readonly number[],
+  policies: readonly Policy[] | undefined,
 ): LimitRequest {
   const parts: LimitPart[] = new Array(rules.length);
   for (let i = 0; i < rules.length; i++) parts[i] = { id: ids[i]!, prefix: rules[i]!.prefix, policies: policyLists[i]! };
   let cost = 1;
   for (const value of costs) if (value > cost) cost = value;
-  return { parts, cost };
+  return { parts, cost, policies };
 }

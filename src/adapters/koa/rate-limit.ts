@@ -4,17 +4,13 @@
  * RETURNS: throwing would go through `ctx.onerror`, which drops the headers (STYLE.md §9).
  */
 import type { Context, Middleware, Next } from 'koa';
+import { decide, type StoreCallOptions } from '../../core/decide.js';
 import type { Decision } from '../../core/decision.js';
 import { DEFAULTS } from '../../core/defaults.js';
+import { isThenable } from '../../core/options.js';
 import { retryAfterSeconds } from '../http/headers.js';
-import {
-  decideRequest,
-  isStoreFailureDecision,
-  isThenable,
-  singleLimitResolver,
-  type LimitRequestResolver,
-} from '../http/limit-request.js';
-import { resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
+import { singleLimitResolver, type LimitRequestResolver } from '../http/limit-request.js';
+import { callOptionsFor, resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
 import { refundWhenDone } from '../http/refund.js';
 import { STORE_UNAVAILABLE_BODY, type ResponseBody } from '../http/responses.js';
 
@@ -55,32 +51,38 @@ export function koaLimiter(config: KoaLimiterConfig, resolve: LimitRequestResolv
     const pending = resolve(ctx);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
-    const decision = await decideRequest(config, request, ctx);
+    const callOptions = callOptionsFor(config, ctx);
+    const decision = await decide(request.parts, request.cost, 'consume', callOptions, request.policies);
     ctx.state.rateLimit = decision;
     config.onDecision?.(ctx, decision);
-    const storeFailed = isStoreFailureDecision(decision);
-    if (decision.allowed) {
-      // After a store failure we know nothing about the quota: no quota headers.
-      if (!storeFailed) config.writeHeaders?.(ctx, setHeader, decision);
-      if (config.refund !== undefined && !storeFailed) {
-        refundWhenDone(ctx.res, decision, config.refund, config.callOptions, config.logger, (predicate) => predicate(ctx));
-      }
-      return next();
-    }
-    ctx.set('Retry-After', String(retryAfterSeconds(decision)));
-    if (storeFailed) {
-      send(ctx, DEFAULTS.storeErrorStatusCode, STORE_UNAVAILABLE_BODY);
-      return;
-    }
-    config.writeHeaders?.(ctx, setHeader, decision);
-    ctx.status = config.statusCode;
-    if (config.onLimited !== undefined) {
-      await config.onLimited(ctx, decision);
-      if (ctx.body != null || ctx.res.headersSent || ctx.respond === false) return;
-    }
-    const built = config.message(ctx, decision, config.statusCode);
-    send(ctx, config.statusCode, isThenable(built) ? await built : built);
+    if (!decision.allowed) return refuse(config, decision, ctx);
+    allow(config, decision, callOptions, ctx);
+    return next();
   };
+}
+
+/** An allowed request: quota headers and the refund arrangement, unless the store failed (then we know nothing). */
+function allow(config: KoaLimiterConfig, decision: Decision, callOptions: StoreCallOptions, ctx: Context): void {
+  if (decision.error !== undefined) return;
+  config.writeHeaders?.(ctx, setHeader, decision);
+  if (config.refund !== undefined) refundWhenDone(ctx.res, decision, config.refund, callOptions, (predicate) => predicate(ctx));
+}
+
+/** A refused request: 503 when the store failed (fail-closed), else the limited response (onLimited, then `message`). */
+async function refuse(config: KoaLimiterConfig, decision: Decision, ctx: Context): Promise<void> {
+  ctx.set('Retry-After', String(retryAfterSeconds(decision)));
+  if (decision.error !== undefined) {
+    send(ctx, DEFAULTS.storeErrorStatusCode, STORE_UNAVAILABLE_BODY);
+    return;
+  }
+  config.writeHeaders?.(ctx, setHeader, decision);
+  ctx.status = config.statusCode;
+  if (config.onLimited !== undefined) {
+    await config.onLimited(ctx, decision);
+    if (ctx.body != null || ctx.res.headersSent || ctx.respond === false) return;
+  }
+  const built = config.message(ctx, decision, config.statusCode);
+  send(ctx, config.statusCode, isThenable(built) ? await built : built);
 }
 
 function setHeader(ctx: Context, name: string, value: string): void {

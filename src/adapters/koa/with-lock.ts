@@ -13,12 +13,10 @@ import { Readable, pipeline } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { ConfigError } from '../../core/errors.js';
 import { describe } from '../../core/duration.js';
-import type { IdempotencyLease } from '../../core/idempotency.js';
-import type { StoredResponse } from '../../core/store.js';
+import type { IdempotencyLease } from '../../core/idempotency/record.js';
 import { captureStream } from '../http/idempotency-capture.js';
-import { REPLAYED_HEADER } from '../http/idempotency-headers.js';
-import { openGate } from '../http/lock-gate.js';
-import { finishRecord, releaseLease } from '../http/lock-lease-end.js';
+import { lockInfo, openGate } from '../http/lock-gate.js';
+import { abandonLease, finishRecord, releaseLease } from '../http/lock-lease-end.js';
 import { resolveWithLockOptions, type BusyInfo, type ReplayConfig, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
 import type { LockAnswer } from '../http/lock-responses.js';
 
@@ -64,36 +62,24 @@ export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHa
       case 'busy':
         if (!(await answeredByOnBusy(config, ctx, outcome.info))) setAnswer(ctx, outcome.answer);
         return;
-      case 'replay':
-        setReplay(ctx, outcome.response);
-        return;
       case 'unguarded':
         await run(ctx, next);
         return;
-      case 'lock': {
-        const { lease } = outcome;
-        ctx.state.lock = { key: outcome.key, token: lease.token, fence: lease.fence, signal: lease.signal };
-        lease.autoExtend();
+      case 'lock':
+      case 'record':
         try {
+          ctx.state.lock = lockInfo(outcome);
+          outcome.lease.autoExtend();
           await run(ctx, next);
-        } finally {
-          await releaseLease(lease, config.logger);
-        }
-        return;
-      }
-      case 'record': {
-        const { lease } = outcome;
-        ctx.state.lock = { key: outcome.key, token: lease.token, fence: lease.fence, signal: lease.signal };
-        lease.autoExtend();
-        try {
-          await run(ctx, next);
-          await storeResponse(ctx, lease, config.replay!, config);
+          // A lock is released now; a record is completed with the response Koa is about to send.
+          if (outcome.kind === 'lock') await releaseLease(outcome.lease, config.logger);
+          else await storeResponse(ctx, outcome.lease, config.replay!, config);
         } catch (err) {
-          // The handler threw, or its body cannot be stored (JSON.stringify failed): never leave the record in flight.
-          await finishRecord(lease, config.replay!, config.logger, undefined);
+          // The handler threw, or its body cannot be stored (JSON.stringify failed): never leave the
+          // lock held or the record in flight.
+          await abandonLease(outcome, config);
           throw err;
         }
-      }
     }
   };
 }
@@ -158,13 +144,6 @@ async function answeredByOnBusy(config: Config, ctx: Context, info: BusyInfo): P
 
 function setAnswer(ctx: Context, answer: LockAnswer): void {
   ctx.status = answer.status;
-  ctx.set(answer.headers);
+  ctx.set(answer.headers as Record<string, string | string[]>);
   ctx.body = answer.body;
-}
-
-function setReplay(ctx: Context, response: StoredResponse & { readonly body: Buffer }): void {
-  ctx.status = response.status;
-  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value as string | string[]);
-  ctx.set(REPLAYED_HEADER, 'true');
-  ctx.body = response.body;
 }

@@ -3,8 +3,21 @@
  * parsed value or throws a ConfigError naming the option, the expected range and the value.
  */
 import { ConfigError } from '../errors.js';
+import { DEFAULTS } from '../defaults.js';
 import { MAX_DURATION_MS, describe, parseDuration } from '../duration.js';
+import { rejectUnknownOptions } from '../options.js';
 import type { Store } from '../store.js';
+import { AUTO_EXTEND_FRACTION } from './auto-extend.js';
+import { MIN_POLL_INTERVAL_MS } from './poll.js';
+
+/**
+ * Shortest lease `ttl` (150 ms). A held lease is auto-extended every ttl × AUTO_EXTEND_FRACTION,
+ * so at this ttl every 50 ms: at most 20 store calls per second per lease, the same ceiling as a
+ * waiter's polling (MIN_POLL_INTERVAL_MS). Shorter leases would turn each held lock into a flood
+ * of extensions (ttl 2 ms → 1000 calls/s) that a store round trip can no longer keep ahead of
+ * (ttl 1 ms cannot be extended at all).
+ */
+export const MIN_LEASE_TTL_MS = Math.round(MIN_POLL_INTERVAL_MS / AUTO_EXTEND_FRACTION);
 
 const LOCK_STORE_METHODS = ['acquireLock', 'extendLock', 'releaseLock'] as const;
 const IDEMPOTENCY_STORE_METHODS = ['beginIdempotent', 'extendIdempotent', 'completeIdempotent', 'abortIdempotent'] as const;
@@ -20,6 +33,17 @@ export function validateGuardStore(store: unknown, option: string, needs: 'lock'
     );
   }
   return store as Store;
+}
+
+/** A lease `ttl`: a duration from MIN_LEASE_TTL_MS up. */
+export function parseLeaseTtl(value: unknown, option: string): number {
+  const ttlMs = parseDuration(value, option);
+  if (ttlMs < MIN_LEASE_TTL_MS) {
+    throw new ConfigError(
+      `${option} must be at least ${MIN_LEASE_TTL_MS} ms, so the lease can be auto-extended every ttl/3 without flooding the store; got ${describe(value)}`,
+    );
+  }
+  return ttlMs;
 }
 
 /** `wait`: 0 (answer at once) or a duration in ms / duration string. */
@@ -41,8 +65,8 @@ export function parseMaxHold(value: unknown, ttlMs: number, option: string): num
 }
 
 /** Default maxHold for a ttl: DEFAULTS.lockMaxHoldMs, raised to the ttl when the ttl is longer. */
-export function defaultMaxHold(ttlMs: number, defaultMs: number): number {
-  return Math.max(ttlMs, defaultMs);
+export function defaultMaxHold(ttlMs: number): number {
+  return Math.max(ttlMs, DEFAULTS.lockMaxHoldMs);
 }
 
 /** A non-empty string key (the caller's id for the lock or record). */
@@ -53,20 +77,23 @@ export function validateGuardKey(key: unknown, option: string): string {
   return key;
 }
 
-/** Throws a ConfigError for an option name that `known` does not list. */
-export function rejectUnknownOptions(options: object, known: readonly string[], owner: string): void {
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new ConfigError(`${owner} has no option "${name}"; allowed options: ${known.join(', ')}`);
-    }
-  }
-}
-
 /** Throws unless `options` is a plain options object. */
 export function requireOptionsObject(options: unknown, owner: string, example: string): asserts options is Record<string, unknown> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ConfigError(`${owner} options must be an object like ${example}; got ${describe(options)}`);
   }
+}
+
+const WAIT_OPTION_NAMES = ['wait', 'signal'] as const;
+
+/** The `{ wait, signal }` options of `acquire()` / `begin()`, parsed (`owner` names the method in errors). */
+export function parseWaitOptions(options: unknown, owner: string): { waitMs: number; signal: AbortSignal | undefined } {
+  requireOptionsObject(options, owner, '{ wait: 2000 }');
+  rejectUnknownOptions(options, WAIT_OPTION_NAMES, owner);
+  return {
+    waitMs: parseWait(options.wait ?? DEFAULTS.lockWaitMs, 'wait'),
+    signal: validateSignal(options.signal, `${owner} option signal`),
+  };
 }
 
 /** An optional AbortSignal option. */

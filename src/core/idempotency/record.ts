@@ -1,0 +1,92 @@
+/**
+ * Beginning an idempotency record: one store call answers acquired | in-flight | mismatch |
+ * replay, polled while a duplicate is in flight. The per-request entry behind
+ * `IdempotencyGuard.begin()` and `withLock({ replay })`, taking options already parsed.
+ */
+import { LeaseLostError } from '../errors.js';
+import { idempotencyKeys } from '../keyspace.js';
+import type { IdempotencyBeginResult, StoredResponse } from '../store.js';
+import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';
+import { callLeaseStore, requestLease, type LeaseSettings } from '../lock/lease-guard.js';
+
+/** An IdempotencyGuard's parsed options. */
+export interface RecordSettings extends LeaseSettings {
+  /** How long a completed response is kept for replay. */
+  readonly replayTtlMs: number;
+}
+
+export type IdempotencyOutcome =
+  /** This caller runs the operation and must `complete()` or `abort()` the lease. */
+  | { readonly state: 'acquired'; readonly lease: IdempotencyLease }
+  /** A duplicate with the same fingerprint is running (still, after `wait`). */
+  | { readonly state: 'in-flight'; readonly retryAfterMs: number }
+  /** The id was used for a different request (fingerprint), in flight or done. */
+  | { readonly state: 'mismatch' }
+  /** Done: the stored response (`body` null when it was not replayable). */
+  | { readonly state: 'replay'; readonly response: StoredResponse };
+
+interface IdempotencyLeaseOperations extends LeaseOperations {
+  complete(response: StoredResponse): Promise<boolean>;
+}
+
+/** The in-flight lease of an idempotency record: `release()`/`abort()` delete it, `complete()` stores the response. */
+export class IdempotencyLease extends Lease {
+  private readonly completeOperation: IdempotencyLeaseOperations['complete'];
+
+  constructor(init: LeaseInit & { readonly operations: IdempotencyLeaseOperations }) {
+    super(init);
+    this.completeOperation = init.operations.complete;
+  }
+
+  /**
+   * Stores `response` for replay, if this token still holds the in-flight record.
+   * @throws LeaseLostError when the lease was lost (the new holder's record is untouched); store failures as is.
+   */
+  async complete(response: StoredResponse): Promise<void> {
+    this.assertHeld();
+    this.end();
+    const completed = await this.completeOperation(response);
+    if (!completed) throw this.markLost(new LeaseLostError(this.key));
+  }
+
+  /** Deletes the in-flight record so a retry runs again (same as `release()`). */
+  abort(): Promise<void> {
+    return this.release();
+  }
+}
+
+/**
+ * Starts the request `id` (validated, already scoped per client) with its request `fingerprint`,
+ * waiting up to `waitMs` while a duplicate is in flight.
+ * @throws StoreError / StoreTimeoutError when the store fails; `signal.reason` when `signal` aborts.
+ */
+export async function beginRecord(settings: RecordSettings, id: string, fingerprint: string, waitMs: number, signal?: AbortSignal): Promise<IdempotencyOutcome> {
+  const keys = idempotencyKeys(settings.prefix, id);
+  const { store, ttlMs } = settings;
+  const { result, token, sentAt } = await requestLease<IdempotencyBeginResult>(
+    settings,
+    {
+      ask: (askToken) => store.beginIdempotent(keys, askToken, fingerprint, ttlMs),
+      isGranted: (answer) => answer.state === 'acquired',
+      busyFor: (answer) => (answer.state === 'in-flight' ? answer.retryAfterMs : undefined),
+      giveBack: (askToken) => store.abortIdempotent(keys, askToken),
+    },
+    waitMs,
+    signal,
+  );
+  if (result.state !== 'acquired') return result;
+  const lease = new IdempotencyLease({
+    key: id,
+    token,
+    fence: result.fence,
+    ttlMs,
+    maxHoldMs: settings.maxHoldMs,
+    acquiredAt: sentAt,
+    operations: {
+      extend: (extendMs) => callLeaseStore(settings, () => store.extendIdempotent(keys, token, extendMs)),
+      release: () => callLeaseStore(settings, () => store.abortIdempotent(keys, token)),
+      complete: (response) => callLeaseStore(settings, () => store.completeIdempotent(keys, token, response, settings.replayTtlMs)),
+    },
+  });
+  return { state: 'acquired', lease };
+}

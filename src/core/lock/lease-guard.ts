@@ -1,0 +1,117 @@
+/**
+ * What LockGuard and IdempotencyGuard share: the options both take, parsed once at construction,
+ * and the way both take a lease from the store (one token per request, polling while the key is
+ * busy, a grant that nobody will use given back at once).
+ */
+import { randomUUID } from 'node:crypto';
+import { DEFAULTS } from '../defaults.js';
+import { parseDuration } from '../duration.js';
+import { validatePrefix } from '../keyspace.js';
+import { rejectUnknownOptions, validateLogger } from '../options.js';
+import { callStore, type Logger } from '../store-call.js';
+import type { Store } from '../store.js';
+import { getDefaultStore } from '../../stores/default-store.js';
+import { defaultMaxHold, parseLeaseTtl, parseMaxHold, requireOptionsObject, validateGuardStore } from './options.js';
+import { monotonicNow, pollWhileBusy } from './poll.js';
+
+/** A guard's parsed options: everything one lease operation needs. */
+export interface LeaseSettings {
+  readonly store: Store;
+  readonly ttlMs: number;
+  readonly maxHoldMs: number;
+  readonly timeoutMs: number;
+  readonly prefix: string;
+  readonly logger: Logger;
+}
+
+/** How a guard names itself in errors, which option names it takes, and what it needs from the store. */
+export interface GuardKind {
+  readonly owner: string;
+  readonly example: string;
+  readonly optionNames: readonly string[];
+  readonly storeNeeds: 'lock' | 'idempotency';
+  readonly defaultPrefix: string;
+}
+
+/** Base of LockGuard and IdempotencyGuard: parses the options they share. */
+export abstract class LeaseGuard implements LeaseSettings {
+  readonly store: Store;
+  readonly ttlMs: number;
+  readonly maxHoldMs: number;
+  readonly timeoutMs: number;
+  readonly prefix: string;
+  readonly logger: Logger;
+
+  /** @throws ConfigError naming the bad option. */
+  protected constructor(options: unknown, kind: GuardKind) {
+    requireOptionsObject(options, kind.owner, kind.example);
+    rejectUnknownOptions(options, kind.optionNames, kind.owner);
+    this.store = validateGuardStore(options.store, 'store', kind.storeNeeds) ?? getDefaultStore();
+    this.ttlMs = parseLeaseTtl(options.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
+    this.maxHoldMs = options.maxHold === undefined ? defaultMaxHold(this.ttlMs) : parseMaxHold(options.maxHold, this.ttlMs, 'maxHold');
+    this.timeoutMs = parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout');
+    this.prefix = validatePrefix(options.prefix ?? kind.defaultPrefix, 'prefix');
+    this.logger = validateLogger(options.logger) ?? console;
+  }
+}
+
+/** The store calls behind one kind of lease, bound to one request's keys. */
+export interface LeaseRequest<R> {
+  /** Asks the store for the lease under `token` (acquire / begin). */
+  ask(token: string): Promise<R>;
+  isGranted(result: R): boolean;
+  /** The holder's ms left while the key is busy (poll again), else undefined (granted, or settled otherwise). */
+  busyFor(result: R): number | undefined;
+  /** Token-checked give-back of a granted lease (release / abort). */
+  giveBack(token: string): Promise<unknown>;
+}
+
+export interface LeaseGrant<R> {
+  /** The last answer: granted, or whatever ended the wait. */
+  readonly result: R;
+  readonly token: string;
+  /** Monotonic time at which the call that got `result` was sent: the lease counts from here. */
+  readonly sentAt: number;
+}
+
+/**
+ * Asks for a lease, polling for up to `waitMs` while the key is busy. Every attempt carries the
+ * same token (a re-sent ask of ours counts as granted, not busy) and the timeout budget; a store
+ * failure rejects (fail closed). A grant nobody will use — it landed after its attempt timed out,
+ * or `signal` aborted meanwhile — is given back at once rather than left to expire after the ttl.
+ * @throws StoreError / StoreTimeoutError; `signal.reason` when it aborts.
+ */
+export async function requestLease<R>(settings: LeaseSettings, request: LeaseRequest<R>, waitMs: number, signal: AbortSignal | undefined): Promise<LeaseGrant<R>> {
+  signal?.throwIfAborted();
+  const token = randomUUID();
+  let sentAt = 0;
+  const attempt = (): Promise<R> => {
+    sentAt = monotonicNow();
+    return callStore(settings.store, () => request.ask(token), {
+      timeoutMs: settings.timeoutMs,
+      logger: settings.logger,
+      failureMode: 'closed',
+      onLate: (late) => {
+        if (request.isGranted(late)) giveBackQuietly(request, token);
+      },
+    });
+  };
+  const result = await pollWhileBusy(attempt, request.busyFor, { waitMs, signal });
+  if (request.isGranted(result) && signal?.aborted) {
+    giveBackQuietly(request, token);
+    throw signal.reason;
+  }
+  return { result, token, sentAt };
+}
+
+/** A token-checked store call on a held lease, within the guard's timeout budget (fail closed). */
+export function callLeaseStore<T>(settings: LeaseSettings, operation: () => Promise<T>): Promise<T> {
+  return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger, failureMode: 'closed' });
+}
+
+/** Best-effort give-back nobody awaits (the ttl frees the key if this fails too). */
+function giveBackQuietly<R>(request: LeaseRequest<R>, token: string): void {
+  Promise.resolve()
+    .then(() => request.giveBack(token))
+    .catch(() => undefined);
+}
