@@ -9,7 +9,7 @@ import { ConfigError } from '../core/errors.js';
 import { describe } from '../core/duration.js';
 import { isThenable } from '../core/options.js';
 import type { Logger } from '../core/store-call.js';
-import { keys, type KeyExtractor } from './extractors.js';
+import { asKey, keys, type KeyExtractor } from './extractors.js';
 
 /** One extractor, or a list of them meaning "the first that yields a value". */
 export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[];
@@ -36,17 +36,6 @@ function ipFallback(logger: Logger | undefined): IpFallback {
     fallbacks.set(logger, fallback);
   }
   return fallback;
-}
-
-/**
- * An extractor's value as a key: a non-empty string as is, a finite number as its text. Anything
- * else (undefined, null, '', objects) means "no key here": an object must not become the shared
- * key '[object Object]'.
- */
-function asKey(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.length > 0 ? value : undefined;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
 }
 
 /**

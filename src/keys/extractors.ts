@@ -15,8 +15,15 @@ import type { Logger } from '../core/store-call.js';
 import { ipKeyPart } from './ip-address.js';
 import { checkProxySettings } from './proxy-warnings.js';
 
-/** Works on an Express `req` and on a Koa `ctx`. `undefined`, `null` or `''` means "no key here". */
-export type KeyExtractor<Req = any> = (req: Req) => string | undefined | null | Promise<string | undefined | null>;
+/**
+ * What an extractor may return: a string, a number, or a list of strings (an Express 5 wildcard
+ * parameter such as `req.params.path`, joined with '/'). `undefined`, `null`, `''` or `[]` means
+ * "no key here".
+ */
+export type KeyValue = string | number | readonly string[] | undefined | null;
+
+/** Works on an Express `req` and on a Koa `ctx`. */
+export type KeyExtractor<Req = any> = (req: Req) => KeyValue | Promise<KeyValue>;
 
 export interface IpKeyOptions {
   /**
@@ -133,16 +140,24 @@ function all(...parts: KeyExtractor[]): KeyExtractor {
     }
   });
   return (req: any) => {
-    const values: (string | undefined | null | Promise<string | undefined | null>)[] = [];
+    const values: (string | Promise<KeyValue>)[] = [];
     let pending = false;
     for (const part of parts) {
       const value = part(req);
-      if (isThenable(value)) pending = true;
-      else if (!isNonEmptyString(value)) return abandon(values);
-      values.push(value);
+      if (isThenable(value)) {
+        pending = true;
+        values.push(value);
+        continue;
+      }
+      const key = asKey(value);
+      if (key === undefined) return abandon(values);
+      values.push(key);
     }
     if (!pending) return combine(values as string[]);
-    return Promise.all(values).then((settled) => (settled.every(isNonEmptyString) ? combine(settled as string[]) : undefined));
+    return Promise.all(values).then((settled) => {
+      const keyParts = settled.map(asKey);
+      return keyParts.every(isNonEmptyString) ? combine(keyParts as string[]) : undefined;
+    });
   };
 }
 
@@ -159,6 +174,18 @@ function combine(parts: readonly string[]): string {
   let key = 'all:';
   for (const part of parts) key += `${part.length}:${part}`;
   return key;
+}
+
+/**
+ * An extractor's value as a key: a non-empty string as is, a finite number as its text, a list of
+ * strings joined with '/' (Express 5 wildcard parameters). Anything else (undefined, null, '',
+ * objects) means "no key here": an object must not become the shared key '[object Object]'.
+ */
+export function asKey(value: unknown): string | undefined {
+  if (typeof value === 'string') return value.length > 0 ? value : undefined;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (Array.isArray(value) && value.length > 0 && value.every((part) => typeof part === 'string')) return value.join('/');
+  return undefined;
 }
 
 /** The first value of a header or query parameter: strings as is, arrays → their first string. */

@@ -145,6 +145,16 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       expect(message).toHaveBeenCalledTimes(1);
     });
 
+    it.each([undefined, null, 42])('falls back to the default 429 body when a message function returns %s', async (value) => {
+      const { store } = stillStore();
+      const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', message: () => value as never })]);
+      await request(app).get('/hello');
+      const limited = await request(app).get('/hello');
+      expect(limited.status).toBe(429);
+      expect(limited.headers['retry-after']).toBe('60');
+      expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
+
     it('lets onLimited send its own response (headers already set)', async () => {
       const { store } = stillStore();
       const onLimited =

@@ -216,3 +216,30 @@ describe('keys.header() and keys.query() on real requests', () => {
     expect(response.body).toEqual({ header: null, query: null });
   });
 });
+
+describe('values an extractor may return', () => {
+  const req = { ip: '192.0.2.9' };
+
+  it('takes numbers as their text and lists of strings (Express 5 wildcard params) joined with "/"', () => {
+    expect(resolveKey(() => 42, req)).toBe('42');
+    expect(resolveKey(() => ['a', 'b', 'c'], req)).toBe('a/b/c');
+    expect(resolveKey(() => [], req)).toBe('ip:192.0.2.9'); // no key → the IP
+    expect(resolveKey(() => [1, 2] as unknown as string[], req)).toBe('ip:192.0.2.9');
+  });
+
+  it('lets keys.all() combine numbers and lists too, and give up when a part yields nothing', async () => {
+    expect(resolveKey(keys.all(() => 7, () => ['x', 'y']), req)).toBe('all:1:73:x/y');
+    expect(resolveKey(keys.all(() => 7, () => undefined), req)).toBe('ip:192.0.2.9');
+    await expect(resolveKey(keys.all(async () => 7, () => 'z'), req)).resolves.toBe('all:1:71:z');
+  });
+
+  it("types `(req) => req.params.id` on an Express 5 route (params may be string | string[])", async () => {
+    const app = express();
+    const resolver = compileKeySpec((req: express.Request) => req.params.path);
+    app.get('/files/*path', async (req, res) => {
+      res.send(await resolver(req));
+    });
+    const response = await request(app).get('/files/a/b.txt');
+    expect(response.text).toBe('a/b.txt');
+  });
+});

@@ -52,9 +52,12 @@ export function resolveMessage<Req>(value: unknown): MessageBuilder<Req> {
   if (value === undefined) return quotaExceededBody;
   if (typeof value === 'function') {
     const build = value as (req: Req, decision: Decision) => Awaitable<unknown>;
-    return (req, decision) => {
+    // A function that returns nothing usable (undefined, null, a number…) falls back to the default
+    // body: the client must still get its 429 and Retry-After, not a 500 for our user's slip.
+    return (req, decision, status) => {
       const result = build(req, decision);
-      return isThenable(result) ? Promise.resolve(result).then(messageBody) : messageBody(result);
+      const toBody = (value: unknown) => messageBodyOrNull(value) ?? quotaExceededBody(req, decision, status);
+      return isThenable(result) ? Promise.resolve(result).then(toBody) : toBody(result);
     };
   }
   const body = messageBody(value, 'message');
@@ -62,7 +65,14 @@ export function resolveMessage<Req>(value: unknown): MessageBuilder<Req> {
 }
 
 /** A message value as a body; a bad value is a ConfigError naming `option`. */
-function messageBody(value: unknown, option = 'message (return value)'): ResponseBody {
+function messageBody(value: unknown, option: string): ResponseBody {
+  const body = messageBodyOrNull(value);
+  if (body === null) throw new ConfigError(`${option} must be a string or a JSON-serialisable object; got ${describe(value)}`);
+  return body;
+}
+
+/** A message value as a body, or null when it is neither text nor a JSON-serialisable object. */
+function messageBodyOrNull(value: unknown): ResponseBody | null {
   if (typeof value === 'string') return { contentType: TEXT, body: value };
   if (value !== null && typeof value === 'object') {
     let json: string | undefined;
@@ -73,5 +83,5 @@ function messageBody(value: unknown, option = 'message (return value)'): Respons
     }
     if (typeof json === 'string') return { contentType: JSON_TYPE, body: json };
   }
-  throw new ConfigError(`${option} must be a string or a JSON-serialisable object; got ${describe(value)}`);
+  return null;
 }
