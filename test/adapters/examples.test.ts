@@ -3,39 +3,10 @@
  * send a few requests, print them, exit), once on the in-memory store and, where it matters, on
  * the shared Redis. A child that overstays is killed by its PID.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { newRedisClient, redisUrl } from '../helpers/redis.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const LUA_HOOK = './examples/support/register-lua-text.mjs';
-const CHILD_TIMEOUT_MS = 25_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, CHILD_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runExample } from '../helpers/run-example.js';
 
 /** The table rows a `--once` run printed: `[request, status, RateLimit, Retry-After]`. */
 function rows(output: string): string[][] {
@@ -59,7 +30,7 @@ describe('examples', () => {
   });
 
   it('npm run demo prints 200s turning into 429s and exits 0 by itself', async () => {
-    const result = await run(['--import', 'tsx', 'examples/demo.ts']);
+    const result = await runExample('examples/demo.ts');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const table = rows(result.stdout);
@@ -75,7 +46,7 @@ describe('examples', () => {
   ])('%s --once %j', async (script, env: Record<string, string>) => {
     const extra: Record<string, string> = env.REDIS_URL === undefined ? {} : { REDIS_URL: redisUrl() };
     await redis.flushdb();
-    const result = await run(['--import', 'tsx', '--import', LUA_HOOK, script, '--once'], extra);
+    const result = await runExample(script, ['--once'], extra);
     expect(result.code, result.stderr).toBe(0);
     expect(rows(result.stdout).map((row) => `${row[0]} ${row[1]}`)).toEqual([
       'GET / 200',
@@ -92,7 +63,7 @@ describe('examples', () => {
   it.each([[{}], [{ REDIS_URL: 'shared' }]])('routes-from-json --once %j', async (env: Record<string, string>) => {
     const extra: Record<string, string> = env.REDIS_URL === undefined ? {} : { REDIS_URL: redisUrl() };
     await redis.flushdb();
-    const result = await run(['--import', 'tsx', '--import', LUA_HOOK, 'examples/routes-from-json/app.ts', '--once'], extra);
+    const result = await runExample('examples/routes-from-json/app.ts', ['--once'], extra);
     expect(result.code, result.stderr).toBe(0);
     // `t` depends on the time between requests: compare the rest.
     expect(rows(result.stdout).map((row) => [row[0], row[1], row[2]!.replace(/;t=\d+$/, '')])).toEqual([

@@ -3,31 +3,9 @@
  * Redis, and the demo's lock section prints what it promises. A child that overstays is killed
  * by its PID.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/redis.js';
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHILD_TIMEOUT_MS = 25_000;
-
-function run(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => void (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, CHILD_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+import { runExample } from '../helpers/run-example.js';
 
 /** `[request, status, Idempotent-Replayed, Retry-After, body]` rows of a printed table. */
 function rows(output: string): string[][] {
@@ -43,7 +21,7 @@ describe.each(['lock-express', 'lock-koa'])('examples/%s.ts --once', (example) =
     ['Redis', true],
   ])('on %s: one order per cart, payments replayed, 422 and 400', async (_what, onRedis) => {
     const env = { REDIS_URL: onRedis ? redisUrl() : '' }; // '' = the in-memory store, even if REDIS_URL is set
-    const result = await run(['--import', 'tsx', '--import', './examples/support/register-lua-text.mjs', `examples/${example}.ts`, '--once'], env);
+    const result = await runExample(`examples/${example}.ts`, ['--once'], env);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const table = rows(result.stdout);
@@ -59,7 +37,7 @@ describe.each(['lock-express', 'lock-koa'])('examples/%s.ts --once', (example) =
 });
 
 it('the demo’s lock section: 5 concurrent duplicates → one 201 and four 409, then a replayed 201', async () => {
-  const result = await run(['--import', 'tsx', 'examples/lock-demo-section.ts']);
+  const result = await runExample('examples/lock-demo-section.ts');
   expect(result.stderr).toBe('');
   expect(result.code).toBe(0);
   const table = rows(result.stdout);
