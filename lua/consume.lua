@@ -3,30 +3,32 @@
 -- consume and peek:
 --   KEYS[i]           log of limit i
 --   ARGV[1]  clock    test-only clock override in ms, '' = Redis TIME
---   ARGV[2]  cost     units this request takes, integer >= 1
+--   ARGV[2]  cost     units this request takes on a limit without its own cost, integer >= 1
 --   ARGV[3]  align    '' normally; on Cluster, the stamp (ms) already written to the logs of
 --                     other hash tags: reused if no log here holds a newer entry and it is within
 --                     1 % of the shortest window from `now` (entries then age out at most that
 --                     much early), so that one stamp refunds the request everywhere
---   ARGV[2+2i] window_ms of limit i, ARGV[3+2i] limit of limit i (quota per window)
+--   ARGV[1+3i] window_ms of limit i, ARGV[2+3i] limit of limit i (quota per window),
+--   ARGV[3+3i] cost of limit i: units this request takes on it ('' = ARGV[2])
 -- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
 
 -- Checks every limit and, when `record` is true and all have room, writes the request to all.
 local function check_limits(keys, argv, record)
   local clock = argv[1]
-  local cost = tonumber(argv[2])
+  local call_cost = tonumber(argv[2])
   local align = tonumber(argv[3])
   local now = now_ms(clock)
   local n = #keys
-  local windows, limits, counts, heads = {}, {}, {}, {}
+  local windows, limits, costs, counts, heads = {}, {}, {}, {}, {}
   local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
   local shortest_window = nil
   local blocked = false
   for i = 1, n do
-    local window_ms = tonumber(argv[2 + 2 * i])
-    local limit = tonumber(argv[3 + 2 * i])
+    local window_ms = tonumber(argv[1 + 3 * i])
+    local limit = tonumber(argv[2 + 3 * i])
+    local cost = tonumber(argv[3 + 3 * i]) or call_cost
     local count, head = read_log(keys[i], window_ms, now, log_ttl_ms(window_ms, clock))
-    windows[i], limits[i], counts[i], heads[i] = window_ms, limit, count, head
+    windows[i], limits[i], costs[i], counts[i], heads[i] = window_ms, limit, cost, count, head
     if count + cost > limit then blocked = true end
     if head and head > max_head then max_head = head end
     if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
@@ -36,7 +38,7 @@ local function check_limits(keys, argv, record)
     -- Deciding limit: the blocking one with the longest wait (-1 = never, longer than any).
     local index, wait = 0, 0
     for i = 1, n do
-      local limit = limits[i]
+      local limit, cost = limits[i], costs[i]
       if counts[i] + cost > limit then
         local this_wait = -1
         if cost <= limit then
@@ -61,14 +63,14 @@ local function check_limits(keys, argv, record)
   end
 
   -- Deciding limit: the fewest remaining after this request (ties: lowest index).
-  local index, remaining = 1, limits[1] - counts[1] - cost
+  local index, remaining = 1, limits[1] - counts[1] - costs[1]
   for i = 2, n do
-    local left = limits[i] - counts[i] - cost
+    local left = limits[i] - counts[i] - costs[i]
     if left < remaining then index, remaining = i, left end
   end
 
   if not record then return { 1, index - 1, remaining, stamp + windows[index] - now, 0, 0 } end
-  push_entries(keys, int_str(stamp), cost)
+  push_entries(keys, int_str(stamp), costs)
   for i = 1, n do
     if counts[i] == 0 then redis.call('PEXPIRE', keys[i], log_ttl_ms(windows[i], clock)) end
   end
@@ -86,25 +88,25 @@ end
 -- refund:
 --   KEYS[i]           log of limit i
 --   ARGV[1]  clock    test-only clock override ('' = none; only shapes the TTL here)
---   ARGV[2]  cost     entries to remove from each log
+--   ARGV[2]  cost     entries to remove from a log without its own cost
 --   ARGV[3]  stamp    the stamp consume returned (ms)
---   ARGV[3+i] window_ms of limit i
+--   ARGV[2+2i] window_ms of limit i, ARGV[3+2i] entries to remove from log i ('' = ARGV[2])
 -- Equal stamps are interchangeable, so LREM never removes a newer request's entry.
 -- Reply: the number of entries removed over all logs.
 local function refund(keys, argv)
   local clock = argv[1]
-  local cost = tonumber(argv[2])
+  local call_cost = tonumber(argv[2])
   local stamp = tonumber(argv[3])
   local removed = 0
   for i = 1, #keys do
     local oldest = redis.call('LINDEX', keys[i], -1)
     -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
     if oldest and tonumber(oldest) <= stamp then
-      local n = redis.call('LREM', keys[i], cost, int_str(stamp))
+      local n = redis.call('LREM', keys[i], tonumber(argv[3 + 2 * i]) or call_cost, int_str(stamp))
       if n > 0 then
         removed = removed + n
         -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
-        redis.call('PEXPIRE', keys[i], log_ttl_ms(tonumber(argv[3 + i]), clock))
+        redis.call('PEXPIRE', keys[i], log_ttl_ms(tonumber(argv[2 + 2 * i]), clock))
       end
     end
   end

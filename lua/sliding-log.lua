@@ -62,20 +62,22 @@ end
 -- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
 local PUSH_BATCH = 4096
 
--- Pushes `cost` copies of `stamp` (a string) to the head of every key in `keys`.
-local function push_entries(keys, stamp, cost)
-  if cost == 1 then
-    for i = 1, #keys do redis.call('LPUSH', keys[i], stamp) end
-    return
-  end
-  local batch = {}
-  for j = 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
+-- Pushes costs[i] copies of `stamp` (a string) to the head of keys[i].
+local function push_entries(keys, stamp, costs)
+  local batch = nil
   for i = 1, #keys do
-    local left = cost
-    while left > 0 do
-      local n = math.min(left, PUSH_BATCH)
-      redis.call('LPUSH', keys[i], unpack(batch, 1, n))
-      left = left - n
+    local cost = costs[i]
+    if cost == 1 then
+      redis.call('LPUSH', keys[i], stamp) -- hot path: one command, no table
+    else
+      if not batch then batch = {} end
+      for j = #batch + 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
+      local left = cost
+      while left > 0 do
+        local n = math.min(left, PUSH_BATCH)
+        redis.call('LPUSH', keys[i], unpack(batch, 1, n))
+        left = left - n
+      end
     end
   end
 end

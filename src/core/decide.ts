@@ -16,6 +16,11 @@ export interface LimitPart {
   readonly id: string;
   readonly prefix: string;
   readonly policies: readonly Policy[];
+  /**
+   * Units the request takes on this part's limits (a route rule's own cost), integer ≥ 1, already
+   * validated. @default the `cost` passed to `decide()`
+   */
+  readonly cost?: number;
 }
 
 export type StoreErrorHandler = (err: StoreError | StoreTimeoutError) => FailureMode;
@@ -32,6 +37,7 @@ export interface StoreCallOptions {
 /** What `refund()` needs to give back exactly one decision's cost. */
 interface RefundTicket {
   readonly store: Store;
+  /** Limits of parts with their own cost carry it, so each log gets back exactly what it took. */
   readonly limits: readonly StoreLimit[];
   readonly cost: number;
   readonly stamp: number;
@@ -50,9 +56,10 @@ const REFUND_TICKET = Symbol('ratelock.refundTicket');
 type Ticketed = Decision & { readonly [REFUND_TICKET]?: RefundTicket };
 
 /**
- * Checks (`'peek'`) or checks and records (`'consume'`) a request of `cost` against every limit of
- * every part in ONE store call. `cost` must already be valid (`validateCost`): every caller checks
- * it where it reads it, so it is not checked again here.
+ * Checks (`'peek'`) or checks and records (`'consume'`) a request against every limit of every
+ * part in ONE store call; each part's limits take the part's own `cost`, else `cost`. Costs must
+ * already be valid (`validateCost`): every caller checks them where it reads them, so they are
+ * not checked again here.
  *
  * - The deciding policy is the store's `index`: the blocking limit with the longest wait, else the
  *   one with the fewest remaining. `decision.key` is the id of the part it belongs to.
@@ -154,9 +161,9 @@ function concatPolicies(parts: readonly LimitPart[]): readonly Policy[] {
 }
 
 /**
- * The store limits of every part, in order. Keys are laid out as `limitKey(prefix, id, name)`
- * (keyspace.ts), with each id hashed once even when consecutive parts share it (route rules with
- * the same key spec).
+ * The store limits of every part, in order, each with its part's own cost when it has one. Keys
+ * are laid out as `limitKey(prefix, id, name)` (keyspace.ts), with each id hashed once even when
+ * consecutive parts share it (route rules with the same key spec).
  */
 function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
   const limits: StoreLimit[] = [];
@@ -168,7 +175,13 @@ function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
       tag = `{${digest(part.id)}}`;
     }
     const base = part.prefix + tag;
-    for (const policy of part.policies) limits.push({ key: `${base}:${policy.name}`, windowMs: policy.windowMs, limit: policy.limit });
+    const { cost } = part;
+    for (const policy of part.policies) {
+      const key = `${base}:${policy.name}`;
+      // No `cost` field at all without one, so single-cost calls keep the limits' shape as before.
+      const { windowMs, limit } = policy;
+      limits.push(cost === undefined ? { key, windowMs, limit } : { key, windowMs, limit, cost });
+    }
   }
   if (limits.length === 0) throw new ConfigError('decide() needs at least one limit; got none');
   return limits;

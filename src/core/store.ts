@@ -14,10 +14,16 @@ export interface StoreLimit {
   readonly windowMs: number;
   /** Quota per window, integer ≥ 1. */
   readonly limit: number;
+  /**
+   * Units this request takes on this limit, integer ≥ 1; defaults to the call's `cost`. Lets one
+   * atomic call charge each limit differently (route-table rules with their own costs).
+   */
+  readonly cost?: number;
 }
 
 /**
- * The outcome of checking a list of limits for a request of `cost`.
+ * The outcome of checking a list of limits for a request of `cost`. Every rule below uses each
+ * limit's own cost (`StoreLimit.cost`, else the call's `cost`).
  *
  * "Deciding limit" (`index`): when blocked, the blocking limit with the longest wait; when allowed,
  * the limit with the fewest remaining (ties: the lowest index).
@@ -29,11 +35,14 @@ export interface ConsumeResult {
   readonly allowed: boolean;
   /** Index (into the `limits` passed) of the deciding limit. */
   readonly index: number;
-  /** Quota left on the deciding limit after this request (allowed) or now (blocked); ≥ 0. */
+  /** Quota left on the deciding limit after this request (its cost taken: allowed) or now (blocked); ≥ 0. */
   readonly remaining: number;
   /** ms until the deciding limit's log is empty (0 if it is empty). */
   readonly resetMs: number;
-  /** 0 when allowed; else ms until a request of the same cost would be allowed; -1 when it never can (cost > limit). */
+  /**
+   * 0 when allowed; else ms until the deciding limit has room for its cost again; -1 when it never
+   * can (that limit's cost > its limit).
+   */
   readonly retryAfterMs: number;
   /** The timestamp written (store clock, ms) when allowed and recorded; 0 otherwise. Pass it to `refund`. */
   readonly stamp: number;
@@ -74,14 +83,15 @@ export type IdempotencyBeginResult =
 
 export interface Store {
   /**
-   * Checks every limit; only if all have room for `cost` (integer ≥ 1) records the request in all
-   * of them, else records nothing. Keys may carry different hash tags (per-route tables): one atomic
-   * call where the backend allows it (see RedisStore docs for Cluster).
+   * Checks every limit; only if each has room for its cost (its own `cost`, else the call's `cost`,
+   * integers ≥ 1) records the request in all of them (that many entries each), else records
+   * nothing. Keys may carry different hash tags (per-route tables): one atomic call where the
+   * backend allows it (see RedisStore docs for Cluster).
    */
   consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
-  /** As `consume`, but never records: what a request of `cost` would get now. */
+  /** As `consume`, but never records: what a request of these costs would get now. */
   peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
-  /** Removes exactly `cost` entries stamped `stamp` from each limit's log (those still there). */
+  /** Removes from each limit's log exactly its cost (its own, else `cost`) of entries stamped `stamp` (those still there). */
   refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void>;
   /** Deletes these keys (limit logs, locks, records). */
   reset(keys: readonly string[]): Promise<void>;

@@ -103,11 +103,11 @@ export class MemoryStore implements Store, Disposable {
     checkCall(limits, cost);
     checkInteger('stamp', stamp, 0);
     const now = this.now();
-    for (const { key } of limits) {
-      const log = this.logs.get(key, now);
+    for (const limit of limits) {
+      const log = this.logs.get(limit.key, now);
       if (log === undefined) continue;
-      log.remove(stamp, cost);
-      if (log.total === 0) this.logs.delete(key);
+      log.remove(stamp, limit.cost ?? cost);
+      if (log.total === 0) this.logs.delete(limit.key);
     }
   }
 
@@ -231,7 +231,7 @@ export class MemoryStore implements Store, Disposable {
     this.close();
   }
 
-  /** consume and peek: trim, decide, and (consume, when allowed) write `cost` entries to every log. */
+  /** consume and peek: trim, decide, and (consume, when allowed) write each limit's cost (own, else `cost`) of entries to its log. */
   private decide(limits: readonly StoreLimit[], cost: number, record: boolean): ConsumeResult {
     checkCall(limits, cost);
     const now = this.now();
@@ -240,11 +240,12 @@ export class MemoryStore implements Store, Disposable {
     const verdict = judge(limits, logs, cost, now, record);
     if (!record || !verdict.allowed) return verdict;
     for (let i = 0; i < limits.length; i++) {
-      const { key, windowMs } = limits[i]!;
+      const { key, windowMs, cost: ownCost } = limits[i]!;
+      const entries = ownCost ?? cost;
       // An empty log is looked up again: a key listed twice may have been created just before.
       const log = logs[i] ?? this.logs.get(key, now);
-      if (log === undefined) this.logs.set(key, new SlidingLog(verdict.stamp, cost, windowMs));
-      else log.append(verdict.stamp, cost, windowMs);
+      if (log === undefined) this.logs.set(key, new SlidingLog(verdict.stamp, entries, windowMs));
+      else log.append(verdict.stamp, entries, windowMs);
     }
     this.logs.evictOverflow();
     return verdict;

@@ -182,10 +182,13 @@ export class RedisStore implements Store {
     return this.clock ? Math.floor(this.clock()) : '';
   }
 
-  /** One consume or peek call: `[_, n, key_1..key_n, clock, cost, align, window_1, limit_1, ...]`. */
+  /**
+   * One consume or peek call: `[_, n, key_1..key_n, clock, cost, align, window_1, limit_1, cost_1, ...]`.
+   * Every limit's cost is sent (its own, else the call's), so the script never falls back.
+   */
   private async consumeOne(script: Script, limits: readonly StoreLimit[], cost: number, align: number | undefined): Promise<ConsumeResult> {
     const n = limits.length;
-    const args = new Array<RedisArgument>(5 + 3 * n);
+    const args = new Array<RedisArgument>(5 + 4 * n);
     args[0] = SLOT;
     args[1] = n;
     const tail = 2 + n;
@@ -195,25 +198,28 @@ export class RedisStore implements Store {
     for (let i = 0; i < n; i++) {
       const limit = limits[i]!;
       args[2 + i] = limit.key;
-      args[tail + 3 + 2 * i] = limit.windowMs;
-      args[tail + 4 + 2 * i] = limit.limit;
+      args[tail + 3 + 3 * i] = limit.windowMs;
+      args[tail + 4 + 3 * i] = limit.limit;
+      args[tail + 5 + 3 * i] = limit.cost ?? cost;
     }
     const reply = await this.runner.run(script, args);
     return parseConsume(script.operation, reply, n);
   }
 
-  /** One refund call: `[_, n, key_1..key_n, clock, cost, stamp, window_1..window_n]`. */
+  /** One refund call: `[_, n, key_1..key_n, clock, cost, stamp, window_1, cost_1, ...]` (each limit's own cost, else the call's). */
   private async refundOne(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
     const n = limits.length;
-    const args = new Array<RedisArgument>(5 + 2 * n);
+    const args = new Array<RedisArgument>(5 + 3 * n);
     args[0] = SLOT;
     args[1] = n;
     args[2 + n] = this.clockArg();
     args[3 + n] = cost;
     args[4 + n] = stamp;
     for (let i = 0; i < n; i++) {
-      args[2 + i] = limits[i]!.key;
-      args[5 + n + i] = limits[i]!.windowMs;
+      const limit = limits[i]!;
+      args[2 + i] = limit.key;
+      args[5 + n + 2 * i] = limit.windowMs;
+      args[6 + n + 2 * i] = limit.cost ?? cost;
     }
     parseInteger(scripts.refund.operation, await this.runner.run(scripts.refund, args));
   }
@@ -223,8 +229,14 @@ export class RedisStore implements Store {
   }
 }
 
-/** Rejects calls the scripts cannot answer meaningfully (a cost < 1 would make LREM remove all). */
+/** Rejects calls the scripts cannot answer meaningfully (a cost < 1, the call's or a limit's own, would make LREM remove all). */
 function checkCall(limits: readonly StoreLimit[], cost: number): void {
   if (limits.length === 0) throw new ConfigError('limits must hold at least 1 limit; got an empty list');
   if (!Number.isSafeInteger(cost) || cost < 1) throw new ConfigError(`cost must be an integer ≥ 1; got ${describe(cost)}`);
+  for (let i = 0; i < limits.length; i++) {
+    const own = limits[i]!.cost;
+    if (own !== undefined && (!Number.isSafeInteger(own) || own < 1)) {
+      throw new ConfigError(`limits[${i}].cost must be an integer ≥ 1; got ${describe(own)}`);
+    }
+  }
 }

@@ -55,14 +55,14 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
 
   describe.each(frameworks)('with $name', (fw: Framework) => {
     /** A fresh app on its own prefix; `decisions` collects what onDecision saw. */
-    function setup() {
+    function setup(routes: readonly Record<string, unknown>[] = table) {
       const { store, calls } = counted(testStore.store);
       const decisions: Decision[] = [];
       const middleware = fw.rateLimitRoutes({
         store,
         prefix: `${uniqueId('rt')}:`,
         user: (req: { headers: Record<string, unknown> }) => req.headers['x-user'] as string | undefined,
-        routes: table,
+        routes,
         logger: recordingLogger(),
         onDecision: (_req: unknown, decision: Decision) => void decisions.push(decision),
       });
@@ -145,6 +145,30 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       // The blocked POST took nothing from the 'api' rule: 5 - 1 (first POST) - 1 (this GET) = 3.
       const read = await request(app).get('/api/items').set('x-api-key', 'k1');
       expect(read.headers['ratelimit']).toMatch(/^"api\/5-in-1m";r=3;t=\d+$/);
+    });
+
+    it('charges each matching rule its own cost, in one store call', async () => {
+      const { app, calls, decisions } = setup([
+        { name: 'api', route: '/api/*', limit: 100, window: '1m', key: 'header:x-api-key', cost: 1 },
+        // Keyed by IP: on Cluster the two rules' logs sit in different slots.
+        { name: 'export', route: 'POST /api/export', limit: 25, window: '1m', key: 'ip', cost: 10 },
+      ]);
+      const first = await request(app).post('/api/export').set('x-api-key', 'k1');
+      expect(first.status).toBe(200);
+      expect(calls.consume).toBe(1);
+      expect(first.headers['ratelimit']).toMatch(/^"export\/25-in-1m";r=15;t=\d+$/);
+      expect((await request(app).post('/api/export').set('x-api-key', 'k1')).headers['ratelimit']).toMatch(/^"export\/25-in-1m";r=5;t=\d+$/);
+      // 20 + 10 > 25: refused, and the refusal takes nothing from the api rule either.
+      expect((await request(app).post('/api/export').set('x-api-key', 'k1')).status).toBe(429);
+      // Two exports took 1 each from /api/* (not 10): 100 - 2 - 1 (this GET) = 97.
+      const read = await request(app).get('/api/items').set('x-api-key', 'k1');
+      expect(read.headers['ratelimit']).toMatch(/^"api\/100-in-1m";r=97;t=\d+$/);
+      expect(decisions.map((decision) => [decision.policy.name, decision.remaining])).toEqual([
+        ['export/25-in-1m', 15],
+        ['export/25-in-1m', 5],
+        ['export/25-in-1m', 5],
+        ['api/100-in-1m', 97],
+      ]);
     });
 
     it("keys the 'user' spec with the table's user option, falling back to the IP", async () => {

@@ -42,7 +42,8 @@ const COUNTING_QUOTA = 1_000_000;
 
 /** How many entries of `limit`'s log count now: a peek with a huge quota, which records nothing. */
 export async function entriesIn(store: Store, limit: StoreLimit): Promise<number> {
-  const result = await store.peek([withQuota(limit, COUNTING_QUOTA)], 1);
+  // Only key and window: a limit's own `cost` would skew the count.
+  const result = await store.peek([{ key: limit.key, windowMs: limit.windowMs, limit: COUNTING_QUOTA }], 1);
   return COUNTING_QUOTA - 1 - result.remaining;
 }
 

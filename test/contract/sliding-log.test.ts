@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { ConsumeResult } from '../../src/core/store.js';
+import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { storeKinds, uniqueId } from '../helpers/stores.js';
 import { ManualClock, entriesIn, freshLimit, useStore, withQuota } from './fixtures.js';
 
@@ -172,6 +172,87 @@ describe.each(storeKinds)('%s store: sliding log', (kind) => {
       expect(await store().consume([small, tiny], 3)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 0, retryAfterMs: -1 }));
       expect(await store().consume([tiny, small], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1 }));
       expect(await store().consume([small], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t + 5 }));
+    });
+  });
+
+  describe('per-limit costs', () => {
+    /** Two limits charged 1 and 5 by one request (a `/api/*` rule and a costly export rule), on one id or two. */
+    function apiAndExport(mixedIds: boolean): { api: StoreLimit; exportLimit: StoreLimit } {
+      const id = uniqueId('client');
+      return {
+        api: freshLimit(60_000, 20, id, 'api'), // no own cost: the call's cost (1)
+        exportLimit: { ...freshLimit(60_000, 12, mixedIds ? uniqueId('export') : id, 'export'), cost: 5 },
+      };
+    }
+
+    it.each([
+      ['one id', false],
+      ['two ids (a per-route table mixing keys)', true],
+    ])('charges each limit its own cost, all or nothing (%s)', async (_, mixedIds) => {
+      const t = clock.start();
+      const { api, exportLimit } = apiAndExport(mixedIds);
+      // Remaining after: api 20 - 1 = 19, export 12 - 5 = 7 → export decides.
+      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 7, resetMs: 60_000, stamp: t }));
+      expect(await entriesIn(store(), api)).toBe(1);
+      expect(await entriesIn(store(), exportLimit)).toBe(5);
+      clock.advance(100);
+      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 2, resetMs: 60_000, stamp: t + 100 }));
+      clock.advance(100);
+      // export: 10 + 5 > 12; the entry 12 - 5 = 7th from the newest (one of the five at t) must age out.
+      expect(await store().consume([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800 }));
+      expect(await store().peek([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800 }));
+      // The block wrote nothing, not even to api, which had room for its 1.
+      expect(await entriesIn(store(), api)).toBe(2);
+      expect(await entriesIn(store(), exportLimit)).toBe(10);
+      // A limit's own cost above its quota can never fit: -1, whatever the call's cost.
+      expect(await store().consume([api, { ...exportLimit, cost: 13 }], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: -1 }));
+      // The call's cost still applies to limits without their own: api takes 3, export 2.
+      expect(await store().consume([api, { ...exportLimit, cost: 2 }], 3)).toEqual(allowed({ index: 1, remaining: 0, resetMs: 60_000, stamp: t + 200 }));
+      expect(await entriesIn(store(), api)).toBe(5);
+      expect(await entriesIn(store(), exportLimit)).toBe(12);
+    });
+
+    it('rejects a limit’s own cost below 1 or fractional, naming the limit, and records nothing', async () => {
+      clock.start();
+      const { api, exportLimit } = apiAndExport(false);
+      await expect(store().consume([api, { ...exportLimit, cost: 0 }], 1)).rejects.toThrow('limits[1].cost must be an integer ≥ 1; got 0');
+      await expect(store().refund([{ ...api, cost: 1.5 }, exportLimit], 1, 0)).rejects.toThrow('limits[0].cost must be an integer ≥ 1; got 1.5');
+      expect(await entriesIn(store(), api)).toBe(0);
+    });
+
+    it('retryAfterMs of the deciding limit uses that limit’s cost, exactly', async () => {
+      const t = clock.start();
+      const id = uniqueId('client');
+      const narrow = { ...freshLimit(1_000, 4, id, 'narrow'), cost: 3 };
+      const wide = freshLimit(1_000, 100, id, 'wide');
+      await store().consume([narrow, wide], 1); // 3 entries at t
+      clock.advance(300);
+      // 3 + 3 > 4: the entry 4 - 3 = 1st from the newest (t) must age out at t + 1000.
+      const first = await store().consume([wide, narrow], 1);
+      expect(first).toEqual(blocked({ index: 1, remaining: 1, resetMs: 700, retryAfterMs: 700 }));
+      clock.advance(first.retryAfterMs - 1);
+      expect((await store().consume([wide, narrow], 1)).allowed).toBe(false);
+      clock.advance(1);
+      expect(await store().consume([wide, narrow], 1)).toEqual(allowed({ index: 1, remaining: 1, resetMs: 1_000, stamp: t + 1_000 }));
+      expect(await entriesIn(store(), wide)).toBe(1); // the entry at t aged out; this one is new
+    });
+
+    it.each([
+      ['one id', false],
+      ['two ids (a per-route table mixing keys)', true],
+    ])('refund gives back each limit exactly its own cost (%s)', async (_, mixedIds) => {
+      clock.start();
+      const { api, exportLimit } = apiAndExport(mixedIds);
+      // Two requests in the same ms share a stamp: a refund must take back one request's worth only.
+      const first = await store().consume([api, exportLimit], 1);
+      const second = await store().consume([api, exportLimit], 1);
+      expect(second.stamp).toBe(first.stamp);
+      await store().refund([api, exportLimit], 1, first.stamp);
+      expect(await entriesIn(store(), api)).toBe(1);
+      expect(await entriesIn(store(), exportLimit)).toBe(5);
+      await store().refund([api, exportLimit], 1, second.stamp);
+      expect(await entriesIn(store(), api)).toBe(0);
+      expect(await entriesIn(store(), exportLimit)).toBe(0);
     });
   });
 

@@ -132,6 +132,24 @@ describe('decide() and refund() on MemoryStore (virtual clock)', () => {
     ]);
   });
 
+  it("charges each part its own cost, and refund gives each part's limits back exactly that", async () => {
+    const api = { ...part('key:k1', policy(100, 60_000, 'api')), cost: 1 };
+    const exportPart = { ...part('key:k1', policy(25, 60_000, 'export')), prefix: 'rl:export:', cost: 10 };
+    const plain = part('key:k1', policy(50, 60_000, 'plain')); // no own cost: the call's
+    const decision = await decide([api, exportPart, plain], 2, 'consume', options);
+    expect(decision).toMatchObject({ allowed: true, remaining: 15, policy: exportPart.policies[0] });
+    expect(store.calls[0]!.limits).toEqual([
+      { key: limitKey('rl:', 'key:k1', 'api'), windowMs: 60_000, limit: 100, cost: 1 },
+      { key: limitKey('rl:export:', 'key:k1', 'export'), windowMs: 60_000, limit: 25, cost: 10 },
+      { key: limitKey('rl:', 'key:k1', 'plain'), windowMs: 60_000, limit: 50 },
+    ]);
+    await expect(decide([api], 1, 'peek', options)).resolves.toMatchObject({ remaining: 98 });
+    await expect(decide([plain], 1, 'peek', options)).resolves.toMatchObject({ remaining: 47 });
+    await refund(decision, options);
+    await expect(decide([api, exportPart, plain], 2, 'peek', options)).resolves.toMatchObject({ allowed: true, remaining: 15 });
+    await expect(decide([plain], 1, 'peek', options)).resolves.toMatchObject({ remaining: 49 });
+  });
+
   it('keeps no refund ticket when the limiter cannot refund: refund() is then a no-op', async () => {
     const parts = [part('k', policy(1, 1_000))];
     const decision = await decide(parts, 1, 'consume', { ...options, refundable: false });

@@ -32,9 +32,9 @@ function checkWindowInvariant(steps: readonly Step[]): void {
   for (const step of steps) {
     if (step.kind === 'refund') {
       const { refunded } = step.result as { refunded: number };
-      for (const { key } of step.limits) {
+      for (const { key, cost } of step.limits) {
         const stamps = recorded.get(key)!;
-        for (let n = 0; n < step.cost; n++) {
+        for (let n = 0; n < (cost ?? step.cost); n++) {
           const at = stamps.indexOf(refunded);
           if (at >= 0) stamps.splice(at, 1);
         }
@@ -43,10 +43,10 @@ function checkWindowInvariant(steps: readonly Step[]): void {
     }
     const result = step.result as ConsumeResult;
     if (step.kind === 'peek' || !result.allowed) continue;
-    for (const { key, windowMs, limit } of step.limits) {
+    for (const { key, windowMs, limit, cost } of step.limits) {
       const stamps = recorded.get(key) ?? [];
       recorded.set(key, stamps);
-      for (let n = 0; n < step.cost; n++) stamps.push(result.stamp);
+      for (let n = 0; n < (cost ?? step.cost); n++) stamps.push(result.stamp);
       const inWindow = stamps.filter((stamp) => step.at - stamp < windowMs).length;
       if (inWindow > limit) throw new Error(`${inWindow} entries within ${windowMs} ms before ${step.at} on ${key}, limit ${limit}`);
     }

@@ -3,7 +3,8 @@
  * a store while moving its virtual clock. A run fixes 3 windows (1–4 s, so Redis' real-time key
  * TTLs of 2 × window never cut into a run) and one limit per window, like a route's policies;
  * each operation picks a client key among 3, one or two of the windows, a cost (rarely another
- * limit), and an advance of the clock that favours the window edges.
+ * limit; sometimes a cost of its own per limit, as route rules with different costs), and an
+ * advance of the clock that favours the window edges.
  */
 import fc from 'fast-check';
 import { limitKey } from '../../src/core/keyspace.js';
@@ -28,6 +29,11 @@ export interface Operation {
   /** Indexes into RunConfig.windows/limits, distinct. */
   readonly policies: readonly number[];
   readonly cost: number;
+  /**
+   * Sometimes set: per chosen policy (same order), that limit's own cost (`StoreLimit.cost`), or
+   * null to take `cost`, as when matching route rules declare different costs.
+   */
+  readonly limitCosts: readonly (number | null)[] | null;
   /** Rarely set: this request's limit instead of the run's (a `limit(req)` function), so logs can hold more than the limit. */
   readonly limitOverride: number | null;
   /** `refund` gives back a previous allowed consume, chosen by `target` (modulo their number). */
@@ -59,6 +65,7 @@ export const operationArbitrary: fc.Arbitrary<Operation> = fc.record({
   client: fc.constantFrom(0, 0, 0, 1, 2),
   policies: fc.uniqueArray(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 2 }),
   cost: fc.integer({ min: 1, max: 3 }),
+  limitCosts: fc.option(fc.array(fc.option(fc.integer({ min: 1, max: 4 }), { freq: 3 }), { minLength: 2, maxLength: 2 }), { freq: 3 }),
   limitOverride: fc.option(fc.integer({ min: 1, max: 5 }), { freq: 8 }),
   kind: fc.constantFrom('consume', 'consume', 'peek', 'refund'),
   target: fc.nat(),
@@ -82,13 +89,17 @@ export class VirtualClock {
   }
 }
 
-/** The limits of one operation, with production-shaped keys (`rl:{<digest of run + client>}:<window>`). */
+/** The limits of one operation, with production-shaped keys (`rl:{<digest of run + client>}:<window>`) and any own costs. */
 export function limitsOf(operation: Operation, config: RunConfig, runId: string): StoreLimit[] {
-  return operation.policies.map((policy) => ({
-    key: limitKey('rl:', `${runId}:client-${operation.client}`, `${config.windows[policy]}ms`),
-    windowMs: config.windows[policy]!,
-    limit: operation.limitOverride ?? config.limits[policy]!,
-  }));
+  return operation.policies.map((policy, i) => {
+    const limit: StoreLimit = {
+      key: limitKey('rl:', `${runId}:client-${operation.client}`, `${config.windows[policy]}ms`),
+      windowMs: config.windows[policy]!,
+      limit: operation.limitOverride ?? config.limits[policy]!,
+    };
+    const ownCost = operation.limitCosts?.[i] ?? null;
+    return ownCost === null ? limit : { ...limit, cost: ownCost };
+  });
 }
 
 /** What one operation did, comparable across stores. */

@@ -1,6 +1,7 @@
 /**
  * A deliberately naive model of the sliding-log contract, written straight from the Lua design:
- * one array element per unit of cost, newest first, rescanned on every call. The property tests
+ * one array element per unit of cost, newest first, rescanned on every call. Each limit takes its
+ * own `cost`, else the call's. The property tests
  * hold MemoryStore's run-length logs to it, and it checks the window invariant independently.
  */
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
@@ -25,9 +26,9 @@ export class ReferenceLimiter {
   }
 
   refund(limits: readonly StoreLimit[], cost: number, stamp: number): void {
-    for (const { key } of limits) {
+    for (const { key, cost: ownCost } of limits) {
       const log = this.logs.get(key) ?? [];
-      let left = cost;
+      let left = ownCost ?? cost;
       // LREM key cost stamp: from the head (newest) on.
       this.logs.set(
         key,
@@ -48,12 +49,13 @@ export class ReferenceLimiter {
       this.logs.set(key, log);
       return log;
     });
-    const allowed = limits.every(({ limit }, i) => counted[i]!.length + cost <= limit);
+    const costs = limits.map((limit) => limit.cost ?? cost);
+    const allowed = limits.every(({ limit }, i) => counted[i]!.length + costs[i]! <= limit);
     if (allowed) {
       const stamp = Math.max(now, ...counted.map((log) => log[0] ?? -Infinity));
-      const remainders = limits.map(({ limit }, i) => limit - counted[i]!.length - cost);
+      const remainders = limits.map(({ limit }, i) => limit - counted[i]!.length - costs[i]!);
       const index = remainders.indexOf(Math.min(...remainders));
-      if (record) for (const { key } of limits) this.logs.set(key, [...Array<number>(cost).fill(stamp), ...this.logs.get(key)!]);
+      if (record) limits.forEach(({ key }, i) => this.logs.set(key, [...Array<number>(costs[i]!).fill(stamp), ...this.logs.get(key)!]));
       return {
         allowed: true,
         index,
@@ -65,9 +67,10 @@ export class ReferenceLimiter {
     }
     const waits = limits.map(({ limit, windowMs }, i) => {
       const log = counted[i]!;
-      if (log.length + cost <= limit) return -Infinity;
-      if (cost > limit) return Infinity;
-      return log[limit - cost]! + windowMs - now;
+      const units = costs[i]!;
+      if (log.length + units <= limit) return -Infinity;
+      if (units > limit) return Infinity;
+      return log[limit - units]! + windowMs - now;
     });
     const index = waits.indexOf(Math.max(...waits));
     const log = counted[index]!;

@@ -86,6 +86,7 @@ describe('MemoryStore call arguments', () => {
     await expect(store.consume([], 1)).rejects.toThrow('limits must be a non-empty array of { key, windowMs, limit }; got []');
     await expect(store.consume([{ ...limitOn('x'), windowMs: 0 }], 1)).rejects.toThrow('limits[0].windowMs must be an integer ≥ 1; got 0');
     await expect(store.consume([limitOn('y'), { ...limitOn('x'), limit: 2.5 }], 1)).rejects.toThrow('limits[1].limit must be an integer ≥ 1; got 2.5');
+    await expect(store.refund([limitOn('y'), { ...limitOn('x'), cost: 0 }], 1, 0)).rejects.toThrow('limits[1].cost must be an integer ≥ 1; got 0');
   });
 
   it('rejects empty tokens, bad lease lengths, malformed headers and non-binary bodies', async () => {

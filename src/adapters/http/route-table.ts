@@ -10,8 +10,8 @@
  *   by its index: reordering a table, or mounting two tables, never makes rules trade or share logs.
  * - Policy names are `<rule name>/<limit name>` (e.g. `login/5-in-15m`), so headers and
  *   `decision.policy` say which rule decided.
- * - One cost per request (the store records one cost per call): the largest `cost` among the
- *   matching rules, else the table's `cost`, else 1.
+ * - Each matching rule charges its own cost (its `cost`, else the table's `cost`, else 1) to its
+ *   own limits, still in the one all-or-nothing store call.
  * - Unmatched requests are untouched: no store call, no headers.
  */
 import { ConfigError } from '../../core/errors.js';
@@ -246,22 +246,22 @@ function buildRequest<Req>(
   return assemble(rules, ids as string[], policyLists as (readonly Policy[])[], costs as number[], policies);
 }
 
-/** Each distinct cost source of the matched rules, evaluated once (the table's cost stands for rules without one). */
+/** The cost of each matched rule, in order: its own, else the table's (evaluated once for all rules without one). */
 function ruleCosts<Req>(rules: readonly CompiledRule<Req>[], req: Req, tableCost: number | ((req: Req) => Awaitable<number>)): Awaitable<number>[] {
-  const costs: Awaitable<number>[] = [];
-  let tableCostUsed = false;
-  for (const rule of rules) {
-    if (rule.cost === undefined) {
-      if (tableCostUsed) continue;
-      tableCostUsed = true;
-      costs.push(costOf(tableCost, req, 'cost'));
-    } else {
-      costs.push(costOf(rule.cost, req, rule.costOption));
-    }
+  const costs: Awaitable<number>[] = new Array(rules.length);
+  let sharedTableCost: Awaitable<number> | undefined;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    costs[i] = rule.cost === undefined ? (sharedTableCost ??= costOf(tableCost, req, 'cost')) : costOf(rule.cost, req, rule.costOption);
   }
   return costs;
 }
 
+/**
+ * The LimitRequest of the matched rules. When their costs differ, each part carries its rule's
+ * cost so the store charges every rule exactly its own; when they agree (the common case), the
+ * parts carry none and that cost is the call's.
+ */
 function assemble<Req>(
   rules: readonly CompiledRule<Req>[],
   ids: readonly string[],
@@ -269,9 +269,12 @@ function assemble<Req>(
   costs: readonly number[],
   policies: readonly Policy[] | undefined,
 ): LimitRequest {
+  const cost = costs[0]!;
+  const uniform = costs.every((value) => value === cost);
   const parts: LimitPart[] = new Array(rules.length);
-  for (let i = 0; i < rules.length; i++) parts[i] = { id: ids[i]!, prefix: rules[i]!.prefix, policies: policyLists[i]! };
-  let cost = 1;
-  for (const value of costs) if (value > cost) cost = value;
+  for (let i = 0; i < rules.length; i++) {
+    const part = { id: ids[i]!, prefix: rules[i]!.prefix, policies: policyLists[i]! };
+    parts[i] = uniform ? part : { ...part, cost: costs[i]! };
+  }
   return { parts, cost, policies };
 }

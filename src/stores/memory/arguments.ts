@@ -13,13 +13,14 @@ function isCount(value: unknown): boolean {
   return Number.isSafeInteger(value) && (value as number) >= 1;
 }
 
-/** consume / peek / refund: throws unless `cost` is an integer ≥ 1 and `limits` a non-empty list of well-formed limits. */
+/** consume / peek / refund: throws unless `cost` is an integer ≥ 1 and `limits` a non-empty list of well-formed limits (own `cost` absent or ≥ 1). */
 export function checkCall(limits: readonly StoreLimit[], cost: number): void {
   if (isCount(cost) && Array.isArray(limits) && limits.length > 0) {
     let i = 0;
     for (; i < limits.length; i++) {
       const item = limits[i];
       if (typeof item?.key !== 'string' || !isCount(item.windowMs) || !isCount(item.limit)) break;
+      if (item.cost !== undefined && !isCount(item.cost)) break;
     }
     if (i === limits.length) return;
   }
@@ -37,6 +38,7 @@ function checkLimits(limits: readonly StoreLimit[]): void {
     if (typeof item?.key !== 'string') throw new ConfigError(`limits[${i}].key must be a string; got ${describe(item?.key)}`);
     checkInteger(`limits[${i}].windowMs`, item.windowMs, 1);
     checkInteger(`limits[${i}].limit`, item.limit, 1);
+    if (item.cost !== undefined) checkInteger(`limits[${i}].cost`, item.cost, 1);
   }
 }
 

@@ -6,7 +6,8 @@ import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 import type { SlidingLog } from './sliding-log.js';
 
 /**
- * Decides a request of `cost` against `limits`, whose trimmed logs are `logs` (undefined = empty).
+ * Decides a request against `limits`, whose trimmed logs are `logs` (undefined = empty); each limit
+ * takes its own `cost`, else the call's `cost`.
  * When allowed and `record`ed, `stamp` is the stamp the write must use: max(now, newest entry of
  * every log), so every log stays sorted even if the clock stepped back a little; else 0.
  */
@@ -21,7 +22,8 @@ export function judge(
   let stamp = now;
   for (let i = 0; i < limits.length; i++) {
     const log = logs[i];
-    if ((log?.total ?? 0) + cost > limits[i]!.limit) allowed = false;
+    const limit = limits[i]!;
+    if ((log?.total ?? 0) + (limit.cost ?? cost) > limit.limit) allowed = false;
     const newest = log?.newest();
     if (newest !== undefined && newest > stamp) stamp = newest;
   }
@@ -40,7 +42,8 @@ function allowedVerdict(
   let index = 0;
   let remaining = Infinity;
   for (let i = 0; i < limits.length; i++) {
-    const left = limits[i]!.limit - (logs[i]?.total ?? 0) - cost;
+    const limit = limits[i]!;
+    const left = limit.limit - (logs[i]?.total ?? 0) - (limit.cost ?? cost);
     if (left < remaining) {
       index = i;
       remaining = left;
@@ -52,7 +55,7 @@ function allowedVerdict(
 }
 
 /**
- * Deciding limit = the blocking limit with the longest wait (ties: lowest index); a limit the cost
+ * Deciding limit = the blocking limit with the longest wait (ties: lowest index); a limit its cost
  * can never fit (cost > limit) waits forever, so it decides and the answer is -1.
  */
 function blockedVerdict(
@@ -64,12 +67,13 @@ function blockedVerdict(
   let index = 0;
   let wait = -Infinity;
   for (let i = 0; i < limits.length; i++) {
-    const { limit, windowMs } = limits[i]!;
+    const { limit, windowMs, cost: ownCost } = limits[i]!;
+    const units = ownCost ?? cost;
     const log = logs[i];
     const count = log?.total ?? 0;
-    if (count + cost <= limit) continue;
-    // The entry at (limit - cost) from the newest must age out to leave room for `cost` more.
-    const limitWait = cost > limit ? Infinity : log!.entryFromNewest(limit - cost) + windowMs - now;
+    if (count + units <= limit) continue;
+    // The entry at (limit - units) from the newest must age out to leave room for `units` more.
+    const limitWait = units > limit ? Infinity : log!.entryFromNewest(limit - units) + windowMs - now;
     if (limitWait > wait) {
       index = i;
       wait = limitWait;

@@ -6,7 +6,8 @@
  * answer names the same deciding limit a single call would; when a group's call fails, the
  * groups already recorded are refunded (best effort) and the error is rethrown. Every group after
  * the first reuses the first group's stamp (`align`) so that one stamp refunds the request
- * everywhere.
+ * everywhere. Limits with their own `cost` keep it in every group call and every compensating
+ * refund (the StoreLimit objects are passed through), so each log gets back exactly what it took.
  */
 import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 
