@@ -1,6 +1,6 @@
 /**
  * The rate limiter without HTTP: `new RateLimiter({ store, limits })`, then `consume(key)`,
- * `peek(key)`, `reset(key)`, `refund(decision)`. Options are parsed and validated once, here.
+ * `peek(key, { cost })`, `reset(key)`, `refund(decision)`. Options are parsed and validated once, here.
  */
 import { ConfigError, type StoreError, type StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
@@ -91,19 +91,16 @@ export class RateLimiter {
   /** Takes `cost` (default 1) from every limit of `key` if all have room, else nothing. Never rejects on store failure. */
   async consume(key: string, options?: ConsumeOptions): Promise<Decision> {
     validateKey(key);
-    let cost = 1;
-    if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw new ConfigError(`consume() options must be an object like { cost: 2 }; got ${describe(options)}`);
-      rejectUnknownOptions(options, CONSUME_OPTION_NAMES, 'consume()');
-      if (options.cost !== undefined) cost = validateCost(options.cost, 'cost');
-    }
-    return decide([this.#part(key)], cost, 'consume', this.#callOptions);
+    return decide([this.#part(key)], costOption(options, 'consume()'), 'consume', this.#callOptions);
   }
 
-  /** What a request of cost 1 would get now, recording nothing. */
-  async peek(key: string): Promise<Decision> {
+  /**
+   * What a request of `cost` (default 1) would get now, recording nothing: `allowed`, and
+   * `remaining` as it would be after such a request.
+   */
+  async peek(key: string, options?: ConsumeOptions): Promise<Decision> {
     validateKey(key);
-    return decide([this.#part(key)], 1, 'peek', this.#callOptions);
+    return decide([this.#part(key)], costOption(options, 'peek()'), 'peek', this.#callOptions);
   }
 
   /** Deletes every limit's log for `key` (full quota again). Rejects with StoreError / StoreTimeoutError. */
@@ -134,4 +131,12 @@ function validateKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) {
     throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${describe(key)}`);
   }
+}
+
+/** The validated `cost` of consume/peek options (default 1). */
+function costOption(options: ConsumeOptions | undefined, method: string): number {
+  if (options === undefined) return 1;
+  if (options === null || typeof options !== 'object') throw new ConfigError(`${method} options must be an object like { cost: 2 }; got ${describe(options)}`);
+  rejectUnknownOptions(options, CONSUME_OPTION_NAMES, method);
+  return options.cost === undefined ? 1 : validateCost(options.cost, 'cost');
 }

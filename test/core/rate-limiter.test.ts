@@ -129,6 +129,14 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
     await expect(limiter.peek('k')).resolves.toMatchObject({ allowed: false, reason: 'limited' });
   });
 
+  it('peek takes a cost: what a request of that cost would get now', async () => {
+    await limiter.consume('p', { cost: 1 });
+    await expect(limiter.peek('p', { cost: 2 })).resolves.toMatchObject({ allowed: true, remaining: 0 });
+    await expect(limiter.peek('p', { cost: 3 })).resolves.toMatchObject({ allowed: false, reason: 'limited' });
+    await expect(limiter.peek('p', { cost: 0 })).rejects.toThrow(/^cost must be an integer/);
+    await expect(limiter.peek('p', { weight: 1 } as never)).rejects.toThrow(/^peek\(\) has no option "weight"/);
+  });
+
   it('reset deletes every limit of the key and nothing else', async () => {
     await limiter.consume('a', { cost: 3 });
     await limiter.consume('b', { cost: 3 });
