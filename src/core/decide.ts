@@ -132,13 +132,14 @@ export async function refund(decision: Decision, options: StoreCallOptions): Pro
     reportStoreSuccess(ticket.store, options.logger);
   } catch (err) {
     const failure = toStoreError(err);
-    let failureMode: FailureMode = DEFAULTS.limiterOnStoreError;
+    reportStoreFailure(ticket.store, failure, options.logger);
+    // The response is already sent, so the answer changes nothing; a handler still hears of every
+    // failure (it may count them). A bad handler surfaces on the next decision.
     try {
-      failureMode = resolveFailureMode(options.onStoreError, failure);
+      resolveFailureMode(options.onStoreError, failure);
     } catch {
-      // A bad onStoreError handler surfaces on the next decision; a refund runs after the response.
+      // ignored: see above
     }
-    reportStoreFailure(ticket.store, failure, options.logger, failureMode);
   }
 }
 
@@ -204,7 +205,7 @@ function failureDecision(
   options: StoreCallOptions,
 ): Decision {
   const failureMode = resolveFailureMode(options.onStoreError, error);
-  reportStoreFailure(options.store, error, options.logger, failureMode);
+  reportStoreFailure(options.store, error, options.logger);
   const policy = policies[0]!;
   const open = failureMode === 'open';
   return {

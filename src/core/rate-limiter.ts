@@ -9,7 +9,7 @@ import { decide, refund, type LimitPart, type StoreCallOptions } from './decide.
 import { limitKey, validatePrefix } from './keyspace.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
 import { rejectUnknownOptions, validateLogger, validateOnStoreError, validateStore } from './options.js';
-import { reportStoreFailure, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
+import { callStore, type FailureMode, type Logger } from './store-call.js';
 import type { Decision, Policy } from './decision.js';
 import type { Store } from './store.js';
 import { getDefaultStore } from '../stores/default-store.js';
@@ -106,15 +106,9 @@ export class RateLimiter {
   /** Deletes every limit's log for `key` (full quota again). Rejects with StoreError / StoreTimeoutError. */
   async reset(key: string): Promise<void> {
     validateKey(key);
-    const { store, timeoutMs, logger, onStoreError } = this.#callOptions;
+    const { store, timeoutMs, logger } = this.#callOptions;
     const keys = this.policies.map((policy) => limitKey(this.prefix, key, policy.name));
-    try {
-      await withTimeout(store.reset(keys), timeoutMs);
-    } catch (err) {
-      const failure = toStoreError(err);
-      reportStoreFailure(store, failure, logger, typeof onStoreError === 'string' ? onStoreError : DEFAULTS.limiterOnStoreError);
-      throw failure;
-    }
+    await callStore(store, () => store.reset(keys), { timeoutMs, logger });
   }
 
   /** Gives back exactly what `decision` (from this limiter's `consume`) recorded; a no-op otherwise. Never rejects on store failure. */

@@ -66,9 +66,8 @@ const outages = new WeakMap<Store, Outage>();
 /**
  * Records a failed call; logs when this starts an outage. One store may serve guards with different
  * policies (limiters fail open, locks closed by default), so the log names no single action.
- * `_failureMode` is the failing guard's policy, kept for callers' symmetry with the decision.
  */
-export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutError, logger: Logger, _failureMode: FailureMode): void {
+export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutError, logger: Logger): void {
   const now = Date.now();
   const outage = outages.get(store);
   if (outage) {
@@ -96,7 +95,7 @@ export function reportStoreSuccess(store: Store, logger: Logger): void {
 export async function callStore<T>(
   store: Store,
   operation: () => Promise<T>,
-  options: { timeoutMs: number; logger: Logger; failureMode: FailureMode; onLate?: (value: T) => void },
+  options: { timeoutMs: number; logger: Logger; onLate?: (value: T) => void },
 ): Promise<T> {
   try {
     const value = await withTimeout(operation(), options.timeoutMs, options.onLate);
@@ -104,7 +103,7 @@ export async function callStore<T>(
     return value;
   } catch (err) {
     const failure = toStoreError(err);
-    reportStoreFailure(store, failure, options.logger, options.failureMode);
+    reportStoreFailure(store, failure, options.logger);
     throw failure;
   }
 }

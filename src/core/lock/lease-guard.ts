@@ -90,7 +90,6 @@ export async function requestLease<R>(settings: LeaseSettings, request: LeaseReq
     return callStore(settings.store, () => request.ask(token), {
       timeoutMs: settings.timeoutMs,
       logger: settings.logger,
-      failureMode: 'closed',
       onLate: (late) => {
         if (request.isGranted(late)) giveBackQuietly(request, token);
       },
@@ -106,7 +105,7 @@ export async function requestLease<R>(settings: LeaseSettings, request: LeaseReq
 
 /** A token-checked store call on a held lease, within the guard's timeout budget (fail closed). */
 export function callLeaseStore<T>(settings: LeaseSettings, operation: () => Promise<T>): Promise<T> {
-  return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger, failureMode: 'closed' });
+  return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger });
 }
 
 /** Best-effort give-back nobody awaits (the ttl frees the key if this fails too). */
