@@ -15,8 +15,6 @@
 const COLON = 0x3a;
 const DOT = 0x2e;
 const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const PERCENT = 0x25;
 
 /** Scratch space for the 8 groups of the address being parsed (parsing is synchronous). */
 const groups: number[] = [0, 0, 0, 0, 0, 0, 0, 0];

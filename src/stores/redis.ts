@@ -51,7 +51,6 @@ export interface RedisStoreOptions {
 const SLOT = '';
 
 export class RedisStore implements Store {
-  private readonly client: RedisClientLike;
   private readonly runner: ScriptRunner;
   private readonly clock: (() => number) | undefined;
   private readonly isCluster: boolean;
@@ -68,7 +67,6 @@ export class RedisStore implements Store {
     if (options.mode !== undefined && options.mode !== 'function' && options.mode !== 'eval') {
       throw new ConfigError(`mode must be 'function' or 'eval'; got ${describe(options.mode)}`);
     }
-    this.client = client;
     this.clock = options.clock;
     this.isCluster = client.isCluster === true;
     this.runner = new ScriptRunner(client, options.mode);
