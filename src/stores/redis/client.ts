@@ -28,11 +28,12 @@ export interface RedisClientLike extends RedisCommandClient {
 const FIRST_CONNECT_STATES = new Set(['wait', 'connecting', 'connect']);
 
 /**
- * Decides whether a command may be sent now. A client that was ready before and lost its
- * connection fails at once, instead of letting ioredis park the command in its offline queue until
- * Redis comes back (RELIABILITY A1: pending store calls stay bounded). A client still making its
- * FIRST connection (an app that serves requests right after start-up) is let through: ioredis
- * sends the command as soon as it connects, and the caller's timeout budget bounds the wait.
+ * Decides whether a command may be sent now. A client that is not connected fails at once, instead
+ * of letting ioredis park the command in its offline queue until Redis comes back (RELIABILITY A1:
+ * pending store calls stay bounded). The one exception is a client still on its FIRST connection
+ * attempt (an app that serves requests right after `new Redis()`): ioredis sends the command as
+ * soon as it connects, and the caller's timeout budget bounds the wait. Once an attempt failed
+ * ('reconnecting'), Redis is unreachable and calls fail fast even before the first success.
  */
 export class ReadinessGate {
   private wasReady: boolean;
