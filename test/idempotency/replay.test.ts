@@ -9,25 +9,9 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/keys.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
-import { frameworkNames, lockApp, type FrameworkName, type LockAppOptions, type Reply } from '../lock/support/apps.js';
-import { listen, send, type TestResponse, type TestServer } from '../lock/support/http.js';
-
-const servers: TestServer[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-});
-
-async function serve(name: FrameworkName, options: LockAppOptions): Promise<number> {
-  const server = await listen(lockApp(name, options));
-  servers.push(server);
-  return server.port;
-}
-
-function deferred(): [Promise<void>, () => void] {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return [promise, resolve];
-}
+import { frameworkNames, type Reply } from '../lock/support/apps.js';
+import { serve, deferred } from '../lock/support/serve.js';
+import { send, type TestResponse } from '../lock/support/http.js';
 
 const sha256 = (body: Buffer): string => createHash('sha256').update(body).digest('hex');
 const idem = (key: string, extra: Record<string, string> = {}) => ({ 'Idempotency-Key': key, ...extra });

@@ -9,26 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockGuard } from '../../src/core/lock-guard.js';
 import { LockBusyError } from '../../src/core/errors.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
-import { frameworkNames, lockApp, type FrameworkName, type LockAppOptions } from './support/apps.js';
-import { listen, send, sendAndHangUp, type TestServer } from './support/http.js';
-
-const servers: TestServer[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((server) => server.close()));
-});
-
-async function serve(name: FrameworkName, options: LockAppOptions): Promise<number> {
-  const server = await listen(lockApp(name, options));
-  servers.push(server);
-  return server.port;
-}
-
-/** A promise and the function that resolves it. */
-function deferred(): [Promise<void>, () => void] {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return [promise, resolve];
-}
+import { frameworkNames, type LockAppOptions } from './support/apps.js';
+import { serve, deferred } from './support/serve.js';
+import { send, sendAndHangUp } from './support/http.js';
 
 /** Counts concurrent and total runs of a handler, and how long each takes. */
 function runCounter(holdMs: number) {
