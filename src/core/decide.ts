@@ -7,6 +7,7 @@ import { ConfigError, StoreError, StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
 import { describe } from './duration.js';
 import { digest } from './keyspace.js';
+import { checkConsumeResult } from './store-replies.js';
 import { reportStoreFailure, reportStoreSuccess, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
 import type { Decision, Policy } from './decision.js';
 import type { ConsumeResult, Store, StoreLimit } from './store.js';
@@ -20,7 +21,7 @@ export interface LimitPart {
    * Units the request takes on this part's limits (a route rule's own cost), integer ≥ 1, already
    * validated. @default the `cost` passed to `decide()`
    */
-  readonly cost?: number;
+  readonly cost?: number | undefined;
 }
 
 export type StoreErrorHandler = (err: StoreError | StoreTimeoutError) => FailureMode;
@@ -31,7 +32,7 @@ export interface StoreCallOptions {
   logger: Logger;
   onStoreError: FailureMode | StoreErrorHandler;
   /** Attach a refund ticket to allowed decisions (limiters with a `refund` option, `RateLimiter`). */
-  refundable?: boolean;
+  refundable?: boolean | undefined;
 }
 
 /** What `refund()` needs to give back exactly one decision's cost. */
@@ -89,7 +90,7 @@ export async function decide(
   const { store } = options;
   let result: ConsumeResult;
   try {
-    const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
+    const call = (mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost)).then((reply) => checkConsumeResult(mode, reply));
     result = await withTimeout(call, options.timeoutMs, mode === 'consume' ? (late) => refundLate(store, limits, cost, late) : undefined);
     if (policies[result.index] === undefined) {
       throw new StoreError(`store returned limit index ${describe(result.index)} for ${policies.length} limits`);

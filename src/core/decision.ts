@@ -39,5 +39,5 @@ export interface Decision {
   readonly policies: readonly Policy[];
   readonly reason: DecisionReason;
   /** The store failure, when `reason` is `store-error` or `store-timeout`. */
-  readonly error?: StoreError | StoreTimeoutError;
+  readonly error?: StoreError | StoreTimeoutError | undefined;
 }

@@ -17,25 +17,25 @@ export { IdempotencyLease, type IdempotencyOutcome } from './idempotency/record.
 
 export interface IdempotencyGuardOptions {
   /** @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store;
+  store?: Store | undefined;
   /** In-flight lease (≥ MIN_LEASE_TTL_MS, 150 ms): a crashed holder frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** How long a completed response is kept for replay. @default DEFAULTS.replayTtlMs (24 h) */
-  replayTtl?: Duration;
+  replayTtl?: Duration | undefined;
   /** @default DEFAULTS.idempotencyPrefix (`'idem:'`) */
-  prefix?: string;
+  prefix?: string | undefined;
   /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** Longest the in-flight lease is auto-extended. @default max(ttl, DEFAULTS.lockMaxHoldMs) */
-  maxHold?: Duration;
+  maxHold?: Duration | undefined;
   /** @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 export interface BeginOptions {
   /** ms to keep polling while a duplicate is in flight, then answer its replay (or in-flight). @default 0 */
-  wait?: Duration;
-  signal?: AbortSignal;
+  wait?: Duration | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 const IDEMPOTENCY_GUARD: GuardKind = {

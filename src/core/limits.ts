@@ -20,7 +20,7 @@ import type { Store } from './store.js';
 export interface LimitDefinition {
   limit: number;
   window: Duration;
-  name?: string;
+  name?: string | undefined;
 }
 
 /** A limit whose quota may depend on the request (`rateLimit({ limit: (req) => ... })`). */

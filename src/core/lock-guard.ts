@@ -22,24 +22,24 @@ export { MIN_LEASE_TTL_MS } from './lock/options.js';
 
 export interface LockGuardOptions {
   /** Where locks live. @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store;
+  store?: Store | undefined;
   /** Lease length (≥ MIN_LEASE_TTL_MS, 150 ms): a holder that crashes frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** Prefix of every lock key. @default DEFAULTS.lockPrefix (`'lk:'`) */
-  prefix?: string;
+  prefix?: string | undefined;
   /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** Longest a lease is auto-extended (`lease.autoExtend()`), counted from acquisition. @default max(ttl, DEFAULTS.lockMaxHoldMs) (5 min) */
-  maxHold?: Duration;
+  maxHold?: Duration | undefined;
   /** Receives the once-per-outage messages. @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 export interface AcquireOptions {
   /** ms to keep polling a busy key (jittered, ≤ 20 calls/s) before LockBusyError; 0 = one attempt. @default 0 */
-  wait?: Duration;
+  wait?: Duration | undefined;
   /** Aborts a wait (rejects with `signal.reason`); a lock granted meanwhile is released. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 const LOCK_GUARD: GuardKind = {

@@ -17,13 +17,44 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function';
 }
 
-/** Throws a ConfigError for an option name that `known` does not list. */
+/**
+ * Option names of the libraries our users come from (express-rate-limit, rate-limiter-flexible,
+ * koa-ratelimit, redlock) → what to write here instead, so a migrated config gets a pointed answer.
+ */
+const PEER_OPTION_HINTS: Readonly<Record<string, string>> = {
+  max: 'use "limit" (express-rate-limit\'s max)',
+  windowMs: 'use "window" (ms or a string like \'15m\')',
+  points: 'use "limit" (rate-limiter-flexible\'s points)',
+  duration: 'use "window" (rate-limiter-flexible\'s duration is in seconds; window takes ms or a string like \'60s\')',
+  keyGenerator: 'use "key" with an extractor (req) => string, or keys.ip() / keys.header(name) / keys.user(fn)',
+  id: 'use "key" with an extractor (ctx) => string (koa-ratelimit\'s id)',
+  keyPrefix: 'use "prefix"',
+  storeClient: 'use "store: new RedisStore({ client })"',
+  db: 'use "store: new RedisStore({ client })" (koa-ratelimit\'s db)',
+  driver: 'use "store: new RedisStore({ client })" or new MemoryStore()',
+  standardHeaders: 'use "headers" (\'draft-8\', \'draft-7\', \'draft-6\', \'legacy\' or false)',
+  legacyHeaders: 'use "headers: \'legacy\'" for X-RateLimit-* headers',
+  skipSuccessfulRequests: 'use "refund: \'success\'"',
+  skipFailedRequests: 'use "refund: \'failure\'"',
+  handler: 'use "onLimited" (or "message" for the body)',
+  errorMessage: 'use "message"',
+  whitelist: 'use "skip: (req) => boolean"',
+  allowlist: 'use "skip: (req) => boolean"',
+  retryCount: 'use "wait" (ms a contender waits for the lock)',
+  retryDelay: 'use "wait" (ms a contender waits for the lock)',
+};
+
+/** Throws a ConfigError for an option name that `known` does not list (naming ours for a peer's name). */
 export function rejectUnknownOptions(options: object, known: readonly string[], owner: string): void {
   for (const name of Object.keys(options)) {
-    if (!known.includes(name)) {
-      throw new ConfigError(`${owner} has no option "${name}"; allowed options: ${known.join(', ')}`);
-    }
+    if (!known.includes(name)) throw unknownOptionError(name, known, owner);
   }
+}
+
+/** The ConfigError for an unknown option `name`: a hint when it is a peer library's name, then every allowed name. */
+export function unknownOptionError(name: string, known: readonly string[], owner: string): ConfigError {
+  const hint = Object.prototype.hasOwnProperty.call(PEER_OPTION_HINTS, name) ? `: ${PEER_OPTION_HINTS[name]}` : '';
+  return new ConfigError(`${owner} has no option "${name}"${hint}; allowed options: ${known.join(', ')}`);
 }
 
 /** `value` if it is a function, `undefined` if absent, else a ConfigError describing the expected `shape`. */

@@ -19,26 +19,26 @@ export { validateLogger, validateOnStoreError, validateStore } from './options.j
 
 export interface RateLimiterOptions {
   /** Where the logs live. @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store;
+  store?: Store | undefined;
   /** Quota per `window` (cost units), integer 1–1e9. Use with `window`, or use `limits`. Its log is named `<limit>-in-<window>` (`'100-in-1m'`). */
-  limit?: number;
+  limit?: number | undefined;
   /** Window length: ms, or a string such as `'15m'`. */
-  window?: Duration;
+  window?: Duration | undefined;
   /** Several limits, all checked and recorded in one atomic call. Names default to `<limit>-in-<window>` (`'100-in-1m'`). */
-  limits?: LimitDefinition[];
+  limits?: LimitDefinition[] | undefined;
   /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
-  prefix?: string;
+  prefix?: string | undefined;
   /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** On store failure or timeout: allow (`'open'`) or refuse (`'closed'`). @default 'open' */
-  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError) => FailureMode);
+  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError) => FailureMode) | undefined;
   /** Receives the once-per-outage messages. @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 export interface ConsumeOptions {
   /** Cost units this call takes, integer 1–10 000 (`MAX_COST`). A cost above a limit is always blocked (retryAfterMs = its window). @default 1 */
-  cost?: number;
+  cost?: number | undefined;
 }
 
 const OPTIONS: Record<keyof RateLimiterOptions, true> = {

@@ -18,7 +18,7 @@ export interface StoreLimit {
    * Units this request takes on this limit, integer ≥ 1; defaults to the call's `cost`. Lets one
    * atomic call charge each limit differently (route-table rules with their own costs).
    */
-  readonly cost?: number;
+  readonly cost?: number | undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ import { ConfigError } from '../core/errors.js';
 import { describe } from '../core/duration.js';
 import { isThenable } from '../core/options.js';
 import type { Logger } from '../core/store-call.js';
-import { asKey, keys, type KeyExtractor } from './extractors.js';
+import { keys, toKey, type KeyExtractor } from './extractors.js';
 
 /** One extractor, or a list of them meaning "the first that yields a value". */
 export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[];
@@ -17,9 +17,11 @@ export type KeySpec<Req = any> = KeyExtractor<Req> | readonly KeyExtractor<Req>[
 /** Resolves a request to its key, synchronously when every extractor it ran was synchronous. */
 export type KeyResolver<Req = any> = (req: Req) => string | Promise<string>;
 
-/** Where the IP fallback's proxy warnings go: the limiter's configured logger. @default console */
 export interface KeySpecOptions {
-  readonly logger?: Logger;
+  /** Where the IP fallback's proxy warnings go: the limiter's configured logger. @default console */
+  readonly logger?: Logger | undefined;
+  /** The option the spec came from, named in the error for an extractor value that is not a key. @default 'key' */
+  readonly option?: string | undefined;
 }
 
 type IpFallback = (req: unknown) => string;
@@ -45,30 +47,30 @@ function ipFallback(logger: Logger | undefined): IpFallback {
  */
 export function compileKeySpec<Req = any>(spec: KeySpec<Req>, options: KeySpecOptions = {}): KeyResolver<Req> {
   const fallback = ipFallback(options.logger);
-  if (typeof spec === 'function') return (req: Req) => resolveOne(spec, req, fallback);
+  const option = options.option ?? 'key';
+  if (typeof spec === 'function') return (req: Req) => resolveOne(spec, req, fallback, option);
   const extractors = spec;
-  return (req: Req) => resolveFromList(extractors, req, 0, fallback);
+  return (req: Req) => resolveFromList(extractors, req, 0, fallback, option);
 }
 
 /** As `compileKeySpec(spec, options)(req)`, without compiling: a string when every extractor that ran was synchronous. */
 export function resolveKey<Req = any>(spec: KeySpec<Req>, req: Req, options: KeySpecOptions = {}): string | Promise<string> {
-  const fallback = ipFallback(options.logger);
-  return typeof spec === 'function' ? resolveOne(spec, req, fallback) : resolveFromList(spec, req, 0, fallback);
+  return compileKeySpec(spec, options)(req);
 }
 
-function resolveOne<Req>(extractor: KeyExtractor<Req>, req: Req, fallback: IpFallback): string | Promise<string> {
+function resolveOne<Req>(extractor: KeyExtractor<Req>, req: Req, fallback: IpFallback, option: string): string | Promise<string> {
   const value = extractor(req);
-  if (isThenable(value)) return Promise.resolve(value).then((settled) => asKey(settled) ?? fallback(req));
-  return asKey(value) ?? fallback(req);
+  if (isThenable(value)) return Promise.resolve(value).then((settled) => toKey(settled, option) ?? fallback(req));
+  return toKey(value, option) ?? fallback(req);
 }
 
-function resolveFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req, start: number, fallback: IpFallback): string | Promise<string> {
+function resolveFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req, start: number, fallback: IpFallback, option: string): string | Promise<string> {
   for (let i = start; i < extractors.length; i++) {
     const value = extractors[i]!(req);
     if (isThenable(value)) {
-      return Promise.resolve(value).then((settled) => asKey(settled) ?? resolveFromList(extractors, req, i + 1, fallback));
+      return Promise.resolve(value).then((settled) => toKey(settled, `${option}[${i}]`) ?? resolveFromList(extractors, req, i + 1, fallback, option));
     }
-    const key = asKey(value);
+    const key = toKey(value, `${option}[${i}]`);
     if (key !== undefined) return key;
   }
   return fallback(req);

@@ -30,9 +30,9 @@ export interface IpKeyOptions {
    * IPv6 clients are keyed by this many leading bits (32–64), so one client cannot rotate through
    * the addresses delegated to it. @default 56 (`DEFAULTS.ipv6Subnet`)
    */
-  ipv6Subnet?: number;
+  ipv6Subnet?: number | undefined;
   /** Where the once-per-process proxy-setting warnings go. @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** Key of requests whose socket has no address any more (the connection is already gone). */
@@ -149,13 +149,13 @@ function all(...parts: KeyExtractor[]): KeyExtractor {
         values.push(value);
         continue;
       }
-      const key = asKey(value);
+      const key = toKey(value, `keys.all() part ${values.length + 1}`);
       if (key === undefined) return abandon(values);
       values.push(key);
     }
     if (!pending) return combine(values as string[]);
     return Promise.all(values).then((settled) => {
-      const keyParts = settled.map(asKey);
+      const keyParts = settled.map((value, index) => toKey(value, `keys.all() part ${index + 1}`));
       return keyParts.every(isNonEmptyString) ? combine(keyParts as string[]) : undefined;
     });
   };
@@ -186,6 +186,20 @@ export function asKey(value: unknown): string | undefined {
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (Array.isArray(value) && value.length > 0 && value.every((part) => typeof part === 'string')) return value.join('/');
   return undefined;
+}
+
+/**
+ * An extractor's value as a key, or `undefined` for "no key here" (`undefined`, `null`, `''`, `[]`).
+ * Any other value that is not a key (an object, a boolean, NaN, a list with non-strings) is a bug in
+ * the extractor: a ConfigError naming `option`, answered 500 like a bad `limit(req)` value, never a
+ * silent fall back to another key.
+ */
+export function toKey(value: unknown, option: string): string | undefined {
+  const key = asKey(value);
+  if (key !== undefined || value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)) return key;
+  throw new ConfigError(
+    `${option} must return a string, a finite number or a list of strings (undefined, null or '' for "no key"); got ${describe(value)}`,
+  );
 }
 
 /** The first value of a header or query parameter: strings as is, arrays → their first string. */

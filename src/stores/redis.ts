@@ -39,12 +39,12 @@ export interface RedisStoreOptions {
    * property tests drive MemoryStore and RedisStore with one virtual clock). Key expiry still
    * runs on Redis's real clock, so under this option logs keep a TTL of at least 1 h.
    */
-  clock?: () => number;
+  clock?: (() => number) | undefined;
   /**
    * Internal, for tests: `'eval'` forces EVALSHA/EVAL as on servers without Functions.
    * @default 'function' (falls back to 'eval' by itself when the server lacks FUNCTION)
    */
-  mode?: ScriptMode;
+  mode?: ScriptMode | undefined;
 }
 
 /** Slot 0 of every argument list is filled by the runner (function name, SHA1 or source). */

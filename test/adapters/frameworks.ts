@@ -3,11 +3,14 @@
  * interface so a test is written once: build an app with some middleware in front of a few fixed
  * routes, and read what the adapter exposed.
  *
- * Fixed routes (any method): `/status/:code` → that status; `/decision` → 200 with the exposed
- * decision as JSON; any other path → 200 `ok`. Errors passed to the framework's error
+ * Fixed routes (any method): `/status/:code` → that status; `/slow/:ms/:code` → that status after
+ * `ms` (a handler with a side effect, see `onSlowDone`); `/throw/:code` → an error with that status
+ * passed to the framework's error path; `/decision` → 200 with the exposed decision as JSON; any
+ * other path → 200 `ok`. Errors passed to the framework's error
  * path are answered 500 `{ code, name, message }`, so tests can assert the ConfigError.
  */
 import type { RequestListener } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import express5, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import express4 from 'express4';
 import Koa3, { type Context, type Middleware } from 'koa';
@@ -23,6 +26,8 @@ export type FrameworkName = 'express' | 'express4' | 'koa' | 'koa2';
 export interface AppOptions {
   /** Express `trust proxy` hop count / Koa `app.proxy` + `maxIpsCount`. */
   trustProxyHops?: number;
+  /** Called when the `/slow/:ms/:code` route has produced its response (also when its client left). */
+  onSlowDone?: (status: number) => void;
 }
 
 /** What a test needs from one framework; options are passed through untyped (both adapters take the same names). */
@@ -53,6 +58,13 @@ function expressFramework(name: 'express' | 'express4', create: typeof express5)
       if (options.trustProxyHops !== undefined) app.set('trust proxy', options.trustProxyHops);
       for (const handler of middleware) app.use(handler as RequestHandler);
       app.all('/status/:code', (req: Request, res: Response) => void res.status(Number(req.params.code)).send(`status ${req.params.code}`));
+      app.all('/slow/:ms/:code', async (req: Request, res: Response) => {
+        await sleep(Number(req.params.ms));
+        const status = Number(req.params.code);
+        options.onSlowDone?.(status);
+        res.status(status).send(`status ${status}`);
+      });
+      app.all('/throw/:code', (req: Request, _res: Response, next) => next(Object.assign(new Error('thrown'), { status: Number(req.params.code) })));
       app.all('/decision', (req: Request, res: Response) => void res.json({ decision: req.rateLimit ?? null }));
       app.use((_req: Request, res: Response) => void res.send('ok'));
       const onError: ErrorRequestHandler = (err, _req, res, _next) => void res.status(500).json(errorBody(err));
@@ -90,6 +102,14 @@ function koaFramework(name: 'koa' | 'koa2', Create: typeof Koa3): Framework {
         if (segments[0] === 'status' && segments.length === 2) {
           ctx.status = Number(segments[1]);
           ctx.body = `status ${segments[1]}`;
+        } else if (segments[0] === 'slow' && segments.length === 3) {
+          await sleep(Number(segments[1]));
+          const status = Number(segments[2]);
+          options.onSlowDone?.(status);
+          ctx.status = status;
+          ctx.body = `status ${status}`;
+        } else if (segments[0] === 'throw' && segments.length === 2) {
+          ctx.throw(Number(segments[1]), 'thrown');
         } else if (ctx.path === '/decision') ctx.body = { decision: (ctx.state.rateLimit as Decision | undefined) ?? null };
         else ctx.body = 'ok';
       });

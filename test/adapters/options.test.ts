@@ -22,6 +22,10 @@ describe.each([
 
   it.each([
     [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, algorithm, prefix, cost, skip, refund, headers'],
+    [{ store, max: 10, window: '1m' }, 'rateLimit() has no option "max": use "limit" (express-rate-limit\'s max); allowed options:'],
+    [{ store, limit: 10, windowMs: 60_000 }, 'rateLimit() has no option "windowMs": use "window" (ms or a string like \'15m\'); allowed options:'],
+    [{ ...base, keyGenerator: () => 'k' }, 'rateLimit() has no option "keyGenerator": use "key" with an extractor'],
+    [{ ...base, skipFailedRequests: true }, 'rateLimit() has no option "skipFailedRequests": use "refund: \'failure\'"'],
     [{ ...base, headers: 'draft-9' }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
     [{ ...base, headers: true }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got true"],
     [{ ...base, algorithm: 'fixed-window' }, "algorithm must be 'sliding-log' (the only algorithm so far); got \"fixed-window\""],

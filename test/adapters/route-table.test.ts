@@ -109,6 +109,8 @@ describe('route table errors', () => {
     [{ routes: [{ ...valid, name: 'has space' }] }, 'routes[0].name must be 1 to 32 characters'],
     [{ routes: [{ ...valid, name: 'a' }, { ...valid, name: 'a' }] }, 'routes[1].name must differ from the name of routes[0]'],
     [{ routes: [valid, { ...valid, key: 'header:x-api-key' }] }, 'routes[1].name must differ from the name of routes[0]: both are "GET_/search" (a rule without a name is named after its route); give one of them a name'],
+    [{ routes: [valid, { ...valid, route: 'get /Search/' }] }, 'routes[1].name must differ from the name of routes[0]: both are "GET_/search"'],
+    [{ routes: [{ ...valid, route: '/a//b' }, { ...valid, route: '/A/b' }] }, 'routes[1].name must differ from the name of routes[0]: both are "/a/b"'],
     [{ routes: [{ ...valid, name: 'GET_/search' }] }, 'routes[0].name must be 1 to 32 characters from letters, digits and _ . -; got "GET_/search"'],
     [{ routes: [valid], prefix: 'p'.repeat(60) }, 'routes[0].route (an unnamed rule is named after its route) makes the key prefix'],
     [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object'],

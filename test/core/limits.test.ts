@@ -54,7 +54,7 @@ describe('resolveLimits()', () => {
     ['limits item not an object', { limits: [5] }, /^limits\[0\] must be an object \{ limit, window, name\? \}; got 5$/],
     ['limits item with a bad limit', { limits: [{ limit: 1, window: '1s' }, { limit: -2, window: '1m' }] }, /^limits\[1\]\.limit must be .*; got -2$/],
     ['limits item with a bad window', { limits: [{ limit: 1, window: '1y' }] }, /^limits\[0\]\.window must be .*; got "1y"$/],
-    ['limits item with an unknown key', { limits: [{ limit: 1, window: '1s', windowMs: 5 }] }, /^limits\[0\] has no option "windowMs"; allowed options: limit, window, name$/],
+    ['limits item with an unknown key', { limits: [{ limit: 1, window: '1s', windowMs: 5 }] }, /^limits\[0\] has no option "windowMs": use "window" \(ms or a string like '15m'\); allowed options: limit, window, name$/],
     ['limits item with a bad name', { limits: [{ limit: 1, window: '1s', name: 'a b' }] }, /^limits\[0\]\.name must be 1 to 64 characters .*; got "a b"$/],
     ['limits item with a braced name', { limits: [{ limit: 1, window: '1s', name: '{x}' }] }, /^limits\[0\]\.name must be .*; got "\{x\}"$/],
     ['duplicate default names', { limits: [{ limit: 5, window: '1m' }, { limit: 5, window: 60_000 }] }, /^limits\[1\]\.name must differ from limits\[0\]'s: both are named "5-in-1m" \(unless "name" is given/],

@@ -135,7 +135,13 @@ describe('extractKey() and key specs', () => {
     await expect(extractKey(spec, fakeRequest({ ip: '198.51.100.4' }))).resolves.toBe('ip:198.51.100.4');
     await expect(extractKey(() => undefined, fakeRequest({ ip: '2001:db8:0:1::9' }))).resolves.toBe('ip:2001:db8::/56');
     await expect(extractKey(() => '', fakeRequest({ ip: '198.51.100.5' }))).resolves.toBe('ip:198.51.100.5');
-    await expect(extractKey(() => ({}) as never, fakeRequest({ ip: '198.51.100.6' }))).resolves.toBe('ip:198.51.100.6');
+    await expect(extractKey(() => null, fakeRequest({ ip: '198.51.100.6' }))).resolves.toBe('ip:198.51.100.6');
+  });
+
+  it('rejects with a ConfigError an extractor value that is no key (an object is a bug, not "no key")', async () => {
+    await expect(extractKey(() => ({}) as never, fakeRequest({ ip: '198.51.100.6' }))).rejects.toThrow(
+      'key must return a string, a finite number or a list of strings (undefined, null or \'\' for "no key"); got {}',
+    );
   });
 
   it("uses a raw function's output as is (strings, and finite numbers as text)", async () => {
@@ -224,7 +230,8 @@ describe('values an extractor may return', () => {
     expect(resolveKey(() => 42, req)).toBe('42');
     expect(resolveKey(() => ['a', 'b', 'c'], req)).toBe('a/b/c');
     expect(resolveKey(() => [], req)).toBe('ip:192.0.2.9'); // no key → the IP
-    expect(resolveKey(() => [1, 2] as unknown as string[], req)).toBe('ip:192.0.2.9');
+    expect(() => resolveKey(() => [1, 2] as unknown as string[], req)).toThrow('key must return a string, a finite number or a list of strings');
+    expect(() => resolveKey(() => true as never, req)).toThrow('got true');
   });
 
   it('lets keys.all() combine numbers and lists too, and give up when a part yields nothing', async () => {

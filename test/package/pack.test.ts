@@ -109,6 +109,10 @@ describe('packed tarball', () => {
   it('type-checks a TypeScript consumer (NodeNext, ESM and CJS) against the shipped .d.ts', async () => {
     expect(await typeCheckApp(app), 'tsc errors in the consumer or in ratelock’s .d.ts').toEqual([]);
   });
+
+  it('type-checks a legacy consumer ("module": "commonjs", node10 resolution, exactOptionalPropertyTypes): subpaths resolve, undefined options are accepted, Koa state is typed', async () => {
+    expect(await typeCheckApp(app, 'tsconfig.legacy.json'), 'tsc errors in the legacy consumer or in ratelock’s .d.ts').toEqual([]);
+  });
 });
 
 /**
@@ -116,16 +120,16 @@ describe('packed tarball', () => {
  * returns the diagnostics in the consumer and in ratelock's .d.ts. Diagnostics inside third-party
  * typings (e.g. @types/koa against a newer content-disposition) are not ours and are left out.
  */
-async function typeCheckApp(dir: string): Promise<string[]> {
+async function typeCheckApp(dir: string, project = 'tsconfig.json'): Promise<string[]> {
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   let output: string;
   try {
-    output = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir);
+    output = await run(process.execPath, [tsc, '-p', project], dir);
   } catch (err) {
     output = (err as Error).message;
   }
   const diagnostics = output.split(/\n(?=\S)/).filter((entry) => /\(\d+,\d+\): error TS\d+/.test(entry));
-  return diagnostics.filter((entry) => /^(consumer\.[cm]ts|node_modules\/ratelock\/)/.test(entry.trim()));
+  return diagnostics.filter((entry) => /^(consumer[\w-]*\.[cm]?ts|node_modules\/ratelock\/)/.test(entry.trim()));
 }
 
 /** The scratch app: one runtime script per module format, and a TypeScript consumer of both flavours. */
@@ -168,7 +172,58 @@ main().catch((err) => { console.error(err); process.exit(1); });
       files: ['consumer.mts', 'consumer.cts'],
     }),
   );
+  writeFileSync(join(dir, 'consumer-legacy.ts'), LEGACY_CONSUMER);
+  writeFileSync(
+    join(dir, 'tsconfig.legacy.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'commonjs',
+        moduleResolution: 'node10',
+        target: 'ES2022',
+        strict: true,
+        exactOptionalPropertyTypes: true,
+        noEmit: true,
+        esModuleInterop: true,
+        skipLibCheck: false,
+        types: ['node'],
+      },
+      files: ['consumer-legacy.ts'],
+    }),
+  );
 }
+
+/**
+ * An Express/Koa app as many are still set up: CommonJS output with node10 resolution (no
+ * "exports" support: the subpaths resolve through typesVersions), exactOptionalPropertyTypes, and
+ * options read from the environment (string | undefined).
+ */
+const LEGACY_CONSUMER = `import express from 'express';
+import Koa from 'koa';
+import { MemoryStore, RateLimiter, type Decision } from 'ratelock';
+import { rateLimit, withLock } from 'ratelock/express';
+import * as koaAdapter from 'ratelock/koa';
+
+const store = process.env.NO_STORE === undefined ? new MemoryStore() : undefined;
+const app = express();
+app.use(rateLimit({ store, limit: 100, window: '1m', prefix: process.env.PREFIX, timeout: process.env.TIMEOUT }));
+app.post('/orders', withLock({ store: process.env.SHARED === '1' ? store : undefined, key: (req) => String(req.query.id) }), (req, res) => {
+  const decision: Decision | undefined = req.rateLimit;
+  res.json({ remaining: decision?.remaining, fence: req.lock?.fence });
+});
+
+const koa = new Koa();
+koa.use(koaAdapter.rateLimit({ store, limit: 10, window: '1s', prefix: process.env.PREFIX }));
+koa.use(koaAdapter.withLock({ store, key: (ctx) => ctx.path }));
+koa.use((ctx) => {
+  const remaining: number | undefined = ctx.state.rateLimit?.remaining;
+  const fence: number | undefined = ctx.state.lock?.fence;
+  // @ts-expect-error ctx.state.rateLimit is a Decision, not any
+  const wrong: string = ctx.state.rateLimit!.remaining;
+  ctx.body = { remaining, fence, wrong };
+});
+
+export const limiter = new RateLimiter({ store, limit: 2, window: '1m', prefix: process.env.PREFIX, logger: undefined });
+`;
 
 /** Shared body of esm.mjs and cjs.cjs: prints a JSON report on stdout. */
 const RUNTIME_CHECK = `

@@ -11,6 +11,7 @@ import { isThenable } from '../../core/options.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { singleLimitResolver, type LimitRequestResolver } from '../http/limit-request.js';
 import { callOptionsFor, resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
+import { OncePerRequest } from '../http/once-per-request.js';
 import { refundWhenDone } from '../http/refund.js';
 import { STORE_UNAVAILABLE_BODY, type ResponseBody } from '../http/responses.js';
 
@@ -19,7 +20,7 @@ declare global {
   namespace Express {
     interface Request {
       /** The rate-limit decision of the last ratelock limiter that ran on this request. */
-      rateLimit?: Decision;
+      rateLimit?: Decision | undefined;
     }
   }
 }
@@ -56,7 +57,9 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
  * async) and the store.
  */
 export function expressLimiter(config: ExpressLimiterConfig, resolve: LimitRequestResolver<Request>): RequestHandler {
+  const once = new OncePerRequest(config.callOptions.logger);
   return async function ratelockRateLimit(req: Request, res: Response, next: NextFunction): Promise<void> {
+    if (!once.claim(req)) return next();
     let pass = true;
     try {
       const pending = resolve(req);

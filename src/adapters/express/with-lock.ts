@@ -31,7 +31,7 @@ declare global {
   namespace Express {
     interface Request {
       /** The lease `withLock` holds for this request: `{ key, token, fence, signal }`. */
-      lock?: LockInfo;
+      lock?: LockInfo | undefined;
     }
   }
 }

@@ -42,7 +42,7 @@ export class RouteKeyCompiler<Req> {
     const cacheKey = items.every((item) => typeof item === 'string') ? JSON.stringify(items) : undefined;
     const cached = cacheKey === undefined ? undefined : this.#resolvers.get(cacheKey);
     if (cached !== undefined) return cached;
-    const resolver = compileKeySpec<Req>(extractors.length === 1 ? extractors[0]! : extractors, { logger: this.#context.logger });
+    const resolver = compileKeySpec<Req>(extractors.length === 1 ? extractors[0]! : extractors, { logger: this.#context.logger, option });
     if (cacheKey !== undefined) this.#resolvers.set(cacheKey, resolver);
     return resolver;
   }

@@ -17,7 +17,7 @@ export interface LimitRequest {
   readonly parts: readonly LimitPart[];
   readonly cost: number;
   /** Every policy of `parts` in order, when the resolver keeps that list (else `decide()` joins them). */
-  readonly policies?: readonly Policy[];
+  readonly policies?: readonly Policy[] | undefined;
 }
 
 /** Resolves a request to its LimitRequest, or `undefined` to let it through untouched (skipped, no matching rule). */

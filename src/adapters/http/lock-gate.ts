@@ -15,6 +15,7 @@ import { beginRecord, type IdempotencyLease } from '../../core/idempotency/recor
 import { acquireLock } from '../../core/lock/acquire.js';
 import type { LockLease } from '../../core/lock/lease.js';
 import type { FailureMode } from '../../core/store-call.js';
+import { toKey } from '../../keys/extractors.js';
 import { requestFingerprint } from './idempotency-fingerprint.js';
 import { idempotencyKeyValues, readIdempotencyKey } from './idempotency-key.js';
 import type { BusyInfo, LockInfo, WithLockConfig } from './lock-options.js';
@@ -114,12 +115,11 @@ async function fingerprintOf<Req>(config: WithLockConfig<Req, unknown>, view: Lo
   return fingerprint;
 }
 
-/** The first extractor value that is a non-empty string (or a finite number), else undefined: no IP fallback here. */
+/** The first extractor value that is a key, else undefined: no IP fallback here. A value that is no key at all is a ConfigError. */
 async function firstKey<Req>(extractors: readonly ((req: Req) => unknown)[], subject: Req): Promise<string | undefined> {
-  for (const extractor of extractors) {
-    const value: unknown = await extractor(subject);
-    if (typeof value === 'string' && value.length > 0) return value;
-    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  for (let i = 0; i < extractors.length; i++) {
+    const key = toKey(await extractors[i]!(subject), extractors.length === 1 ? 'key' : `key[${i}]`);
+    if (key !== undefined) return key;
   }
   return undefined;
 }

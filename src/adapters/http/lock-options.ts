@@ -38,42 +38,42 @@ export interface LockInfo {
 
 export interface ReplayOptions<Req> {
   /** How long a finished response is replayed. @default DEFAULTS.replayTtlMs (24 h) */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** The request fingerprint (same key + different fingerprint → 422). @default method + path + sorted query + body (see idempotency-fingerprint.ts) */
-  fingerprint?: (req: Req) => Awaitable<string>;
+  fingerprint?: ((req: Req) => Awaitable<string>) | undefined;
   /** Largest body stored; a larger response is recorded as "not replayable" (retries get 409). @default DEFAULTS.replayMaxBodyBytes (1 MiB) */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Store and replay 5xx responses (except 503) instead of aborting the record so a retry runs again. @default false */
-  storeServerErrors?: boolean;
+  storeServerErrors?: boolean | undefined;
   /** Extra response header names to replay, besides DEFAULT_REPLAYED_HEADERS. Set-Cookie and the like are refused. */
-  headers?: readonly string[];
+  headers?: readonly string[] | undefined;
 }
 
 export interface WithLockOptionsBase<Req, OnBusy> {
   /** @default the process-wide MemoryStore */
-  store?: Store;
+  store?: Store | undefined;
   /** Extractor(s) of the lock key; a request where none yields gets 400. @default the Idempotency-Key header, scoped by `scope` */
-  key?: KeySpec<Req>;
+  key?: KeySpec<Req> | undefined;
   /** Who the key belongs to: applies to the default key, to every replay record, and to a custom `key` when given explicitly. @default keys.ip() */
-  scope?: KeySpec<Req>;
+  scope?: KeySpec<Req> | undefined;
   /** Lease length (≥ MIN_LEASE_TTL_MS, 150 ms), auto-extended every ttl/3 while the handler runs. @default DEFAULTS.lockTtlMs (30 s) */
-  ttl?: Duration;
+  ttl?: Duration | undefined;
   /** Longest the lease is extended, from acquisition. @default max(ttl, DEFAULTS.lockMaxHoldMs) (5 min) */
-  maxHold?: Duration;
+  maxHold?: Duration | undefined;
   /** ms a contender polls for the lock (or, with replay, for the duplicate's response) before 409. @default 0 */
-  wait?: Duration;
+  wait?: Duration | undefined;
   /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** On store failure or timeout: 503 (`'closed'`) or run the handler without a lock (`'open'`). @default 'closed' */
-  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode);
+  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode) | undefined;
   /** Called instead of the default 409 when the key is busy; may send its own response. */
-  onBusy?: OnBusy;
+  onBusy?: OnBusy | undefined;
   /** Store the finished response and replay it to retries with the same Idempotency-Key. @default false */
-  replay?: boolean | ReplayOptions<Req>;
+  replay?: boolean | ReplayOptions<Req> | undefined;
   /** Key prefix. @default DEFAULTS.lockPrefix (`'lk:'`), or DEFAULTS.idempotencyPrefix (`'idem:'`) with replay */
-  prefix?: string;
+  prefix?: string | undefined;
   /** @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 export interface ReplayConfig<Req> {
@@ -132,7 +132,7 @@ export function resolveWithLockOptions<Req, OnBusy>(options: unknown, owner: str
   // the Idempotency-Key and every replay record are always scoped, so clients never collide.
   const scoped = key === undefined || replayMode || options.scope !== undefined;
   // Proxy-setting warnings of the default scope (and of the IP fallback) go to the configured logger.
-  const scope = scoped ? compileKeySpec<Req>(options.scope === undefined ? keys.ip({ logger }) : validateKeySpec(options.scope, 'scope'), { logger }) : undefined;
+  const scope = scoped ? compileKeySpec<Req>(options.scope === undefined ? keys.ip({ logger }) : validateKeySpec(options.scope, 'scope'), { logger, option: 'scope' }) : undefined;
 
   return {
     key,

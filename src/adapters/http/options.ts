@@ -11,7 +11,7 @@ import { DEFAULTS } from '../../core/defaults.js';
 import { describe, parseDuration, type Duration } from '../../core/duration.js';
 import { validatePrefix } from '../../core/keyspace.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
-import { optionalFunction, validateLogger, validateOnStoreError, validateStore, type Awaitable } from '../../core/options.js';
+import { optionalFunction, unknownOptionError, validateLogger, validateOnStoreError, validateStore, type Awaitable } from '../../core/options.js';
 import type { StoreCallOptions } from '../../core/decide.js';
 import type { Decision, Policy } from '../../core/decision.js';
 import type { FailureMode, Logger } from '../../core/store-call.js';
@@ -30,45 +30,45 @@ export type RefundOption<Predicate> = 'success' | 'failure' | Predicate;
  */
 export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   /** Where the logs live. @default the process-wide MemoryStore */
-  store?: Store;
+  store?: Store | undefined;
   /** Only `'sliding-log'` (exact) so far. @default 'sliding-log' */
-  algorithm?: 'sliding-log';
+  algorithm?: 'sliding-log' | undefined;
   /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Cost units a request takes (integer 1–10 000, see `MAX_COST`), or a function of the request. @default 1 */
-  cost?: number | ((req: Req) => Awaitable<number>);
+  cost?: number | ((req: Req) => Awaitable<number>) | undefined;
   /** Requests for which it returns true are not limited (no store call, no headers). */
-  skip?: (req: Req) => Awaitable<boolean>;
+  skip?: ((req: Req) => Awaitable<boolean>) | undefined;
   /** Give back the request's cost after the response: `'success'` (status < 400), `'failure'` (≥ 400 or aborted), or a predicate. */
-  refund?: RefundOption<RefundPredicate>;
+  refund?: RefundOption<RefundPredicate> | undefined;
   /** Response headers: `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` (X-RateLimit-*), or `false`. @default DEFAULTS.headers */
-  headers?: HeaderMode | false;
+  headers?: HeaderMode | false | undefined;
   /** Status of a limited response, 400–599. @default DEFAULTS.statusCode (429) */
-  statusCode?: number;
+  statusCode?: number | undefined;
   /** Body of a limited response: text, a JSON object, or a function of the request and decision. @default a problem+json `quota-exceeded` body */
-  message?: MessageOption<Req>;
+  message?: MessageOption<Req> | undefined;
   /** Called on every limited request before the default response; may send its own response. */
-  onLimited?: OnLimited;
+  onLimited?: OnLimited | undefined;
   /** Called with every decision (observability); runs before the response is written. */
-  onDecision?: (req: Req, decision: Decision) => void;
+  onDecision?: ((req: Req, decision: Decision) => void) | undefined;
   /** On store failure or timeout: let the request through (`'open'`) or answer 503 (`'closed'`). @default 'open' */
-  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode);
+  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode) | undefined;
   /** ms budget of the store call (number or duration string). @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration;
+  timeout?: Duration | undefined;
   /** Receives the once-per-outage, refund-failure, shared-log and proxy-setting messages. @default console */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** `rateLimit()` options: the shared ones plus the limits and the client key. */
 export interface RateLimitOptionsBase<Req, OnLimited, RefundPredicate> extends HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   /** Quota per `window`: an integer 1–1e9 (its log is named `<limit>-in-<window>`, e.g. `'100-in-1m'`) or `(req) => number` (named after the window). Use with `window`, or use `limits`. */
-  limit?: number | ((req: Req) => Awaitable<number>);
+  limit?: number | ((req: Req) => Awaitable<number>) | undefined;
   /** Window length: ms, or a string such as `'15m'`. */
-  window?: Duration;
+  window?: Duration | undefined;
   /** Several limits, all checked and recorded in one atomic call. */
-  limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[];
+  limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[] | undefined;
   /** Key extractor, or a list (the first that yields a value). @default keys.ip() */
-  key?: KeySpec<Req>;
+  key?: KeySpec<Req> | undefined;
 }
 
 /** `refund` after validation. */
@@ -140,9 +140,7 @@ export function definedOptions(options: unknown, allowed: readonly string[], own
   const defined: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {
     if (value === undefined) continue;
-    if (!allowed.includes(name)) {
-      throw new ConfigError(`${owner} has no option "${name}"; allowed options: ${allowed.join(', ')}`);
-    }
+    if (!allowed.includes(name)) throw unknownOptionError(name, allowed, owner);
     defined[name] = value;
   }
   return defined;

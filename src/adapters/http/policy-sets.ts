@@ -18,7 +18,7 @@ export interface StaticRule {
 
 interface SetNode {
   readonly next: Map<StaticRule, SetNode>;
-  policies?: readonly Policy[];
+  policies?: readonly Policy[] | undefined;
 }
 
 const MAX_SETS = 1_024;

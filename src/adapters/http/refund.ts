@@ -1,26 +1,79 @@
 /**
- * The `refund` option: once the response is over, give back exactly this request's cost (core
- * `refund()`, which removes only the entries this decision recorded). Like express-rate-limit's
+ * The `refund` option: once the request's outcome is KNOWN, give back exactly this request's cost
+ * (core `refund()`, which removes only the entries this decision recorded). Like express-rate-limit's
  * skipSuccessfulRequests / skipFailedRequests, but without a second counter.
  *
- * "Over" is the Node response's `close` event, which fires after `finish` and also when the
- * client went away first; a response that never finished counts as a failure.
+ * A refund is decided on the status the app actually produced, never on a guess: a client that
+ * hangs up while the handler runs must not get its cost back while the handler goes on and succeeds
+ * (that would let `refund: 'failure'` be bypassed by closing sockets). When the outcome is never
+ * known (the app never answers), the cost is kept.
  */
 import type { ServerResponse } from 'node:http';
 import { refund, type StoreCallOptions } from '../../core/decide.js';
 import type { Decision } from '../../core/decision.js';
 import type { RefundConfig } from './options.js';
 
-/** `true` when the response was fully sent with a status below 400. */
-export function responseSucceeded(res: ServerResponse): boolean {
-  return res.writableFinished && res.statusCode < 400;
+/** `true` for a produced status that counts as success (below 400). */
+export function isSuccessStatus(status: number): boolean {
+  return status < 400;
 }
 
 /**
- * Arranges the refund of `decision` when `res` closes, if `refundConfig` says so. `callOptions` are
- * the request's own (see `callOptionsFor`), so a `(err, req)` onStoreError is asked about a failed
- * refund too. `askPredicate` calls the user's predicate with the adapter's arguments (Express
- * `(req, res)`, Koa `(ctx)`).
+ * Calls `settle` once, when the Node response's outcome is known: when it finished, or, if the
+ * client left first, when the app ends the response anyway (its status is then the one the handler
+ * produced, even though nothing reaches the client). Never when the app never ends it.
+ */
+export function onResponseOutcome(res: ServerResponse, settle: () => void): void {
+  let settled = false;
+  const once = (): void => {
+    if (settled) return;
+    settled = true;
+    settle();
+  };
+  res.once('finish', once);
+  res.once('close', () => {
+    if (settled) return;
+    // Ended by the app, but the socket was gone before the last byte: the status is known.
+    if (res.writableEnded) return once();
+    // The client left while the handler still runs: its outcome comes when it ends the response.
+    const end = res.end;
+    res.end = function endAfterClientLeft(this: ServerResponse, ...args: unknown[]) {
+      const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+      once();
+      return result;
+    } as typeof res.end;
+  });
+}
+
+/**
+ * Gives back `decision`'s cost if `refundConfig` says so for this outcome. `succeeded` is the known
+ * outcome; `askPredicate` calls the user's predicate with the adapter's arguments. `callOptions` are
+ * the request's own, so a `(err, req)` onStoreError hears of a failed refund too.
+ */
+export function settleRefund<Predicate>(
+  decision: Decision,
+  refundConfig: RefundConfig<Predicate>,
+  callOptions: StoreCallOptions,
+  succeeded: boolean,
+  askPredicate: (predicate: Predicate) => unknown,
+): void {
+  let giveBack: boolean;
+  try {
+    if (refundConfig.mode === 'predicate') giveBack = Boolean(askPredicate(refundConfig.predicate));
+    else giveBack = (refundConfig.mode === 'success') === succeeded;
+  } catch (err) {
+    // The response is gone: a throwing predicate can only be reported.
+    const { logger } = callOptions;
+    (logger.error ?? logger.warn).call(logger, `[ratelock] refund predicate threw; cost kept: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  // refund() never rejects on store failures (it logs them); nothing else can reject.
+  if (giveBack) void refund(decision, callOptions);
+}
+
+/**
+ * The Node-level arrangement (Express): settle the refund when the response's outcome is known
+ * (see `onResponseOutcome`), on the status the app produced.
  */
 export function refundWhenDone<Predicate>(
   res: ServerResponse,
@@ -29,18 +82,5 @@ export function refundWhenDone<Predicate>(
   callOptions: StoreCallOptions,
   askPredicate: (predicate: Predicate) => unknown,
 ): void {
-  res.once('close', () => {
-    let giveBack: boolean;
-    try {
-      if (refundConfig.mode === 'predicate') giveBack = Boolean(askPredicate(refundConfig.predicate));
-      else giveBack = (refundConfig.mode === 'success') === responseSucceeded(res);
-    } catch (err) {
-      // The response is gone: a throwing predicate can only be reported.
-      const { logger } = callOptions;
-      (logger.error ?? logger.warn).call(logger, `[ratelock] refund predicate threw; cost kept: ${err instanceof Error ? err.message : String(err)}`);
-      return;
-    }
-    // refund() never rejects on store failures (it logs them); nothing else can reject.
-    if (giveBack) void refund(decision, callOptions);
-  });
+  onResponseOutcome(res, () => settleRefund(decision, refundConfig, callOptions, isSuccessStatus(res.statusCode), askPredicate));
 }

@@ -28,34 +28,34 @@ import { costOf, unlessSkipped, type LimitRequest, type LimitRequestResolver } f
 import { definedOptions, HTTP_LIMITER_OPTION_NAMES, resolveCostOption, resolveHttpLimiterOptions, type HttpLimiterConfig, type HttpLimiterOptions } from './options.js';
 import { JoinedPolicies, type StaticRule } from './policy-sets.js';
 import { RouteMatcher } from './route-matcher.js';
-import { parseRoute, type RoutePattern } from './route-pattern.js';
+import { parseRoute, splitPath, type RoutePattern } from './route-pattern.js';
 
 /** One rule of the table; every field is JSON-representable except optional functions. */
 export interface RouteRule<Req> {
   /** `'[METHOD ]PATH'`: `'POST /login'`, `'/users/:id'`, `'/api/*'`. */
   route: string;
   /** Quota per `window` (or a function of the request). Use with `window`, or use `limits`. */
-  limit?: number | ((req: Req) => Awaitable<number>);
-  window?: LimitDefinition['window'];
-  limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[];
+  limit?: number | ((req: Req) => Awaitable<number>) | undefined;
+  window?: LimitDefinition['window'] | undefined;
+  limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[] | undefined;
   /** Key spec: `'ip'`, `'ip/<bits>'`, `'header:<name>'`, `'user'`, `'query:<name>'`, a function, or a list. @default the table's `key`, else 'ip' */
-  key?: RouteKeySpec<Req>;
+  key?: RouteKeySpec<Req> | undefined;
   /** Cost of a request matching this rule. @default the table's `cost`, else 1 */
-  cost?: number | ((req: Req) => Awaitable<number>);
+  cost?: number | ((req: Req) => Awaitable<number>) | undefined;
   /**
    * Names the rule in keys and policy names: 1–32 of letters, digits, `_ . -`. A named rule keeps
    * its logs when its route text is edited. @default its route with other characters as `_` (`'POST_/login'`)
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** `rateLimitRoutes()` options: the rules, plus every rateLimit option, applied to all rules. */
 export interface RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate> extends HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   routes: readonly RouteRule<Req>[];
   /** What the `'user'` key spec means, e.g. `(req) => req.user?.id`. Required if a rule uses `'user'`. */
-  user?: KeySpecContext<Req>['user'];
+  user?: KeySpecContext<Req>['user'] | undefined;
   /** Key spec of rules without one. @default 'ip' */
-  key?: RouteKeySpec<Req>;
+  key?: RouteKeySpec<Req> | undefined;
 }
 
 /** One rule, compiled. */
@@ -199,15 +199,26 @@ function validateRuleName(value: unknown, option: string): string {
 }
 
 /**
- * The name of a rule without one, from its route text: `'POST /login'` → `'POST_/login'`,
- * `'/api/*'` → `'/api/_'`. A route longer than 32 characters keeps its start plus 8 characters of
- * a digest of the whole text, so two long routes never share a name.
+ * The name of a rule without one, from its route as it matches: `'POST /login'` → `'POST_/login'`,
+ * `'/api/*'` → `'/api/_'`. Spellings that match the same requests (`'get /Login/'`, `'GET //login'`)
+ * get the same name, so two such rules are reported as duplicates instead of silently counting
+ * twice. A route longer than 32 characters keeps its start plus 8 characters of a digest of the
+ * whole text, so two long routes never share a name.
  */
 export function ruleNameFromRoute(route: string): string {
-  const text = route.trim().replace(/\s+/g, ' ');
+  const text = canonicalRoute(route);
   const name = text.replace(UNSAFE_IN_DERIVED_NAME, '_');
   if (name.length <= MAX_RULE_NAME_LENGTH) return name;
   return `${name.slice(0, MAX_RULE_NAME_LENGTH - 9)}-${digest(text).slice(0, 8)}`;
+}
+
+/** `route` as matching sees it: method upper-case, path lower-case without empty segments. */
+function canonicalRoute(route: string): string {
+  const text = route.trim();
+  const space = text.indexOf(' ');
+  const method = space === -1 ? '' : `${text.slice(0, space).toUpperCase()} `;
+  const path = space === -1 ? text : text.slice(space + 1).trim();
+  return path === '*' ? `${method}*` : `${method}/${splitPath(path).join('/')}`;
 }
 
 /**

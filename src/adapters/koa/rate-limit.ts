@@ -10,9 +10,22 @@ import { DEFAULTS } from '../../core/defaults.js';
 import { isThenable } from '../../core/options.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { singleLimitResolver, type LimitRequestResolver } from '../http/limit-request.js';
-import { callOptionsFor, resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase } from '../http/options.js';
-import { refundWhenDone } from '../http/refund.js';
+import { callOptionsFor, resolveRateLimitOptions, type HttpLimiterConfig, type RateLimitOptionsBase, type RefundConfig } from '../http/options.js';
+import { OncePerRequest } from '../http/once-per-request.js';
+import { isSuccessStatus, settleRefund } from '../http/refund.js';
 import { STORE_UNAVAILABLE_BODY, type ResponseBody } from '../http/responses.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The rate-limit decision of the last ratelock limiter that ran on this request. */
+    rateLimit?: Decision | undefined;
+  }
+}
+
+/** `ctx.state` as ratelock's limiters fill it, for apps that type their state explicitly (`new Koa<RateLimitState>()`). */
+export interface RateLimitState {
+  rateLimit?: Decision | undefined;
+}
 
 /**
  * Called on a limited request after status 429 and the headers are set. It sends its own
@@ -20,8 +33,12 @@ import { STORE_UNAVAILABLE_BODY, type ResponseBody } from '../http/responses.js'
  */
 export type KoaOnLimited = (ctx: Context, decision: Decision) => unknown;
 
-/** Decides whether a finished request's cost is given back. */
-export type KoaRefundPredicate = (ctx: Context) => boolean;
+/**
+ * Decides whether a request's cost is given back, once the downstream middleware has settled.
+ * `error` is what it threw, if it did (Koa then answers with the error's status, else 500; `ctx.status`
+ * does not show that yet).
+ */
+export type KoaRefundPredicate = (ctx: Context, error?: unknown) => boolean;
 
 /** `rateLimit()` options for Koa; callbacks receive `ctx` where Express ones receive `req`. */
 export type KoaRateLimitOptions = RateLimitOptionsBase<Context, KoaOnLimited, KoaRefundPredicate>;
@@ -47,7 +64,9 @@ export function rateLimit(options: KoaRateLimitOptions): Middleware {
  * callbacks (including ConfigErrors for bad `limit(ctx)`/`cost(ctx)` values) are thrown to Koa.
  */
 export function koaLimiter(config: KoaLimiterConfig, resolve: LimitRequestResolver<Context>): Middleware {
+  const once = new OncePerRequest(config.callOptions.logger);
   return async function ratelockRateLimit(ctx: Context, next: Next): Promise<void> {
+    if (!once.claim(ctx)) return next();
     const pending = resolve(ctx);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
@@ -56,16 +75,27 @@ export function koaLimiter(config: KoaLimiterConfig, resolve: LimitRequestResolv
     ctx.state.rateLimit = decision;
     config.onDecision?.(ctx, decision);
     if (!decision.allowed) return refuse(config, decision, ctx);
-    allow(config, decision, callOptions, ctx);
-    return next();
+    // The store failed (fail-open): we know nothing, so no quota headers and nothing to refund.
+    if (decision.error !== undefined) return next();
+    config.writeHeaders?.(ctx, setHeader, decision);
+    if (config.refund === undefined) return next();
+    return nextThenRefund(config.refund, decision, callOptions, ctx, next);
   };
 }
 
-/** An allowed request: quota headers and the refund arrangement, unless the store failed (then we know nothing). */
-function allow(config: KoaLimiterConfig, decision: Decision, callOptions: StoreCallOptions, ctx: Context): void {
-  if (decision.error !== undefined) return;
-  config.writeHeaders?.(ctx, setHeader, decision);
-  if (config.refund !== undefined) refundWhenDone(ctx.res, decision, config.refund, callOptions, (predicate) => predicate(ctx));
+/**
+ * Runs the downstream middleware, then settles the refund on its outcome: Koa tells us exactly when
+ * the work is over, also when the client has gone meanwhile. A throw is a failure (Koa answers it
+ * with an error status) and is rethrown.
+ */
+async function nextThenRefund(refund: RefundConfig<KoaRefundPredicate>, decision: Decision, callOptions: StoreCallOptions, ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (err) {
+    settleRefund(decision, refund, callOptions, false, (predicate) => predicate(ctx, err));
+    throw err;
+  }
+  settleRefund(decision, refund, callOptions, isSuccessStatus(ctx.status), (predicate) => predicate(ctx));
 }
 
 /** A refused request: 503 when the store failed (fail-closed), else the limited response (onLimited, then `message`). */

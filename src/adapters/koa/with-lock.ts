@@ -17,10 +17,22 @@ import type { IdempotencyLease } from '../../core/idempotency/record.js';
 import { captureStream } from '../http/idempotency-capture.js';
 import { lockInfo, openGate } from '../http/lock-gate.js';
 import { abandonLease, finishRecord, releaseLease } from '../http/lock-lease-end.js';
-import { resolveWithLockOptions, type BusyInfo, type ReplayConfig, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
+import { resolveWithLockOptions, type BusyInfo, type LockInfo, type ReplayConfig, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
 import type { LockAnswer } from '../http/lock-responses.js';
 
 export type { BusyInfo, LockInfo } from '../http/lock-options.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The lease of `withLock` while the handler runs: key, token, fence and an abort signal. */
+    lock?: LockInfo | undefined;
+  }
+}
+
+/** `ctx.state` as `withLock` fills it, for apps that type their state explicitly. */
+export interface LockState {
+  lock?: LockInfo | undefined;
+}
 
 /** Called instead of the default 409 when the key is busy; answers by setting `ctx.status`/`ctx.body`. */
 export type KoaOnBusy = (ctx: Context, info: BusyInfo) => unknown;

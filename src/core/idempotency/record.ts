@@ -5,6 +5,7 @@
  */
 import { LeaseLostError } from '../errors.js';
 import { idempotencyKeys } from '../keyspace.js';
+import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
 import type { IdempotencyBeginResult, StoredResponse } from '../store.js';
 import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from '../lock/lease-guard.js';
@@ -66,7 +67,7 @@ export async function beginRecord(settings: RecordSettings, id: string, fingerpr
   const { result, token, sentAt } = await requestLease<IdempotencyBeginResult>(
     settings,
     {
-      ask: (askToken) => store.beginIdempotent(keys, askToken, fingerprint, ttlMs),
+      ask: (askToken) => store.beginIdempotent(keys, askToken, fingerprint, ttlMs).then(checkIdempotencyBegin),
       isGranted: (answer) => answer.state === 'acquired',
       busyFor: (answer) => (answer.state === 'in-flight' ? answer.retryAfterMs : undefined),
       giveBack: (askToken) => store.abortIdempotent(keys, askToken),
@@ -83,9 +84,10 @@ export async function beginRecord(settings: RecordSettings, id: string, fingerpr
     maxHoldMs: settings.maxHoldMs,
     acquiredAt: sentAt,
     operations: {
-      extend: (extendMs) => callLeaseStore(settings, () => store.extendIdempotent(keys, token, extendMs)),
-      release: () => callLeaseStore(settings, () => store.abortIdempotent(keys, token)),
-      complete: (response) => callLeaseStore(settings, () => store.completeIdempotent(keys, token, response, settings.replayTtlMs)),
+      extend: (extendMs) => callLeaseStore(settings, () => store.extendIdempotent(keys, token, extendMs).then((flag) => checkFlag('extendIdempotent', flag))),
+      release: () => callLeaseStore(settings, () => store.abortIdempotent(keys, token).then((flag) => checkFlag('abortIdempotent', flag))),
+      complete: (response) =>
+        callLeaseStore(settings, () => store.completeIdempotent(keys, token, response, settings.replayTtlMs).then((flag) => checkFlag('completeIdempotent', flag))),
     },
   });
   return { state: 'acquired', lease };

@@ -5,6 +5,7 @@
  */
 import { LockBusyError } from '../errors.js';
 import { lockKeys } from '../keyspace.js';
+import { checkFlag, checkLockAcquire } from '../store-replies.js';
 import type { LockAcquireResult } from '../store.js';
 import { Lease, type LockLease } from './lease.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from './lease-guard.js';
@@ -20,7 +21,7 @@ export async function acquireLock(settings: LeaseSettings, key: string, waitMs: 
   const { result, token, sentAt } = await requestLease<LockAcquireResult>(
     settings,
     {
-      ask: (askToken) => store.acquireLock(keys, askToken, ttlMs),
+      ask: (askToken) => store.acquireLock(keys, askToken, ttlMs).then(checkLockAcquire),
       isGranted: (answer) => answer.acquired,
       busyFor: (answer) => (answer.acquired ? undefined : answer.retryAfterMs),
       giveBack: (askToken) => store.releaseLock(keys, askToken),
@@ -37,8 +38,8 @@ export async function acquireLock(settings: LeaseSettings, key: string, waitMs: 
     maxHoldMs: settings.maxHoldMs,
     acquiredAt: sentAt,
     operations: {
-      extend: (extendMs) => callLeaseStore(settings, () => store.extendLock(keys, token, extendMs)),
-      release: () => callLeaseStore(settings, () => store.releaseLock(keys, token)),
+      extend: (extendMs) => callLeaseStore(settings, () => store.extendLock(keys, token, extendMs).then((flag) => checkFlag('extendLock', flag))),
+      release: () => callLeaseStore(settings, () => store.releaseLock(keys, token).then((flag) => checkFlag('releaseLock', flag))),
     },
   });
 }

@@ -19,9 +19,9 @@ export type LeaseState = 'held' | 'lost' | 'ended';
 
 export interface AutoExtendOptions {
   /** ms (or duration) between extensions. @default ttl × AUTO_EXTEND_FRACTION (a third of the ttl) */
-  every?: Duration;
+  every?: Duration | undefined;
   /** Stop extending this long after the lease was acquired; the lease then expires. @default the guard's `maxHold` */
-  maxHold?: Duration;
+  maxHold?: Duration | undefined;
 }
 
 /** A held lock. `await using lease = await guard.acquire(key)` releases it at the end of the block. */

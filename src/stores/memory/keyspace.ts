@@ -13,11 +13,11 @@ export interface Expiring {
 /** What `evictOverflow` enforces. Both default to unbounded: such a keyspace never evicts. */
 export interface KeyspaceBounds<T> {
   /** Most keys kept. */
-  readonly maxKeys?: number;
+  readonly maxKeys?: number | undefined;
   /** Most total weight kept, as measured by `weigh`. */
-  readonly maxWeight?: number;
+  readonly maxWeight?: number | undefined;
   /** An entry's weight (e.g. its bytes); must not change while the entry is stored. */
-  readonly weigh?: (entry: T) => number;
+  readonly weigh?: ((entry: T) => number) | undefined;
 }
 
 export class ExpiringKeyspace<T extends Expiring> {

@@ -11,7 +11,7 @@ export interface MemoryStoreOptions {
    * and never evicted by it (see `maxLocks`, `maxReplayBytes`).
    * @default 100_000 (MEMORY_STORE_DEFAULTS.maxKeys)
    */
-  maxKeys?: number;
+  maxKeys?: number | undefined;
   /**
    * Most locks held plus idempotency records in flight, at once. When that many are live, a NEW
    * lock or record is refused with a StoreError (the adapters answer 503, fail-closed): a live
@@ -20,7 +20,7 @@ export interface MemoryStoreOptions {
    * are reclaimed before a refusal, a bounded batch at a time.
    * @default 100_000 (MEMORY_STORE_DEFAULTS.maxLocks)
    */
-  maxLocks?: number;
+  maxLocks?: number | undefined;
   /**
    * Byte budget of finished idempotency records (stored responses kept for replay), counted as
    * body bytes plus the characters of key, fingerprint and headers plus 256 bytes per record.
@@ -29,24 +29,24 @@ export interface MemoryStoreOptions {
    * is stored as not replayable (body null).
    * @default 67_108_864 = 64 MiB (MEMORY_STORE_DEFAULTS.maxReplayBytes)
    */
-  maxReplayBytes?: number;
+  maxReplayBytes?: number | undefined;
   /**
    * The store's clock in whole ms. Default: a monotonic clock (process start wall time plus
    * `performance.now()`), so `Date` steps never move windows or leases. For tests: a virtual clock.
    */
-  clock?: () => number;
+  clock?: (() => number) | undefined;
   /**
    * ms between sweeps of expired keys; 0 = no timer (expired keys then leave only when accessed
    * or evicted). The timer is `unref()`'d: it never keeps the process alive.
    * @default 1_000 (MEMORY_STORE_DEFAULTS.sweepIntervalMs)
    */
-  sweepIntervalMs?: number;
+  sweepIntervalMs?: number | undefined;
   /**
    * Keys visited per sweep in each keyspace (logs, leases, finished records), which bounds the
    * time one sweep takes (≈ 0.5 ms per 10 000 keys).
    * @default 10_000 (MEMORY_STORE_DEFAULTS.sweepBatchSize)
    */
-  sweepBatchSize?: number;
+  sweepBatchSize?: number | undefined;
 }
 
 /** The defaults the docs quote. */

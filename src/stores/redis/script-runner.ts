@@ -50,7 +50,8 @@ export class ScriptRunner {
    * `binary` replies with Buffers for bulk strings.
    */
   async run(script: Script, args: RedisArgument[], binary = false): Promise<unknown> {
-    this.readiness.assertSendable();
+    const connecting = this.readiness.whenSendable();
+    if (connecting !== undefined) await connecting;
     if (!this.loaded) await this.load(false);
     const generation = this.loadGeneration;
     try {
@@ -61,11 +62,12 @@ export class ScriptRunner {
   }
 
   /**
-   * Waits for the connection as the client does for any command (its offline queue, if enabled),
+   * Waits for the connection (by the client's `ready` event, so also without an offline queue),
    * then loads the library. Optional: the first call loads it too.
    */
   async ready(): Promise<void> {
     try {
+      await this.readiness.connected();
       await this.client.call('PING', []);
       this.readiness.markReady();
     } catch (err) {

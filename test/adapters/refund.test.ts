@@ -1,0 +1,100 @@
+/**
+ * The `refund` option decides on KNOWN outcomes only, on Express 5/4 and Koa 3/2: a client that
+ * hangs up while the handler runs must not get its cost back while the handler goes on and
+ * succeeds (otherwise `refund: 'failure'` is bypassed by closing sockets). The status the handler
+ * produced decides, also after the client left; errors thrown to the framework are failures.
+ */
+import { request as httpRequest, createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemoryStore } from '../../src/stores/memory.js';
+import { frameworks } from './frameworks.js';
+
+const fixedKey = () => 'k';
+const servers: Server[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+async function listen(app: RequestListener): Promise<number> {
+  const server = createServer(app);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Sends GET `path` and destroys the socket after `afterMs`, before any response: the client hangs up. */
+function hangUp(port: number, path: string, afterMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path });
+    req.on('error', () => resolve());
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve());
+    });
+    req.end();
+    setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, afterMs);
+  });
+}
+
+describe.each(frameworks)('refund on $name', (fw) => {
+  it("'failure' keeps the cost of requests whose client hung up while the handler went on to succeed", async () => {
+    const store = new MemoryStore();
+    const succeeded: number[] = [];
+    const app = fw.app([fw.rateLimit({ store, limit: 2, window: '1m', key: fixedKey, refund: 'failure' })], {
+      onSlowDone: (status) => void succeeded.push(status),
+    });
+    const port = await listen(app);
+    for (let i = 0; i < 6; i++) {
+      await hangUp(port, '/slow/100/200', 40);
+      // Let the handler (if it runs) finish its work and the refund (if any) land.
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    // Only the 2 requests within the quota ever ran: the 4 others were refused with 429.
+    expect(succeeded).toEqual([200, 200]);
+    expect((await request(app).get('/hello')).status).toBe(429);
+    store.close();
+  });
+
+  it("'failure' gives back the cost when the handler fails after the client hung up", async () => {
+    const store = new MemoryStore();
+    const done: number[] = [];
+    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'failure' })], {
+      onSlowDone: (status) => void done.push(status),
+    });
+    const port = await listen(app);
+    await hangUp(port, '/slow/80/500', 20);
+    await vi.waitFor(() => expect(done).toEqual([500]));
+    // The refund lands right after the handler's 500.
+    await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
+    store.close();
+  });
+
+  it("'success' gives back the cost when the handler succeeds after the client hung up", async () => {
+    const store = new MemoryStore();
+    const done: number[] = [];
+    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'success' })], {
+      onSlowDone: (status) => void done.push(status),
+    });
+    const port = await listen(app);
+    await hangUp(port, '/slow/80/200', 20);
+    await vi.waitFor(() => expect(done).toEqual([200]));
+    await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
+    store.close();
+  });
+
+  it("counts an error thrown to the framework (Express next(err), Koa ctx.throw) as a failure", async () => {
+    const store = new MemoryStore();
+    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'failure' })]);
+    for (let i = 0; i < 3; i++) expect((await request(app).get('/throw/400')).status).toBe(500);
+    // Every failed request was given back: the quota is whole.
+    expect((await request(app).get('/status/200')).status).toBe(200);
+    expect((await request(app).get('/status/200')).status).toBe(429);
+    store.close();
+  });
+});
