@@ -5,8 +5,8 @@
  */
 import { ConfigError, StoreError, StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
-import { describe } from './duration.js';
-import { digest } from './keyspace.js';
+import { formatValue } from './duration.js';
+import { digest } from './store-keys.js';
 import { checkConsumeResult } from './store-replies.js';
 import { reportStoreFailure, reportStoreSuccess, toStoreError, withTimeout, type FailureMode, type Logger } from './store-call.js';
 import type { Decision, Policy } from './decision.js';
@@ -93,7 +93,7 @@ export async function decide(
     const call = (mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost)).then((reply) => checkConsumeResult(mode, reply));
     result = await withTimeout(call, options.timeoutMs, mode === 'consume' ? (late) => refundLate(store, limits, cost, late) : undefined);
     if (policies[result.index] === undefined) {
-      throw new StoreError(`store returned limit index ${describe(result.index)} for ${policies.length} limits`);
+      throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${policies.length} limits`);
     }
   } catch (err) {
     return failureDecision(toStoreError(err), parts[0]!, policies, options);
@@ -228,7 +228,7 @@ export function resolveFailureMode(onStoreError: FailureMode | StoreErrorHandler
   if (typeof onStoreError !== 'function') return onStoreError;
   const mode = onStoreError(error);
   if (mode !== 'open' && mode !== 'closed') {
-    throw new ConfigError(`onStoreError must return 'open' or 'closed'; got ${describe(mode)}`);
+    throw new ConfigError(`onStoreError must return 'open' or 'closed'; got ${formatValue(mode)}`);
   }
   return mode;
 }

@@ -22,7 +22,7 @@ export function parseDuration(value: unknown, option: string): number {
   }
   if (ms === undefined || !Number.isFinite(ms) || !Number.isInteger(ms) || ms < 1 || ms > MAX_DURATION_MS) {
     throw new ConfigError(
-      `${option} must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} or a string like '500ms', '15s', '15m', '1h', '1d'; got ${describe(value)}`,
+      `${option} must be a whole number of milliseconds from 1 to ${MAX_DURATION_MS} or a string like '500ms', '15s', '15m', '1h', '1d'; got ${formatValue(value)}`,
     );
   }
   return ms;
@@ -37,8 +37,8 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
-/** A short, safe rendering of a received value for error messages. */
-export function describe(value: unknown): string {
+/** A short, safe rendering of a received value for error messages (`got ${formatValue(value)}`). */
+export function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   if (typeof value === 'function') return 'a function';
   if (value === null || typeof value !== 'object') return String(value);

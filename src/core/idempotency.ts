@@ -5,7 +5,7 @@
  * answers acquired | in-flight | mismatch | replay.
  */
 import { DEFAULTS } from './defaults.js';
-import { describe, parseDuration, type Duration } from './duration.js';
+import { formatValue, parseDuration, type Duration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './store-call.js';
 import type { Store } from './store.js';
@@ -67,7 +67,7 @@ export class IdempotencyGuard extends LeaseGuard implements RecordSettings {
    */
   async begin(id: string, fingerprint: string, options: BeginOptions = {}): Promise<IdempotencyOutcome> {
     validateGuardKey(id, 'begin(id)');
-    if (typeof fingerprint !== 'string') throw new ConfigError(`begin(fingerprint) must be a string; got ${describe(fingerprint)}`);
+    if (typeof fingerprint !== 'string') throw new ConfigError(`begin(fingerprint) must be a string; got ${formatValue(fingerprint)}`);
     const { waitMs, signal } = parseWaitOptions(options, 'begin()');
     return beginRecord(this, id, fingerprint, waitMs, signal);
   }

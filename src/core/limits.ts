@@ -10,7 +10,7 @@
  * one log with different quotas (same explicit name, or two `limit(req)` functions).
  */
 import { ConfigError } from './errors.js';
-import { describe, formatDuration, parseDuration, type Duration } from './duration.js';
+import { formatValue, formatDuration, parseDuration, type Duration } from './duration.js';
 import { isThenable, rejectUnknownOptions } from './options.js';
 import type { Policy } from './decision.js';
 import type { Logger } from './store-call.js';
@@ -56,7 +56,7 @@ export function optionPath(path: string, option: string): string {
 
 function validateInteger(value: unknown, option: string, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
-    throw new ConfigError(`${option} must be an integer from 1 to ${max}; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be an integer from 1 to ${max}; got ${formatValue(value)}`);
   }
   return value;
 }
@@ -96,7 +96,7 @@ export function resolveLimits(
     if (hasSingle) {
       throw new ConfigError(
         `${optionPath(path, 'limits')} cannot be combined with ${optionPath(path, 'limit')}/${optionPath(path, 'window')}: ` +
-          `use either { limit, window } or { limits: [...] }; got limit ${describe(input.limit)}, window ${describe(input.window)}`,
+          `use either { limit, window } or { limits: [...] }; got limit ${formatValue(input.limit)}, window ${formatValue(input.window)}`,
       );
     }
     return resolveLimitList(input.limits, optionPath(path, 'limits'), allowDynamic);
@@ -104,7 +104,7 @@ export function resolveLimits(
   if (input.limit === undefined || input.window === undefined) {
     throw new ConfigError(
       `${optionPath(path, 'limit')} and ${optionPath(path, 'window')} are both required (or ${optionPath(path, 'limits')}: [{ limit, window }]); ` +
-        `got limit ${describe(input.limit)}, window ${describe(input.window)}`,
+        `got limit ${formatValue(input.limit)}, window ${formatValue(input.window)}`,
     );
   }
   const windowMs = parseDuration(input.window, optionPath(path, 'window'));
@@ -115,14 +115,14 @@ export function resolveLimits(
 
 function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): ResolvedLimit[] {
   if (!Array.isArray(list) || list.length === 0) {
-    throw new ConfigError(`${path} must be a non-empty array of { limit, window, name? }; got ${describe(list)}`);
+    throw new ConfigError(`${path} must be a non-empty array of { limit, window, name? }; got ${formatValue(list)}`);
   }
   const resolved: ResolvedLimit[] = [];
   const indexByName = new Map<string, number>();
   list.forEach((item: unknown, index) => {
     const itemPath = `${path}[${index}]`;
     if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      throw new ConfigError(`${itemPath} must be an object { limit, window, name? }; got ${describe(item)}`);
+      throw new ConfigError(`${itemPath} must be an object { limit, window, name? }; got ${formatValue(item)}`);
     }
     rejectUnknownOptions(item, LIMIT_ITEM_OPTIONS, itemPath);
     const definition = item as { limit?: unknown; window?: unknown; name?: unknown };
@@ -132,7 +132,7 @@ function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): R
     const previous = indexByName.get(name);
     if (previous !== undefined) {
       throw new ConfigError(
-        `${itemPath}.name must differ from ${path}[${previous}]'s: both are named ${describe(name)} ` +
+        `${itemPath}.name must differ from ${path}[${previous}]'s: both are named ${formatValue(name)} ` +
           `(unless "name" is given, a limit is named <limit>-in-<window>, or after its window when its limit is a function; give such limits distinct names)`,
       );
     }
@@ -153,7 +153,7 @@ function resolveQuota(value: unknown, option: string, allowDynamic: boolean): nu
 /** A limit name: 1–64 characters from letters, digits and `_ . : / @ -`. */
 export function validateLimitName(value: unknown, option: string): string {
   if (typeof value !== 'string' || !LIMIT_NAME_PATTERN.test(value)) {
-    throw new ConfigError(`${option} must be 1 to 64 characters from letters, digits and _ . : / @ -; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be 1 to 64 characters from letters, digits and _ . : / @ -; got ${formatValue(value)}`);
   }
   return value;
 }

@@ -5,7 +5,7 @@
  * the option, what was expected and what was received.
  */
 import { ConfigError } from './errors.js';
-import { describe } from './duration.js';
+import { formatValue } from './duration.js';
 import type { FailureMode, Logger } from './store-call.js';
 import type { Store } from './store.js';
 
@@ -44,6 +44,34 @@ const PEER_OPTION_HINTS: Readonly<Record<string, string>> = {
   retryDelay: 'use "wait" (ms a contender waits for the lock)',
 };
 
+/** The names an options object may carry, as a Record over its keys: the compiler keeps the list complete (express-rate-limit's KeysEnum trick). */
+export type OptionNames<Options> = Readonly<Record<keyof Options, true>>;
+
+/**
+ * THE option reader of every public constructor and factory: `options` must be a plain object
+ * (else a ConfigError showing `example`), every name must be one of `allowed` (else a ConfigError
+ * listing them, with a pointed hint for a peer library's name such as `max`), and the result is a
+ * copy without its `undefined` entries, so an option set to `undefined` counts as absent. `owner`
+ * names the caller in errors, e.g. `'rateLimit()'` or `'routes[2]'`.
+ */
+export function readOptions(options: unknown, allowed: readonly string[], owner: string, example: string): Record<string, unknown> {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`${owner} options must be an object like ${example}; got ${formatValue(options)}`);
+  }
+  const defined: Record<string, unknown> = {};
+  for (const name of Object.keys(options)) {
+    if (!allowed.includes(name)) throw unknownOptionError(name, allowed, owner);
+    const value = (options as Record<string, unknown>)[name];
+    if (value !== undefined) defined[name] = value;
+  }
+  return defined;
+}
+
+/** The names of an `OptionNames` record, in declaration order. */
+export function optionNames<Options>(names: OptionNames<Options>): readonly string[] {
+  return Object.keys(names);
+}
+
 /** Throws a ConfigError for an option name that `known` does not list (naming ours for a peer's name). */
 export function rejectUnknownOptions(options: object, known: readonly string[], owner: string): void {
   for (const name of Object.keys(options)) {
@@ -60,7 +88,7 @@ export function unknownOptionError(name: string, known: readonly string[], owner
 /** `value` if it is a function, `undefined` if absent, else a ConfigError describing the expected `shape`. */
 export function optionalFunction(value: unknown, option: string, shape: string): ((...args: any[]) => unknown) | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw new ConfigError(`${option} must be ${shape}; got ${describe(value)}`);
+  if (typeof value !== 'function') throw new ConfigError(`${option} must be ${shape}; got ${formatValue(value)}`);
   return value as (...args: any[]) => unknown;
 }
 
@@ -71,7 +99,7 @@ export function validateStore(store: unknown, option = 'store'): Store | undefin
   if (store === undefined) return undefined;
   const candidate = store as Record<string, unknown> | null;
   if (candidate === null || typeof candidate !== 'object' || RATE_LIMIT_STORE_METHODS.some((method) => typeof candidate[method] !== 'function')) {
-    throw new ConfigError(`${option} must be a Store (e.g. new RedisStore({ client }) or new MemoryStore()); got ${describe(store)}`);
+    throw new ConfigError(`${option} must be a Store (e.g. new RedisStore({ client }) or new MemoryStore()); got ${formatValue(store)}`);
   }
   return store as Store;
 }
@@ -80,7 +108,7 @@ export function validateStore(store: unknown, option = 'store'): Store | undefin
 export function validateLogger(logger: unknown, option = 'logger'): Logger | undefined {
   if (logger === undefined) return undefined;
   if (logger === null || typeof (logger as { warn?: unknown }).warn !== 'function') {
-    throw new ConfigError(`${option} must be an object with a warn(message) method (e.g. console); got ${describe(logger)}`);
+    throw new ConfigError(`${option} must be an object with a warn(message) method (e.g. console); got ${formatValue(logger)}`);
   }
   return logger as Logger;
 }
@@ -88,5 +116,5 @@ export function validateLogger(logger: unknown, option = 'logger'): Logger | und
 /** `onStoreError`, if given: `'open'`, `'closed'` or a function returning one of them. */
 export function validateOnStoreError<F extends (...args: any[]) => FailureMode>(value: unknown, option = 'onStoreError'): FailureMode | F | undefined {
   if (value === undefined || value === 'open' || value === 'closed' || typeof value === 'function') return value as FailureMode | F | undefined;
-  throw new ConfigError(`${option} must be 'open', 'closed' or a function returning one of them; got ${describe(value)}`);
+  throw new ConfigError(`${option} must be 'open', 'closed' or a function returning one of them; got ${formatValue(value)}`);
 }

@@ -4,9 +4,9 @@
  */
 import { ConfigError, type StoreError, type StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
-import { describe, parseDuration, type Duration } from './duration.js';
+import { formatValue, parseDuration, type Duration } from './duration.js';
 import { decide, refund, type LimitPart, type StoreCallOptions } from './decide.js';
-import { limitKey, validatePrefix } from './keyspace.js';
+import { limitKey, validatePrefix } from './store-keys.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
 import { rejectUnknownOptions, validateLogger, validateOnStoreError, validateStore } from './options.js';
 import { callStore, type FailureMode, type Logger } from './store-call.js';
@@ -71,7 +71,7 @@ export class RateLimiter {
 
   constructor(options: RateLimiterOptions) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ConfigError(`RateLimiter options must be an object like { limit: 100, window: '1m' }; got ${describe(options)}`);
+      throw new ConfigError(`RateLimiter options must be an object like { limit: 100, window: '1m' }; got ${formatValue(options)}`);
     }
     rejectUnknownOptions(options, OPTION_NAMES, 'RateLimiter');
     // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
@@ -123,14 +123,14 @@ export class RateLimiter {
 
 function validateKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0) {
-    throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${describe(key)}`);
+    throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${formatValue(key)}`);
   }
 }
 
 /** The validated `cost` of consume/peek options (default 1). */
 function costOption(options: ConsumeOptions | undefined, method: string): number {
   if (options === undefined) return 1;
-  if (options === null || typeof options !== 'object') throw new ConfigError(`${method} options must be an object like { cost: 2 }; got ${describe(options)}`);
+  if (options === null || typeof options !== 'object') throw new ConfigError(`${method} options must be an object like { cost: 2 }; got ${formatValue(options)}`);
   rejectUnknownOptions(options, CONSUME_OPTION_NAMES, method);
   return options.cost === undefined ? 1 : validateCost(options.cost, 'cost');
 }

@@ -3,12 +3,12 @@
  * a boolean operation answering a string) is a StoreError — 503, or the limiter's `onStoreError` —
  * instead of a TypeError deep in a guard (500). Our own stores never fail these checks.
  */
-import { describe } from './duration.js';
+import { formatValue } from './duration.js';
 import { StoreError } from './errors.js';
 import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult } from './store.js';
 
 function malformed(operation: string, value: unknown, expected: string): StoreError {
-  return new StoreError(`store.${operation} answered ${describe(value)}; expected ${expected}`);
+  return new StoreError(`store.${operation} answered ${formatValue(value)}; expected ${expected}`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,7 +1,8 @@
 /**
- * The one interface every store implements (MemoryStore, RedisStore). Core builds the key names
- * (see keyspace.ts) and calls these methods; a store only knows its data structures. Each method
- * is one atomic step: one Lua call on Redis, one synchronous JS step in memory.
+ * The store interfaces: one per guard (rate limit, lock, idempotency); MemoryStore and RedisStore
+ * implement all three (`Store`). Core builds the key names (store-keys.ts) and calls these methods;
+ * a store only knows its data structures. Each method is one atomic step: one Lua call on Redis,
+ * one synchronous JS step in memory.
  *
  * Time is the store's own clock (Redis `TIME`, a monotonic clock in memory), never the caller's.
  */
@@ -81,7 +82,8 @@ export type IdempotencyBeginResult =
   /** Done: replay this response. */
   | { readonly state: 'replay'; readonly response: StoredResponse };
 
-export interface Store {
+/** Rate limiting: sliding-log limits checked and recorded all-or-nothing. */
+export interface RateLimitStore {
   /**
    * Checks every limit; only if each has room for its cost (its own `cost`, else the call's `cost`,
    * integers ≥ 1) records the request in all of them (that many entries each), else records
@@ -93,9 +95,12 @@ export interface Store {
   peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult>;
   /** Removes from each limit's log exactly its cost (its own, else `cost`) of entries stamped `stamp` (those still there). */
   refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void>;
-  /** Deletes these keys (limit logs, locks, records). */
+  /** Deletes these limit logs. */
   reset(keys: readonly string[]): Promise<void>;
+}
 
+/** Locks: token-checked, fenced leases. */
+export interface LockStore {
   /**
    * Takes the lock if free (or already held with this same `token`: a re-sent acquire), with a lease
    * of `ttlMs`. The fence strictly increases per key, also after the counter is lost:
@@ -106,7 +111,10 @@ export interface Store {
   extendLock(keys: LockKeys, token: string, ttlMs: number): Promise<boolean>;
   /** Deletes the lock only if `token` holds it. */
   releaseLock(keys: LockKeys, token: string): Promise<boolean>;
+}
 
+/** Idempotency records: an in-flight lease, then the stored response. */
+export interface IdempotencyStore {
   /** Starts an idempotent request: see IdempotencyBeginResult. The in-flight lease lasts `leaseMs`. */
   beginIdempotent(keys: IdempotencyKeys, token: string, fingerprint: string, leaseMs: number): Promise<IdempotencyBeginResult>;
   /** Extends the in-flight lease if `token` still holds it. */
@@ -116,3 +124,9 @@ export interface Store {
   /** Deletes the in-flight record if `token` holds it, so a retry can run. */
   abortIdempotent(keys: IdempotencyKeys, token: string): Promise<boolean>;
 }
+
+/**
+ * What MemoryStore and RedisStore implement. A custom store may implement only the part its guards
+ * use: a RateLimitStore for limiters, a LockStore for locks, an IdempotencyStore for replay.
+ */
+export type Store = RateLimitStore & LockStore & IdempotencyStore;

@@ -6,7 +6,7 @@
  * global bucket that a single client could drain for everyone.
  */
 import { ConfigError } from '../core/errors.js';
-import { describe } from '../core/duration.js';
+import { formatValue } from '../core/duration.js';
 import { isThenable } from '../core/options.js';
 import type { Logger } from '../core/store-call.js';
 import { keys, toKey, type KeyExtractor } from './extractors.js';
@@ -85,11 +85,11 @@ export async function extractKey(spec: KeySpec, req: any, options: KeySpecOption
 export function validateKeySpec(spec: unknown, option: string): KeySpec {
   if (typeof spec === 'function') return spec as KeyExtractor;
   if (!Array.isArray(spec) || spec.length === 0) {
-    throw new ConfigError(`${option} must be a key extractor (req) => string | undefined, or a non-empty array of them; got ${describe(spec)}`);
+    throw new ConfigError(`${option} must be a key extractor (req) => string | undefined, or a non-empty array of them; got ${formatValue(spec)}`);
   }
   spec.forEach((extractor, index) => {
     if (typeof extractor !== 'function') {
-      throw new ConfigError(`${option}[${index}] must be a key extractor function (req) => string | undefined; got ${describe(extractor)}`);
+      throw new ConfigError(`${option}[${index}] must be a key extractor function (req) => string | undefined; got ${formatValue(extractor)}`);
     }
   });
   return Object.freeze([...spec]) as readonly KeyExtractor[];

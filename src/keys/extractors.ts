@@ -9,7 +9,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { DEFAULTS } from '../core/defaults.js';
-import { describe } from '../core/duration.js';
+import { formatValue } from '../core/duration.js';
 import { isThenable, rejectUnknownOptions } from '../core/options.js';
 import type { Logger } from '../core/store-call.js';
 import { ipKeyPart } from './ip-address.js';
@@ -50,16 +50,16 @@ function clientAddress(req: any): unknown {
 
 function ip(options: IpKeyOptions = {}): KeyExtractor {
   if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`keys.ip() options must be an object like { ipv6Subnet: 56 }; got ${describe(options)}`);
+    throw new ConfigError(`keys.ip() options must be an object like { ipv6Subnet: 56 }; got ${formatValue(options)}`);
   }
   rejectUnknownOptions(options, ['ipv6Subnet', 'logger'], 'keys.ip()');
   const subnet = options.ipv6Subnet === undefined ? DEFAULTS.ipv6Subnet : options.ipv6Subnet;
   if (typeof subnet !== 'number' || !Number.isInteger(subnet) || subnet < 32 || subnet > 64) {
-    throw new ConfigError(`keys.ip() option ipv6Subnet must be an integer from 32 to 64; got ${describe(options.ipv6Subnet)}`);
+    throw new ConfigError(`keys.ip() option ipv6Subnet must be an integer from 32 to 64; got ${formatValue(options.ipv6Subnet)}`);
   }
   const logger = options.logger === undefined ? console : options.logger;
   if (typeof logger?.warn !== 'function') {
-    throw new ConfigError(`keys.ip() option logger must have a warn(message) method; got ${describe(options.logger)}`);
+    throw new ConfigError(`keys.ip() option logger must have a warn(message) method; got ${formatValue(options.logger)}`);
   }
   return (req: any) => {
     checkProxySettings(req, logger);
@@ -79,7 +79,7 @@ export function isHeaderName(name: unknown): name is string {
 
 function header(name: string): KeyExtractor {
   if (!isHeaderName(name)) {
-    throw new ConfigError(`keys.header() name must be an HTTP header name such as 'x-api-key'; got ${describe(name)}`);
+    throw new ConfigError(`keys.header() name must be an HTTP header name such as 'x-api-key'; got ${formatValue(name)}`);
   }
   const lower = name.toLowerCase();
   const namespace = `header:${lower}:`;
@@ -100,7 +100,7 @@ export type UserId = string | number | bigint | undefined | null;
 
 function user(fn: (req: any) => UserId | Promise<UserId>): KeyExtractor {
   if (typeof fn !== 'function') {
-    throw new ConfigError(`keys.user() argument must be a function (req) => user id; got ${describe(fn)}`);
+    throw new ConfigError(`keys.user() argument must be a function (req) => user id; got ${formatValue(fn)}`);
   }
   return (req: any) => {
     const id: unknown = fn(req);
@@ -119,7 +119,7 @@ function userKey(id: unknown): string | undefined {
 
 function query(name: string): KeyExtractor {
   if (typeof name !== 'string' || name.length === 0) {
-    throw new ConfigError(`keys.query() name must be a non-empty string; got ${describe(name)}`);
+    throw new ConfigError(`keys.query() name must be a non-empty string; got ${formatValue(name)}`);
   }
   const namespace = `query:${name}:`;
   return (req: any) => {
@@ -136,7 +136,7 @@ function all(...parts: KeyExtractor[]): KeyExtractor {
   if (parts.length === 0) throw new ConfigError('keys.all() needs at least one key extractor; got none');
   parts.forEach((part, index) => {
     if (typeof part !== 'function') {
-      throw new ConfigError(`keys.all() argument ${index + 1} must be a key extractor function; got ${describe(part)}`);
+      throw new ConfigError(`keys.all() argument ${index + 1} must be a key extractor function; got ${formatValue(part)}`);
     }
   });
   return (req: any) => {
@@ -198,7 +198,7 @@ export function toKey(value: unknown, option: string): string | undefined {
   const key = asKey(value);
   if (key !== undefined || value === undefined || value === null || value === '' || (Array.isArray(value) && value.length === 0)) return key;
   throw new ConfigError(
-    `${option} must return a string, a finite number or a list of strings (undefined, null or '' for "no key"); got ${describe(value)}`,
+    `${option} must return a string, a finite number or a list of strings (undefined, null or '' for "no key"); got ${formatValue(value)}`,
   );
 }
 

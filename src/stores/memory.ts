@@ -17,7 +17,7 @@
  * with a StoreError, as Redis answers WRONGTYPE.
  */
 import { ConfigError, StoreError } from '../core/errors.js';
-import { describe } from '../core/duration.js';
+import { formatValue } from '../core/duration.js';
 import type {
   ConsumeResult,
   IdempotencyBeginResult,
@@ -161,7 +161,7 @@ export class MemoryStore implements Store, Disposable {
     leaseMs: number,
   ): Promise<IdempotencyBeginResult> {
     checkToken(token);
-    if (typeof fingerprint !== 'string') throw new ConfigError(`fingerprint must be a string; got ${describe(fingerprint)}`);
+    if (typeof fingerprint !== 'string') throw new ConfigError(`fingerprint must be a string; got ${formatValue(fingerprint)}`);
     checkInteger('leaseMs', leaseMs, 1);
     const now = this.now();
     const running = this.lease(keys.record, now, RunningRecord);
@@ -320,7 +320,7 @@ export class MemoryStore implements Store, Disposable {
 
   private now(): number {
     const now = this.clock();
-    if (!Number.isFinite(now)) throw new ConfigError(`MemoryStore option "clock" must return a finite number of ms; got ${describe(now)}`);
+    if (!Number.isFinite(now)) throw new ConfigError(`MemoryStore option "clock" must return a finite number of ms; got ${formatValue(now)}`);
     return Math.floor(now);
   }
 }

@@ -8,7 +8,7 @@
  * groups already recorded are refunded when a later one blocks), not one atomic step.
  */
 import { ConfigError } from '../core/errors.js';
-import { describe } from '../core/duration.js';
+import { formatValue } from '../core/duration.js';
 import type {
   ConsumeResult,
   IdempotencyBeginResult,
@@ -59,13 +59,13 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     const client = (options as Partial<RedisStoreOptions> | undefined)?.client;
     if (!client || typeof client.call !== 'function' || typeof client.callBuffer !== 'function' || typeof client.status !== 'string') {
-      throw new ConfigError(`client must be an ioredis Redis or Cluster instance; got ${describe(client)}`);
+      throw new ConfigError(`client must be an ioredis Redis or Cluster instance; got ${formatValue(client)}`);
     }
     if (options.clock !== undefined && typeof options.clock !== 'function') {
-      throw new ConfigError(`clock must be a function returning ms (tests only); got ${describe(options.clock)}`);
+      throw new ConfigError(`clock must be a function returning ms (tests only); got ${formatValue(options.clock)}`);
     }
     if (options.mode !== undefined && options.mode !== 'function' && options.mode !== 'eval') {
-      throw new ConfigError(`mode must be 'function' or 'eval'; got ${describe(options.mode)}`);
+      throw new ConfigError(`mode must be 'function' or 'eval'; got ${formatValue(options.mode)}`);
     }
     this.clock = options.clock;
     this.isCluster = client.isCluster === true;
@@ -230,11 +230,11 @@ export class RedisStore implements Store {
 /** Rejects calls the scripts cannot answer meaningfully (a cost < 1, the call's or a limit's own, would make LREM remove all). */
 function checkCall(limits: readonly StoreLimit[], cost: number): void {
   if (limits.length === 0) throw new ConfigError('limits must hold at least 1 limit; got an empty list');
-  if (!Number.isSafeInteger(cost) || cost < 1) throw new ConfigError(`cost must be an integer ≥ 1; got ${describe(cost)}`);
+  if (!Number.isSafeInteger(cost) || cost < 1) throw new ConfigError(`cost must be an integer ≥ 1; got ${formatValue(cost)}`);
   for (let i = 0; i < limits.length; i++) {
     const own = limits[i]!.cost;
     if (own !== undefined && (!Number.isSafeInteger(own) || own < 1)) {
-      throw new ConfigError(`limits[${i}].cost must be an integer ≥ 1; got ${describe(own)}`);
+      throw new ConfigError(`limits[${i}].cost must be an integer ≥ 1; got ${formatValue(own)}`);
     }
   }
 }

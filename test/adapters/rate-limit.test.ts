@@ -8,7 +8,7 @@
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
-import { limitKey } from '../../src/core/keyspace.js';
+import { limitKey } from '../../src/core/store-keys.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { frameworks, recordingLogger } from './frameworks.js';
 

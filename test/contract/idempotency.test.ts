@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { idempotencyKeys } from '../../src/core/keyspace.js';
+import { idempotencyKeys } from '../../src/core/store-keys.js';
 import type { IdempotencyKeys, StoredResponse } from '../../src/core/store.js';
 import { storeKinds, uniqueId } from '../helpers/stores.js';
 import { useStore } from './fixtures.js';

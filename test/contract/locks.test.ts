@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { lockKeys } from '../../src/core/keyspace.js';
+import { lockKeys } from '../../src/core/store-keys.js';
 import type { LockKeys } from '../../src/core/store.js';
 import { storeKinds, uniqueId } from '../helpers/stores.js';
 import { useStore } from './fixtures.js';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decide, refund, type LimitPart, type StoreCallOptions } from '../../src/core/decide.js';
 import { ConfigError, StoreError, StoreTimeoutError } from '../../src/core/errors.js';
-import { limitKey } from '../../src/core/keyspace.js';
+import { limitKey } from '../../src/core/store-keys.js';
 import type { Policy } from '../../src/core/decision.js';
 import { OUTAGE_QUIET_MS, type Logger } from '../../src/core/store-call.js';
 import { MemoryStore } from '../../src/stores/memory.js';

@@ -4,7 +4,7 @@
  * transparent (instanceof, getters, methods using private state).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { limitKey, lockKeys } from '../../src/core/keyspace.js';
+import { limitKey, lockKeys } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, LeaseLostError, LockBusyError } from '../../src/core/errors.js';
-import { lockKeys } from '../../src/core/keyspace.js';
+import { lockKeys } from '../../src/core/store-keys.js';
 import { LockGuard, MIN_LEASE_TTL_MS, MIN_POLL_INTERVAL_MS } from '../../src/core/lock-guard.js';
 import type { Store } from '../../src/core/store.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';

@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotencyKeys } from '../../src/core/keyspace.js';
+import { idempotencyKeys } from '../../src/core/store-keys.js';
 import type { IdempotencyKeys, StoredResponse } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { newRedisClient } from '../helpers/redis.js';

@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { limitKey } from '../../src/core/keyspace.js';
+import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';

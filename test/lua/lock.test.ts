@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockKeys } from '../../src/core/keyspace.js';
+import { lockKeys } from '../../src/core/store-keys.js';
 import type { LockAcquireResult } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { newRedisClient, startRedisServer } from '../helpers/redis.js';

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, StoreError } from '../../src/core/errors.js';
-import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/keyspace.js';
+import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/store-keys.js';
 import type { LockKeys, StoreLimit, StoredResponse } from '../../src/core/store.js';
 import { MEMORY_STORE_DEFAULTS, MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.js';
 

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
-import { limitKey } from '../../src/core/keyspace.js';
+import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { LIBRARY_NAME, scripts } from '../../src/stores/redis/scripts.js';

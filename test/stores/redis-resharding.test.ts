@@ -6,7 +6,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/core/rate-limiter.js';
-import { limitKey } from '../../src/core/keyspace.js';
+import { limitKey } from '../../src/core/store-keys.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 

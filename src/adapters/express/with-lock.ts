@@ -19,7 +19,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
 import { lockInfo, openGate, type HeldLease } from '../http/lock-gate.js';
 import { abandonLease, finishRecord } from '../http/lock-lease-end.js';
@@ -61,7 +61,7 @@ export function withLock(options: ExpressWithLockOptions | undefined, handler: E
 export function withLock(options: ExpressWithLockOptions = {}, handler?: ExpressLockedHandler): RequestHandler {
   const config = resolveWithLockOptions<Request, ExpressOnBusy>(options, 'withLock');
   if (handler !== undefined && typeof handler !== 'function') {
-    throw new ConfigError(`withLock(options, handler): handler must be a function (req, res, next); got ${describe(handler)}`);
+    throw new ConfigError(`withLock(options, handler): handler must be a function (req, res, next); got ${formatValue(handler)}`);
   }
   return async function ratelockWithLock(req: Request, res: Response, next: NextFunction): Promise<void> {
     let hold: LeaseHold | undefined;

@@ -5,7 +5,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 
 /** The header that marks a replayed response. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
@@ -55,11 +55,11 @@ export function replayHeaderNames(extra: unknown, option: string): ReadonlySet<s
   const names = new Set(DEFAULT_REPLAYED_HEADERS);
   if (extra === undefined) return names;
   if (!Array.isArray(extra)) {
-    throw new ConfigError(`${option} must be an array of response header names such as ['x-order-id']; got ${describe(extra)}`);
+    throw new ConfigError(`${option} must be an array of response header names such as ['x-order-id']; got ${formatValue(extra)}`);
   }
   extra.forEach((name: unknown, index) => {
     if (typeof name !== 'string' || !HEADER_NAME_PATTERN.test(name)) {
-      throw new ConfigError(`${option}[${index}] must be an HTTP header name such as 'x-order-id'; got ${describe(name)}`);
+      throw new ConfigError(`${option}[${index}] must be an HTTP header name such as 'x-order-id'; got ${formatValue(name)}`);
     }
     const lower = name.toLowerCase();
     if (NEVER_REPLAYED_HEADERS.includes(lower)) {

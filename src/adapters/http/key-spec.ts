@@ -5,7 +5,7 @@
  * specs share one resolver, so a request computes each distinct key once.
  */
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import type { Logger } from '../../core/store-call.js';
 import { compileKeySpec, isHeaderName, keys, type KeyExtractor, type KeyResolver } from '../../keys.js';
 
@@ -49,7 +49,7 @@ export class RouteKeyCompiler<Req> {
 
   #extractor(item: unknown, option: string): KeyExtractor<Req> {
     if (typeof item === 'function') return item as KeyExtractor<Req>;
-    if (typeof item !== 'string') throw new ConfigError(`${option} must be ${FORMS}; got ${describe(item)}`);
+    if (typeof item !== 'string') throw new ConfigError(`${option} must be ${FORMS}; got ${formatValue(item)}`);
     let extractor = this.#extractors.get(item);
     if (extractor === undefined) {
       extractor = this.#parse(item, option);
@@ -73,7 +73,7 @@ export class RouteKeyCompiler<Req> {
       const text = spec.slice(slash + 1);
       const bits = Number(text);
       if (!Number.isInteger(bits) || String(bits) !== text || bits < 32 || bits > 64) {
-        throw new ConfigError(`${option} 'ip/<bits>' needs IPv6 prefix bits from 32 to 64 (e.g. 'ip/64'); got ${describe(spec)}`);
+        throw new ConfigError(`${option} 'ip/<bits>' needs IPv6 prefix bits from 32 to 64 (e.g. 'ip/64'); got ${formatValue(spec)}`);
       }
       return keys.ip({ ipv6Subnet: bits, logger });
     }
@@ -81,14 +81,14 @@ export class RouteKeyCompiler<Req> {
       const kind = spec.slice(0, colon);
       const name = spec.slice(colon + 1);
       if (kind === 'header') {
-        if (!isHeaderName(name)) throw new ConfigError(`${option} 'header:<name>' needs an HTTP header name (e.g. 'header:x-api-key'); got ${describe(spec)}`);
+        if (!isHeaderName(name)) throw new ConfigError(`${option} 'header:<name>' needs an HTTP header name (e.g. 'header:x-api-key'); got ${formatValue(spec)}`);
         return keys.header(name);
       }
       if (kind === 'query') {
-        if (name === '') throw new ConfigError(`${option} 'query:<name>' needs a parameter name (e.g. 'query:apiKey'); got ${describe(spec)}`);
+        if (name === '') throw new ConfigError(`${option} 'query:<name>' needs a parameter name (e.g. 'query:apiKey'); got ${formatValue(spec)}`);
         return keys.query(name);
       }
     }
-    throw new ConfigError(`${option} must be ${FORMS}; got ${describe(spec)}`);
+    throw new ConfigError(`${option} must be ${FORMS}; got ${formatValue(spec)}`);
   }
 }

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, LockBusyError, isStoreFailure, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import { beginRecord, type IdempotencyLease } from '../../core/idempotency/record.js';
 import { acquireLock } from '../../core/lock/acquire.js';
 import type { LockLease } from '../../core/lock/lease.js';
@@ -111,7 +111,7 @@ async function fingerprintOf<Req>(config: WithLockConfig<Req, unknown>, view: Lo
   const custom = config.replay?.fingerprint;
   if (custom === undefined) return requestFingerprint(view);
   const fingerprint: unknown = await custom(view.subject);
-  if (typeof fingerprint !== 'string') throw new ConfigError(`replay.fingerprint must return a string; got ${describe(fingerprint)}`);
+  if (typeof fingerprint !== 'string') throw new ConfigError(`replay.fingerprint must return a string; got ${formatValue(fingerprint)}`);
   return fingerprint;
 }
 
@@ -128,6 +128,6 @@ function failureMode<Req>(config: WithLockConfig<Req, unknown>, err: StoreError 
   const { onStoreError } = config;
   if (typeof onStoreError !== 'function') return onStoreError;
   const mode: unknown = onStoreError(err, subject);
-  if (mode !== 'open' && mode !== 'closed') throw new ConfigError(`onStoreError must return 'open' or 'closed'; got ${describe(mode)}`);
+  if (mode !== 'open' && mode !== 'closed') throw new ConfigError(`onStoreError must return 'open' or 'closed'; got ${formatValue(mode)}`);
   return mode;
 }

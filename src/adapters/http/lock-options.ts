@@ -5,7 +5,7 @@
  */
 import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
 import { DEFAULTS } from '../../core/defaults.js';
-import { describe, parseDuration, type Duration } from '../../core/duration.js';
+import { formatValue, parseDuration, type Duration } from '../../core/duration.js';
 import { IdempotencyGuard } from '../../core/idempotency.js';
 import { LockGuard, type LockGuardOptions } from '../../core/lock-guard.js';
 import { parseWait, requireOptionsObject } from '../../core/lock/options.js';
@@ -153,11 +153,11 @@ function parseReplayOptions<Req>(value: unknown): { config: ReplayConfig<Req>; t
   rejectUnknownOptions(value, REPLAY_OPTION_NAMES, 'replay');
   const maxBodyBytes = value.maxBodyBytes ?? DEFAULTS.replayMaxBodyBytes;
   if (typeof maxBodyBytes !== 'number' || !Number.isInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > MAX_REPLAY_BODY_BYTES) {
-    throw new ConfigError(`replay.maxBodyBytes must be an integer from 0 to ${MAX_REPLAY_BODY_BYTES}; got ${describe(value.maxBodyBytes)}`);
+    throw new ConfigError(`replay.maxBodyBytes must be an integer from 0 to ${MAX_REPLAY_BODY_BYTES}; got ${formatValue(value.maxBodyBytes)}`);
   }
   const storeServerErrors = value.storeServerErrors ?? false;
   if (typeof storeServerErrors !== 'boolean') {
-    throw new ConfigError(`replay.storeServerErrors must be true or false; got ${describe(value.storeServerErrors)}`);
+    throw new ConfigError(`replay.storeServerErrors must be true or false; got ${formatValue(value.storeServerErrors)}`);
   }
   return {
     ttlMs: parseDuration(value.ttl ?? DEFAULTS.replayTtlMs, 'replay.ttl'),

@@ -8,8 +8,8 @@
  */
 import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
 import { DEFAULTS } from '../../core/defaults.js';
-import { describe, parseDuration, type Duration } from '../../core/duration.js';
-import { validatePrefix } from '../../core/keyspace.js';
+import { formatValue, parseDuration, type Duration } from '../../core/duration.js';
+import { validatePrefix } from '../../core/store-keys.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
 import { optionalFunction, unknownOptionError, validateLogger, validateOnStoreError, validateStore, type Awaitable } from '../../core/options.js';
 import type { StoreCallOptions } from '../../core/decide.js';
@@ -135,7 +135,7 @@ const RATE_LIMIT_OPTION_NAMES: readonly string[] = Object.keys(RATE_LIMIT_OPTION
  */
 export function definedOptions(options: unknown, allowed: readonly string[], owner: string): Record<string, unknown> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`${owner} options must be an object like { limit: 100, window: '1m' }; got ${describe(options)}`);
+    throw new ConfigError(`${owner} options must be an object like { limit: 100, window: '1m' }; got ${formatValue(options)}`);
   }
   const defined: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {
@@ -168,7 +168,7 @@ export function resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(
   defined: Record<string, unknown>,
 ): HttpLimiterConfig<Req, OnLimited, RefundPredicate> {
   if (defined.algorithm !== undefined && defined.algorithm !== DEFAULTS.algorithm) {
-    throw new ConfigError(`algorithm must be '${DEFAULTS.algorithm}' (the only algorithm so far); got ${describe(defined.algorithm)}`);
+    throw new ConfigError(`algorithm must be '${DEFAULTS.algorithm}' (the only algorithm so far); got ${formatValue(defined.algorithm)}`);
   }
   const onStoreError = validateOnStoreError<(err: StoreError | StoreTimeoutError, req: Req) => FailureMode>(defined.onStoreError) ?? DEFAULTS.limiterOnStoreError;
   const refund = resolveRefund<RefundPredicate>(defined.refund);
@@ -215,14 +215,14 @@ function resolveRefund<Predicate>(value: unknown): RefundConfig<Predicate> | und
   if (value === undefined) return undefined;
   if (value === 'success' || value === 'failure') return { mode: value };
   if (typeof value === 'function') return { mode: 'predicate', predicate: value as Predicate };
-  throw new ConfigError(`refund must be 'success', 'failure' or a function returning true to give the cost back; got ${describe(value)}`);
+  throw new ConfigError(`refund must be 'success', 'failure' or a function returning true to give the cost back; got ${formatValue(value)}`);
 }
 
 function resolveHeaders(value: unknown): HeaderWriter | undefined {
   if (value === false) return undefined;
   const mode = value ?? DEFAULTS.headers;
   if (!(HEADER_MODES as readonly unknown[]).includes(mode)) {
-    throw new ConfigError(`headers must be one of ${HEADER_MODES.map((m) => `'${m}'`).join(', ')} or false; got ${describe(value)}`);
+    throw new ConfigError(`headers must be one of ${HEADER_MODES.map((m) => `'${m}'`).join(', ')} or false; got ${formatValue(value)}`);
   }
   return headerWriter(mode as HeaderMode);
 }
@@ -230,7 +230,7 @@ function resolveHeaders(value: unknown): HeaderWriter | undefined {
 function resolveStatusCode(value: unknown): number {
   const status = value ?? DEFAULTS.statusCode;
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
-    throw new ConfigError(`statusCode must be an integer HTTP error status from 400 to 599; got ${describe(value)}`);
+    throw new ConfigError(`statusCode must be an integer HTTP error status from 400 to 599; got ${formatValue(value)}`);
   }
   return status;
 }

@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ConfigError } from '../../core/errors.js';
 import { DEFAULTS } from '../../core/defaults.js';
-import { describe, formatDuration } from '../../core/duration.js';
+import { formatValue, formatDuration } from '../../core/duration.js';
 import type { Decision } from '../../core/decision.js';
 import { isThenable, type Awaitable } from '../../core/options.js';
 import { retryAfterSeconds } from './headers.js';
@@ -67,7 +67,7 @@ export function resolveMessage<Req>(value: unknown): MessageBuilder<Req> {
 /** A message value as a body; a bad value is a ConfigError naming `option`. */
 function messageBody(value: unknown, option: string): ResponseBody {
   const body = messageBodyOrNull(value);
-  if (body === null) throw new ConfigError(`${option} must be a string or a JSON-serialisable object; got ${describe(value)}`);
+  if (body === null) throw new ConfigError(`${option} must be a string or a JSON-serialisable object; got ${formatValue(value)}`);
   return body;
 }
 

@@ -15,7 +15,7 @@
  */
 import { METHODS } from 'node:http';
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 
 /** A `:param` segment: matches any one segment. */
 export const PARAM = null;
@@ -34,27 +34,27 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 /** Parses a route such as `'POST /login'`, `'/users/:id'` or `'GET /api/*'`; errors name `option`. */
 export function parseRoute(value: unknown, option: string): RoutePattern {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new ConfigError(`${option} must be a string '[METHOD ]PATH' such as 'POST /login' or '/api/*'; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be a string '[METHOD ]PATH' such as 'POST /login' or '/api/*'; got ${formatValue(value)}`);
   }
   const text = value.trim();
   const space = text.indexOf(' ');
   const method = space === -1 ? undefined : text.slice(0, space).toUpperCase();
   const path = space === -1 ? text : text.slice(space + 1).trim();
   if (method !== undefined && !KNOWN_METHODS.has(method)) {
-    throw new ConfigError(`${option} has an unknown HTTP method ${describe(text.slice(0, space))}; expected one of GET, POST, PUT, PATCH, DELETE, ... or no method (any); got ${describe(value)}`);
+    throw new ConfigError(`${option} has an unknown HTTP method ${formatValue(text.slice(0, space))}; expected one of GET, POST, PUT, PATCH, DELETE, ... or no method (any); got ${formatValue(value)}`);
   }
   if (path !== '*' && !path.startsWith('/')) {
-    throw new ConfigError(`${option} path must start with '/' (or be '*'), e.g. 'GET /search'; got ${describe(value)}`);
+    throw new ConfigError(`${option} path must start with '/' (or be '*'), e.g. 'GET /search'; got ${formatValue(value)}`);
   }
   const parts = splitPath(path);
   const prefix = parts[parts.length - 1] === '*';
   if (prefix) parts.pop();
   const segments = parts.map((part) => {
     if (part.includes('*')) {
-      throw new ConfigError(`${option} may use '*' only as its whole last segment ('/api/*'); got ${describe(value)}`);
+      throw new ConfigError(`${option} may use '*' only as its whole last segment ('/api/*'); got ${formatValue(value)}`);
     }
     if (part.startsWith(':')) {
-      if (part.length === 1) throw new ConfigError(`${option} has a ':' segment without a parameter name; got ${describe(value)}`);
+      if (part.length === 1) throw new ConfigError(`${option} has a ':' segment without a parameter name; got ${formatValue(value)}`);
       return PARAM;
     }
     return part;

@@ -15,8 +15,8 @@
  * - Unmatched requests are untouched: no store call, no headers.
  */
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
-import { digest, MAX_PREFIX_LENGTH, validatePrefix } from '../../core/keyspace.js';
+import { formatValue } from '../../core/duration.js';
+import { digest, MAX_PREFIX_LENGTH, validatePrefix } from '../../core/store-keys.js';
 import { claimLogs, policiesFor, resolveLimits, staticPolicies, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
 import { isThenable, type Awaitable } from '../../core/options.js';
 import type { LimitPart } from '../../core/decide.js';
@@ -111,14 +111,14 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   const defined = definedOptions(options, TABLE_OPTION_NAMES, owner);
   const config = resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
-    throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${describe(defined.user)}`);
+    throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${formatValue(defined.user)}`);
   }
   const { store, logger } = config.callOptions;
   const keyCompiler = new RouteKeyCompiler<Req>({ user: defined.user as KeySpecContext<Req>['user'], logger });
   const defaultKey = defined.key ?? 'ip';
   const routes = defined.routes;
   if (!Array.isArray(routes) || routes.length === 0) {
-    throw new ConfigError(`routes must be a non-empty array of rules like { route: 'POST /login', limit: 5, window: '15m', key: 'ip' }; got ${describe(routes)}`);
+    throw new ConfigError(`routes must be a non-empty array of rules like { route: 'POST /login', limit: 5, window: '15m', key: 'ip' }; got ${formatValue(routes)}`);
   }
   const names = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
@@ -126,7 +126,7 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
     const previous = names.get(compiled.name);
     if (previous !== undefined) {
       throw new ConfigError(
-        `routes[${index}].name must differ from the name of routes[${previous}]: both are ${describe(compiled.name)} ` +
+        `routes[${index}].name must differ from the name of routes[${previous}]: both are ${formatValue(compiled.name)} ` +
           '(a rule without a name is named after its route); give one of them a name',
       );
     }
@@ -155,7 +155,7 @@ function compileRule<Req>(
 ): CompiledRule<Req> {
   const path = `routes[${index}]`;
   if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) {
-    throw new ConfigError(`${path} must be an object like { route: 'GET /search', limit: 10, window: '1s' }; got ${describe(rule)}`);
+    throw new ConfigError(`${path} must be an object like { route: 'GET /search', limit: 10, window: '1s' }; got ${formatValue(rule)}`);
   }
   const fields = rule as Record<string, unknown>;
   for (const [field, value] of Object.entries(fields)) {
@@ -170,7 +170,7 @@ function compileRule<Req>(
   if (prefix.length > MAX_PREFIX_LENGTH) {
     const source = named ? `${path}.name` : `${path}.route (an unnamed rule is named after its route)`;
     throw new ConfigError(
-      `${source} makes the key prefix ${describe(prefix)} longer than ${MAX_PREFIX_LENGTH} characters; give the rule a shorter name or shorten the prefix option`,
+      `${source} makes the key prefix ${formatValue(prefix)} longer than ${MAX_PREFIX_LENGTH} characters; give the rule a shorter name or shorten the prefix option`,
     );
   }
   validatePrefix(prefix, named ? `${path}.name` : `${path}.route`);
@@ -193,7 +193,7 @@ function compileRule<Req>(
 
 function validateRuleName(value: unknown, option: string): string {
   if (typeof value !== 'string' || !RULE_NAME_PATTERN.test(value)) {
-    throw new ConfigError(`${option} must be 1 to ${MAX_RULE_NAME_LENGTH} characters from letters, digits and _ . -; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be 1 to ${MAX_RULE_NAME_LENGTH} characters from letters, digits and _ . -; got ${formatValue(value)}`);
   }
   return value;
 }

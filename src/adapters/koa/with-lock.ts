@@ -12,7 +12,7 @@
 import { Readable, pipeline } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import type { IdempotencyLease } from '../../core/idempotency/record.js';
 import { captureStream } from '../http/idempotency-capture.js';
 import { lockInfo, openGate } from '../http/lock-gate.js';
@@ -60,7 +60,7 @@ export function withLock(options: KoaWithLockOptions | undefined, handler: KoaLo
 export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHandler): Middleware {
   const config = resolveWithLockOptions<Context, KoaOnBusy>(options, 'withLock');
   if (handler !== undefined && typeof handler !== 'function') {
-    throw new ConfigError(`withLock(options, handler): handler must be a function (ctx, next); got ${describe(handler)}`);
+    throw new ConfigError(`withLock(options, handler): handler must be a function (ctx, next); got ${formatValue(handler)}`);
   }
   const run = (ctx: Context, next: Next): Promise<unknown> => Promise.resolve(handler === undefined ? next() : handler(ctx, next));
 

@@ -4,7 +4,7 @@
  * `IdempotencyGuard.begin()` and `withLock({ replay })`, taking options already parsed.
  */
 import { LeaseLostError } from '../errors.js';
-import { idempotencyKeys } from '../keyspace.js';
+import { idempotencyKeys } from '../store-keys.js';
 import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
 import type { IdempotencyBeginResult, StoredResponse } from '../store.js';
 import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';

@@ -4,7 +4,7 @@
  * not re-validate an options object.
  */
 import { LockBusyError } from '../errors.js';
-import { lockKeys } from '../keyspace.js';
+import { lockKeys } from '../store-keys.js';
 import { checkFlag, checkLockAcquire } from '../store-replies.js';
 import type { LockAcquireResult } from '../store.js';
 import { Lease, type LockLease } from './lease.js';

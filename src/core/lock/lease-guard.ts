@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
 import { parseDuration } from '../duration.js';
-import { validatePrefix } from '../keyspace.js';
+import { validatePrefix } from '../store-keys.js';
 import { rejectUnknownOptions, validateLogger } from '../options.js';
 import { callStore, type Logger } from '../store-call.js';
 import type { Store } from '../store.js';

@@ -8,7 +8,7 @@
  * so the local view of the lease always ends no later than the store's.
  */
 import { ConfigError, LeaseLostError } from '../errors.js';
-import { describe, parseDuration, type Duration } from '../duration.js';
+import { formatValue, parseDuration, type Duration } from '../duration.js';
 import { AUTO_EXTEND_FRACTION, startAutoExtension, type AutoExtension } from './auto-extend.js';
 import { monotonicNow } from './poll.js';
 
@@ -127,11 +127,11 @@ export class Lease implements LockLease {
 
   autoExtend(options: AutoExtendOptions = {}): AutoExtension {
     if (options === null || typeof options !== 'object') {
-      throw new ConfigError(`lease.autoExtend() options must be an object like { every, maxHold }; got ${describe(options)}`);
+      throw new ConfigError(`lease.autoExtend() options must be an object like { every, maxHold }; got ${formatValue(options)}`);
     }
     const everyMs = options.every === undefined ? Math.max(1, Math.floor(this.ttlMs * AUTO_EXTEND_FRACTION)) : parseDuration(options.every, 'autoExtend.every');
     if (everyMs >= this.ttlMs) {
-      throw new ConfigError(`autoExtend.every must be shorter than the lease ttl (${this.ttlMs} ms), or the lease expires between extensions; got ${describe(options.every)}`);
+      throw new ConfigError(`autoExtend.every must be shorter than the lease ttl (${this.ttlMs} ms), or the lease expires between extensions; got ${formatValue(options.every)}`);
     }
     const maxHoldMs = options.maxHold === undefined ? this.maxHoldMs : parseDuration(options.maxHold, 'autoExtend.maxHold');
     this.extension?.stop();

@@ -4,7 +4,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
-import { MAX_DURATION_MS, describe, parseDuration } from '../duration.js';
+import { MAX_DURATION_MS, formatValue, parseDuration } from '../duration.js';
 import { rejectUnknownOptions } from '../options.js';
 import type { Store } from '../store.js';
 import { AUTO_EXTEND_FRACTION } from './auto-extend.js';
@@ -29,7 +29,7 @@ export function validateGuardStore(store: unknown, option: string, needs: 'lock'
   const candidate = store as Record<string, unknown> | null;
   if (candidate === null || typeof candidate !== 'object' || methods.some((method) => typeof candidate[method] !== 'function')) {
     throw new ConfigError(
-      `${option} must be a Store with ${methods.join(', ')} (e.g. new RedisStore({ client }) or new MemoryStore()); got ${describe(store)}`,
+      `${option} must be a Store with ${methods.join(', ')} (e.g. new RedisStore({ client }) or new MemoryStore()); got ${formatValue(store)}`,
     );
   }
   return store as Store;
@@ -40,7 +40,7 @@ export function parseLeaseTtl(value: unknown, option: string): number {
   const ttlMs = parseDuration(value, option);
   if (ttlMs < MIN_LEASE_TTL_MS) {
     throw new ConfigError(
-      `${option} must be at least ${MIN_LEASE_TTL_MS} ms, so the lease can be auto-extended every ttl/3 without flooding the store; got ${describe(value)}`,
+      `${option} must be at least ${MIN_LEASE_TTL_MS} ms, so the lease can be auto-extended every ttl/3 without flooding the store; got ${formatValue(value)}`,
     );
   }
   return ttlMs;
@@ -50,7 +50,7 @@ export function parseLeaseTtl(value: unknown, option: string): number {
 export function parseWait(value: unknown, option: string): number {
   if (value === 0) return 0;
   if (typeof value === 'number' && !(Number.isInteger(value) && value >= 0 && value <= MAX_DURATION_MS)) {
-    throw new ConfigError(`${option} must be 0 or a whole number of milliseconds up to ${MAX_DURATION_MS}, or a string like '2s'; got ${describe(value)}`);
+    throw new ConfigError(`${option} must be 0 or a whole number of milliseconds up to ${MAX_DURATION_MS}, or a string like '2s'; got ${formatValue(value)}`);
   }
   return parseDuration(value, option);
 }
@@ -59,7 +59,7 @@ export function parseWait(value: unknown, option: string): number {
 export function parseMaxHold(value: unknown, ttlMs: number, option: string): number {
   const maxHoldMs = parseDuration(value, option);
   if (maxHoldMs < ttlMs) {
-    throw new ConfigError(`${option} must be at least the lease ttl (${ttlMs} ms); got ${describe(value)}`);
+    throw new ConfigError(`${option} must be at least the lease ttl (${ttlMs} ms); got ${formatValue(value)}`);
   }
   return maxHoldMs;
 }
@@ -72,7 +72,7 @@ export function defaultMaxHold(ttlMs: number): number {
 /** A non-empty string key (the caller's id for the lock or record). */
 export function validateGuardKey(key: unknown, option: string): string {
   if (typeof key !== 'string' || key.length === 0) {
-    throw new ConfigError(`${option} must be a non-empty string (e.g. 'order:42'); got ${describe(key)}`);
+    throw new ConfigError(`${option} must be a non-empty string (e.g. 'order:42'); got ${formatValue(key)}`);
   }
   return key;
 }
@@ -80,7 +80,7 @@ export function validateGuardKey(key: unknown, option: string): string {
 /** Throws unless `options` is a plain options object. */
 export function requireOptionsObject(options: unknown, owner: string, example: string): asserts options is Record<string, unknown> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`${owner} options must be an object like ${example}; got ${describe(options)}`);
+    throw new ConfigError(`${owner} options must be an object like ${example}; got ${formatValue(options)}`);
   }
 }
 
@@ -99,5 +99,5 @@ export function parseWaitOptions(options: unknown, owner: string): { waitMs: num
 /** An optional AbortSignal option. */
 export function validateSignal(signal: unknown, option: string): AbortSignal | undefined {
   if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new ConfigError(`${option} must be an AbortSignal; got ${describe(signal)}`);
+  throw new ConfigError(`${option} must be an AbortSignal; got ${formatValue(signal)}`);
 }

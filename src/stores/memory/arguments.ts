@@ -5,7 +5,7 @@
  * few comparisons; the messages, naming the argument, are built only when a check fails.
  */
 import { ConfigError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import type { StoreLimit, StoredResponse } from '../../core/store.js';
 
 /** An integer from 1 to Number.MAX_SAFE_INTEGER (false for non-numbers). */
@@ -31,11 +31,11 @@ export function checkCall(limits: readonly StoreLimit[], cost: number): void {
 /** Names the first bad field of `limits`. */
 function checkLimits(limits: readonly StoreLimit[]): void {
   if (!Array.isArray(limits) || limits.length === 0) {
-    throw new ConfigError(`limits must be a non-empty array of { key, windowMs, limit }; got ${describe(limits)}`);
+    throw new ConfigError(`limits must be a non-empty array of { key, windowMs, limit }; got ${formatValue(limits)}`);
   }
   for (let i = 0; i < limits.length; i++) {
     const item = limits[i];
-    if (typeof item?.key !== 'string') throw new ConfigError(`limits[${i}].key must be a string; got ${describe(item?.key)}`);
+    if (typeof item?.key !== 'string') throw new ConfigError(`limits[${i}].key must be a string; got ${formatValue(item?.key)}`);
     checkInteger(`limits[${i}].windowMs`, item.windowMs, 1);
     checkInteger(`limits[${i}].limit`, item.limit, 1);
     if (item.cost !== undefined) checkInteger(`limits[${i}].cost`, item.cost, 1);
@@ -45,31 +45,31 @@ function checkLimits(limits: readonly StoreLimit[]): void {
 /** Throws unless `value` is an integer from `min` to Number.MAX_SAFE_INTEGER. */
 export function checkInteger(name: string, value: unknown, min: number): void {
   if (!Number.isSafeInteger(value) || (value as number) < min) {
-    throw new ConfigError(`${name} must be an integer ≥ ${min}; got ${describe(value)}`);
+    throw new ConfigError(`${name} must be an integer ≥ ${min}; got ${formatValue(value)}`);
   }
 }
 
 export function checkToken(token: unknown): void {
   if (typeof token !== 'string' || token.length === 0) {
-    throw new ConfigError(`token must be a non-empty string; got ${describe(token)}`);
+    throw new ConfigError(`token must be a non-empty string; got ${formatValue(token)}`);
   }
 }
 
 /** A response to store: integer status, headers of strings (or lists of strings), a binary body or null. */
 export function checkResponse(response: StoredResponse): void {
   if (!Number.isInteger(response?.status)) {
-    throw new ConfigError(`response.status must be an integer; got ${describe(response?.status)}`);
+    throw new ConfigError(`response.status must be an integer; got ${formatValue(response?.status)}`);
   }
   const { headers, body } = response;
   if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) {
-    throw new ConfigError(`response.headers must be an object of header values; got ${describe(headers)}`);
+    throw new ConfigError(`response.headers must be an object of header values; got ${formatValue(headers)}`);
   }
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string' && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) {
-      throw new ConfigError(`response.headers[${JSON.stringify(name)}] must be a string or an array of strings; got ${describe(value)}`);
+      throw new ConfigError(`response.headers[${JSON.stringify(name)}] must be a string or an array of strings; got ${formatValue(value)}`);
     }
   }
   if (body !== null && !(body instanceof Uint8Array)) {
-    throw new ConfigError(`response.body must be a Buffer or null; got ${describe(body)}`);
+    throw new ConfigError(`response.body must be a Buffer or null; got ${formatValue(body)}`);
   }
 }

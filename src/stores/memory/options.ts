@@ -1,6 +1,6 @@
 /** MemoryStore options: the public type, the defaults, and their validation. */
 import { ConfigError } from '../../core/errors.js';
-import { MAX_DURATION_MS, describe } from '../../core/duration.js';
+import { MAX_DURATION_MS, formatValue } from '../../core/duration.js';
 import { type Clock, monotonicClock } from './clock.js';
 
 export interface MemoryStoreOptions {
@@ -81,7 +81,7 @@ const KNOWN_OPTIONS: Record<keyof MemoryStoreOptions, true> = {
 export function resolveMemoryStoreOptions(options: unknown): MemoryStoreConfig {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`MemoryStore options must be an object; got ${describe(options)}`);
+    throw new ConfigError(`MemoryStore options must be an object; got ${formatValue(options)}`);
   }
   const given = options as Record<string, unknown>;
   for (const name of Object.keys(given)) {
@@ -93,7 +93,7 @@ export function resolveMemoryStoreOptions(options: unknown): MemoryStoreConfig {
   }
   const clock = given.clock ?? monotonicClock;
   if (typeof clock !== 'function') {
-    throw new ConfigError(`MemoryStore option "clock" must be a function returning ms; got ${describe(clock)}`);
+    throw new ConfigError(`MemoryStore option "clock" must be a function returning ms; got ${formatValue(clock)}`);
   }
   return {
     maxKeys: integerOption(given, 'maxKeys', MEMORY_STORE_DEFAULTS.maxKeys, 1, Number.MAX_SAFE_INTEGER),
@@ -109,7 +109,7 @@ function integerOption(given: Record<string, unknown>, name: string, fallback: n
   const value = given[name] ?? fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
-    throw new ConfigError(`MemoryStore option "${name}" must be an integer ${range}; got ${describe(given[name])}`);
+    throw new ConfigError(`MemoryStore option "${name}" must be an integer ${range}; got ${formatValue(given[name])}`);
   }
   return value;
 }

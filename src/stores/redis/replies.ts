@@ -4,11 +4,11 @@
  * replies), never a silently wrong decision.
  */
 import { StoreError } from '../../core/errors.js';
-import { describe } from '../../core/duration.js';
+import { formatValue } from '../../core/duration.js';
 import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoredResponse } from '../../core/store.js';
 
 function malformed(script: string, reply: unknown, why: string): StoreError {
-  const shown = Array.isArray(reply) ? describe(reply.map((part) => (Buffer.isBuffer(part) ? part.toString('latin1') : part))) : describe(reply);
+  const shown = Array.isArray(reply) ? formatValue(reply.map((part) => (Buffer.isBuffer(part) ? part.toString('latin1') : part))) : formatValue(reply);
   return new StoreError(`malformed reply from Redis script ${script} (${why}): ${shown}`);
 }
 

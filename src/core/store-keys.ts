@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from './errors.js';
-import { describe } from './duration.js';
+import { formatValue } from './duration.js';
 import type { IdempotencyKeys, LockKeys } from './store.js';
 
 /** Longest accepted `prefix`, so that every key stays well under 200 bytes. */
@@ -21,7 +21,7 @@ export function digest(id: string): string {
 export function validatePrefix(prefix: unknown, option = 'prefix'): string {
   if (typeof prefix !== 'string' || prefix.length > MAX_PREFIX_LENGTH || !PREFIX_PATTERN.test(prefix)) {
     throw new ConfigError(
-      `${option} must be a string of at most ${MAX_PREFIX_LENGTH} printable ASCII characters without spaces, '{' or '}'; got ${describe(prefix)}`,
+      `${option} must be a string of at most ${MAX_PREFIX_LENGTH} printable ASCII characters without spaces, '{' or '}'; got ${formatValue(prefix)}`,
     );
   }
   return prefix;
