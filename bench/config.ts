@@ -8,7 +8,7 @@
  *   BENCH_SECONDS      measured seconds per HTTP case and round       full 4, quick 2
  *   BENCH_WARMUP       warm-up seconds per HTTP case and round        1
  *   BENCH_CONNECTIONS  HTTP connections                               50
- *   BENCH_CORE_SECONDS measured seconds per core scenario and round   full 1.5, quick 0.5
+ *   BENCH_CORE_SECONDS measured seconds per core scenario and round   full 1, quick 0.5
  *   BENCH_NODE_FLAGS   extra node flags for the HTTP servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
  *   BENCH_OUT          directory of results.md and chart.svg          full: bench/, quick: bench/quick/
  *   BENCH_LOAD         `wrk` or `autocannon` (default: wrk when installed)
@@ -61,7 +61,7 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
     seconds: numberEnv('BENCH_SECONDS', quick ? 2 : 4, { integer: true }),
     warmupSeconds: numberEnv('BENCH_WARMUP', 1, { integer: true }),
     connections: numberEnv('BENCH_CONNECTIONS', 50, { integer: true }),
-    coreSeconds: numberEnv('BENCH_CORE_SECONDS', quick ? 0.5 : 1.5),
+    coreSeconds: numberEnv('BENCH_CORE_SECONDS', quick ? 0.5 : 1),
     coreConcurrency: [1, 64, 256],
     coreKeyCounts: [1, 10_000],
     lockConcurrency: [1, 64],
@@ -76,6 +76,6 @@ export function loadConfig(argv: readonly string[]): BenchConfig {
 export function estimatedMinutes(c: BenchConfig): number {
   const http = c.http ? c.cases.length * c.rounds * (c.warmupSeconds + c.seconds + 1.5) : 0;
   const scenarios = c.coreConcurrency.length * c.coreKeyCounts.length * 3 + c.lockConcurrency.length * 2;
-  const core = c.core ? scenarios * c.rounds * (c.coreSeconds + 0.4) + 3 : 0;
+  const core = c.core ? scenarios * c.rounds * (c.coreSeconds + 0.4) + 5 : 0;
   return (http + core + 5) / 60;
 }

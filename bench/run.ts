@@ -15,11 +15,13 @@ import { shareOfBareChart } from './report/chart.js';
 import { summarizeHttp, type HttpRow } from './report/http-summary.js';
 import { resultsMarkdown, settingsLine, type RunInfo } from './report/results-md.js';
 import { openSession } from './session.js';
-import { wrkVersion } from './sys/machine.js';
+import { sourceRevision, wrkVersion } from './sys/machine.js';
 import { cleanupAll } from './sys/processes.js';
 
 const config = loadConfig(process.argv.slice(2));
 const startedAt = new Date();
+// Read at the start: src/ may change while the bench runs.
+const revision = sourceRevision();
 const wrk = config.load === 'autocannon' ? undefined : wrkVersion();
 if (config.load === 'wrk' && !wrk) throw new Error('BENCH_LOAD=wrk but wrk is not installed (apt-get install -y wrk)');
 const loadGenerator = wrk ? `wrk ${wrk}, 1 thread` : 'autocannon (wrk not installed: apt-get install -y wrk)';
@@ -55,6 +57,7 @@ try {
     machine: session.machine,
     redisVersion: session.redis.version,
     loadGenerator,
+    revision,
     pinned: session.pinned,
     startedAt,
     minutes: (Date.now() - startedAt.getTime()) / 60_000,

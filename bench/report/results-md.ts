@@ -11,6 +11,7 @@ export interface RunInfo {
   machine: Machine;
   redisVersion: string;
   loadGenerator: string;
+  revision: string;
   pinned: boolean;
   startedAt: Date;
   minutes: number;
@@ -39,6 +40,7 @@ export function resultsMarkdown(
     `- **Machine:** ${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}`,
     `- **Software:** Node ${machine.node}, Redis ${info.redisVersion} (throwaway \`redis-server\` on 127.0.0.1, no persistence), load: ${info.loadGenerator}`,
     `- **Pinning:** ${pinning}`,
+    `- **ratelock sources:** ${info.revision}`,
     `- **Reproduce:** \`npm install && ${config.command}\` (needs \`redis-server\`; wrk from \`apt-get install -y wrk\`, else autocannon is used).`,
     '',
   ];

@@ -14,7 +14,7 @@ export function httpTable(rows: readonly HttpRow[], framework: Framework): strin
   for (const r of rows.filter((row) => row.c.framework === framework)) {
     const bare = r.c.impl === 'bare';
     const redis = (text: string) => (r.c.usesRedis ? text : '–');
-    const flag = r.errors > 0 ? ` (${r.errors} socket errors)` : '';
+    const flag = !Number.isFinite(r.rps) ? ' (**failed**, see below)' : r.errors > 0 ? ` (${r.errors} socket errors)` : '';
     lines.push(
       `| ${r.c.label}${flag} | ${thousands(r.rps)} | ${fixed(r.ratio, 2)} | ${fixed(r.p50Ms, 2)} | ${fixed(r.p99Ms, 2)} | ${fixed(r.nodeCpuUs, 1)} | ` +
         `${bare ? '–' : signed(r.addedUs)} | ${redis(fixed(r.redisCpuUs, 1))} | ${redis(fixed(r.scriptCalls, 3))} | ${redis(fixed(r.redisCommands, 2))} | ${percent(r.refusedShare)} |`,
@@ -24,7 +24,7 @@ export function httpTable(rows: readonly HttpRow[], framework: Framework): strin
 }
 
 const signed = (value: number): string => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(1)}` : '–');
-const percent = (share: number): string => (share === 0 ? '0 %' : `${(share * 100).toFixed(share > 0.999 && share < 1 ? 2 : 1)} %`);
+const percent = (share: number): string => (!Number.isFinite(share) ? '–' : share === 0 ? '0 %' : `${(share * 100).toFixed(share > 0.999 && share < 1 ? 2 : 1)} %`);
 
 interface CoreRow {
   impl: string;

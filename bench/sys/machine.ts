@@ -26,3 +26,12 @@ export function wrkVersion(): string | undefined {
   if (result.error) return undefined;
   return /wrk\s+(\S+)/.exec(`${result.stdout}${result.stderr}`)?.[1] ?? 'unknown version';
 }
+
+/** The measured ratelock sources: `git describe` of the checkout, marked when src/ or lua/ differ from it. */
+export function sourceRevision(): string {
+  const git = (...args: string[]) => spawnSync('git', args, { encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return 'unknown (not a git checkout)';
+  const dirty = git('status', '--porcelain', '--', 'src', 'lua').stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? ' + uncommitted changes in src/ or lua/' : ''}`;
+}
