@@ -1,19 +1,19 @@
 -- consume / peek / refund on sliding logs (needs prelude.lua and sliding-log.lua).
---
--- consume and peek:
---   KEYS[i]           log of limit i
---   ARGV[1]  clock    test-only clock override in ms, '' = Redis TIME
---   ARGV[2]  cost     units this request takes on a limit without its own cost, integer >= 1
---   ARGV[3]  align    '' normally; on Cluster, the stamp (ms) already written to the logs of
---                     other hash tags: reused if no log here holds a newer entry and it is within
---                     1 % of the shortest window from `now` (entries then age out at most that
---                     much early), so that one stamp refunds the request everywhere
---   ARGV[1+3i] window_ms of limit i, ARGV[2+3i] limit of limit i (quota per window),
---   ARGV[3+3i] cost of limit i: units this request takes on it ('' = ARGV[2])
--- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
 
--- Checks every limit and, when `record` is true and all have room, writes the request to all.
+-- consume and peek: checks every limit and, when `record` is true (consume) and all have room,
+-- writes the request to all of them; else writes nothing.
+-- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
 local function check_limits(keys, argv, record)
+  -- KEYS[i]: the log of limit i.
+  -- ARGV, in order:
+  --   clock      store time in ms injected by tests, '' = Redis TIME
+  --   call_cost  units this request takes on a limit without its own cost, integer >= 1
+  --   align      '' normally; on Cluster, the stamp (ms) already written to the logs of other
+  --              hash tags: reused if no log here holds a newer entry and it is within 1 % of the
+  --              shortest window from `now` (entries then age out at most that much early), so
+  --              that one stamp refunds the request everywhere
+  --   then per limit i: window_ms (ms), limit (quota per window), cost (units this request
+  --              takes on limit i, '' = call_cost)
   local clock = argv[1]
   local call_cost = tonumber(argv[2])
   local align = tonumber(argv[3])
@@ -85,15 +85,16 @@ local function peek(keys, argv)
   return check_limits(keys, argv, false)
 end
 
--- refund:
---   KEYS[i]           log of limit i
---   ARGV[1]  clock    test-only clock override ('' = none; only shapes the TTL here)
---   ARGV[2]  cost     entries to remove from a log without its own cost
---   ARGV[3]  stamp    the stamp consume returned (ms)
---   ARGV[2+2i] window_ms of limit i, ARGV[3+2i] entries to remove from log i ('' = ARGV[2])
+-- refund: removes one request's entries (those still there) from every log.
 -- Equal stamps are interchangeable, so LREM never removes a newer request's entry.
 -- Reply: the number of entries removed over all logs.
 local function refund(keys, argv)
+  -- KEYS[i]: the log of limit i.
+  -- ARGV, in order:
+  --   clock      store time injected by tests, '' = none (only shapes the TTL here)
+  --   call_cost  entries to remove from a log without its own cost
+  --   stamp      the stamp consume returned (ms)
+  --   then per limit i: window_ms (ms), cost (entries to remove from log i, '' = call_cost)
   local clock = argv[1]
   local call_cost = tonumber(argv[2])
   local stamp = tonumber(argv[3])

@@ -4,11 +4,12 @@
 --   status, headers (JSON text), body (binary string; absent = not replayable), once done
 -- The record's PEXPIRE is the in-flight lease while running, the replay TTL once done.
 
--- begin: KEYS[1] record, KEYS[2] fence; ARGV[1] clock (test-only, '' = TIME), ARGV[2] token,
--- ARGV[3] fingerprint, ARGV[4] lease_ms.
--- Reply: { 'acquired', fence } | { 'in-flight', ms left on the lease } | { 'mismatch' }
+-- begin. Reply: { 'acquired', fence } | { 'in-flight', ms left on the lease } | { 'mismatch' }
 --      | { 'replay', status, headers, body or nil }.
 local function idempotency_begin(keys, argv)
+  -- KEYS: record_key (the HASH above), fence_key (string: the last fencing token issued).
+  -- ARGV: clock (store time in ms injected by tests, '' = Redis TIME), token (the caller's),
+  -- fingerprint (of the request), lease_ms (the in-flight lease, ms).
   local record_key, fence_key = keys[1], keys[2]
   local clock, token, fingerprint, lease_ms = argv[1], argv[2], argv[3], tonumber(argv[4])
   local record = redis.call('HMGET', record_key, 'state', 'token', 'fp', 'fence')
@@ -37,8 +38,9 @@ local function holds_running(record_key, token)
   return record[1] == 'run' and record[2] == token
 end
 
--- extend: KEYS[1] record; ARGV[1] token, ARGV[2] lease_ms. Reply 1 if extended, else 0.
+-- extend. Reply 1 if extended, else 0.
 local function idempotency_extend(keys, argv)
+  -- KEYS: record_key. ARGV: token, lease_ms (the new in-flight lease, ms).
   local record_key = keys[1]
   local token, lease_ms = argv[1], argv[2]
   if not holds_running(record_key, token) then return 0 end
@@ -46,10 +48,10 @@ local function idempotency_extend(keys, argv)
   return 1
 end
 
--- complete: KEYS[1] record; ARGV[1] token, ARGV[2] status, ARGV[3] headers (JSON),
--- ARGV[4] has_body ('1' | '0'), ARGV[5] body (ignored unless has_body), ARGV[6] ttl_ms (replay TTL).
--- Reply 1 if stored, 0 if `token` no longer holds the running record (nothing written).
+-- complete. Reply 1 if stored, 0 if `token` no longer holds the running record (nothing written).
 local function idempotency_complete(keys, argv)
+  -- KEYS: record_key. ARGV: token, status (HTTP status), headers (JSON), has_body ('1' | '0'),
+  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms).
   local record_key = keys[1]
   local token, status, headers, has_body, body, ttl_ms = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]
   if not holds_running(record_key, token) then return 0 end
@@ -62,9 +64,9 @@ local function idempotency_complete(keys, argv)
   return 1
 end
 
--- abort: KEYS[1] record; ARGV[1] token. Reply 1 if the running record was deleted (a retry may
--- run), else 0.
+-- abort. Reply 1 if the running record was deleted (a retry may run), else 0.
 local function idempotency_abort(keys, argv)
+  -- KEYS: record_key. ARGV: token.
   local record_key = keys[1]
   local token = argv[1]
   if not holds_running(record_key, token) then return 0 end

@@ -1,11 +1,12 @@
--- Lock lease with a fencing token (needs prelude.lua).
--- Every operation: KEYS[1] lock (string: the holder's token, PX = lease), and for acquire
--- KEYS[2] fence (string: the last fencing token issued for this lock).
+-- Lock lease with a fencing token (needs prelude.lua). Keys of a lock:
+--   lock_key   string: the holder's token, PX = the lease
+--   fence_key  string: the last fencing token issued for this lock
 
--- acquire: ARGV[1] clock (test-only override, '' = TIME), ARGV[2] token, ARGV[3] ttl_ms (lease).
--- Reply: { 1, fence } when acquired (or already held by `token`: a re-sent acquire after a
--- reconnect), { 0, ms left on the holder's lease } when busy.
+-- acquire. Reply: { 1, fence } when acquired (or already held by `token`: a re-sent acquire
+-- after a reconnect), { 0, ms left on the holder's lease } when busy.
 local function lock_acquire(keys, argv)
+  -- KEYS: lock_key, fence_key. ARGV: clock (store time in ms injected by tests, '' = Redis
+  -- TIME), token (the caller's), ttl_ms (the lease, ms).
   local lock_key, fence_key = keys[1], keys[2]
   local clock, token, ttl_ms = argv[1], argv[2], tonumber(argv[3])
   local holder = redis.call('GET', lock_key)
@@ -20,9 +21,10 @@ local function lock_acquire(keys, argv)
   return { 1, next_fence(fence_key, clock, ttl_ms) }
 end
 
--- extend: ARGV[1] token, ARGV[2] ttl_ms. Reply 1 if `token` still holds the lock (lease reset to
--- ttl_ms from now), else 0. Never re-acquires.
+-- extend. Reply 1 if `token` still holds the lock (lease reset to ttl_ms from now), else 0.
+-- Never re-acquires.
 local function lock_extend(keys, argv)
+  -- KEYS: lock_key. ARGV: token, ttl_ms (the new lease, ms).
   local lock_key = keys[1]
   local token, ttl_ms = argv[1], argv[2]
   if redis.call('GET', lock_key) ~= token then return 0 end
@@ -30,8 +32,9 @@ local function lock_extend(keys, argv)
   return 1
 end
 
--- release: ARGV[1] token. Reply 1 if `token` held the lock and it was deleted, else 0.
+-- release. Reply 1 if `token` held the lock and it was deleted, else 0.
 local function lock_release(keys, argv)
+  -- KEYS: lock_key. ARGV: token.
   local lock_key = keys[1]
   local token = argv[1]
   if redis.call('GET', lock_key) ~= token then return 0 end

@@ -1,14 +1,15 @@
 -- ratelock prelude: helpers shared by every operation (clock, integer formatting, fences).
--- Every file in lua/ only defines local functions; src/stores/redis/scripts.ts joins them into
--- one Redis Function library and into per-operation EVAL scripts.
+-- Every file in lua/ only defines local functions; ratelock joins them into one Redis Function
+-- library and into per-operation EVAL scripts.
 
 -- Formats an integer-valued Lua number without exponent: tostring(1.7e15) would give '1.7e+15'.
 local function int_str(n)
   return string.format('%.0f', n)
 end
 
--- Store time in ms. `clock` is the test-only override (RedisStore option `clock`): a number of ms,
--- or '' to read TIME. TIME before writes is safe: Redis 7 replicates effects, not scripts.
+-- Store time in ms. `clock` is a store time tests inject (a number of ms) so that they run on a
+-- virtual clock, or '' to read TIME. TIME before writes is safe: Redis 7 replicates effects, not
+-- scripts.
 local function now_ms(clock)
   local override = tonumber(clock)
   if override then return override end

@@ -6,11 +6,15 @@
 -- boundary is binary-searched, so a single call never scans a whole large log.
 local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
 
--- Under the test clock, Redis expiry still runs on real time: keep test logs alive for an hour.
+-- Under a clock injected by tests, Redis expiry still runs on real time: keep test logs alive
+-- for an hour.
 local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
 
--- TTL of a log: 2 x window, refreshed only on create and trim (see PERF.md "Expiry without a
--- PEXPIRE per call"): every entry is trimmed or refreshed before its key can expire.
+-- TTL of a log: 2 x window, set when the log is created and refreshed only when a call trims it,
+-- which saves a PEXPIRE on every call. That is enough: the oldest entry left by a refresh at r is
+-- at most r, and the first call after that entry leaves the window trims (and refreshes) again, so
+-- until then every call is before r + window and its entry leaves the window by r + 2 x window,
+-- when the key may expire.
 local function log_ttl_ms(window_ms, clock)
   if tonumber(clock) then return math.max(2 * window_ms, TEST_CLOCK_MIN_TTL_MS) end
   return 2 * window_ms

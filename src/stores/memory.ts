@@ -7,7 +7,8 @@
  * Every method does its whole work synchronously before returning its Promise, so each call is
  * atomic within the process, as one Lua call is in Redis.
  *
- * Three keyspaces, each bounded its own way, so that pressure on one never costs another's state:
+ * Three maps of state (ExpiringMap), each bounded its own way, so that pressure on one never costs
+ * another's state:
  * - logs (rate limits): least recently used evicted beyond `maxKeys`; losing one forgets a count.
  * - leases (held locks, idempotency records in flight): never evicted; beyond `maxLocks` a new
  *   one is refused (StoreError), since evicting a live lease would admit a second holder.
@@ -28,13 +29,14 @@ import type {
   StoreLimit,
   StoredResponse,
 } from '../core/store.js';
-import { checkCall, checkInteger, checkResponse, checkToken } from './memory/arguments.js';
-import { type Clock, MicrosecondCounter } from './memory/clock.js';
-import { type Expiring, ExpiringKeyspace } from './memory/keyspace.js';
-import { DoneRecord, Lease, RunningRecord, copyResponse, doneRecord } from './memory/leases.js';
+import { checkCall, checkInteger, checkResponse, checkToken } from './arguments.js';
+import { checkLimits } from './memory/check-limits.js';
+import { type Clock, MicrosecondCounter, monotonicClock } from './memory/clock.js';
+import { type Expiring, ExpiringMap } from './memory/expiring-map.js';
+import { DoneRecord, HeldLock, RunningRecord, copyResponse, doneRecord } from './memory/locks-and-records.js';
 import { type MemoryStoreConfig, type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory/options.js';
 import { SlidingLog } from './memory/sliding-log.js';
-import { judge } from './memory/verdict.js';
+import { testHooks } from './test-hooks.js';
 
 export type { MemoryStoreOptions } from './memory/options.js';
 export { MEMORY_STORE_DEFAULTS } from './memory/options.js';
@@ -46,8 +48,8 @@ export { MEMORY_STORE_DEFAULTS } from './memory/options.js';
  */
 const LEASE_RECLAIM_BATCH = 256;
 
-/** Any of the keyspaces, for checks that only look. */
-type KeyLookup = Pick<ExpiringKeyspace<Expiring>, 'find'>;
+/** Any of the maps, for checks that only look. */
+type KeyLookup = Pick<ExpiringMap<Expiring>, 'find'>;
 
 /**
  * Options and their defaults: MemoryStoreOptions / MEMORY_STORE_DEFAULTS.
@@ -58,89 +60,117 @@ type KeyLookup = Pick<ExpiringKeyspace<Expiring>, 'find'>;
  * app.post('/payments', withLock({ store, replay: { ttl: '24h' } }), pay);
  */
 export class MemoryStore implements Store, Disposable {
-  private readonly config: MemoryStoreConfig;
-  private readonly clock: Clock;
-  /** The source of every fence: strictly increasing across all keys (see memory/leases.ts). */
-  private readonly micros: MicrosecondCounter;
-  private readonly logs: ExpiringKeyspace<SlidingLog>;
-  private readonly leases: ExpiringKeyspace<Lease | RunningRecord>;
-  private readonly replays: ExpiringKeyspace<DoneRecord>;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Set only while `memoryStoreForTests` (src/stores/testing.ts) constructs a store: a virtual clock. */
+  static #testClock: Clock | undefined;
+
+  static {
+    testHooks.memory = {
+      create(options, clock) {
+        MemoryStore.#testClock = clock;
+        try {
+          return new MemoryStore(options);
+        } finally {
+          MemoryStore.#testClock = undefined;
+        }
+      },
+    };
+  }
+
+  readonly #config: MemoryStoreConfig;
+  /**
+   * Store time in whole ms: a monotonic clock (process start wall time plus `performance.now()`),
+   * so `Date` steps never move windows or leases.
+   */
+  readonly #clock: Clock;
+  /** The source of every fence: strictly increasing across all keys (see memory/locks-and-records.ts). */
+  readonly #micros: MicrosecondCounter;
+  readonly #logs: ExpiringMap<SlidingLog>;
+  /** Held locks and idempotency records in flight: the state that carries a lease. */
+  readonly #leases: ExpiringMap<HeldLock | RunningRecord>;
+  readonly #replays: ExpiringMap<DoneRecord>;
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   /** @throws ConfigError naming the bad option. */
   constructor(options?: MemoryStoreOptions) {
-    this.config = resolveMemoryStoreOptions(options);
-    this.clock = this.config.clock;
-    this.micros = new MicrosecondCounter(() => this.now());
-    this.logs = new ExpiringKeyspace({ maxKeys: this.config.maxKeys });
-    this.leases = new ExpiringKeyspace();
-    this.replays = new ExpiringKeyspace({ maxWeight: this.config.maxReplayBytes, weigh: (record) => record.bytes });
-    if (this.config.sweepIntervalMs > 0) {
-      this.sweepTimer = setInterval(() => this.sweep(), this.config.sweepIntervalMs);
-      this.sweepTimer.unref();
+    this.#config = resolveMemoryStoreOptions(options);
+    this.#clock = MemoryStore.#testClock ?? monotonicClock;
+    this.#micros = new MicrosecondCounter(this.#clock);
+    this.#logs = new ExpiringMap({ maxKeys: this.#config.maxKeys });
+    this.#leases = new ExpiringMap();
+    this.#replays = new ExpiringMap({ maxWeight: this.#config.maxReplayBytes, weigh: (record) => record.bytes });
+    if (this.#config.sweepIntervalMs > 0) {
+      this.#sweepTimer = setInterval(() => this.#sweep(), this.#config.sweepIntervalMs);
+      this.#sweepTimer.unref();
     }
   }
 
   /** Number of keys held (limit logs, locks, idempotency records), expired ones not yet swept included. */
   get size(): number {
-    return this.logs.size + this.leases.size + this.replays.size;
+    return this.#logs.size + this.#leases.size + this.#replays.size;
   }
 
   /** Bytes counted against `maxReplayBytes` by the finished idempotency records held. */
   get replayBytes(): number {
-    return this.replays.weight;
+    return this.#replays.weight;
   }
 
   async consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    return this.decide(limits, cost, true);
+    checkCall(limits, cost);
+    const now = this.#clock();
+    const logs = this.#liveLogs(limits, now);
+    const result = checkLimits(limits, logs, cost, now, true);
+    if (result.allowed) this.#record(limits, logs, cost, result.stamp, now);
+    return result;
   }
 
   async peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    return this.decide(limits, cost, false);
+    checkCall(limits, cost);
+    const now = this.#clock();
+    return checkLimits(limits, this.#liveLogs(limits, now), cost, now, false);
   }
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
     checkCall(limits, cost);
     checkInteger('stamp', stamp, 0);
-    const now = this.now();
+    const now = this.#clock();
     for (const limit of limits) {
-      const log = this.logs.get(limit.key, now);
+      const log = this.#logs.get(limit.key, now);
       if (log === undefined) continue;
       log.remove(stamp, limit.cost ?? cost);
-      if (log.total === 0) this.logs.delete(limit.key);
+      if (log.total === 0) this.#logs.delete(limit.key);
     }
   }
 
   async reset(keys: readonly string[]): Promise<void> {
     for (const key of keys) {
-      this.logs.delete(key);
-      this.leases.delete(key);
-      this.replays.delete(key);
+      this.#logs.delete(key);
+      this.#leases.delete(key);
+      this.#replays.delete(key);
     }
   }
 
   async acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult> {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
-    const now = this.now();
-    const held = this.lease(keys.lock, now, Lease);
+    const now = this.#clock();
+    const held = this.#lease(keys.lock, now, HeldLock);
     if (held !== undefined) {
       if (held.token !== token) return { acquired: false, retryAfterMs: held.expiresAt - now };
       // A re-sent acquire by the holder (e.g. after a reconnect): same lease and fence, refreshed.
       held.expiresAt = now + ttlMs;
       return { acquired: true, fence: held.fence };
     }
-    this.admitLease(keys.lock, now, Lease);
-    const fence = this.micros.next();
-    this.leases.set(keys.lock, new Lease(token, fence, now + ttlMs));
+    this.#admitLease(keys.lock, now, HeldLock);
+    const fence = this.#micros.next();
+    this.#leases.set(keys.lock, new HeldLock(token, fence, now + ttlMs));
     return { acquired: true, fence };
   }
 
   async extendLock(keys: LockKeys, token: string, ttlMs: number): Promise<boolean> {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
-    const now = this.now();
-    const held = this.lease(keys.lock, now, Lease);
+    const now = this.#clock();
+    const held = this.#lease(keys.lock, now, HeldLock);
     if (held?.token !== token) return false;
     held.expiresAt = now + ttlMs;
     return true;
@@ -148,9 +178,9 @@ export class MemoryStore implements Store, Disposable {
 
   async releaseLock(keys: LockKeys, token: string): Promise<boolean> {
     checkToken(token);
-    const held = this.lease(keys.lock, this.now(), Lease);
+    const held = this.#lease(keys.lock, this.#clock(), HeldLock);
     if (held?.token !== token) return false;
-    this.leases.delete(keys.lock);
+    this.#leases.delete(keys.lock);
     return true;
   }
 
@@ -163,8 +193,8 @@ export class MemoryStore implements Store, Disposable {
     checkToken(token);
     if (typeof fingerprint !== 'string') throw new ConfigError(`fingerprint must be a string; got ${formatValue(fingerprint)}`);
     checkInteger('leaseMs', leaseMs, 1);
-    const now = this.now();
-    const running = this.lease(keys.record, now, RunningRecord);
+    const now = this.#clock();
+    const running = this.#lease(keys.record, now, RunningRecord);
     if (running !== undefined) {
       if (running.token === token) {
         // A re-sent begin (reconnect) of the request that holds the record: still acquired, lease refreshed.
@@ -174,21 +204,21 @@ export class MemoryStore implements Store, Disposable {
       if (running.fingerprint !== fingerprint) return { state: 'mismatch' };
       return { state: 'in-flight', retryAfterMs: running.expiresAt - now };
     }
-    const done = this.replays.get(keys.record, now);
+    const done = this.#replays.get(keys.record, now);
     if (done !== undefined) {
       return done.fingerprint === fingerprint ? { state: 'replay', response: copyResponse(done.response) } : { state: 'mismatch' };
     }
-    this.admitLease(keys.record, now, RunningRecord);
-    const fence = this.micros.next();
-    this.leases.set(keys.record, new RunningRecord(token, fingerprint, fence, now + leaseMs));
+    this.#admitLease(keys.record, now, RunningRecord);
+    const fence = this.#micros.next();
+    this.#leases.set(keys.record, new RunningRecord(token, fingerprint, fence, now + leaseMs));
     return { state: 'acquired', fence };
   }
 
   async extendIdempotent(keys: IdempotencyKeys, token: string, leaseMs: number): Promise<boolean> {
     checkToken(token);
     checkInteger('leaseMs', leaseMs, 1);
-    const now = this.now();
-    const record = this.runningRecord(keys, token, now);
+    const now = this.#clock();
+    const record = this.#runningRecord(keys, token, now);
     if (record === undefined) return false;
     record.expiresAt = now + leaseMs;
     return true;
@@ -203,67 +233,67 @@ export class MemoryStore implements Store, Disposable {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
     checkResponse(response);
-    const now = this.now();
-    const record = this.runningRecord(keys, token, now);
+    const now = this.#clock();
+    const record = this.#runningRecord(keys, token, now);
     if (record === undefined) return false;
-    const done = doneRecord(keys.record, record.fingerprint, response, now + ttlMs, this.config.maxReplayBytes);
-    this.leases.delete(keys.record);
-    this.replays.set(keys.record, done);
-    this.replays.evictOverflow();
+    const done = doneRecord(keys.record, record.fingerprint, response, now + ttlMs, this.#config.maxReplayBytes);
+    this.#leases.delete(keys.record);
+    this.#replays.set(keys.record, done);
+    this.#replays.evictOverflow();
     return true;
   }
 
   async abortIdempotent(keys: IdempotencyKeys, token: string): Promise<boolean> {
     checkToken(token);
-    const record = this.runningRecord(keys, token, this.now());
+    const record = this.#runningRecord(keys, token, this.#clock());
     if (record === undefined) return false;
-    this.leases.delete(keys.record);
+    this.#leases.delete(keys.record);
     return true;
   }
 
   /** Stops the sweep timer. The store keeps working (expired keys then leave when accessed). */
   close(): void {
-    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    if (this.#sweepTimer !== undefined) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
   }
 
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** consume and peek: trim, decide, and (consume, when allowed) write each limit's cost (own, else `cost`) of entries to its log. */
-  private decide(limits: readonly StoreLimit[], cost: number, record: boolean): ConsumeResult {
-    checkCall(limits, cost);
-    const now = this.now();
+  /** Each limit's log trimmed to its window at `now` (undefined = empty). */
+  #liveLogs(limits: readonly StoreLimit[], now: number): (SlidingLog | undefined)[] {
     const logs = new Array<SlidingLog | undefined>(limits.length);
-    for (let i = 0; i < limits.length; i++) logs[i] = this.liveLog(limits[i]!, now);
-    const verdict = judge(limits, logs, cost, now, record);
-    if (!record || !verdict.allowed) return verdict;
+    for (let i = 0; i < limits.length; i++) logs[i] = this.#liveLog(limits[i]!, now);
+    return logs;
+  }
+
+  /** Writes an allowed consume: each limit's cost (its own, else `cost`) of entries stamped `stamp`. */
+  #record(limits: readonly StoreLimit[], logs: readonly (SlidingLog | undefined)[], cost: number, stamp: number, now: number): void {
     for (let i = 0; i < limits.length; i++) {
       const { key, windowMs, cost: ownCost } = limits[i]!;
       const entries = ownCost ?? cost;
       // An empty log is looked up again: a key listed twice may have been created just before.
-      const log = logs[i] ?? this.logs.get(key, now);
-      if (log === undefined) this.logs.set(key, new SlidingLog(verdict.stamp, entries, windowMs));
-      else log.append(verdict.stamp, entries, windowMs);
+      const log = logs[i] ?? this.#logs.get(key, now);
+      if (log === undefined) this.#logs.set(key, new SlidingLog(stamp, entries, windowMs));
+      else log.append(stamp, entries, windowMs);
     }
-    this.logs.evictOverflow();
-    return verdict;
+    this.#logs.evictOverflow();
   }
 
   /**
    * The log of `limit` trimmed to its window at `now`; undefined (and the key deleted) when
    * empty. A key without a log must not hold another kind of state (checked before any write).
    */
-  private liveLog({ key, windowMs }: StoreLimit, now: number): SlidingLog | undefined {
-    const log = this.logs.get(key, now);
+  #liveLog({ key, windowMs }: StoreLimit, now: number): SlidingLog | undefined {
+    const log = this.#logs.get(key, now);
     if (log === undefined) {
-      this.assertFree(key, now, SlidingLog, this.leases, this.replays);
+      this.#assertFree(key, now, SlidingLog, this.#leases, this.#replays);
       return undefined;
     }
     log.trim(now, windowMs);
     if (log.total > 0) return log;
-    this.logs.delete(key);
+    this.#logs.delete(key);
     return undefined;
   }
 
@@ -271,15 +301,15 @@ export class MemoryStore implements Store, Disposable {
    * The live lease under `key` if it is a `type` (a lock and a record under one key: WRONGTYPE).
    * `find`, not `get`: leases are never evicted, so their recency needs no upkeep.
    */
-  private lease<T extends Lease | RunningRecord>(key: string, now: number, type: new (...args: never[]) => T): T | undefined {
-    const entry = this.leases.find(key, now);
+  #lease<T extends HeldLock | RunningRecord>(key: string, now: number, type: new (...args: never[]) => T): T | undefined {
+    const entry = this.#leases.find(key, now);
     if (entry === undefined || entry instanceof type) return entry;
     throw wrongType(key, entry, type);
   }
 
   /** The record under `keys.record` if it is running and `token` holds it. */
-  private runningRecord(keys: IdempotencyKeys, token: string, now: number): RunningRecord | undefined {
-    const record = this.lease(keys.record, now, RunningRecord);
+  #runningRecord(keys: IdempotencyKeys, token: string, now: number): RunningRecord | undefined {
+    const record = this.#lease(keys.record, now, RunningRecord);
     return record?.token === token ? record : undefined;
   }
 
@@ -287,11 +317,11 @@ export class MemoryStore implements Store, Disposable {
    * Clears the way for a new lease under `key`: no other kind of state may live there, and
    * `maxLocks` must leave room (after reclaiming expired leases). Never evicts a live lease.
    */
-  private admitLease(key: string, now: number, type: { readonly name: string }): void {
-    this.assertFree(key, now, type, this.logs, this.replays);
-    const { maxLocks } = this.config;
-    if (this.leases.size >= maxLocks) this.leases.sweep(now, LEASE_RECLAIM_BATCH);
-    if (this.leases.size >= maxLocks) {
+  #admitLease(key: string, now: number, type: { readonly name: string }): void {
+    this.#assertFree(key, now, type, this.#logs, this.#replays);
+    const { maxLocks } = this.#config;
+    if (this.#leases.size >= maxLocks) this.#leases.sweep(now, LEASE_RECLAIM_BATCH);
+    if (this.#leases.size >= maxLocks) {
       throw new StoreError(
         `MemoryStore holds ${maxLocks} live locks and in-flight idempotency records, its limit (option "maxLocks"); ` +
           'a new one is refused rather than evicting a live one',
@@ -300,28 +330,20 @@ export class MemoryStore implements Store, Disposable {
   }
 
   /** Throws a StoreError (Redis: WRONGTYPE) if one of `others` holds live state under `key`. */
-  private assertFree(key: string, now: number, type: { readonly name: string }, ...others: KeyLookup[]): void {
-    for (const keyspace of others) {
-      const entry = keyspace.find(key, now);
+  #assertFree(key: string, now: number, type: { readonly name: string }, ...others: KeyLookup[]): void {
+    for (const map of others) {
+      const entry = map.find(key, now);
       if (entry !== undefined) throw wrongType(key, entry, type);
     }
   }
 
-  /** The timer's job. Never throws: a bad clock surfaces at the next store call, not as an uncaught error. */
-  private sweep(): void {
-    const now = this.clock();
-    if (!Number.isFinite(now)) return;
-    const at = Math.floor(now);
-    const budget = this.config.sweepBatchSize;
-    this.logs.sweep(at, budget);
-    this.leases.sweep(at, budget);
-    this.replays.sweep(at, budget);
-  }
-
-  private now(): number {
-    const now = this.clock();
-    if (!Number.isFinite(now)) throw new ConfigError(`MemoryStore option "clock" must return a finite number of ms; got ${formatValue(now)}`);
-    return Math.floor(now);
+  /** The timer's job: a bounded batch of expired keys out of each map. */
+  #sweep(): void {
+    const now = this.#clock();
+    const budget = this.#config.sweepBatchSize;
+    this.#logs.sweep(now, budget);
+    this.#leases.sweep(now, budget);
+    this.#replays.sweep(now, budget);
   }
 }
 

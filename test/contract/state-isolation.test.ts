@@ -56,7 +56,7 @@ describe.each(storeKinds)('%s store: state isolation', (kind) => {
 
     const failed = store().consume([before, clash, after], 1);
     await expect(failed).rejects.toBeInstanceOf(StoreError);
-    await expect(failed).rejects.toThrow(/WRONGTYPE|holds a Lease/);
+    await expect(failed).rejects.toThrow(/WRONGTYPE|holds a HeldLock/);
     expect([await entriesIn(store(), before), await entriesIn(store(), after)]).toEqual([0, 0]);
     expect(await store().acquireLock(lock, randomUUID(), LONG_TTL_MS)).toMatchObject({ acquired: false });
   });

@@ -24,8 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Store } from '../../src/core/store.js';
-import { MemoryStore } from '../../src/stores/memory.js';
-import { RedisStore } from '../../src/stores/redis.js';
+import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { newClusterClient, newRedisClient } from './redis.js';
 
 export const storeKinds = ['memory', 'redis', 'cluster'] as const;
@@ -40,7 +39,7 @@ export interface TestStore {
   close(): Promise<void>;
 }
 
-/** Options passed through to the store's constructor, e.g. a virtual `clock` for property tests. */
+/** Test settings of the store (src/stores/testing.ts), e.g. a virtual `clock` for property tests. */
 export interface TestStoreOptions {
   clock?: () => number;
 }
@@ -50,13 +49,13 @@ const READY_TIMEOUT_MS = 10_000;
 export async function createTestStore(kind: StoreKind, options: TestStoreOptions = {}): Promise<TestStore> {
   switch (kind) {
     case 'memory': {
-      const memory = new MemoryStore({ ...options });
+      const memory = memoryStoreForTests({ ...options });
       return recordingTestStore(kind, memory, async () => memory.close()); // stops its sweep timer
     }
     case 'redis': {
       const client = newRedisClient();
       await waitUntilReady(client, 'the shared standalone Redis');
-      const test = recordingTestStore(kind, new RedisStore({ client, ...options }), () => quit(client));
+      const test = recordingTestStore(kind, redisStoreForTests(client, options), () => quit(client));
       return {
         ...test,
         async flush() {
@@ -68,7 +67,7 @@ export async function createTestStore(kind: StoreKind, options: TestStoreOptions
     case 'cluster': {
       const client = newClusterClient();
       await waitUntilReady(client, 'the shared Redis Cluster');
-      return recordingTestStore(kind, new RedisStore({ client, ...options }), () => quit(client));
+      return recordingTestStore(kind, redisStoreForTests(client, options), () => quit(client));
     }
     default:
       throw new RangeError(`createTestStore: kind must be one of ${storeKinds.join(', ')}; got ${String(kind)}`);

@@ -8,7 +8,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
-import { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis.js';
+import { redisStoreForTests } from '../../src/stores/testing.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -26,7 +27,7 @@ let store: RedisStore;
 beforeAll(async () => {
   server = await startRedisServer({ args: ['--slowlog-log-slower-than', '0', '--slowlog-max-len', '128'] });
   client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-  store = new RedisStore({ client, clock: () => now });
+  store = redisStoreForTests(client, { clock: () => now });
   await store.ready();
 });
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockKeys } from '../../src/core/store-keys.js';
 import type { LockAcquireResult } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { redisStoreForTests } from '../../src/stores/testing.js';
 import { newRedisClient, startRedisServer } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -121,7 +122,7 @@ describe('fencing tokens', () => {
 
 describe('test clock', () => {
   it('uses the injected clock (in µs) as the fence floor', async () => {
-    const clocked = new RedisStore({ client, clock: () => 5_000_000_000_000 });
+    const clocked = redisStoreForTests(client, { clock: () => 5_000_000_000_000 });
     const keys = lockKeys('lk:', uniqueId('lock'));
     expect(await clocked.acquireLock(keys, 'a', 1000)).toEqual({ acquired: true, fence: 5_000_000_000_000_000 });
     await clocked.releaseLock(keys, 'a');

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { redisStoreForTests } from '../../src/stores/testing.js';
 import { newRedisClient } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -21,7 +22,7 @@ let store: RedisStore;
 
 beforeAll(async () => {
   client = newRedisClient();
-  store = new RedisStore({ client, clock: () => now });
+  store = redisStoreForTests(client, { clock: () => now });
   await store.ready();
 });
 

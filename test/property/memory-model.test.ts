@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConsumeResult } from '../../src/core/store.js';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { ReferenceLimiter } from './reference-model.js';
 import { type Player, type Step, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
 
@@ -59,7 +59,7 @@ describe('MemoryStore vs the reference model (property)', () => {
       fc.asyncProperty(sequenceArbitrary(60), async ([config, operations]) => {
         const memoryClock = new VirtualClock(START);
         const modelClock = new VirtualClock(START);
-        const store = new MemoryStore({ clock: memoryClock.read, sweepIntervalMs: 0 });
+        const store = memoryStoreForTests({ clock: memoryClock.read, sweepIntervalMs: 0 });
         const model = new ReferenceLimiter();
         const actual = await play(storePlayer(store), memoryClock, config, operations, 'run');
         const expected = await play(referencePlayer(model, modelClock), modelClock, config, operations, 'run');

@@ -1,6 +1,6 @@
 /**
  * What only MemoryStore has (the shared semantics are in test/contract): option and argument
- * validation, the monotonic clock, its three bounded keyspaces (LRU logs at maxKeys, leases
+ * validation, the monotonic clock, its three bounded maps of state (LRU logs at maxKeys, leases
  * refused beyond maxLocks, finished records LRU within maxReplayBytes), the bounded sweep of
  * expired keys, the timer's lifecycle, and isolation of stored responses.
  */
@@ -11,6 +11,7 @@ import { ConfigError, StoreError } from '../../src/core/errors.js';
 import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/store-keys.js';
 import type { LockKeys, StoreLimit, StoredResponse } from '../../src/core/store.js';
 import { MEMORY_STORE_DEFAULTS, MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 
 const limitOn = (id: string, windowMs = 60_000, limit = 10): StoreLimit => ({ key: limitKey('rl:', id, 'w'), windowMs, limit });
 
@@ -52,20 +53,30 @@ describe('MemoryStore options', () => {
     ['maxReplayBytes 1e20', { maxReplayBytes: 1e20 }, 'MemoryStore option "maxReplayBytes" must be an integer ≥ 1; got 100000000000000000000'],
     ['sweepIntervalMs -1', { sweepIntervalMs: -1 }, 'MemoryStore option "sweepIntervalMs" must be an integer from 0 to 2147483647; got -1'],
     ['sweepBatchSize 0', { sweepBatchSize: 0 }, 'MemoryStore option "sweepBatchSize" must be an integer ≥ 1; got 0'],
-    ['clock 5', { clock: 5 as unknown as () => number }, 'MemoryStore option "clock" must be a function returning ms; got 5'],
     [
       'an unknown option',
       { maxkeys: 10 } as MemoryStoreOptions,
-      'MemoryStore has no option "maxkeys"; known options: maxKeys, maxLocks, maxReplayBytes, clock, sweepIntervalMs, sweepBatchSize',
+      'MemoryStore has no option "maxkeys"; allowed options: maxKeys, maxLocks, maxReplayBytes, sweepIntervalMs, sweepBatchSize',
     ],
-    ['a string', 'fast' as MemoryStoreOptions, 'MemoryStore options must be an object; got "fast"'],
+    [
+      'a clock (tests inject one through src/stores/testing.ts, not an option)',
+      { clock: () => 0 } as MemoryStoreOptions,
+      'MemoryStore has no option "clock"; allowed options: maxKeys, maxLocks, maxReplayBytes, sweepIntervalMs, sweepBatchSize',
+    ],
+    ['a string', 'fast' as MemoryStoreOptions, 'MemoryStore options must be an object like { maxKeys: 100_000 }; got "fast"'],
+    ['null', null as unknown as MemoryStoreOptions, 'MemoryStore options must be an object like { maxKeys: 100_000 }; got null'],
   ])('rejects %s with a ConfigError naming the option, the range and the value', (_label, options, message) => {
     expect(() => new MemoryStore(options)).toThrow(new ConfigError(message));
   });
 
-  it('rejects a clock that returns no number, at the call', async () => {
-    const store = new MemoryStore({ clock: () => Number.NaN, sweepIntervalMs: 0 });
-    await expect(store.consume([limitOn('a')], 1)).rejects.toThrow('option "clock" must return a finite number of ms; got NaN');
+  it('takes an option set to undefined as absent (its default)', () => {
+    const store = new MemoryStore({ maxKeys: undefined, sweepIntervalMs: 0 });
+    expect(store.size).toBe(0);
+  });
+
+  it('fails a call, not the store, when a test clock returns no number', async () => {
+    const store = memoryStoreForTests({ clock: () => Number.NaN, sweepIntervalMs: 0 });
+    await expect(store.consume([limitOn('a')], 1)).rejects.toThrow('test clock must return a finite number of ms; got NaN');
   });
 });
 
@@ -109,12 +120,12 @@ describe('MemoryStore call arguments', () => {
     await store.consume([limit], 1);
     const rejection = store.acquireLock({ lock: limit.key, fence: `${limit.key}:fence` }, 't', 1_000);
     await expect(rejection).rejects.toBeInstanceOf(StoreError);
-    await expect(rejection).rejects.toThrow('holds a SlidingLog, not a Lease');
+    await expect(rejection).rejects.toThrow('holds a SlidingLog, not a HeldLock');
 
     const lock = lockKeys('lock:', 'kinds');
     await store.acquireLock(lock, 't', 60_000);
     await expect(store.beginIdempotent({ record: lock.lock, fence: lock.fence }, 't', 'fp', 1_000)).rejects.toThrow(
-      'holds a Lease, not a RunningRecord',
+      'holds a HeldLock, not a RunningRecord',
     );
 
     const record = idempotencyKeys('idem:', 'kinds');
@@ -125,7 +136,7 @@ describe('MemoryStore call arguments', () => {
       'holds a DoneRecord, not a SlidingLog',
     );
     await expect(store.acquireLock({ lock: record.record, fence: record.fence }, 't', 1_000)).rejects.toThrow(
-      'holds a DoneRecord, not a Lease',
+      'holds a DoneRecord, not a HeldLock',
     );
     expect(await entriesIn(store, fresh)).toBe(0);
   });
@@ -152,7 +163,7 @@ describe('MemoryStore clock', () => {
 
   it('issues strictly increasing fences even when the clock stands still and the counter is lost', async () => {
     const clock = virtualClock();
-    const store = new MemoryStore({ clock: clock.read, sweepIntervalMs: 0 });
+    const store = memoryStoreForTests({ clock: clock.read, sweepIntervalMs: 0 });
     const keys = lockKeys('lock:', 'frozen');
     const fences: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -190,7 +201,7 @@ describe('MemoryStore bounded memory', () => {
   it('sweeps expired keys on a timer, a bounded batch per tick and keyspace, least recently used first', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const clock = virtualClock();
-    const store = new MemoryStore({ clock: clock.read, sweepIntervalMs: 1_000, sweepBatchSize: 100 });
+    const store = memoryStoreForTests({ clock: clock.read, sweepIntervalMs: 1_000, sweepBatchSize: 100 });
     for (let i = 0; i < 250; i++) await store.consume([limitOn(`short-${i}`, 1_000)], 1);
     for (let i = 0; i < 50; i++) await store.consume([limitOn(`long-${i}`, 60_000)], 1);
     const lock = lockKeys('lock:', 'swept');
@@ -288,7 +299,7 @@ describe('MemoryStore leases under key pressure (maxKeys, maxLocks)', () => {
 
   it('reclaims expired leases before refusing, also without the sweep timer', async () => {
     const clock = virtualClock();
-    const store = new MemoryStore({ maxLocks: 2, clock: clock.read, sweepIntervalMs: 0 });
+    const store = memoryStoreForTests({ maxLocks: 2, clock: clock.read, sweepIntervalMs: 0 });
     await store.acquireLock(lockKeys('lock:', 'old-1'), 'holder', 100);
     await store.beginIdempotent(idempotencyKeys('idem:', 'old-2'), 'holder', 'fp', 100);
     clock.now += 100;
@@ -346,7 +357,7 @@ describe('MemoryStore replay budget (maxReplayBytes)', () => {
 
   it('gives the bytes back when records expire or are reset', async () => {
     const clock = virtualClock();
-    const store = new MemoryStore({ clock: clock.read, sweepIntervalMs: 0 });
+    const store = memoryStoreForTests({ clock: clock.read, sweepIntervalMs: 0 });
     await finish(store, 'expiring', 1_000);
     await finish(store, 'reset', 1_000);
     expect(store.replayBytes).toBeGreaterThan(2_000);

@@ -10,6 +10,7 @@ import { StoreError } from '../../src/core/errors.js';
 import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
 import { newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -116,7 +117,7 @@ describe('shared cluster', () => {
 
     it('reuses the first stamp in later groups when their clock is within 1 % of the window', async () => {
       let now = 1_700_000_000_000;
-      const stepping = new RedisStore({ client: cluster, clock: () => (now += 100) }); // +100 ms per call
+      const stepping = redisStoreForTests(cluster, { clock: () => (now += 100) }); // +100 ms per call
       const a = limit(uniqueId('a'), '1m', 5);
       const b = limit(uniqueId('b'), '1m', 5);
       const { stamp } = await stepping.consume([a, b], 1);
@@ -127,7 +128,7 @@ describe('shared cluster', () => {
 
     it('documents a limitation: a group whose clock is off by more than 1 % of the window keeps its own stamp, and a refund leaves the request counted there', async () => {
       let now = 1_700_000_000_000;
-      const stepping = new RedisStore({ client: cluster, clock: () => (now += 1000) }); // +1 s per call
+      const stepping = redisStoreForTests(cluster, { clock: () => (now += 1000) }); // +1 s per call
       const a = limit(uniqueId('a'), '1m', 5);
       const b = limit(uniqueId('b'), '1m', 5);
       const { stamp } = await stepping.consume([a, b], 1);
@@ -174,7 +175,7 @@ describe('own cluster: one master loses the library', () => {
   it('reloads only that master, and no call fails', async () => {
     const store = new RedisStore({ client: cluster });
     await store.ready();
-    expect([...store.scriptStats.libraryLoads.values()]).toEqual([1, 1, 1]);
+    expect([...scriptStats(store).libraryLoads.values()]).toEqual([1, 1, 1]);
     const limits = Array.from({ length: 60 }, (_, i) => limit(uniqueId(`spread-${i}`), '1m', 10));
     const nodeOf = await Promise.all(limits.map(async (l) => cluster.slots[await slotOf(cluster, l.key)]![0]!));
     const flushed = direct[1]!;
@@ -188,7 +189,7 @@ describe('own cluster: one master loses the library', () => {
 
     const loadsAfter = await Promise.all(direct.map(functionLoads));
     expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
-    expect(store.scriptStats.libraryLoads.get(flushedName)).toBe(2);
+    expect(scriptStats(store).libraryLoads.get(flushedName)).toBe(2);
   });
 });
 

@@ -10,7 +10,8 @@ import { StoreError } from '../../src/core/errors.js';
 import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { LIBRARY_NAME, scripts } from '../../src/stores/redis/scripts.js';
+import { bindings, library } from '../../src/stores/redis/bindings.js';
+import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -39,7 +40,7 @@ async function commandCalls(client: Redis, command: string): Promise<number> {
 }
 
 function totalLoads(store: RedisStore): number {
-  return [...store.scriptStats.libraryLoads.values()].reduce((sum, loads) => sum + loads, 0);
+  return [...scriptStats(store).libraryLoads.values()].reduce((sum, loads) => sum + loads, 0);
 }
 
 describe('Function library', () => {
@@ -55,10 +56,10 @@ describe('Function library', () => {
     const store = new RedisStore({ client: admin });
     expect(await admin.call('FUNCTION', 'LIST')).toEqual([]); // the constructor sends nothing
     expect(await store.consume([perMinute()], 1)).toMatchObject({ allowed: true });
-    const [library] = (await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', LIBRARY_NAME)) as unknown[][];
-    const functions = (library![5] as string[][]).map((fn) => fn[1]).sort();
-    expect(functions).toEqual(Object.values(scripts).map((script) => script.functionName).sort());
-    expect(store.scriptStats).toMatchObject({ mode: 'function' });
+    const [listed] = (await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', library.name)) as unknown[][];
+    const functions = (listed![5] as string[][]).map((fn) => fn[1]).sort();
+    expect(functions).toEqual(Object.values(bindings).map((binding) => binding.script.functionName).sort());
+    expect(scriptStats(store)).toMatchObject({ mode: 'function' });
     expect(totalLoads(store)).toBe(1);
   });
 
@@ -95,7 +96,7 @@ describe('Function library', () => {
     const client = connect(server);
     const store = new RedisStore({ client });
     await store.ready();
-    const impostor = `#!lua name=${LIBRARY_NAME}\nredis.register_function('${scripts.consume.functionName}', function() return {1, 2} end)`;
+    const impostor = `#!lua name=${library.name}\nredis.register_function('${bindings.consume.script.functionName}', function() return {1, 2} end)`;
     await client.function('LOAD', 'REPLACE', impostor);
     await expect(store.consume([perMinute()], 1)).rejects.toThrow(/malformed reply from Redis script consume \(expected 6 integers\)/);
     await client.function('FLUSH');
@@ -125,21 +126,21 @@ describe('EVALSHA fallback', () => {
 
   it('computes the SHA1 that SCRIPT LOAD answers, for every script', async () => {
     const admin = connect(server);
-    for (const script of Object.values(scripts)) {
+    for (const { script } of Object.values(bindings)) {
       expect(await admin.script('LOAD', script.evalSource)).toBe(script.sha1);
     }
   });
 
   it('sends EVALSHA, falls back to EVAL on NOSCRIPT after SCRIPT FLUSH, then EVALSHA again', async () => {
     const client = connect(server);
-    const store = new RedisStore({ client, mode: 'eval' });
+    const store = redisStoreForTests(client, { mode: 'eval' });
     await store.ready();
     const limit = perMinute();
     await store.consume([limit], 1);
     const monitor = await connect(server).monitor();
     const seen: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
-      if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === scripts.consume.sha1 ? 'sha' : 'source'}`);
+      if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.consume.script.sha1 ? 'sha' : 'source'}`);
     });
     await client.script('FLUSH');
     await store.consume([limit], 1);
@@ -149,12 +150,12 @@ describe('EVALSHA fallback', () => {
     monitor.disconnect();
     expect(seen).toEqual(['EVALSHA sha', 'EVAL source', 'EVALSHA sha']);
     expect(await client.llen(limit.key)).toBe(3);
-    expect(store.scriptStats.mode).toBe('eval');
+    expect(scriptStats(store).mode).toBe('eval');
   });
 
   it.each([false, true])('reloads every concurrent call after SCRIPT FLUSH (auto-pipelining: %s)', async (enableAutoPipelining) => {
     const client = connect(server, { enableAutoPipelining });
-    const store = new RedisStore({ client, mode: 'eval' });
+    const store = redisStoreForTests(client, { mode: 'eval' });
     await store.ready();
     const limit = perMinute(100_000);
     for (let flush = 0; flush < 3; flush++) {
@@ -174,8 +175,8 @@ describe('EVALSHA fallback', () => {
       const limit = perMinute(2);
       expect(await store.consume([limit], 1)).toMatchObject({ allowed: true, remaining: 1 });
       expect(await store.consume([limit], 2)).toMatchObject({ allowed: false, remaining: 1 });
-      expect(store.scriptStats.mode).toBe('eval');
-      expect(await client.script('EXISTS', scripts.consume.sha1)).toEqual([1]);
+      expect(scriptStats(store).mode).toBe('eval');
+      expect(await client.script('EXISTS', bindings.consume.script.sha1)).toEqual([1]);
     } finally {
       await functionless.stop();
     }

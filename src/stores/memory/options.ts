@@ -1,7 +1,7 @@
 /** MemoryStore options: the public type, the defaults, and their validation. */
 import { ConfigError } from '../../core/errors.js';
 import { MAX_DURATION_MS, formatValue } from '../../core/duration.js';
-import { type Clock, monotonicClock } from './clock.js';
+import { optionNames, readOptions } from '../../core/options.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -31,11 +31,6 @@ export interface MemoryStoreOptions {
    */
   maxReplayBytes?: number | undefined;
   /**
-   * The store's clock in whole ms. Default: a monotonic clock (process start wall time plus
-   * `performance.now()`), so `Date` steps never move windows or leases. For tests: a virtual clock.
-   */
-  clock?: (() => number) | undefined;
-  /**
    * ms between sweeps of expired keys; 0 = no timer (expired keys then leave only when accessed
    * or evicted). The timer is `unref()`'d: it never keeps the process alive.
    * @default 1_000 (MEMORY_STORE_DEFAULTS.sweepIntervalMs)
@@ -63,43 +58,25 @@ export interface MemoryStoreConfig {
   readonly maxKeys: number;
   readonly maxLocks: number;
   readonly maxReplayBytes: number;
-  readonly clock: Clock;
   readonly sweepIntervalMs: number;
   readonly sweepBatchSize: number;
 }
 
-const KNOWN_OPTIONS: Record<keyof MemoryStoreOptions, true> = {
+const OPTION_NAMES = optionNames<MemoryStoreOptions>({
   maxKeys: true,
   maxLocks: true,
   maxReplayBytes: true,
-  clock: true,
   sweepIntervalMs: true,
   sweepBatchSize: true,
-};
+});
 
-/** Validates `options` (unknown keys included) and applies the defaults; throws ConfigError. */
+/** Validates `options` (unknown names included; `undefined` = absent) and applies the defaults; throws ConfigError. */
 export function resolveMemoryStoreOptions(options: unknown): MemoryStoreConfig {
-  if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`MemoryStore options must be an object; got ${formatValue(options)}`);
-  }
-  const given = options as Record<string, unknown>;
-  for (const name of Object.keys(given)) {
-    if (!(name in KNOWN_OPTIONS)) {
-      throw new ConfigError(
-        `MemoryStore has no option "${name}"; known options: ${Object.keys(KNOWN_OPTIONS).join(', ')}`,
-      );
-    }
-  }
-  const clock = given.clock ?? monotonicClock;
-  if (typeof clock !== 'function') {
-    throw new ConfigError(`MemoryStore option "clock" must be a function returning ms; got ${formatValue(clock)}`);
-  }
+  const given = readOptions(options === undefined ? {} : options, OPTION_NAMES, 'MemoryStore', '{ maxKeys: 100_000 }');
   return {
     maxKeys: integerOption(given, 'maxKeys', MEMORY_STORE_DEFAULTS.maxKeys, 1, Number.MAX_SAFE_INTEGER),
     maxLocks: integerOption(given, 'maxLocks', MEMORY_STORE_DEFAULTS.maxLocks, 1, Number.MAX_SAFE_INTEGER),
     maxReplayBytes: integerOption(given, 'maxReplayBytes', MEMORY_STORE_DEFAULTS.maxReplayBytes, 1, Number.MAX_SAFE_INTEGER),
-    clock: clock as Clock,
     sweepIntervalMs: integerOption(given, 'sweepIntervalMs', MEMORY_STORE_DEFAULTS.sweepIntervalMs, 0, MAX_DURATION_MS),
     sweepBatchSize: integerOption(given, 'sweepBatchSize', MEMORY_STORE_DEFAULTS.sweepBatchSize, 1, Number.MAX_SAFE_INTEGER),
   };

@@ -7,9 +7,9 @@ import { StoreError } from '../../core/errors.js';
 import { formatValue } from '../../core/duration.js';
 import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoredResponse } from '../../core/store.js';
 
-function malformed(script: string, reply: unknown, why: string): StoreError {
+function malformed(operation: string, reply: unknown, why: string): StoreError {
   const shown = Array.isArray(reply) ? formatValue(reply.map((part) => (Buffer.isBuffer(part) ? part.toString('latin1') : part))) : formatValue(reply);
-  return new StoreError(`malformed reply from Redis script ${script} (${why}): ${shown}`);
+  return new StoreError(`malformed reply from Redis script ${operation} (${why}): ${shown}`);
 }
 
 function isInteger(value: unknown): value is number {
@@ -17,13 +17,13 @@ function isInteger(value: unknown): value is number {
 }
 
 /** `{ allowed, index, remaining, resetMs, retryAfterMs, stamp }` as six integers. */
-export function parseConsume(script: string, reply: unknown, limitCount: number): ConsumeResult {
+export function parseConsume(reply: unknown, operation: string, limitCount: number): ConsumeResult {
   if (!Array.isArray(reply) || reply.length !== 6 || !reply.every(isInteger)) {
-    throw malformed(script, reply, 'expected 6 integers');
+    throw malformed(operation, reply, 'expected 6 integers');
   }
   const [allowed, index, remaining, resetMs, retryAfterMs, stamp] = reply as number[];
   if ((allowed !== 0 && allowed !== 1) || index! < 0 || index! >= limitCount) {
-    throw malformed(script, reply, `expected allowed 0|1 and index in [0, ${limitCount - 1}]`);
+    throw malformed(operation, reply, `expected allowed 0|1 and index in [0, ${limitCount - 1}]`);
   }
   return {
     allowed: allowed === 1,
@@ -36,31 +36,31 @@ export function parseConsume(script: string, reply: unknown, limitCount: number)
 }
 
 /** An integer reply (counts, 0|1 flags). */
-export function parseInteger(script: string, reply: unknown): number {
-  if (!isInteger(reply)) throw malformed(script, reply, 'expected an integer');
+export function parseInteger(reply: unknown, operation: string): number {
+  if (!isInteger(reply)) throw malformed(operation, reply, 'expected an integer');
   return reply;
 }
 
 /** A 0|1 integer reply. */
-export function parseFlag(script: string, reply: unknown): boolean {
-  if (reply !== 0 && reply !== 1) throw malformed(script, reply, 'expected 0 or 1');
+export function parseFlag(reply: unknown, operation: string): boolean {
+  if (reply !== 0 && reply !== 1) throw malformed(operation, reply, 'expected 0 or 1');
   return reply === 1;
 }
 
 /** `{1, fence}` or `{0, ms left on the holder's lease}`. */
-export function parseLockAcquire(script: string, reply: unknown): LockAcquireResult {
+export function parseLockAcquire(reply: unknown, operation: string): LockAcquireResult {
   if (!Array.isArray(reply) || reply.length !== 2 || !reply.every(isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
-    throw malformed(script, reply, 'expected [0|1, integer]');
+    throw malformed(operation, reply, 'expected [0|1, integer]');
   }
   return reply[0] === 1 ? { acquired: true, fence: reply[1] as number } : { acquired: false, retryAfterMs: reply[1] as number };
 }
 
-function parseHeaders(script: string, raw: Buffer): StoredResponse['headers'] {
+function parseHeaders(operation: string, raw: Buffer): StoredResponse['headers'] {
   let headers: unknown;
   try {
     headers = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw malformed(script, raw.toString('utf8'), 'stored headers are not JSON');
+    throw malformed(operation, raw.toString('utf8'), 'stored headers are not JSON');
   }
   const valid =
     headers !== null &&
@@ -69,14 +69,14 @@ function parseHeaders(script: string, raw: Buffer): StoredResponse['headers'] {
     Object.values(headers).every(
       (value) => typeof value === 'string' || (Array.isArray(value) && value.every((item) => typeof item === 'string')),
     );
-  if (!valid) throw malformed(script, raw.toString('utf8'), 'stored headers must map names to strings or string arrays');
+  if (!valid) throw malformed(operation, raw.toString('utf8'), 'stored headers must map names to strings or string arrays');
   return headers as StoredResponse['headers'];
 }
 
 /** Reply of idempotency begin, read with callBuffer (the body is binary). */
-export function parseIdempotencyBegin(script: string, reply: unknown): IdempotencyBeginResult {
+export function parseIdempotencyBegin(reply: unknown, operation: string): IdempotencyBeginResult {
   if (!Array.isArray(reply) || reply.length === 0 || !Buffer.isBuffer(reply[0])) {
-    throw malformed(script, reply, 'expected [state, ...]');
+    throw malformed(operation, reply, 'expected [state, ...]');
   }
   const state = reply[0].toString('latin1');
   if (state === 'acquired' && reply.length === 2 && isInteger(reply[1])) return { state, fence: reply[1] };
@@ -84,8 +84,8 @@ export function parseIdempotencyBegin(script: string, reply: unknown): Idempoten
   if (state === 'mismatch' && reply.length === 1) return { state };
   if (state === 'replay' && reply.length === 4 && isInteger(reply[1]) && Buffer.isBuffer(reply[2])) {
     const body: unknown = reply[3];
-    if (body !== null && !Buffer.isBuffer(body)) throw malformed(script, reply, 'body must be a bulk string or nil');
-    return { state, response: { status: reply[1], headers: parseHeaders(script, reply[2]), body } };
+    if (body !== null && !Buffer.isBuffer(body)) throw malformed(operation, reply, 'body must be a bulk string or nil');
+    return { state, response: { status: reply[1], headers: parseHeaders(operation, reply[2]), body } };
   }
-  throw malformed(script, reply, 'unknown state or arity');
+  throw malformed(operation, reply, 'unknown state or arity');
 }

@@ -5,11 +5,27 @@
  * on `NOSCRIPT`. Only those two errors are handled; every other error is rethrown (as StoreError).
  */
 import { StoreError } from '../../core/errors.js';
+import type { Binding, ClockArgument } from './bindings.js';
 import { ReadinessGate, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
-import { LIBRARY_NAME, librarySource, type Script } from './scripts.js';
+import type { Script } from './scripts.js';
 
 /** `'function'`: FCALL (Redis ≥ 7); `'eval'`: EVALSHA + EVAL on NOSCRIPT. */
 export type ScriptMode = 'function' | 'eval';
+
+/** The Function library to load: its name (versioned) and its source. */
+export interface Library {
+  readonly name: string;
+  readonly source: string;
+}
+
+/**
+ * Settings only tests use (see src/stores/testing.ts): a store clock in whole ms replacing Redis
+ * `TIME` in the scripts, and the mode to start in.
+ */
+export interface ScriptTestSettings {
+  readonly clock?: (() => number) | undefined;
+  readonly mode?: ScriptMode | undefined;
+}
 
 const FUNCTION_NOT_FOUND = 'ERR Function not found';
 const NOSCRIPT = 'NOSCRIPT';
@@ -27,16 +43,20 @@ export class ScriptRunner {
   private loadGeneration = 0;
   /** Fails calls fast while a once-ready client is reconnecting. */
   private readonly readiness: ReadinessGate;
+  /** The test clock, if any: its time goes to the scripts instead of '' (Redis `TIME`). */
+  private readonly clock: (() => number) | undefined;
   /** `FUNCTION LOAD`s this process sent, per server (`host:port`): for tests and diagnostics. */
   readonly libraryLoads = new Map<string, number>();
 
   constructor(
     private readonly client: RedisClientLike,
-    mode: ScriptMode = 'function',
+    private readonly library: Library,
+    test: ScriptTestSettings = {},
   ) {
-    this.mode = mode;
+    this.mode = test.mode ?? 'function';
+    this.clock = test.clock;
     this.readiness = new ReadinessGate(client);
-    this.loaded = mode === 'eval';
+    this.loaded = this.mode === 'eval';
   }
 
   /** The mode in use (switches to `'eval'` if the server turns out not to know FUNCTION). */
@@ -45,20 +65,27 @@ export class ScriptRunner {
   }
 
   /**
-   * Runs `script`. `args` is the whole command tail with `args[0]` left free for the function name,
-   * SHA1 or source: `[_, numkeys, ...keys, ...argv]` (built once by the caller, no copies here).
-   * `binary` replies with Buffers for bulk strings.
+   * Calls `binding`'s Lua function with `input` and returns its parsed reply. The arguments are
+   * read from `input` now, before any wait, into one array of this call's own:
+   * `[function name | SHA1, numkeys, ...KEYS, ...ARGV]`.
    */
-  async run(script: Script, args: RedisArgument[], binary = false): Promise<unknown> {
+  async run<Input, Result>(binding: Binding<Input, Result>, input: Input): Promise<Result> {
+    const args: RedisArgument[] = ['', 0]; // slot 0: filled for the mode in use when sent
+    binding.appendKeys(args, input);
+    args[1] = args.length - 2;
+    binding.appendArgv(args, input, this.clockArgument());
     const connecting = this.readiness.whenSendable();
     if (connecting !== undefined) await connecting;
     if (!this.loaded) await this.load(false);
+    const { script, binary } = binding;
     const generation = this.loadGeneration;
+    let reply: unknown;
     try {
-      return await this.send(script, args, binary);
+      reply = await this.send(script, args, binary);
     } catch (err) {
-      return this.recover(script, args, binary, err, generation);
+      reply = await this.recover(script, args, binary, err, generation);
     }
+    return binding.parse(reply, input);
   }
 
   /**
@@ -76,6 +103,12 @@ export class ScriptRunner {
     if (!this.loaded) await this.load(false);
   }
 
+  /** The test clock's time, or '' for Redis `TIME`. */
+  private clockArgument(): ClockArgument {
+    return this.clock === undefined ? '' : this.clock();
+  }
+
+  /** Sends `args` (this call's own array) with slot 0 set for the current mode. */
   private send(script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
     const command = this.mode === 'function' ? 'FCALL' : 'EVALSHA';
     args[0] = this.mode === 'function' ? script.functionName : script.sha1;
@@ -92,9 +125,8 @@ export class ScriptRunner {
         return await this.send(script, args, binary);
       }
       if (this.mode === 'eval' && message.startsWith(NOSCRIPT)) {
-        const evalArgs = args.slice();
-        evalArgs[0] = script.evalSource;
-        return await (binary ? this.client.callBuffer('EVAL', evalArgs) : this.client.call('EVAL', evalArgs));
+        args[0] = script.evalSource;
+        return await (binary ? this.client.callBuffer('EVAL', args) : this.client.call('EVAL', args));
       }
     } catch (retryErr) {
       throw toStoreError(script, retryErr);
@@ -116,7 +148,7 @@ export class ScriptRunner {
       },
       (err: unknown) => {
         this.loading = undefined;
-        throw err instanceof StoreError ? err : new StoreError(`loading the Redis Function library ${LIBRARY_NAME} failed: ${errorMessage(err)}`, { cause: err });
+        throw err instanceof StoreError ? err : new StoreError(`loading the Redis Function library ${this.library.name} failed: ${errorMessage(err)}`, { cause: err });
       },
     );
     return this.loading;
@@ -137,8 +169,8 @@ export class ScriptRunner {
   private async loadOn(server: RedisCommandClient, reload: boolean): Promise<void> {
     if (this.mode === 'eval') return;
     try {
-      if (reload && (await hasLibrary(server))) return;
-      await server.call('FUNCTION', reload ? ['LOAD', librarySource] : ['LOAD', 'REPLACE', librarySource]);
+      if (reload && (await hasLibrary(server, this.library.name))) return;
+      await server.call('FUNCTION', reload ? ['LOAD', this.library.source] : ['LOAD', 'REPLACE', this.library.source]);
       const name = serverName(server);
       this.libraryLoads.set(name, (this.libraryLoads.get(name) ?? 0) + 1);
     } catch (err) {
@@ -149,10 +181,10 @@ export class ScriptRunner {
   }
 }
 
-async function hasLibrary(server: RedisCommandClient): Promise<boolean> {
-  const list = await server.call('FUNCTION', ['LIST', 'LIBRARYNAME', LIBRARY_NAME]);
+async function hasLibrary(server: RedisCommandClient, name: string): Promise<boolean> {
+  const list = await server.call('FUNCTION', ['LIST', 'LIBRARYNAME', name]);
   // LIBRARYNAME matches by pattern (a prefix here): look for the exact name.
-  return Array.isArray(list) && list.some((library) => Array.isArray(library) && library[1] === LIBRARY_NAME);
+  return Array.isArray(list) && list.some((library) => Array.isArray(library) && library[1] === name);
 }
 
 function serverName(server: RedisCommandClient): string {

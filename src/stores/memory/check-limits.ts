@@ -1,17 +1,19 @@
 /**
- * The sliding-log decision for a list of limits, as a pure function of their logs: the same
- * rules, in the same order, as the Redis script, so both stores answer identically.
+ * checkLimits: the answer to a consume or peek, all-or-nothing over its limits, as a pure
+ * function of the limits' logs. The same step, with the same rules in the same order, as
+ * `check_limits` in lua/consume.lua, so both stores answer identically.
  */
 import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 import type { SlidingLog } from './sliding-log.js';
 
 /**
- * Decides a request against `limits`, whose trimmed logs are `logs` (undefined = empty); each limit
- * takes its own `cost`, else the call's `cost`.
- * When allowed and `record`ed, `stamp` is the stamp the write must use: max(now, newest entry of
- * every log), so every log stays sorted even if the clock stepped back a little; else 0.
+ * The result of a request against `limits`, whose trimmed logs are `logs` (undefined = empty);
+ * each limit takes its own `cost`, else the call's `cost`. `record`: whether the caller will write
+ * the request (consume) or not (peek). When allowed and recorded, `stamp` is the stamp the write
+ * must use: max(now, newest entry of every log), so every log stays sorted even if the clock
+ * stepped back a little; else 0.
  */
-export function judge(
+export function checkLimits(
   limits: readonly StoreLimit[],
   logs: readonly (SlidingLog | undefined)[],
   cost: number,
@@ -27,11 +29,11 @@ export function judge(
     const newest = log?.newest();
     if (newest !== undefined && newest > stamp) stamp = newest;
   }
-  return allowed ? allowedVerdict(limits, logs, cost, now, stamp, record) : blockedVerdict(limits, logs, cost, now);
+  return allowed ? allowedResult(limits, logs, cost, now, stamp, record) : blockedResult(limits, logs, cost, now);
 }
 
 /** Deciding limit = fewest remaining after the request (ties: lowest index). */
-function allowedVerdict(
+function allowedResult(
   limits: readonly StoreLimit[],
   logs: readonly (SlidingLog | undefined)[],
   cost: number,
@@ -58,7 +60,7 @@ function allowedVerdict(
  * Deciding limit = the blocking limit with the longest wait (ties: lowest index); a limit its cost
  * can never fit (cost > limit) waits forever, so it decides and the answer is -1.
  */
-function blockedVerdict(
+function blockedResult(
   limits: readonly StoreLimit[],
   logs: readonly (SlidingLog | undefined)[],
   cost: number,

@@ -1,8 +1,8 @@
 /**
- * One of MemoryStore's keyspaces: a Map of key → entry, kept in least-recently-used order (an
- * access re-inserts the key at the end), with expiry on access, a bounded rolling sweep of expired
- * keys, and (when bounded) eviction of the least recently used keys beyond a key count or a total
- * weight. Every operation is O(1) amortised.
+ * ExpiringMap: a Map of key → entry kept in least-recently-used order (an access re-inserts the
+ * key at the end), with expiry on access, a bounded rolling sweep of expired keys, and (when
+ * bounded) eviction of the least recently used keys beyond a key count or a total weight. Every
+ * operation is O(1) amortised. MemoryStore keeps each kind of state in one of these.
  */
 
 /** Anything stored under a key; it no longer exists once `expiresAt <= now`. */
@@ -10,8 +10,8 @@ export interface Expiring {
   readonly expiresAt: number;
 }
 
-/** What `evictOverflow` enforces. Both default to unbounded: such a keyspace never evicts. */
-export interface KeyspaceBounds<T> {
+/** What `evictOverflow` enforces. Both default to unbounded: such a map never evicts. */
+export interface ExpiringMapBounds<T> {
   /** Most keys kept. */
   readonly maxKeys?: number | undefined;
   /** Most total weight kept, as measured by `weigh`. */
@@ -20,11 +20,11 @@ export interface KeyspaceBounds<T> {
   readonly weigh?: ((entry: T) => number) | undefined;
 }
 
-export class ExpiringKeyspace<T extends Expiring> {
+export class ExpiringMap<T extends Expiring> {
   private readonly entries = new Map<string, T>();
   private readonly maxKeys: number;
   private readonly maxWeight: number;
-  /** Undefined for unweighted keyspaces, so their hot paths skip the bookkeeping. */
+  /** Undefined for unweighted maps, so their hot paths skip the bookkeeping. */
   private readonly weigh: ((entry: T) => number) | undefined;
   private totalWeight = 0;
   /** The rolling sweep's position: a live Map iterator, and how many keys its pass may still visit. */
@@ -37,7 +37,7 @@ export class ExpiringKeyspace<T extends Expiring> {
    */
   private evictionCursor: Iterator<string> | undefined;
 
-  constructor(bounds: KeyspaceBounds<T> = {}) {
+  constructor(bounds: ExpiringMapBounds<T> = {}) {
     this.maxKeys = bounds.maxKeys ?? Infinity;
     this.maxWeight = bounds.maxWeight ?? Infinity;
     this.weigh = bounds.weigh;
@@ -48,7 +48,7 @@ export class ExpiringKeyspace<T extends Expiring> {
     return this.entries.size;
   }
 
-  /** Total weight of the entries held (0 for an unweighted keyspace). */
+  /** Total weight of the entries held (0 for an unweighted map). */
   get weight(): number {
     return this.totalWeight;
   }

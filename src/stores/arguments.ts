@@ -1,12 +1,14 @@
 /**
- * Checks of the arguments MemoryStore receives. Core validates user input before it calls a
- * store, but the Store interface is public too: these catch a caller bug (NaN, a fraction, a
- * negative cost that would act as a refund) before it can corrupt a log. The common case costs a
- * few comparisons; the messages, naming the argument, are built only when a check fails.
+ * Checks of the arguments a store receives, shared by MemoryStore and RedisStore so both reject
+ * the same calls with the same messages. Core validates user input before it calls a store, but
+ * the Store interface is public too: these catch a caller bug (NaN, a fraction, a negative cost
+ * that would act as a refund, or LREM's "0 = remove all") before it can corrupt a log. The
+ * common case costs a few comparisons; the messages, naming the argument, are built only when a
+ * check fails.
  */
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
-import type { StoreLimit, StoredResponse } from '../../core/store.js';
+import { ConfigError } from '../core/errors.js';
+import { formatValue } from '../core/duration.js';
+import type { StoreLimit, StoredResponse } from '../core/store.js';
 
 /** An integer from 1 to Number.MAX_SAFE_INTEGER (false for non-numbers). */
 function isCount(value: unknown): boolean {
@@ -25,11 +27,11 @@ export function checkCall(limits: readonly StoreLimit[], cost: number): void {
     if (i === limits.length) return;
   }
   checkInteger('cost', cost, 1);
-  checkLimits(limits);
+  rejectBadLimit(limits);
 }
 
-/** Names the first bad field of `limits`. */
-function checkLimits(limits: readonly StoreLimit[]): void {
+/** Throws a ConfigError naming the first bad field of `limits`. */
+function rejectBadLimit(limits: readonly StoreLimit[]): void {
   if (!Array.isArray(limits) || limits.length === 0) {
     throw new ConfigError(`limits must be a non-empty array of { key, windowMs, limit }; got ${formatValue(limits)}`);
   }

@@ -6,10 +6,10 @@
  * needs) could never raise it, so a lease simply carries the fence it was granted.
  */
 import type { StoredResponse } from '../../core/store.js';
-import type { Expiring } from './keyspace.js';
+import type { Expiring } from './expiring-map.js';
 
 /** A held lock: the holder's token, its fence and the lease end (store ms). */
-export class Lease implements Expiring {
+export class HeldLock implements Expiring {
   constructor(
     readonly token: string,
     readonly fence: number,

@@ -1,0 +1,204 @@
+/**
+ * Typed script bindings: one per Lua function in lua/, each declaring the KEYS and ARGV it sends
+ * and how its reply is read. The ARGV order written here and the named locals at the top of the
+ * Lua function are the two halves of one contract; nothing else restates it. RedisStore methods
+ * only pick a binding and pass a typed input; the script runner builds the command from it.
+ *
+ * Builders append to an array they are handed rather than returning their own, so a command's
+ * arguments are built in one array without copies, and several inputs could be appended to one
+ * call's arguments.
+ */
+import type {
+  ConsumeResult,
+  IdempotencyBeginResult,
+  IdempotencyKeys,
+  LockAcquireResult,
+  LockKeys,
+  StoredResponse,
+  StoreLimit,
+} from '../../core/store.js';
+import type { RedisArgument } from './client.js';
+import { parseConsume, parseFlag, parseIdempotencyBegin, parseInteger, parseLockAcquire } from './replies.js';
+import { LIBRARY_NAME, composeLibrary, defineScript, lua, type Script } from './scripts.js';
+
+/** The store time a script reads: ms of a test clock, or '' for Redis `TIME`. */
+export type ClockArgument = number | '';
+
+/** One Lua function, typed: `Input` in, `Result` out. */
+export interface Binding<Input, Result> {
+  readonly script: Script;
+  /** Read the reply with bulk strings as Buffers (binary-safe bodies) rather than strings. */
+  readonly binary: boolean;
+  /** Appends the call's KEYS to `into`. */
+  readonly appendKeys: (into: RedisArgument[], input: Input) => void;
+  /** Appends the call's ARGV to `into`, in the order the Lua function binds them to its named locals. */
+  readonly appendArgv: (into: RedisArgument[], input: Input, clock: ClockArgument) => void;
+  /** Checks the reply's shape and maps it; a malformed reply is a StoreError naming the operation. */
+  readonly parse: (reply: unknown, input: Input) => Result;
+}
+
+interface BindingDefinition<Input, Result> {
+  /** The Lua function, defined in the last of `files`. */
+  readonly operation: string;
+  /** lua/ files it needs, in library order. */
+  readonly files: readonly string[];
+  readonly binary?: boolean;
+  readonly keys: Binding<Input, Result>['appendKeys'];
+  readonly argv: Binding<Input, Result>['appendArgv'];
+  readonly parse: (reply: unknown, operation: string, input: Input) => Result;
+}
+
+export function defineBinding<Input, Result>(definition: BindingDefinition<Input, Result>): Binding<Input, Result> {
+  const { operation, keys, argv, parse } = definition;
+  return {
+    script: defineScript(operation, definition.files),
+    binary: definition.binary ?? false,
+    appendKeys: keys,
+    appendArgv: argv,
+    parse: (reply, input) => parse(reply, operation, input),
+  };
+}
+
+/** consume and peek: limits of one slot, checked all-or-nothing. */
+export interface LimitsInput {
+  readonly limits: readonly StoreLimit[];
+  /** Units taken on a limit without its own `cost`. */
+  readonly cost: number;
+  /** On Cluster, the stamp the call's first slot group wrote (see grouped-consume.ts). */
+  readonly align?: number | undefined;
+}
+
+export interface RefundInput {
+  readonly limits: readonly StoreLimit[];
+  readonly cost: number;
+  /** The stamp consume returned. */
+  readonly stamp: number;
+}
+
+export interface LockInput {
+  readonly keys: LockKeys;
+  readonly token: string;
+}
+
+export interface RecordInput {
+  readonly keys: IdempotencyKeys;
+  readonly token: string;
+}
+
+const slidingLogFiles = [lua.prelude, lua.slidingLog, lua.consume];
+const lockFiles = [lua.prelude, lua.lock];
+const recordFiles = [lua.prelude, lua.idempotency];
+
+function limitKeys(into: RedisArgument[], { limits }: { readonly limits: readonly StoreLimit[] }): void {
+  for (const limit of limits) into.push(limit.key);
+}
+
+/** Every limit's cost is sent (its own, else the call's), so the script never falls back. */
+function limitsArgv(into: RedisArgument[], { limits, cost, align }: LimitsInput, clock: ClockArgument): void {
+  into.push(clock, cost, align ?? '');
+  for (const limit of limits) into.push(limit.windowMs, limit.limit, limit.cost ?? cost);
+}
+
+const parseLimits = (reply: unknown, operation: string, { limits }: LimitsInput): ConsumeResult =>
+  parseConsume(reply, operation, limits.length);
+
+const lockKey = (into: RedisArgument[], { keys }: LockInput) => into.push(keys.lock);
+const recordKey = (into: RedisArgument[], { keys }: RecordInput) => into.push(keys.record);
+
+/** Every operation of the Store interface, one Lua function each. */
+export const bindings = {
+  consume: defineBinding<LimitsInput, ConsumeResult>({
+    operation: 'consume',
+    files: slidingLogFiles,
+    keys: limitKeys,
+    argv: limitsArgv,
+    parse: parseLimits,
+  }),
+  peek: defineBinding<LimitsInput, ConsumeResult>({
+    operation: 'peek',
+    files: slidingLogFiles,
+    keys: limitKeys,
+    argv: limitsArgv,
+    parse: parseLimits,
+  }),
+  /** Replies the number of entries removed. */
+  refund: defineBinding<RefundInput, number>({
+    operation: 'refund',
+    files: slidingLogFiles,
+    keys: limitKeys,
+    argv: (into, { limits, cost, stamp }, clock) => {
+      into.push(clock, cost, stamp);
+      for (const limit of limits) into.push(limit.windowMs, limit.cost ?? cost);
+    },
+    parse: parseInteger,
+  }),
+  /** Replies the number of keys that existed. */
+  reset: defineBinding<readonly string[], number>({
+    operation: 'reset',
+    files: [lua.reset],
+    keys: (into, keys) => {
+      for (const key of keys) into.push(key);
+    },
+    argv: () => undefined,
+    parse: parseInteger,
+  }),
+  lockAcquire: defineBinding<LockInput & { readonly ttlMs: number }, LockAcquireResult>({
+    operation: 'lock_acquire',
+    files: lockFiles,
+    keys: (into, { keys }) => into.push(keys.lock, keys.fence),
+    argv: (into, { token, ttlMs }, clock) => into.push(clock, token, ttlMs),
+    parse: parseLockAcquire,
+  }),
+  lockExtend: defineBinding<LockInput & { readonly ttlMs: number }, boolean>({
+    operation: 'lock_extend',
+    files: lockFiles,
+    keys: lockKey,
+    argv: (into, { token, ttlMs }) => into.push(token, ttlMs),
+    parse: parseFlag,
+  }),
+  lockRelease: defineBinding<LockInput, boolean>({
+    operation: 'lock_release',
+    files: lockFiles,
+    keys: lockKey,
+    argv: (into, { token }) => into.push(token),
+    parse: parseFlag,
+  }),
+  idempotencyBegin: defineBinding<RecordInput & { readonly fingerprint: string; readonly leaseMs: number }, IdempotencyBeginResult>({
+    operation: 'idempotency_begin',
+    files: recordFiles,
+    binary: true, // a replayed body is binary
+    keys: (into, { keys }) => into.push(keys.record, keys.fence),
+    argv: (into, { token, fingerprint, leaseMs }, clock) => into.push(clock, token, fingerprint, leaseMs),
+    parse: parseIdempotencyBegin,
+  }),
+  idempotencyExtend: defineBinding<RecordInput & { readonly leaseMs: number }, boolean>({
+    operation: 'idempotency_extend',
+    files: recordFiles,
+    keys: recordKey,
+    argv: (into, { token, leaseMs }) => into.push(token, leaseMs),
+    parse: parseFlag,
+  }),
+  idempotencyComplete: defineBinding<RecordInput & { readonly response: StoredResponse; readonly ttlMs: number }, boolean>({
+    operation: 'idempotency_complete',
+    files: recordFiles,
+    keys: recordKey,
+    argv: (into, { token, response, ttlMs }) => {
+      const hasBody = response.body !== null;
+      into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs);
+    },
+    parse: parseFlag,
+  }),
+  idempotencyAbort: defineBinding<RecordInput, boolean>({
+    operation: 'idempotency_abort',
+    files: recordFiles,
+    keys: recordKey,
+    argv: (into, { token }) => into.push(token),
+    parse: parseFlag,
+  }),
+} as const;
+
+/** The Function library: every binding's Lua function, registered under its versioned name. */
+export const library = {
+  name: LIBRARY_NAME,
+  source: composeLibrary(Object.values(bindings).map((binding) => binding.script)),
+} as const;
