@@ -10,7 +10,7 @@
  *   BENCH_CONNECTIONS  HTTP connections                               50
  *   BENCH_CORE_SECONDS measured seconds per core scenario and round   full 1, quick 0.5
  *   BENCH_NODE_FLAGS   extra node flags for the HTTP servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
- *   BENCH_OUT          directory of results.md and chart.svg          full: bench/, quick: bench/quick/
+ *   BENCH_OUT          directory of results.md, results.json, chart.svg  full: bench/, quick: bench/quick/
  *   BENCH_LOAD         `wrk` or `autocannon` (default: wrk when installed)
  */
 import { fileURLToPath } from 'node:url';

@@ -2,7 +2,8 @@
  * `npm run bench` (full, < 15 min) and `npm run bench:quick` (a subset, < 2 min): HTTP throughput
  * and cost of ratelock against the bare frameworks, the peer libraries and a hand-written floor, then
  * the core bench without HTTP; all against one throwaway redis-server, in one run. Writes
- * results.md and chart.svg (full: bench/, quick: bench/quick/). Settings: see config.ts.
+ * results.md, chart.svg and the raw per-round figures in results.json (full: bench/, quick:
+ * bench/quick/). Settings: see config.ts.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { estimatedMinutes, loadConfig } from './config.js';
 import { runCoreBench } from './core/run-core.js';
 import type { CoreSample } from './core/results.js';
 import { autocannonLoad, wrkLoad } from './http/load.js';
-import { runHttpRounds, type CaseFailure } from './http/measure.js';
+import { runHttpRounds, type CaseFailure, type HttpSample } from './http/measure.js';
 import { shareOfBareChart } from './report/chart.js';
 import { summarizeHttp, type HttpRow } from './report/http-summary.js';
 import { resultsMarkdown, settingsLine, type RunInfo } from './report/results-md.js';
@@ -31,6 +32,7 @@ try {
   const session = await openSession();
   let httpRows: HttpRow[] | undefined;
   let core: CoreSample[] | undefined;
+  let httpSamples: HttpSample[] = [];
   let httpFailures: CaseFailure[] = [];
   if (config.http) {
     console.error(`HTTP: ${config.cases.length} cases × ${config.rounds} round(s), load: ${loadGenerator}`);
@@ -45,6 +47,7 @@ try {
       serverNodeFlags: config.serverNodeFlags,
     });
     httpRows = summarizeHttp(config.cases, samples);
+    httpSamples = samples;
     httpFailures = failures;
   }
   if (config.core) {
@@ -65,6 +68,8 @@ try {
   const markdown = resultsMarkdown(info, httpRows, httpFailures, core);
   mkdirSync(config.outDir, { recursive: true });
   writeFileSync(join(config.outDir, 'results.md'), markdown);
+  // Every round's raw figures, for a closer look at the spread behind the medians.
+  writeFileSync(join(config.outDir, 'results.json'), `${JSON.stringify({ info, http: httpSamples, failures: httpFailures, core: core ?? [] }, null, 1)}\n`);
   if (httpRows) {
     const subtitle = [
       `${startedAt.toISOString().slice(0, 10)} · ${session.machine.cpus} CPUs (${session.machine.cpuModel}) · Node ${session.machine.node} · Redis ${session.redis.version} · ${loadGenerator}`,
@@ -73,7 +78,7 @@ try {
     writeFileSync(join(config.outDir, 'chart.svg'), shareOfBareChart(httpRows, subtitle));
   }
   console.log(markdown);
-  console.error(`wrote ${join(config.outDir, 'results.md')}${httpRows ? ' and chart.svg' : ''} in ${info.minutes.toFixed(1)} min`);
+  console.error(`wrote ${join(config.outDir, 'results.md')}, results.json${httpRows ? ', chart.svg' : ''} in ${info.minutes.toFixed(1)} min`);
   if (httpFailures.length > 0) {
     console.error(`${httpFailures.length} HTTP measurement(s) failed: ${[...new Set(httpFailures.map((f) => f.caseId))].join(', ')}`);
     process.exitCode = 1;

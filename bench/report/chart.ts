@@ -54,7 +54,8 @@ export function shareOfBareChart(rows: readonly HttpRow[], subtitleLines: readon
       bars.push(
         `<text x="${LABEL_WIDTH}" y="${y + BAR - 3}" font-size="12" text-anchor="end" fill="#222">${escape(r.c.label)}</text>`,
         `<rect x="${BAR_LEFT}" y="${y}" width="${(x(ratio) - BAR_LEFT).toFixed(1)}" height="${BAR}" fill="${COLORS[r.c.impl]}"><title>${escape(r.c.id)}: ${ratio.toFixed(2)} × bare</title></rect>`,
-        `<text x="${(x(ratio) + 5).toFixed(1)}" y="${y + BAR - 3}" font-size="12" fill="#222">${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '–'}</text>`,
+        // A white halo keeps the value readable where it crosses a gridline.
+        `<text x="${(x(ratio) + 5).toFixed(1)}" y="${y + BAR - 3}" font-size="12" fill="#222" stroke="#fff" stroke-width="3" paint-order="stroke">${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '–'}</text>`,
       );
       y += ROW;
     }

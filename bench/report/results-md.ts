@@ -72,7 +72,8 @@ export function resultsMarkdown(
       '## Core, without HTTP',
       '',
       `One Node process on CPU 0 calling the library directly, ${config.rounds} interleaved round(s) of ${config.coreSeconds} s per scenario, medians. ` +
-        'ioredis clients at their defaults. Limiters: allow path (10⁹ per 1 s window); keys round-robin over all callers. Node CPU from `process.cpuUsage()`.',
+        'ioredis clients at their defaults. Limiters: allow path (10⁹ per 1 s window); keys round-robin over all callers. Node CPU from `process.cpuUsage()`. ' +
+        'At concurrency 1 every call waits a full round trip, so both CPUs go idle between calls and the CPU figures include waking them (costly on a VM).',
       '',
       coreLimiterTable(core),
       '',
