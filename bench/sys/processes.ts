@@ -12,12 +12,15 @@ import { forgetProcess, watchProcess } from '../../test/helpers/process-guard.js
 
 const STOP_GRACE_MS = 3_000;
 const running = new Set<ChildProcess>();
+// Set once cleanup has begun (Ctrl-C): the bench loop may still be running, but starts nothing new.
+let stopping = false;
 const cleanups: Array<() => Promise<void>> = [];
 // The guard removes this (empty) dir after killing our children; it wants one per watched PID.
 const guardDir = mkdtempSync(join(tmpdir(), 'ratelock-bench-'));
 
 /** Spawns `command`, pinned to `cpu` when pinning is available. */
 export function spawnTracked(command: string, args: readonly string[], cpu: number | undefined, options: SpawnOptions = {}): ChildProcess {
+  if (stopping) throw new Error('the bench is stopping');
   // taskset execs the command: the PID we get is the command's own, as /proc sampling needs.
   const child = cpu === undefined ? spawn(command, args, options) : spawn('taskset', ['-c', String(cpu), command, ...args], options);
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
@@ -53,6 +56,7 @@ export function onCleanup(fn: () => Promise<void>): void {
 
 /** Stops every tracked child and runs the cleanups, last registered first. Safe to call twice. */
 export async function cleanupAll(): Promise<void> {
+  stopping = true;
   await Promise.all([...running].map(stopChild));
   for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => console.error('cleanup failed:', err));
   rmSync(guardDir, { recursive: true, force: true });
