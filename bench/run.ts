@@ -25,7 +25,7 @@ const startedAt = new Date();
 const revision = sourceRevision();
 const wrk = config.load === 'autocannon' ? undefined : wrkVersion();
 if (config.load === 'wrk' && !wrk) throw new Error('BENCH_LOAD=wrk but wrk is not installed (apt-get install -y wrk)');
-const loadGenerator = wrk ? `wrk ${wrk}, 1 thread` : 'autocannon (wrk not installed: apt-get install -y wrk)';
+const loadGenerator = wrk ? `wrk ${wrk}, 1 thread` : config.load === 'autocannon' ? 'autocannon' : 'autocannon (wrk not installed: apt-get install -y wrk)';
 
 console.error(`${config.command}: about ${estimatedMinutes(config).toFixed(0)} min`);
 try {
