@@ -36,7 +36,7 @@ import { type Expiring, ExpiringMap } from './memory/expiring-map.js';
 import { DoneRecord, HeldLock, RunningRecord, copyResponse, doneRecord } from './memory/locks-and-records.js';
 import { type MemoryStoreConfig, type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory/options.js';
 import { SlidingLog } from './memory/sliding-log.js';
-import { testHooks } from './test-hooks.js';
+import { testSettingsOf } from './test-hooks.js';
 
 export type { MemoryStoreOptions } from './memory/options.js';
 export { MEMORY_STORE_DEFAULTS } from './memory/options.js';
@@ -60,26 +60,10 @@ type KeyLookup = Pick<ExpiringMap<Expiring>, 'find'>;
  * app.post('/payments', withLock({ store, replay: { ttl: '24h' } }), pay);
  */
 export class MemoryStore implements Store, Disposable {
-  /** Set only while `memoryStoreForTests` (src/stores/testing.ts) constructs a store: a virtual clock. */
-  static #testClock: Clock | undefined;
-
-  static {
-    testHooks.memory = {
-      create(options, clock) {
-        MemoryStore.#testClock = clock;
-        try {
-          return new MemoryStore(options);
-        } finally {
-          MemoryStore.#testClock = undefined;
-        }
-      },
-    };
-  }
-
   readonly #config: MemoryStoreConfig;
   /**
    * Store time in whole ms: a monotonic clock (process start wall time plus `performance.now()`),
-   * so `Date` steps never move windows or leases.
+   * so `Date` steps never move windows or leases; tests may set a virtual one (src/stores/testing.ts).
    */
   readonly #clock: Clock;
   /** The source of every fence: strictly increasing across all keys (see memory/locks-and-records.ts). */
@@ -93,7 +77,7 @@ export class MemoryStore implements Store, Disposable {
   /** @throws ConfigError naming the bad option. */
   constructor(options?: MemoryStoreOptions) {
     this.#config = resolveMemoryStoreOptions(options);
-    this.#clock = MemoryStore.#testClock ?? monotonicClock;
+    this.#clock = testSettingsOf(options)?.clock ?? monotonicClock;
     this.#micros = new MicrosecondCounter(this.#clock);
     this.#logs = new ExpiringMap({ maxKeys: this.#config.maxKeys });
     this.#leases = new ExpiringMap();

@@ -25,8 +25,8 @@ import { bindings, library } from './redis/bindings.js';
 import type { RedisClientLike } from './redis/client.js';
 import { consumeGrouped, peekGrouped, type GroupOperations } from './redis/grouped-consume.js';
 import { groupBySlotTag } from './redis/hash-tag.js';
-import { ScriptRunner, type ScriptTestSettings } from './redis/script-runner.js';
-import { testHooks } from './test-hooks.js';
+import { ScriptRunner } from './redis/script-runner.js';
+import { testHooks, testSettingsOf } from './test-hooks.js';
 
 export type { RedisClientLike } from './redis/client.js';
 
@@ -41,21 +41,9 @@ export interface RedisStoreOptions {
 const OPTION_NAMES = optionNames<RedisStoreOptions>({ client: true });
 
 export class RedisStore implements Store {
-  /** Set only while `redisStoreForTests` (src/stores/testing.ts) constructs a store. */
-  static #testSettings: ScriptTestSettings | undefined;
-
   static {
-    testHooks.redis = {
-      create(options, settings) {
-        RedisStore.#testSettings = settings;
-        try {
-          return new RedisStore(options);
-        } finally {
-          RedisStore.#testSettings = undefined;
-        }
-      },
-      scriptStats: (store) => ({ mode: store.#runner.currentMode, libraryLoads: store.#runner.libraryLoads }),
-    };
+    // For scriptStats() of src/stores/testing.ts: this block alone can read a store's #runner.
+    testHooks.scriptStats = (store) => ({ mode: store.#runner.currentMode, libraryLoads: store.#runner.libraryLoads });
   }
 
   readonly #runner: ScriptRunner;
@@ -70,7 +58,7 @@ export class RedisStore implements Store {
       throw new ConfigError(`RedisStore option "client" must be an ioredis Redis or Cluster instance; got ${formatValue(client)}`);
     }
     this.#isCluster = client.isCluster === true;
-    const runner = new ScriptRunner(client, library, RedisStore.#testSettings);
+    const runner = new ScriptRunner(client, library, testSettingsOf(options));
     this.#runner = runner;
     // Connect and load the scripts now, in the background, so the first requests do not spend
     // their timeout budget on it. A failure here is not lost: the first call retries and reports it.

@@ -1,14 +1,20 @@
 /**
- * The one way from the test helpers (testing.ts) to what the stores keep private: a virtual store
- * clock, the script mode, script-loading counts. Each store class fills its slot here in a static
- * block, with functions that alone can reach its #private state. No package entry point exports
- * this module or testing.ts, so an application cannot reach them, and a store made with `new`
- * reads one unset static field at construction and nothing on its calls.
+ * The one way from the test helpers (testing.ts) to what the stores keep private. Tests mark the
+ * options object they construct a store with (`withTestSettings`), and the constructor looks it
+ * up (`testSettingsOf`): one WeakMap lookup per construction, nothing per call. RedisStore's
+ * static block lends `scriptStats` its private runner. No package entry point exports this module
+ * or testing.ts, so an application can neither mark options nor reach a store's runner.
  */
-import type { MemoryStore, MemoryStoreOptions } from './memory.js';
 import type { Clock } from './memory/clock.js';
-import type { RedisStore, RedisStoreOptions } from './redis.js';
-import type { ScriptMode, ScriptTestSettings } from './redis/script-runner.js';
+import type { RedisStore } from './redis.js';
+import type { ScriptMode } from './redis/script-runner.js';
+
+export interface StoreTestSettings {
+  /** Store time in whole ms, in place of the monotonic clock (MemoryStore) or Redis `TIME` (the scripts). */
+  readonly clock?: Clock | undefined;
+  /** RedisStore: the script mode to start in. */
+  readonly mode?: ScriptMode | undefined;
+}
 
 /** The script mode a RedisStore uses now, and the FUNCTION LOADs it sent per server (`host:port`). */
 export interface ScriptStats {
@@ -16,12 +22,18 @@ export interface ScriptStats {
   readonly libraryLoads: ReadonlyMap<string, number>;
 }
 
-export const testHooks: {
-  redis?: {
-    create(options: RedisStoreOptions, settings: ScriptTestSettings): RedisStore;
-    scriptStats(store: RedisStore): ScriptStats;
-  };
-  memory?: {
-    create(options: MemoryStoreOptions | undefined, clock: Clock): MemoryStore;
-  };
-} = {};
+const marked = new WeakMap<object, StoreTestSettings>();
+
+/** `options`, marked so that the store constructed with them takes `settings`. */
+export function withTestSettings<Options extends object>(options: Options, settings: StoreTestSettings): Options {
+  marked.set(options, settings);
+  return options;
+}
+
+/** The settings `options` were marked with; undefined for every store an application makes. */
+export function testSettingsOf(options: unknown): StoreTestSettings | undefined {
+  return typeof options === 'object' && options !== null ? marked.get(options) : undefined;
+}
+
+/** Filled by RedisStore's static block, the only code that can read its private runner. */
+export const testHooks: { scriptStats?: (store: RedisStore) => ScriptStats } = {};

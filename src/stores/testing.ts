@@ -10,7 +10,7 @@ import { MemoryStore, type MemoryStoreOptions } from './memory.js';
 import type { Clock } from './memory/clock.js';
 import { RedisStore, type RedisClientLike } from './redis.js';
 import type { ScriptMode } from './redis/script-runner.js';
-import { type ScriptStats, testHooks } from './test-hooks.js';
+import { type ScriptStats, testHooks, withTestSettings } from './test-hooks.js';
 
 export type { ScriptStats } from './test-hooks.js';
 
@@ -27,26 +27,25 @@ export interface RedisStoreTestSettings {
   mode?: ScriptMode | undefined;
 }
 
-/** A RedisStore on `client` with test settings; `new RedisStore({ client })` when there are none. */
+/** A RedisStore on `client` with test settings. */
 export function redisStoreForTests(client: RedisClientLike, settings: RedisStoreTestSettings = {}): RedisStore {
   const { clock, mode } = settings;
   if (mode !== undefined && mode !== 'function' && mode !== 'eval') {
     throw new ConfigError(`redisStoreForTests: mode must be 'function' or 'eval'; got ${formatValue(mode)}`);
   }
-  if (clock === undefined && mode === undefined) return new RedisStore({ client });
-  return hooks('redis').create({ client }, { clock: clock === undefined ? undefined : wholeMs(clock), mode });
+  return new RedisStore(withTestSettings({ client }, { clock: clock === undefined ? undefined : wholeMs(clock), mode }));
 }
 
 /** The script mode `store` uses now, and the FUNCTION LOADs it sent per server (`host:port`). */
 export function scriptStats(store: RedisStore): ScriptStats {
-  return hooks('redis').scriptStats(store);
+  // RedisStore's static block filled the hook when this module imported the class.
+  return testHooks.scriptStats!(store);
 }
 
 /** A MemoryStore with `options`, on the virtual `clock` when given. */
 export function memoryStoreForTests(options: MemoryStoreOptions & { clock?: TestClock | undefined } = {}): MemoryStore {
   const { clock, ...storeOptions } = options;
-  if (clock === undefined) return new MemoryStore(storeOptions);
-  return hooks('memory').create(storeOptions, wholeMs(clock));
+  return new MemoryStore(clock === undefined ? storeOptions : withTestSettings(storeOptions, { clock: wholeMs(clock) }));
 }
 
 /**
@@ -61,11 +60,4 @@ function wholeMs(clock: TestClock): Clock {
     if (!Number.isFinite(ms)) throw new ConfigError(`test clock must return a finite number of ms; got ${formatValue(ms)}`);
     return Math.floor(ms);
   };
-}
-
-function hooks<Kind extends keyof typeof testHooks>(kind: Kind): NonNullable<(typeof testHooks)[Kind]> {
-  const slot = testHooks[kind];
-  // Filled by the store classes' static blocks, which ran when this module imported them.
-  if (slot === undefined) throw new Error(`test hooks of the ${kind} store are missing`);
-  return slot;
 }

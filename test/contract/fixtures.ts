@@ -1,7 +1,7 @@
 /**
- * Shared pieces of the store contract suite: a virtual clock the stores read through their
- * `clock` option, production-shaped keys, and a way to count a log's entries through the Store
- * interface alone (so the same assertion holds on every backend).
+ * Shared pieces of the store contract suite: a virtual clock the stores read (injected through
+ * src/stores/testing.ts), production-shaped keys, and a way to count a log's entries through the
+ * Store interface alone (so the same assertion holds on every backend).
  */
 import { afterAll, beforeAll } from 'vitest';
 import { limitKey } from '../../src/core/store-keys.js';

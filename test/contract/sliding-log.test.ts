@@ -1,10 +1,12 @@
 /**
  * Store contract, sliding log: consume / peek / refund / reset, on every store kind with the same
  * expectations, so MemoryStore and the Lua scripts cannot drift apart. Exact results come from a
- * virtual clock (the stores' `clock` option); concurrency and window-boundary runs use real time.
+ * virtual clock (injected through src/stores/testing.ts); concurrency and window-boundary runs use
+ * real time.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { storeKinds, uniqueId } from '../helpers/stores.js';
 import { ManualClock, entriesIn, freshLimit, useStore, withQuota } from './fixtures.js';
@@ -218,6 +220,23 @@ describe.each(storeKinds)('%s store: sliding log', (kind) => {
       await expect(store().consume([api, { ...exportLimit, cost: 0 }], 1)).rejects.toThrow('limits[1].cost must be an integer ≥ 1; got 0');
       await expect(store().refund([{ ...api, cost: 1.5 }, exportLimit], 1, 0)).rejects.toThrow('limits[0].cost must be an integer ≥ 1; got 1.5');
       expect(await entriesIn(store(), api)).toBe(0);
+    });
+
+    it.each<[string, () => StoreLimit[], number, string]>([
+      ['an empty list of limits', () => [], 1, 'limits must be a non-empty array of { key, windowMs, limit }; got []'],
+      ['a call cost of 0', () => [freshLimit(1_000, 5)], 0, 'cost must be an integer ≥ 1; got 0'],
+      ['a fractional window', () => [{ ...freshLimit(1_000, 5), windowMs: 1.5 }], 1, 'limits[0].windowMs must be an integer ≥ 1; got 1.5'],
+      ['a key that is not a string', () => [{ ...freshLimit(1_000, 5), key: 7 as unknown as string }], 1, 'limits[0].key must be a string; got 7'],
+    ])('rejects %s with the same ConfigError on every store', async (_label, limitsOf, cost, message) => {
+      clock.start();
+      const limits = limitsOf();
+      for (const call of [() => store().consume(limits, cost), () => store().peek(limits, cost), () => store().refund(limits, cost, 0)]) {
+        const failure = call();
+        await expect(failure).rejects.toBeInstanceOf(ConfigError);
+        await expect(failure).rejects.toThrow(message);
+      }
+      const first = limits[0];
+      if (typeof first?.key === 'string') expect(await entriesIn(store(), { ...first, windowMs: 1_000 })).toBe(0);
     });
 
     it('retryAfterMs of the deciding limit uses that limit’s cost, exactly', async () => {

@@ -2,8 +2,9 @@
  * The stores must be interchangeable: on random request/time sequences, MemoryStore and the Lua
  * scripts on standalone Redis give identical ConsumeResults (deep-equal: allowed, index,
  * remaining, resetMs, retryAfterMs, stamp), and so do standalone Redis and Redis Cluster. Every
- * store runs on its own copy of one virtual clock (the `clock` option). fast-check prints the seed
- * and path of a failing run; replay it with PROPERTY_SEED / PROPERTY_PATH (see operations.ts).
+ * store runs on its own copy of one virtual clock (injected through src/stores/testing.ts).
+ * fast-check prints the seed and path of a failing run; replay it with PROPERTY_SEED /
+ * PROPERTY_PATH (see operations.ts).
  *
  * Bounded for CI: 500 runs × up to 50 operations per pair of stores, a few seconds each.
  */

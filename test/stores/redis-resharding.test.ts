@@ -1,5 +1,5 @@
 /**
- * RELIABILITY B2: the hot key's slot is resharded live (MIGRATING/IMPORTING + MIGRATE) while a
+ * Live resharding: the hot key's slot is resharded live (MIGRATING/IMPORTING + MIGRATE) while a
  * limiter keeps deciding on it. ioredis follows ASK/MOVED and retries TRYAGAIN; the limit must
  * stay exact and no decision may fail. Runs on a cluster of its own (slots are moved).
  */

@@ -33,7 +33,7 @@ export interface RedisClientLike extends RedisCommandClient {
 const FIRST_CONNECT_STATES = new Set(['wait', 'connecting', 'connect']);
 
 /**
- * Decides whether a command may be sent now. A client that is not connected fails at once, instead
+ * Tells whether a command may be sent now. A client that is not connected fails at once, instead
  * of letting ioredis park the command in its offline queue until Redis comes back (pending store
  * calls stay bounded). The one exception is a client still on its FIRST connection attempt (an app
  * that serves requests right after `new Redis()`): the call waits for that connection (the caller's

@@ -47,7 +47,7 @@ function closerToBlocking(a: Mapped, b: Mapped): boolean {
   return a.remaining < b.remaining || (a.remaining === b.remaining && a.index < b.index);
 }
 
-/** Combines per-group results as one call over all limits would have decided. */
+/** Combines per-group results into the result one call over all limits would have given. */
 export function combineResults(results: readonly Mapped[], stamp: number): ConsumeResult {
   const blocked = results.filter((result) => !result.allowed);
   if (blocked.length > 0) {

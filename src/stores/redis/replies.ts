@@ -1,7 +1,7 @@
 /**
  * Defensive parsing of script replies: every reply's shape and types are checked, and a malformed
  * one is a StoreError naming the script (a foreign library of the same name, a proxy mangling
- * replies), never a silently wrong decision.
+ * replies), never a silently wrong result.
  */
 import { StoreError } from '../../core/errors.js';
 import { formatValue } from '../../core/duration.js';

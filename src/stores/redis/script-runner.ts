@@ -8,6 +8,7 @@ import { StoreError } from '../../core/errors.js';
 import type { Binding, ClockArgument } from './bindings.js';
 import { ReadinessGate, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
 import type { Script } from './scripts.js';
+import type { StoreTestSettings } from '../test-hooks.js';
 
 /** `'function'`: FCALL (Redis ≥ 7); `'eval'`: EVALSHA + EVAL on NOSCRIPT. */
 export type ScriptMode = 'function' | 'eval';
@@ -16,15 +17,6 @@ export type ScriptMode = 'function' | 'eval';
 export interface Library {
   readonly name: string;
   readonly source: string;
-}
-
-/**
- * Settings only tests use (see src/stores/testing.ts): a store clock in whole ms replacing Redis
- * `TIME` in the scripts, and the mode to start in.
- */
-export interface ScriptTestSettings {
-  readonly clock?: (() => number) | undefined;
-  readonly mode?: ScriptMode | undefined;
 }
 
 const FUNCTION_NOT_FOUND = 'ERR Function not found';
@@ -51,7 +43,8 @@ export class ScriptRunner {
   constructor(
     private readonly client: RedisClientLike,
     private readonly library: Library,
-    test: ScriptTestSettings = {},
+    /** Only tests set these (src/stores/testing.ts). */
+    test: StoreTestSettings = {},
   ) {
     this.mode = test.mode ?? 'function';
     this.clock = test.clock;
