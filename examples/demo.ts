@@ -5,11 +5,11 @@
  * Idempotency-Key replay. Exits by itself.
  *
  * In an app you would write `import { rateLimit } from 'ratelock/express'`; the demo imports the
- * adapter's source directly so it runs from a checkout without a build or a Redis.
+ * entry point's source so it runs from a checkout without a build or a Redis.
  */
 import express from 'express';
 import { pathToFileURL } from 'node:url';
-import { rateLimit } from '../src/adapters/express/rate-limit.js';
+import { rateLimit } from '../src/express.js';
 import { close, listen, printTable } from './support/http.js';
 import { lockSection } from './lock-demo-section.js';
 

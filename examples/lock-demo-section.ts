@@ -3,13 +3,13 @@
  * in-memory default store; 5 concurrent duplicate POSTs with one Idempotency-Key → one 201, four
  * 409; then a retry → the stored 201 again, with `Idempotent-Replayed: true`.
  *
- * Imports the adapter's source directly (like demo.ts), so it runs from a checkout without a build
- * or a Redis; in an app: `import { withLock } from 'ratelock/express'`.
+ * Imports the entry point's source (like demo.ts), so it runs from a checkout without a build or a
+ * Redis; in an app: `import { withLock } from 'ratelock/express'`.
  */
 import { randomUUID } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { withLock } from '../src/adapters/express/with-lock.js';
+import { withLock } from '../src/express.js';
 import { close, listen, printTable } from './support/http.js';
 import { LOCK_PROBE_HEADER, post, slowly } from './lock-probe.js';
 

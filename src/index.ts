@@ -1,25 +1,37 @@
-/** ratelock: framework-agnostic core, stores and key extractors. Adapters: 'ratelock/express', 'ratelock/koa'. */
-export { RateLimiter } from './core/rate-limiter.js';
-export type { RateLimiterOptions, ConsumeOptions } from './core/rate-limiter.js';
-export { LockGuard } from './core/lock-guard.js';
-export type { LockGuardOptions, LockLease, AcquireOptions } from './core/lock-guard.js';
+/**
+ * ratelock: framework-agnostic core, stores and key extractors. Adapters: 'ratelock/express',
+ * 'ratelock/koa' (each re-exports all of this).
+ *
+ * The entry points choose the default store (core must not import a concrete one): guards built
+ * without a `store` option share one process-wide MemoryStore.
+ */
+import { provideDefaultStore } from './core/index.js';
+import { getDefaultStore } from './stores/default-store.js';
+
+provideDefaultStore(getDefaultStore);
+
+export { RateLimiter, LockGuard } from './core/index.js';
+export type {
+  RateLimiterOptions,
+  ConsumeOptions,
+  LockGuardOptions,
+  AcquireOptions,
+  LockLease,
+  LeaseState,
+  AutoExtendOptions,
+  AutoExtension,
+} from './core/index.js';
 export { MemoryStore } from './stores/memory.js';
 export type { MemoryStoreOptions } from './stores/memory.js';
 export { RedisStore } from './stores/redis.js';
 export type { RedisStoreOptions } from './stores/redis.js';
-export { keys } from './keys.js';
-export type { KeyExtractor, KeySpec } from './keys.js';
-export {
-  RatelockError,
-  ConfigError,
-  StoreError,
-  StoreTimeoutError,
-  LockBusyError,
-  LeaseLostError,
-} from './core/errors.js';
-export type { RatelockErrorCode } from './core/errors.js';
-export type { Decision, DecisionReason, Policy } from './core/decision.js';
-export { DEFAULTS } from './core/defaults.js';
-export type { Duration } from './core/duration.js';
-export type { Store, StoreLimit, ConsumeResult, StoredResponse } from './core/store.js';
-export type { Logger, FailureMode } from './core/store-call.js';
+export { keys } from './keys/index.js';
+export type { KeyExtractor, KeySpec, KeyValue, IpKeyOptions } from './keys/index.js';
+export { RatelockError, ConfigError, StoreError, StoreTimeoutError, LockBusyError, LeaseLostError } from './core/index.js';
+export type { RatelockErrorCode } from './core/index.js';
+export type { Decision, DecisionReason, Policy } from './core/index.js';
+export { DEFAULTS } from './core/index.js';
+export type { Duration } from './core/index.js';
+export type { Store, RateLimitStore, LockStore, IdempotencyStore, StoreLimit, ConsumeResult, StoredResponse } from './core/index.js';
+export type { LockKeys, IdempotencyKeys, LockAcquireResult, IdempotencyBeginResult } from './core/store.js';
+export type { Logger, FailureMode, OnStoreError, StoreFailure } from './core/index.js';

@@ -11,10 +11,9 @@
  */
 import { ConfigError } from './errors.js';
 import { formatValue, formatDuration, parseDuration, type Duration } from './duration.js';
-import { isThenable, rejectUnknownOptions } from './options.js';
+import { isThenable, readOptions } from './options.js';
 import type { Policy } from './decision.js';
 import type { Logger } from './store-call.js';
-import type { Store } from './store.js';
 
 /** One limit as users write it. `name` defaults to `<limit>-in-<window>` (`'100-in-1m'`), or the window for a `limit(req)` function. */
 export interface LimitDefinition {
@@ -45,7 +44,7 @@ export const MAX_LIMIT = 1_000_000_000;
  */
 export const MAX_COST = 10_000;
 
-const LIMIT_ITEM_OPTIONS: readonly string[] = ['limit', 'window', 'name'];
+const LIMIT_ITEM_FIELDS: readonly string[] = ['limit', 'window', 'name'];
 /** Names go into store keys and `RateLimit-Policy` headers: short, no spaces, quotes or braces. */
 const LIMIT_NAME_PATTERN = /^[A-Za-z0-9_.:/@-]{1,64}$/;
 
@@ -121,11 +120,7 @@ function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): R
   const indexByName = new Map<string, number>();
   list.forEach((item: unknown, index) => {
     const itemPath = `${path}[${index}]`;
-    if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      throw new ConfigError(`${itemPath} must be an object { limit, window, name? }; got ${formatValue(item)}`);
-    }
-    rejectUnknownOptions(item, LIMIT_ITEM_OPTIONS, itemPath);
-    const definition = item as { limit?: unknown; window?: unknown; name?: unknown };
+    const definition = readOptions(item, LIMIT_ITEM_FIELDS, itemPath, '{ limit, window, name? }', 'fields');
     const limit = resolveQuota(definition.limit, `${itemPath}.limit`, allowDynamic);
     const windowMs = parseDuration(definition.window, `${itemPath}.window`);
     const name = definition.name === undefined ? defaultLimitName(limit, windowMs) : validateLimitName(definition.name, `${itemPath}.name`);
@@ -188,7 +183,7 @@ function toPolicies(limits: readonly ResolvedLimit[], quotas: readonly unknown[]
 }
 
 /** Per store: the quota each log (prefix + limit name) was configured with, and whether a clash was reported. */
-const claims = new WeakMap<Store, Map<string, { quota: string; warned: boolean }>>();
+const claims = new WeakMap<object, Map<string, { quota: string; warned: boolean }>>();
 /** Each `limit(req)` function as a distinct quota: two different functions are two different limits. */
 const dynamicQuotaIds = new WeakMap<DynamicLimit, number>();
 let nextDynamicQuotaId = 1;
@@ -208,7 +203,7 @@ function describeQuota(limit: number | DynamicLimit, windowMs: number): string {
  * once per log through `logger` when another limiter already claimed it with a different quota or
  * window, since both would then count in (and be limited by) one log.
  */
-export function claimLogs(store: Store, prefix: string, limits: readonly ResolvedLimit[], logger: Logger): void {
+export function claimLogs(store: object, prefix: string, limits: readonly ResolvedLimit[], logger: Logger): void {
   let logs = claims.get(store);
   if (logs === undefined) claims.set(store, (logs = new Map()));
   for (const { name, windowMs, limit } of limits) {

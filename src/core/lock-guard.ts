@@ -9,7 +9,7 @@
 import { DEFAULTS } from './defaults.js';
 import type { Duration } from './duration.js';
 import type { Logger } from './store-call.js';
-import type { Store } from './store.js';
+import type { LockStore } from './store.js';
 import { acquireLock } from './lock/acquire.js';
 import type { LockLease } from './lock/lease.js';
 import { LeaseGuard, type GuardKind } from './lock/lease-guard.js';
@@ -21,8 +21,8 @@ export { MIN_POLL_INTERVAL_MS, MAX_POLL_INTERVAL_MS } from './lock/poll.js';
 export { MIN_LEASE_TTL_MS } from './lock/options.js';
 
 export interface LockGuardOptions {
-  /** Where locks live. @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store | undefined;
+  /** Where locks live. @default the process-wide MemoryStore */
+  store?: LockStore | undefined;
   /** Lease length (≥ MIN_LEASE_TTL_MS, 150 ms): a holder that crashes frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
   ttl?: Duration | undefined;
   /** Prefix of every lock key. @default DEFAULTS.lockPrefix (`'lk:'`) */
@@ -57,7 +57,7 @@ const LOCK_GUARD: GuardKind = {
  * lease.autoExtend();
  * await ledger.write(entry, { fence: lease.fence, signal: lease.signal });
  */
-export class LockGuard extends LeaseGuard {
+export class LockGuard extends LeaseGuard<LockStore> {
   /** @throws ConfigError naming the bad option. */
   constructor(options: LockGuardOptions = {}) {
     super(options, LOCK_GUARD);

@@ -6,8 +6,8 @@
  */
 import { ConfigError } from './errors.js';
 import { formatValue } from './duration.js';
-import type { FailureMode, Logger } from './store-call.js';
-import type { Store } from './store.js';
+import type { Logger, OnStoreError } from './store-call.js';
+import type { RateLimitStore } from './store.js';
 
 /** What an option callback may return: a value, or a promise of it. */
 export type Awaitable<T> = T | Promise<T>;
@@ -52,15 +52,23 @@ export type OptionNames<Options> = Readonly<Record<keyof Options, true>>;
  * (else a ConfigError showing `example`), every name must be one of `allowed` (else a ConfigError
  * listing them, with a pointed hint for a peer library's name such as `max`), and the result is a
  * copy without its `undefined` entries, so an option set to `undefined` counts as absent. `owner`
- * names the caller in errors, e.g. `'rateLimit()'` or `'routes[2]'`.
+ * names the caller in errors (`'rateLimit()'`, or a list item such as `'routes[2]'`, whose names
+ * are `'fields'`).
  */
-export function readOptions(options: unknown, allowed: readonly string[], owner: string, example: string): Record<string, unknown> {
+export function readOptions(
+  options: unknown,
+  allowed: readonly string[],
+  owner: string,
+  example: string,
+  names: 'options' | 'fields' = 'options',
+): Record<string, unknown> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`${owner} options must be an object like ${example}; got ${formatValue(options)}`);
+    const subject = names === 'options' ? `${owner} options` : owner;
+    throw new ConfigError(`${subject} must be an object like ${example}; got ${formatValue(options)}`);
   }
   const defined: Record<string, unknown> = {};
   for (const name of Object.keys(options)) {
-    if (!allowed.includes(name)) throw unknownOptionError(name, allowed, owner);
+    if (!allowed.includes(name)) throw unknownOptionError(name, allowed, owner, names);
     const value = (options as Record<string, unknown>)[name];
     if (value !== undefined) defined[name] = value;
   }
@@ -72,17 +80,10 @@ export function optionNames<Options>(names: OptionNames<Options>): readonly stri
   return Object.keys(names);
 }
 
-/** Throws a ConfigError for an option name that `known` does not list (naming ours for a peer's name). */
-export function rejectUnknownOptions(options: object, known: readonly string[], owner: string): void {
-  for (const name of Object.keys(options)) {
-    if (!known.includes(name)) throw unknownOptionError(name, known, owner);
-  }
-}
-
 /** The ConfigError for an unknown option `name`: a hint when it is a peer library's name, then every allowed name. */
-export function unknownOptionError(name: string, known: readonly string[], owner: string): ConfigError {
+function unknownOptionError(name: string, known: readonly string[], owner: string, names: 'options' | 'fields'): ConfigError {
   const hint = Object.prototype.hasOwnProperty.call(PEER_OPTION_HINTS, name) ? `: ${PEER_OPTION_HINTS[name]}` : '';
-  return new ConfigError(`${owner} has no option "${name}"${hint}; allowed options: ${known.join(', ')}`);
+  return new ConfigError(`${owner} has no ${names === 'options' ? 'option' : 'field'} "${name}"${hint}; allowed ${names}: ${known.join(', ')}`);
 }
 
 /** `value` if it is a function, `undefined` if absent, else a ConfigError describing the expected `shape`. */
@@ -94,14 +95,14 @@ export function optionalFunction(value: unknown, option: string, shape: string):
 
 const RATE_LIMIT_STORE_METHODS = ['consume', 'peek', 'refund', 'reset'] as const;
 
-/** The store, if given: it must have the rate-limit methods of the Store interface. */
-export function validateStore(store: unknown, option = 'store'): Store | undefined {
+/** The store, if given: it must have the methods of the RateLimitStore interface. */
+export function validateStore(store: unknown, option = 'store'): RateLimitStore | undefined {
   if (store === undefined) return undefined;
   const candidate = store as Record<string, unknown> | null;
   if (candidate === null || typeof candidate !== 'object' || RATE_LIMIT_STORE_METHODS.some((method) => typeof candidate[method] !== 'function')) {
     throw new ConfigError(`${option} must be a Store (e.g. new RedisStore({ client }) or new MemoryStore()); got ${formatValue(store)}`);
   }
-  return store as Store;
+  return store as RateLimitStore;
 }
 
 /** The logger, if given: an object with `warn(message)`. */
@@ -114,7 +115,7 @@ export function validateLogger(logger: unknown, option = 'logger'): Logger | und
 }
 
 /** `onStoreError`, if given: `'open'`, `'closed'` or a function returning one of them. */
-export function validateOnStoreError<F extends (...args: any[]) => FailureMode>(value: unknown, option = 'onStoreError'): FailureMode | F | undefined {
-  if (value === undefined || value === 'open' || value === 'closed' || typeof value === 'function') return value as FailureMode | F | undefined;
+export function validateOnStoreError<Req>(value: unknown, option = 'onStoreError'): OnStoreError<Req> | undefined {
+  if (value === undefined || value === 'open' || value === 'closed' || typeof value === 'function') return value as OnStoreError<Req> | undefined;
   throw new ConfigError(`${option} must be 'open', 'closed' or a function returning one of them; got ${formatValue(value)}`);
 }

@@ -1,39 +1,58 @@
 /**
- * The rate limiter without HTTP: `new RateLimiter({ store, limits })`, then `consume(key)`,
- * `peek(key, { cost })`, `reset(key)`, `refund(decision)`. Options are parsed and validated once, here.
+ * The rate limiter: ONE configured object per limiter, on the request path of `RateLimiter` used on
+ * its own (`consume(key)`, `peek`, `reset`, `refund`) and of the HTTP limiters (`rateLimit`,
+ * `rateLimitRoutes`, through `decide(request, req)`). Its store options (store, prefix, timeout,
+ * onStoreError, logger) are parsed by one resolver, `resolveLimiterSettings`.
+ *
+ * One decision = one store call: every limit of every part is checked and recorded all-or-nothing,
+ * within the `timeout` budget. Store failures never throw from here: they become a decision that
+ * follows `onStoreError` and carries the reason.
  */
-import { ConfigError, type StoreError, type StoreTimeoutError } from './errors.js';
+import { ConfigError, StoreError, StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
+import { defaultStore } from './default-store.js';
 import { formatValue, parseDuration, type Duration } from './duration.js';
-import { decide, refund, type LimitPart, type StoreCallOptions } from './decide.js';
-import { limitKey, validatePrefix } from './store-keys.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
-import { rejectUnknownOptions, validateLogger, validateOnStoreError, validateStore } from './options.js';
-import { callStore, type FailureMode, type Logger } from './store-call.js';
+import type { LimitRequest } from './limit-request.js';
+import { optionNames, readOptions, validateLogger, validateOnStoreError, validateStore, type OptionNames } from './options.js';
+import { attachRefundTicket, takeRefundTicket } from './refund-ticket.js';
+import {
+  reportStoreFailure,
+  reportStoreSuccess,
+  resolveFailureMode,
+  toStoreError,
+  withTimeout,
+  callStore,
+  type Logger,
+  type OnStoreError,
+  type StoreFailure,
+} from './store-call.js';
+import { storeLimits, validatePrefix, type LimitPart } from './store-keys.js';
+import { checkConsumeResult } from './store-replies.js';
 import type { Decision, Policy } from './decision.js';
-import type { Store } from './store.js';
-import { getDefaultStore } from '../stores/default-store.js';
+import type { ConsumeResult, RateLimitStore, StoreLimit } from './store.js';
 
-// The option checks moved to ./options.js; re-exported for modules that import them from here.
-export { validateLogger, validateOnStoreError, validateStore } from './options.js';
+/** Where and how a limiter calls its store: the options `RateLimiter` shares with every HTTP limiter. */
+export interface LimiterStoreOptions<Req = undefined> {
+  /** Where the logs live. @default the process-wide MemoryStore */
+  store?: RateLimitStore | undefined;
+  /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
+  prefix?: string | undefined;
+  /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
+  timeout?: Duration | undefined;
+  /** On store failure or timeout: allow (`'open'`) or refuse (`'closed'`), or a function of the error (and of the request, over HTTP). @default 'open' */
+  onStoreError?: OnStoreError<Req> | undefined;
+  /** Receives the once-per-outage messages (and the adapters' warnings). @default console */
+  logger?: Logger | undefined;
+}
 
-export interface RateLimiterOptions {
-  /** Where the logs live. @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store | undefined;
+export interface RateLimiterOptions extends LimiterStoreOptions {
   /** Quota per `window` (cost units), integer 1–1e9. Use with `window`, or use `limits`. Its log is named `<limit>-in-<window>` (`'100-in-1m'`). */
   limit?: number | undefined;
   /** Window length: ms, or a string such as `'15m'`. */
   window?: Duration | undefined;
   /** Several limits, all checked and recorded in one atomic call. Names default to `<limit>-in-<window>` (`'100-in-1m'`). */
   limits?: LimitDefinition[] | undefined;
-  /** Prefix of every store key. @default DEFAULTS.prefix (`'rl:'`) */
-  prefix?: string | undefined;
-  /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
-  timeout?: Duration | undefined;
-  /** On store failure or timeout: allow (`'open'`) or refuse (`'closed'`). @default 'open' */
-  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError) => FailureMode) | undefined;
-  /** Receives the once-per-outage messages. @default console */
-  logger?: Logger | undefined;
 }
 
 export interface ConsumeOptions {
@@ -41,57 +60,89 @@ export interface ConsumeOptions {
   cost?: number | undefined;
 }
 
-const OPTIONS: Record<keyof RateLimiterOptions, true> = {
-  store: true,
-  limit: true,
-  window: true,
-  limits: true,
-  prefix: true,
-  timeout: true,
-  onStoreError: true,
-  logger: true,
-};
-const OPTION_NAMES: readonly string[] = Object.keys(OPTIONS);
-const CONSUME_OPTIONS: Record<keyof ConsumeOptions, true> = { cost: true };
-const CONSUME_OPTION_NAMES: readonly string[] = Object.keys(CONSUME_OPTIONS);
+export const LIMITER_STORE_OPTIONS: OptionNames<LimiterStoreOptions> = { store: true, prefix: true, timeout: true, onStoreError: true, logger: true };
+const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>({ ...LIMITER_STORE_OPTIONS, limit: true, window: true, limits: true });
+const CONSUME_OPTION_NAMES = optionNames<ConsumeOptions>({ cost: true });
+
+/** A limiter's store options, parsed. */
+export interface LimiterSettings<Req> {
+  readonly store: RateLimitStore;
+  readonly prefix: string;
+  readonly timeoutMs: number;
+  readonly onStoreError: OnStoreError<Req>;
+  readonly logger: Logger;
+  /** Attach a refund ticket to allowed decisions (RateLimiter; HTTP limiters with a `refund` option). */
+  readonly refundable: boolean;
+}
+
+/** THE resolver of a limiter's store options (`defined` comes from `readOptions`, so it has no undefined entries). */
+export function resolveLimiterSettings<Req>(defined: Readonly<Record<string, unknown>>, refundable: boolean): LimiterSettings<Req> {
+  return {
+    store: validateStore(defined.store) ?? defaultStore(),
+    prefix: validatePrefix(defined.prefix ?? DEFAULTS.prefix, 'prefix'),
+    timeoutMs: parseDuration(defined.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
+    onStoreError: validateOnStoreError<Req>(defined.onStoreError) ?? DEFAULTS.limiterOnStoreError,
+    logger: validateLogger(defined.logger) ?? console,
+    refundable,
+  };
+}
+
+/** Parsed settings handed to the constructor by `requestRateLimiter` (a class nobody outside can make). */
+class RequestLimiterSettings<Req> {
+  constructor(readonly settings: LimiterSettings<Req>) {}
+}
 
 /**
- * Exact sliding-window rate limiter (sliding log) over any Store.
+ * A RateLimiter whose limits come with each request (`rateLimit` with a `limit(req)` function,
+ * `rateLimitRoutes`' rules): it has no limits of its own and is used through `decide(request, req)`.
+ */
+export function requestRateLimiter<Req>(settings: LimiterSettings<Req>): RateLimiter<Req> {
+  return new RateLimiter<Req>(new RequestLimiterSettings(settings) as unknown as RateLimiterOptions);
+}
+
+/**
+ * Exact sliding-window rate limiter (sliding log) over any RateLimitStore.
  *
  * @example
  * const limiter = new RateLimiter({ store, limits: [{ limit: 10, window: '1s' }, { limit: 500, window: '1h' }] });
  * const decision = await limiter.consume(`user:${id}`);
  * if (!decision.allowed) throw new TooBusy(decision.retryAfterMs);
  */
-export class RateLimiter {
-  /** The limits every key is checked against, in the order given. */
+export class RateLimiter<Req = undefined> {
+  /** The limits every key of `consume`/`peek`/`reset` is checked against, in the order given (none for request limiters). */
   readonly policies: readonly Policy[];
   readonly prefix: string;
-  readonly #callOptions: StoreCallOptions;
+  readonly #settings: LimiterSettings<Req>;
 
+  /** @throws ConfigError naming the bad option. */
   constructor(options: RateLimiterOptions) {
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ConfigError(`RateLimiter options must be an object like { limit: 100, window: '1m' }; got ${formatValue(options)}`);
+    if (options instanceof RequestLimiterSettings) {
+      this.#settings = (options as RequestLimiterSettings<Req>).settings;
+      this.policies = [];
+    } else {
+      const defined = readOptions(options, RATE_LIMITER_OPTION_NAMES, 'RateLimiter', "{ limit: 100, window: '1m' }");
+      // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
+      const limits = resolveLimits(defined, '');
+      this.#settings = resolveLimiterSettings<Req>(defined, true);
+      this.policies = staticPolicies(limits)!;
+      claimLogs(this.#settings.store, this.#settings.prefix, limits, this.#settings.logger);
     }
-    rejectUnknownOptions(options, OPTION_NAMES, 'RateLimiter');
-    // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
-    const limits = resolveLimits(options, '');
-    this.policies = staticPolicies(limits)!;
-    this.prefix = validatePrefix(options.prefix ?? DEFAULTS.prefix, 'prefix');
-    this.#callOptions = {
-      store: validateStore(options.store) ?? getDefaultStore(),
-      timeoutMs: parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout'),
-      logger: validateLogger(options.logger) ?? console,
-      onStoreError: validateOnStoreError(options.onStoreError) ?? DEFAULTS.limiterOnStoreError,
-      refundable: true,
-    };
-    claimLogs(this.#callOptions.store, this.prefix, limits, this.#callOptions.logger);
+    this.prefix = this.#settings.prefix;
+  }
+
+  /** The store this limiter decides on. */
+  get store(): RateLimitStore {
+    return this.#settings.store;
+  }
+
+  /** The logger of this limiter's messages (the HTTP adapters use it for theirs too). */
+  get logger(): Logger {
+    return this.#settings.logger;
   }
 
   /** Takes `cost` (default 1) from every limit of `key` if all have room, else nothing. Never rejects on store failure. */
   async consume(key: string, options?: ConsumeOptions): Promise<Decision> {
-    validateKey(key);
-    return decide([this.#part(key)], costOption(options, 'consume()'), 'consume', this.#callOptions);
+    return this.decide(this.#ownRequest(key, options, 'consume()'), undefined as Req);
   }
 
   /**
@@ -99,38 +150,150 @@ export class RateLimiter {
    * `remaining` as it would be after such a request.
    */
   async peek(key: string, options?: ConsumeOptions): Promise<Decision> {
-    validateKey(key);
-    return decide([this.#part(key)], costOption(options, 'peek()'), 'peek', this.#callOptions);
+    return this.decide(this.#ownRequest(key, options, 'peek()'), undefined as Req, 'peek');
   }
 
   /** Deletes every limit's log for `key` (full quota again). Rejects with StoreError / StoreTimeoutError. */
   async reset(key: string): Promise<void> {
-    validateKey(key);
-    const { store, timeoutMs, logger } = this.#callOptions;
-    const keys = this.policies.map((policy) => limitKey(this.prefix, key, policy.name));
+    const keys = storeLimits([this.#part(validateKey(key))]).map((limit) => limit.key);
+    const { store, timeoutMs, logger } = this.#settings;
     await callStore(store, () => store.reset(keys), { timeoutMs, logger });
   }
 
-  /** Gives back exactly what `decision` (from this limiter's `consume`) recorded; a no-op otherwise. Never rejects on store failure. */
-  async refund(decision: Decision): Promise<void> {
-    return refund(decision, this.#callOptions);
+  /**
+   * Gives back exactly what `decision` (from this limiter) recorded, never newer entries; a no-op
+   * for decisions that recorded nothing (blocked, peeked, store failure) and on a second call.
+   * Never rejects on store failure: it is logged (once per outage), and an `onStoreError` handler
+   * hears of it (with `req`, over HTTP).
+   */
+  async refund(decision: Decision, req?: Req): Promise<void> {
+    const ticket = takeRefundTicket(decision);
+    if (ticket === undefined) return;
+    const { timeoutMs, logger, onStoreError } = this.#settings;
+    try {
+      await withTimeout(ticket.store.refund(ticket.limits, ticket.cost, ticket.stamp), timeoutMs);
+      reportStoreSuccess(ticket.store, logger);
+    } catch (err) {
+      const failure = toStoreError(err);
+      reportStoreFailure(ticket.store, failure, logger);
+      // The response is already sent, so the answer changes nothing; a handler still hears of
+      // every failure (it may count them). A bad handler surfaces on the next decision.
+      try {
+        resolveFailureMode(onStoreError, failure, req as Req);
+      } catch {
+        // ignored: see above
+      }
+    }
+  }
+
+  async decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume'): Promise<Decision> {
+    const { parts, cost } = request;
+    const policies = request.policies ?? concatPolicies(parts);
+    const limits = storeLimits(parts);
+    if (limits.length === 0) throw new ConfigError('a rate-limit decision needs at least one limit; got none');
+    const { store, timeoutMs, logger } = this.#settings;
+    let result: ConsumeResult;
+    try {
+      const call = (mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost)).then((reply) => checkConsumeResult(mode, reply));
+      result = await withTimeout(call, timeoutMs, mode === 'consume' ? (late) => refundLate(store, limits, cost, late) : undefined);
+      if (policies[result.index] === undefined) {
+        throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${policies.length} limits`);
+      }
+    } catch (err) {
+      return this.#failureDecision(toStoreError(err), parts[0]!, policies, req);
+    }
+    reportStoreSuccess(store, logger);
+    const policy = policies[result.index]!;
+    const decision: Decision = {
+      allowed: result.allowed,
+      limit: policy.limit,
+      remaining: result.remaining,
+      resetMs: result.resetMs,
+      retryAfterMs: result.allowed ? 0 : result.retryAfterMs < 0 ? policy.windowMs : Math.max(1, result.retryAfterMs),
+      key: ownerOf(parts, result.index).id,
+      policy,
+      policies,
+      reason: result.allowed ? 'allowed' : 'limited',
+    };
+    if (this.#settings.refundable && mode === 'consume' && result.allowed && result.stamp > 0) {
+      attachRefundTicket(decision, { store, limits, cost, stamp: result.stamp, refunded: false });
+    }
+    return decision;
+  }
+
+  /**
+   * The decision when the store failed: `onStoreError` `'open'` → allowed, `remaining` = limit;
+   * `'closed'` → refused, `remaining` 0, `retryAfterMs` = `DEFAULTS.storeErrorRetryAfterMs` (1 s).
+   * Either way `reason` is `'store-error'` / `'store-timeout'`, `error` is set, and the deciding
+   * policy is the first one (nothing is known about the others).
+   */
+  #failureDecision(error: StoreFailure, part: LimitPart, policies: readonly Policy[], req: Req): Decision {
+    const { store, logger, onStoreError } = this.#settings;
+    const open = resolveFailureMode(onStoreError, error, req) === 'open';
+    reportStoreFailure(store, error, logger);
+    const policy = policies[0]!;
+    return {
+      allowed: open,
+      limit: policy.limit,
+      remaining: open ? policy.limit : 0,
+      resetMs: 0,
+      retryAfterMs: open ? 0 : DEFAULTS.storeErrorRetryAfterMs,
+      key: part.id,
+      policy,
+      policies,
+      reason: error instanceof StoreTimeoutError ? 'store-timeout' : 'store-error',
+      error,
+    };
+  }
+
+  #ownRequest(key: string, options: ConsumeOptions | undefined, method: string): LimitRequest {
+    if (this.policies.length === 0) throw new ConfigError(`${method} needs a RateLimiter with limits of its own`);
+    return { parts: [this.#part(validateKey(key))], cost: costOption(options, method), policies: this.policies };
   }
 
   #part(id: string): LimitPart {
-    return { id, prefix: this.prefix, policies: this.policies };
+    return { id, prefix: this.#settings.prefix, policies: this.policies };
   }
 }
 
-function validateKey(key: unknown): void {
+/**
+ * A consume that timed out was answered as a store failure, yet the store may still record it later
+ * (a stalled Redis resuming, or the client re-sending it after a reconnect). Nobody was counted for it,
+ * so give it back: otherwise every outage would leave phantom entries that block real requests.
+ */
+function refundLate(store: RateLimitStore, limits: readonly StoreLimit[], cost: number, late: ConsumeResult): void {
+  if (!late.allowed || late.stamp <= 0) return;
+  store.refund(limits, cost, late.stamp).catch(() => undefined); // best effort: the store just came back
+}
+
+/** Every policy of every part, in order (the part's own array when there is one part). */
+function concatPolicies(parts: readonly LimitPart[]): readonly Policy[] {
+  if (parts.length === 1) return parts[0]!.policies;
+  const policies: Policy[] = [];
+  for (const part of parts) policies.push(...part.policies);
+  return policies;
+}
+
+/** The part whose policies hold the flat limit `index`. */
+function ownerOf(parts: readonly LimitPart[], index: number): LimitPart {
+  let first = 0;
+  for (const part of parts) {
+    if (index < first + part.policies.length) return part;
+    first += part.policies.length;
+  }
+  return parts[0]!;
+}
+
+function validateKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new ConfigError(`key must be a non-empty string (e.g. 'user:42'); got ${formatValue(key)}`);
   }
+  return key;
 }
 
 /** The validated `cost` of consume/peek options (default 1). */
 function costOption(options: ConsumeOptions | undefined, method: string): number {
   if (options === undefined) return 1;
-  if (options === null || typeof options !== 'object') throw new ConfigError(`${method} options must be an object like { cost: 2 }; got ${formatValue(options)}`);
-  rejectUnknownOptions(options, CONSUME_OPTION_NAMES, method);
-  return options.cost === undefined ? 1 : validateCost(options.cost, 'cost');
+  const defined = readOptions(options, CONSUME_OPTION_NAMES, method, '{ cost: 2 }');
+  return defined.cost === undefined ? 1 : validateCost(defined.cost, 'cost');
 }

@@ -3,8 +3,8 @@
  * budget whatever the Redis client is set to (offline queue, retries), and reports outages once
  * when they start and once when they end, never per request.
  */
-import { StoreError, StoreTimeoutError, isStoreFailure } from './errors.js';
-import type { Store } from './store.js';
+import { ConfigError, StoreError, StoreTimeoutError, isStoreFailure } from './errors.js';
+import { formatValue } from './duration.js';
 
 export interface Logger {
   warn(message: string): void;
@@ -13,6 +13,23 @@ export interface Logger {
 
 /** What to do when the store fails: let the request through (`'open'`) or refuse it (`'closed'`). */
 export type FailureMode = 'open' | 'closed';
+
+/** A failed store call: an error reply or no answer within the budget. */
+export type StoreFailure = StoreError | StoreTimeoutError;
+
+/**
+ * The `onStoreError` option of every guard: a mode, or a function of the failure and of the request
+ * it happened for (the HTTP adapters pass their `req` / `ctx`; core callers pass nothing).
+ */
+export type OnStoreError<Req = unknown> = FailureMode | ((err: StoreFailure, req: Req) => FailureMode);
+
+/** `onStoreError` as a mode for this failure; a handler returning anything else is a ConfigError naming the option. */
+export function resolveFailureMode<Req>(onStoreError: OnStoreError<Req>, error: StoreFailure, req: Req): FailureMode {
+  if (typeof onStoreError !== 'function') return onStoreError;
+  const mode: unknown = onStoreError(error, req);
+  if (mode !== 'open' && mode !== 'closed') throw new ConfigError(`onStoreError must return 'open' or 'closed'; got ${formatValue(mode)}`);
+  return mode;
+}
 
 /**
  * Runs `operation` within `timeoutMs`. On timeout rejects with StoreTimeoutError; if the operation
@@ -41,7 +58,7 @@ export function withTimeout<T>(operation: Promise<T>, timeoutMs: number, onLate?
   });
 }
 
-export function toStoreError(err: unknown): StoreError | StoreTimeoutError {
+export function toStoreError(err: unknown): StoreFailure {
   if (isStoreFailure(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new StoreError(`store call failed: ${message}`, { cause: err });
@@ -61,13 +78,13 @@ interface Outage {
 }
 
 /** Per store, whether it is currently failing, so an outage is logged once per process. */
-const outages = new WeakMap<Store, Outage>();
+const outages = new WeakMap<object, Outage>();
 
 /**
  * Records a failed call; logs when this starts an outage. One store may serve guards with different
  * policies (limiters fail open, locks closed by default), so the log names no single action.
  */
-export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutError, logger: Logger): void {
+export function reportStoreFailure(store: object, err: StoreFailure, logger: Logger): void {
   const now = Date.now();
   const outage = outages.get(store);
   if (outage) {
@@ -82,7 +99,7 @@ export function reportStoreFailure(store: Store, err: StoreError | StoreTimeoutE
 }
 
 /** Records a successful call; logs the end of an outage once no call failed for OUTAGE_QUIET_MS. */
-export function reportStoreSuccess(store: Store, logger: Logger): void {
+export function reportStoreSuccess(store: object, logger: Logger): void {
   const outage = outages.get(store);
   if (!outage) return;
   const now = Date.now();
@@ -93,7 +110,7 @@ export function reportStoreSuccess(store: Store, logger: Logger): void {
 
 /** Runs one store call within the budget, keeping the outage log up to date. */
 export async function callStore<T>(
-  store: Store,
+  store: object,
   operation: () => Promise<T>,
   options: { timeoutMs: number; logger: Logger; onLate?: (value: T) => void },
 ): Promise<T> {

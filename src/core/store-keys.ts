@@ -1,12 +1,20 @@
 /**
- * Store key names. Every key of one store call shares one hash tag that ratelock owns: the tag is
- * a digest of the caller's id, so no id (`''`, `}{`, `{x}y`, 100 kB) can split a call across
- * Redis Cluster slots, steer its slot, or make a key longer than ~100 bytes.
+ * Store key names: the ONE place that lays out every key ratelock writes. Every key of one store
+ * call shares one hash tag that ratelock owns: the tag is a digest of the caller's id, so no id
+ * (`''`, `}{`, `{x}y`, 100 kB) can split a call across Redis Cluster slots, steer its slot, or make
+ * a key longer than ~100 bytes.
+ *
+ * | key | layout |
+ * | --- | --- |
+ * | a limit's log | `<prefix>{<digest of id>}:<limit name>` |
+ * | a lock, its fence | `<prefix>{<digest>}`, `<prefix>{<digest>}:fence` |
+ * | an idempotency record, its fence | the same, under the idempotency prefix |
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { formatValue } from './duration.js';
-import type { IdempotencyKeys, LockKeys } from './store.js';
+import type { Policy } from './decision.js';
+import type { IdempotencyKeys, LockKeys, StoreLimit } from './store.js';
 
 /** Longest accepted `prefix`, so that every key stays well under 200 bytes. */
 export const MAX_PREFIX_LENGTH = 64;
@@ -32,9 +40,44 @@ export function taggedBase(prefix: string, id: string): string {
   return `${prefix}{${digest(id)}}`;
 }
 
-/** Key of one limit's log, e.g. `rl:{Zm9v…}:1m`. `limitName` tells limits of one id apart. */
+/** One client id and the limits that apply to it (a route rule's, or a limiter's own). */
+export interface LimitPart {
+  readonly id: string;
+  /** Key prefix of this part's logs (a route rule has its own). */
+  readonly prefix: string;
+  readonly policies: readonly Policy[];
+  /** Units the request takes on this part's limits (a route rule's own cost), integer ≥ 1, already validated. @default the call's cost */
+  readonly cost?: number | undefined;
+}
+
+/**
+ * The store limits of every part, in order, each with its part's own cost when it has one: the
+ * key of each limit's log, as consume, peek, refund and reset all use it. Each id is hashed once,
+ * also when consecutive parts share it (route rules with the same key spec).
+ */
+export function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
+  const limits: StoreLimit[] = [];
+  let hashedId: string | undefined;
+  let tag = '';
+  for (const part of parts) {
+    if (part.id !== hashedId) {
+      hashedId = part.id;
+      tag = `{${digest(part.id)}}`;
+    }
+    const base = part.prefix + tag;
+    const { cost } = part;
+    for (const { name, windowMs, limit } of part.policies) {
+      const key = `${base}:${name}`;
+      // No `cost` field at all without one, so single-cost calls keep one object shape.
+      limits.push(cost === undefined ? { key, windowMs, limit } : { key, windowMs, limit, cost });
+    }
+  }
+  return limits;
+}
+
+/** Key of one limit's log (the single-limit form of `storeLimits`), e.g. `rl:{Zm9v…}:100-in-1m`. */
 export function limitKey(prefix: string, id: string, limitName: string): string {
-  return `${taggedBase(prefix, id)}:${limitName}`;
+  return storeLimits([{ id, prefix, policies: [{ name: limitName, limit: 1, windowMs: 1 }] }])[0]!.key;
 }
 
 export function lockKeys(prefix: string, id: string): LockKeys {

@@ -5,10 +5,7 @@
  * /56 IPv6 subnet, warning through the limiter's logger): anonymous requests never share one
  * global bucket that a single client could drain for everyone.
  */
-import { ConfigError } from '../core/errors.js';
-import { formatValue } from '../core/duration.js';
-import { isThenable } from '../core/options.js';
-import type { Logger } from '../core/store-call.js';
+import { ConfigError, formatValue, isThenable, type Awaitable, type Logger } from '../core/index.js';
 import { keys, toKey, type KeyExtractor } from './extractors.js';
 
 /** One extractor, or a list of them meaning "the first that yields a value". */
@@ -53,11 +50,6 @@ export function compileKeySpec<Req = any>(spec: KeySpec<Req>, options: KeySpecOp
   return (req: Req) => resolveFromList(extractors, req, 0, fallback, option);
 }
 
-/** As `compileKeySpec(spec, options)(req)`, without compiling: a string when every extractor that ran was synchronous. */
-export function resolveKey<Req = any>(spec: KeySpec<Req>, req: Req, options: KeySpecOptions = {}): string | Promise<string> {
-  return compileKeySpec(spec, options)(req);
-}
-
 function resolveOne<Req>(extractor: KeyExtractor<Req>, req: Req, fallback: IpFallback, option: string): string | Promise<string> {
   const value = extractor(req);
   if (isThenable(value)) return Promise.resolve(value).then((settled) => toKey(settled, option) ?? fallback(req));
@@ -76,9 +68,24 @@ function resolveFromList<Req>(extractors: readonly KeyExtractor<Req>[], req: Req
   return fallback(req);
 }
 
-/** The request's key: the first extractor of `spec` that yields a non-empty string, else `keys.ip()` (warning through `options.logger`). */
-export async function extractKey(spec: KeySpec, req: any, options: KeySpecOptions = {}): Promise<string> {
-  return resolveKey(spec, req, options);
+/**
+ * Compiles a validated spec into a resolver of the first key its extractors yield, or `undefined`
+ * when none does: no IP fallback (a lock key that nobody gave is refused, not guessed). A value
+ * that is no key at all is a ConfigError naming `option`, as with `compileKeySpec`.
+ */
+export function compileFirstKey<Req = any>(spec: KeySpec<Req>, option: string): (req: Req) => Awaitable<string | undefined> {
+  const extractors = typeof spec === 'function' ? [spec] : spec;
+  const names = extractors.length === 1 ? [option] : extractors.map((_, index) => `${option}[${index}]`);
+  const from = (req: Req, start: number): Awaitable<string | undefined> => {
+    for (let i = start; i < extractors.length; i++) {
+      const value = extractors[i]!(req);
+      if (isThenable(value)) return Promise.resolve(value).then((settled) => toKey(settled, names[i]!) ?? from(req, i + 1));
+      const key = toKey(value, names[i]!);
+      if (key !== undefined) return key;
+    }
+    return undefined;
+  };
+  return (req) => from(req, 0);
 }
 
 /** Checks a `key` option: an extractor function or a non-empty array of them. */

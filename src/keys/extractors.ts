@@ -5,13 +5,9 @@
  * Outputs are namespaced (`ip:`, `header:<name>:`, `user:`, `query:<name>:`) so that, say, an API
  * key equal to an IP address can never share that IP's bucket. Request input never makes an
  * extractor throw: absent, empty, repeated (array) or non-string values yield `undefined` or the
- * first value; long or odd text is fine because the keyspace hashes ids.
+ * first value; long or odd text is fine because store keys hash ids (core/store-keys.ts).
  */
-import { ConfigError } from '../core/errors.js';
-import { DEFAULTS } from '../core/defaults.js';
-import { formatValue } from '../core/duration.js';
-import { isThenable, rejectUnknownOptions } from '../core/options.js';
-import type { Logger } from '../core/store-call.js';
+import { ConfigError, DEFAULTS, formatValue, isThenable, readOptions, type Logger } from '../core/index.js';
 import { ipKeyPart } from './ip-address.js';
 import { checkProxySettings } from './proxy-warnings.js';
 
@@ -35,6 +31,8 @@ export interface IpKeyOptions {
   logger?: Logger | undefined;
 }
 
+const IP_KEY_OPTION_NAMES = ['ipv6Subnet', 'logger'] as const;
+
 /** Key of requests whose socket has no address any more (the connection is already gone). */
 const UNKNOWN_ADDRESS_KEY = 'ip:unknown';
 
@@ -49,17 +47,14 @@ function clientAddress(req: any): unknown {
 }
 
 function ip(options: IpKeyOptions = {}): KeyExtractor {
-  if (options === null || typeof options !== 'object') {
-    throw new ConfigError(`keys.ip() options must be an object like { ipv6Subnet: 56 }; got ${formatValue(options)}`);
-  }
-  rejectUnknownOptions(options, ['ipv6Subnet', 'logger'], 'keys.ip()');
-  const subnet = options.ipv6Subnet === undefined ? DEFAULTS.ipv6Subnet : options.ipv6Subnet;
+  const defined = readOptions(options, IP_KEY_OPTION_NAMES, 'keys.ip()', '{ ipv6Subnet: 56 }');
+  const subnet = defined.ipv6Subnet === undefined ? DEFAULTS.ipv6Subnet : defined.ipv6Subnet;
   if (typeof subnet !== 'number' || !Number.isInteger(subnet) || subnet < 32 || subnet > 64) {
-    throw new ConfigError(`keys.ip() option ipv6Subnet must be an integer from 32 to 64; got ${formatValue(options.ipv6Subnet)}`);
+    throw new ConfigError(`keys.ip() option ipv6Subnet must be an integer from 32 to 64; got ${formatValue(defined.ipv6Subnet)}`);
   }
-  const logger = options.logger === undefined ? console : options.logger;
+  const logger = (defined.logger ?? console) as Logger;
   if (typeof logger?.warn !== 'function') {
-    throw new ConfigError(`keys.ip() option logger must have a warn(message) method; got ${formatValue(options.logger)}`);
+    throw new ConfigError(`keys.ip() option logger must have a warn(message) method; got ${formatValue(defined.logger)}`);
   }
   return (req: any) => {
     checkProxySettings(req, logger);

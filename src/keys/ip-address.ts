@@ -9,7 +9,7 @@
  * - A port (`1.2.3.4:5678`, `[::1]:80`) and a zone id (`fe80::1%eth0`) are never part of the key,
  *   so a client cannot get a fresh bucket by changing its source port.
  * - Anything else is returned unchanged: an odd address still gets its own bucket (hashed later by
- *   the keyspace), never a shared one.
+ *   the store keys), never a shared one.
  */
 
 const COLON = 0x3a;

@@ -8,7 +8,7 @@
  * - `ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR`: a request carries `X-Forwarded-For` but the app does
  *   not trust proxies, so every client behind the proxy shares the proxy's address (one bucket).
  */
-import type { Logger } from '../core/store-call.js';
+import type { Logger } from '../core/index.js';
 
 let permissiveWarned = false;
 let unexpectedForwardedWarned = false;

@@ -26,6 +26,8 @@ export type FrameworkName = 'express' | 'express4' | 'koa' | 'koa2';
 export interface AppOptions {
   /** Express `trust proxy` hop count / Koa `app.proxy` + `maxIpsCount`. */
   trustProxyHops?: number;
+  /** Called when the `/slow/:ms/:code` route starts its work. */
+  onSlowStart?: () => void;
   /** Called when the `/slow/:ms/:code` route has produced its response (also when its client left). */
   onSlowDone?: (status: number) => void;
 }
@@ -59,6 +61,7 @@ function expressFramework(name: 'express' | 'express4', create: typeof express5)
       for (const handler of middleware) app.use(handler as RequestHandler);
       app.all('/status/:code', (req: Request, res: Response) => void res.status(Number(req.params.code)).send(`status ${req.params.code}`));
       app.all('/slow/:ms/:code', async (req: Request, res: Response) => {
+        options.onSlowStart?.();
         await sleep(Number(req.params.ms));
         const status = Number(req.params.code);
         options.onSlowDone?.(status);
@@ -103,6 +106,7 @@ function koaFramework(name: 'koa' | 'koa2', Create: typeof Koa3): Framework {
           ctx.status = Number(segments[1]);
           ctx.body = `status ${segments[1]}`;
         } else if (segments[0] === 'slow' && segments.length === 3) {
+          options.onSlowStart?.();
           await sleep(Number(segments[1]));
           const status = Number(segments[2]);
           options.onSlowDone?.(status);

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Store } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { frameworks, recordingLogger } from './frameworks.js';
-import { lockApp } from '../lock/support/apps.js';
+import { lockApp } from './support/apps.js';
 
 describe.each(frameworks)('misuse on $name', (fw) => {
   it('counts a request once when the same limiter is mounted twice on its path, and warns once', async () => {

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { rateLimit as expressRateLimit } from '../../src/adapters/express/rate-limit.js';
 import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js';
-import { resolveRateLimitOptions } from '../../src/adapters/http/options.js';
+import { resolveRateLimit } from '../../src/adapters/http/limiter-options.js';
+import type { LimitRequest } from '../../src/core/index.js';
+import '../../src/index.js'; // the entry point provides the default store
 import { ConfigError } from '../../src/core/errors.js';
 import { DEFAULTS } from '../../src/core/defaults.js';
 import { MemoryStore } from '../../src/stores/memory.js';
@@ -21,7 +23,7 @@ describe.each([
   const construct = (options: Record<string, unknown>) => () => rateLimit(options as never);
 
   it.each([
-    [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, algorithm, prefix, cost, skip, refund, headers'],
+    [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, prefix, timeout, onStoreError, logger, algorithm, cost, skip, refund, headers'],
     [{ store, max: 10, window: '1m' }, 'rateLimit() has no option "max": use "limit" (express-rate-limit\'s max); allowed options:'],
     [{ store, limit: 10, windowMs: 60_000 }, 'rateLimit() has no option "windowMs": use "window" (ms or a string like \'15m\'); allowed options:'],
     [{ ...base, keyGenerator: () => 'k' }, 'rateLimit() has no option "keyGenerator": use "key" with an extractor'],
@@ -69,26 +71,37 @@ describe.each([
   });
 });
 
-describe('resolveRateLimitOptions', () => {
+describe('resolveRateLimit', () => {
   it('applies the defaults from DEFAULTS and the shared default store', () => {
-    const config = resolveRateLimitOptions({ limit: 5, window: '1m' });
-    expect(config.callOptions.store).toBe(getDefaultStore());
-    expect(config.callOptions.timeoutMs).toBe(DEFAULTS.timeoutMs);
-    expect(config.callOptions.onStoreError).toBe(DEFAULTS.limiterOnStoreError);
-    expect(config.prefix).toBe(DEFAULTS.prefix);
+    const config = resolveRateLimit({ limit: 5, window: '1m' });
+    expect(config.limiter.store).toBe(getDefaultStore());
+    expect(config.limiter.prefix).toBe(DEFAULTS.prefix);
+    expect(config.limiter.logger).toBe(console);
     expect(config.statusCode).toBe(DEFAULTS.statusCode);
-    expect(config.cost).toBe(1);
-    expect(config.policies).toEqual([{ name: '5-in-1m', limit: 5, windowMs: 60_000 }]);
+    expect(config.refund).toBeUndefined();
     expect(config.writeHeaders).toBeTypeOf('function');
   });
 
-  it('keeps dynamic limits for request time and static ones built once', () => {
-    expect(resolveRateLimitOptions({ limit: () => 5, window: '1m' }).policies).toBeUndefined();
-    const config = resolveRateLimitOptions({ limits: [{ limit: 5, window: '1s' }, { limit: 100, window: '1h', name: 'hourly' }] });
-    expect(config.policies?.map((policy) => policy.name)).toEqual(['5-in-1s', 'hourly']);
+  it('resolves a request to one part with its key, policies and cost', () => {
+    const config = resolveRateLimit({ limits: [{ limit: 5, window: '1s' }, { limit: 100, window: '1h', name: 'hourly' }], key: () => 'k', cost: 2 });
+    const request = config.resolve({}) as LimitRequest;
+    expect(request.cost).toBe(2);
+    expect(request.parts).toHaveLength(1);
+    expect(request.parts[0]!.id).toBe('k');
+    expect(request.parts[0]!.policies.map((policy) => policy.name)).toEqual(['5-in-1s', 'hourly']);
+  });
+
+  it('evaluates a dynamic limit per request, and builds static policies once', () => {
+    let quota = 5;
+    const dynamic = resolveRateLimit({ limit: () => quota, window: '1m', key: () => 'k' });
+    expect((dynamic.resolve({}) as LimitRequest).parts[0]!.policies).toEqual([{ name: '1m', limit: 5, windowMs: 60_000 }]);
+    quota = 7;
+    expect((dynamic.resolve({}) as LimitRequest).parts[0]!.policies).toEqual([{ name: '1m', limit: 7, windowMs: 60_000 }]);
+    const fixed = resolveRateLimit({ limit: 5, window: '1m', key: () => 'k' });
+    expect((fixed.resolve({}) as LimitRequest).parts[0]!.policies).toBe((fixed.resolve({}) as LimitRequest).parts[0]!.policies);
   });
 
   it('accepts headers: false (no writer)', () => {
-    expect(resolveRateLimitOptions({ limit: 5, window: '1m', headers: false }).writeHeaders).toBeUndefined();
+    expect(resolveRateLimit({ limit: 5, window: '1m', headers: false }).writeHeaders).toBeUndefined();
   });
 });

@@ -10,12 +10,13 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
 import { limitKey } from '../../src/core/store-keys.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { frameworks, recordingLogger } from './frameworks.js';
 
 /** A MemoryStore whose clock stands still at `now` (advance it by assigning `clock.now`). */
 function stillStore(): { store: MemoryStore; clock: { now: number } } {
   const clock = { now: 1_700_000_000_000 };
-  return { store: new MemoryStore({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
+  return { store: memoryStoreForTests({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
 }
 
 /** Quota left now for id `k` under the default prefix and a 1-minute limit of `limit` (its log: `<limit>-in-1m`). */

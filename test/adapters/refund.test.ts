@@ -25,8 +25,11 @@ async function listen(app: RequestListener): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-/** Sends GET `path` and destroys the socket after `afterMs`, before any response: the client hangs up. */
-function hangUp(port: number, path: string, afterMs: number): Promise<void> {
+/**
+ * Sends GET `path` and destroys the socket, before any response: once `started` resolves (the
+ * handler is running), or after `afterMs` when the request never reaches a handler (refused).
+ */
+function hangUp(port: number, path: string, started: Promise<void>, afterMs: number): Promise<void> {
   return new Promise((resolve) => {
     const req = httpRequest({ host: '127.0.0.1', port, path });
     req.on('error', () => resolve());
@@ -35,25 +38,39 @@ function hangUp(port: number, path: string, afterMs: number): Promise<void> {
       res.on('end', () => resolve());
     });
     req.end();
-    setTimeout(() => {
+    const destroy = (): void => {
       req.destroy();
       resolve();
-    }, afterMs);
+    };
+    started.then(destroy, destroy);
+    setTimeout(destroy, afterMs);
   });
+}
+
+/** A hook for `onSlowStart` and the promise of the next handler start. */
+function handlerStarts(): { onSlowStart: () => void; next: () => Promise<void> } {
+  let signal: () => void = () => undefined;
+  return {
+    onSlowStart: () => signal(),
+    next: () => new Promise<void>((resolve) => (signal = resolve)),
+  };
 }
 
 describe.each(frameworks)('refund on $name', (fw) => {
   it("'failure' keeps the cost of requests whose client hung up while the handler went on to succeed", async () => {
     const store = new MemoryStore();
     const succeeded: number[] = [];
+    const starts = handlerStarts();
     const app = fw.app([fw.rateLimit({ store, limit: 2, window: '1m', key: fixedKey, refund: 'failure' })], {
+      onSlowStart: starts.onSlowStart,
       onSlowDone: (status) => void succeeded.push(status),
     });
     const port = await listen(app);
     for (let i = 0; i < 6; i++) {
-      await hangUp(port, '/slow/100/200', 40);
+      // Hang up as soon as the handler runs (a refused request is answered 429 at once: no hang-up needed).
+      await hangUp(port, '/slow/100/200', starts.next(), 1_000);
       // Let the handler (if it runs) finish its work and the refund (if any) land.
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
     // Only the 2 requests within the quota ever ran: the 4 others were refused with 429.
     expect(succeeded).toEqual([200, 200]);
@@ -64,11 +81,13 @@ describe.each(frameworks)('refund on $name', (fw) => {
   it("'failure' gives back the cost when the handler fails after the client hung up", async () => {
     const store = new MemoryStore();
     const done: number[] = [];
+    const starts = handlerStarts();
     const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'failure' })], {
+      onSlowStart: starts.onSlowStart,
       onSlowDone: (status) => void done.push(status),
     });
     const port = await listen(app);
-    await hangUp(port, '/slow/80/500', 20);
+    await hangUp(port, '/slow/80/500', starts.next(), 5_000);
     await vi.waitFor(() => expect(done).toEqual([500]));
     // The refund lands right after the handler's 500.
     await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
@@ -78,11 +97,13 @@ describe.each(frameworks)('refund on $name', (fw) => {
   it("'success' gives back the cost when the handler succeeds after the client hung up", async () => {
     const store = new MemoryStore();
     const done: number[] = [];
+    const starts = handlerStarts();
     const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'success' })], {
+      onSlowStart: starts.onSlowStart,
       onSlowDone: (status) => void done.push(status),
     });
     const port = await listen(app);
-    await hangUp(port, '/slow/80/200', 20);
+    await hangUp(port, '/slow/80/200', starts.next(), 5_000);
     await vi.waitFor(() => expect(done).toEqual([200]));
     await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
     store.close();

@@ -113,7 +113,7 @@ describe('route table errors', () => {
     [{ routes: [{ ...valid, route: '/a//b' }, { ...valid, route: '/A/b' }] }, 'routes[1].name must differ from the name of routes[0]: both are "/a/b"'],
     [{ routes: [{ ...valid, name: 'GET_/search' }] }, 'routes[0].name must be 1 to 32 characters from letters, digits and _ . -; got "GET_/search"'],
     [{ routes: [valid], prefix: 'p'.repeat(60) }, 'routes[0].route (an unnamed rule is named after its route) makes the key prefix'],
-    [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object'],
+    [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object like'],
     [{ routes: [] }, 'routes must be a non-empty array'],
     [{ routes: [valid], limit: 5 }, 'rateLimitRoutes() has no option "limit": limits belong to each rule of routes'],
     [{ routes: [valid], limitt: 5 }, 'rateLimitRoutes() has no option "limitt"; allowed options:'],

@@ -5,12 +5,12 @@
  */
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { frameworks, recordingLogger } from './frameworks.js';
 
 describe.each(frameworks)('rateLimitRoutes callbacks on $name', (fw) => {
   // A clock held still: every `t` below is exact.
-  const store = () => new MemoryStore({ clock: () => 1_700_000_000_000, sweepIntervalMs: 0 });
+  const store = () => memoryStoreForTests({ clock: () => 1_700_000_000_000, sweepIntervalMs: 0 });
 
   it.each([
     [{ route: '/a', limit: () => 0, window: '1m' }, 'routes[0].limit must be an integer from 1 to 1000000000; got 0'],

@@ -6,6 +6,7 @@ import { RateLimiter, type RateLimiterOptions } from '../../src/core/rate-limite
 import type { Logger } from '../../src/core/store-call.js';
 import { getDefaultStore } from '../../src/stores/default-store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { failingStore, recordingStore, silentStore, type RecordingStore } from './fake-stores.js';
 
 const store = new MemoryStore({ sweepIntervalMs: 0 });
@@ -15,7 +16,7 @@ describe('RateLimiter options', () => {
   it.each<[string, unknown, RegExp]>([
     ['not an object', 5, /^RateLimiter options must be an object like \{ limit: 100, window: '1m' \}; got 5$/],
     ['null', null, /^RateLimiter options must be an object/],
-    ['an unknown option', { ...valid, max: 5 }, /^RateLimiter has no option "max": use "limit" \(express-rate-limit's max\); allowed options: store, limit, window, limits, prefix, timeout, onStoreError, logger$/],
+    ['an unknown option', { ...valid, max: 5 }, /^RateLimiter has no option "max": use "limit" \(express-rate-limit's max\); allowed options: store, prefix, timeout, onStoreError, logger, limit, window, limits$/],
     ['a negative limit', { ...valid, limit: -1 }, /^limit must be an integer from 1 to 1000000000; got -1$/],
     ['a fractional limit', { ...valid, limit: 2.5 }, /^limit must be an integer from 1 to 1000000000; got 2\.5$/],
     ['a NaN limit', { ...valid, limit: Number.NaN }, /^limit must be an integer from 1 to 1000000000; got NaN$/],
@@ -85,7 +86,7 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
 
   beforeEach(() => {
     now = 5_000_000;
-    memory = new MemoryStore({ clock: () => now, sweepIntervalMs: 0 });
+    memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
     recorded = recordingStore(memory);
     limiter = new RateLimiter({ store: recorded, limits: [{ limit: 3, window: '1s' }, { limit: 5, window: '1m' }] });
   });

@@ -3,7 +3,17 @@ import Koa from 'koa';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { compileKeySpec, extractKey, keys, resolveKey, validateKeySpec } from '../../src/keys.js';
+import { compileKeySpec, keys, validateKeySpec, type KeySpec, type KeySpecOptions } from '../../src/keys/index.js';
+
+/** A request's key under `spec`: a string when every extractor that ran was synchronous. */
+function resolveKey(spec: KeySpec, req: unknown, options?: KeySpecOptions): string | Promise<string> {
+  return compileKeySpec(spec, options)(req);
+}
+
+/** The same, always as a promise. */
+async function extractKey(spec: KeySpec, req: unknown, options?: KeySpecOptions): Promise<string> {
+  return resolveKey(spec, req, options);
+}
 
 /** A request as both frameworks expose it to extractors (Express `req` / Koa `ctx`). */
 function fakeRequest(parts: { ip?: string; headers?: Record<string, string | string[]>; query?: unknown; user?: unknown; headersDistinct?: Record<string, string[]> } = {}) {

@@ -2,7 +2,8 @@ import { isIPv6 } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { ipKeyPart, keys } from '../../src/keys.js';
+import { keys } from '../../src/keys/index.js';
+import { ipKeyPart } from '../../src/keys/ip-address.js';
 
 /** A bare request as the extractor sees it (no `app`: the proxy checks stay silent). */
 const requestFrom = (ip: string) => ({ ip, headers: {} });

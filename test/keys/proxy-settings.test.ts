@@ -16,9 +16,9 @@ const Koa2 = require('koa2') as typeof Koa;
 
 type IpExtractor = (req: unknown) => unknown;
 
-async function freshKeys(): Promise<typeof import('../../src/keys.js')['keys']> {
+async function freshKeys(): Promise<typeof import('../../src/keys/index.js')['keys']> {
   vi.resetModules();
-  return (await import('../../src/keys.js')).keys;
+  return (await import('../../src/keys/index.js')).keys;
 }
 
 function recordingLogger(): Logger & { lines: string[] } {
@@ -133,11 +133,12 @@ describe('proxy warnings: defaults', () => {
   it('apply to the IP fallback of key lists too', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     vi.resetModules();
-    const { extractKey, keys } = await import('../../src/keys.js');
+    const { compileKeySpec, keys } = await import('../../src/keys/index.js');
+    const resolve = compileKeySpec([keys.header('x-api-key')]);
     const app = express();
     app.set('trust proxy', true);
     app.get('/', async (req, res) => {
-      res.json({ key: await extractKey([keys.header('x-api-key')], req) });
+      res.json({ key: await resolve(req) });
     });
     const response = await request(app).get('/').set('X-Forwarded-For', '198.51.100.77').expect(200);
     expect(response.body.key).toBe('ip:198.51.100.77');
@@ -148,7 +149,7 @@ describe('proxy warnings: defaults', () => {
   it('send the IP fallback warnings of a compiled key spec to its logger, not to console', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     vi.resetModules();
-    const { compileKeySpec, keys } = await import('../../src/keys.js');
+    const { compileKeySpec, keys } = await import('../../src/keys/index.js');
     const logger = recordingLogger();
     const resolve = compileKeySpec([keys.header('x-api-key')], { logger });
     const app = express();

@@ -26,6 +26,5 @@ export type ExpressRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Request, 
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: ExpressRateLimitRoutesOptions): RequestHandler {
-  const table = compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options);
-  return expressLimiter(table.config, table.resolve);
+  return expressLimiter(compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options));
 }

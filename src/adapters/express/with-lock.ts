@@ -18,13 +18,12 @@
  *   rejection escapes (Express 4 ignores the promise a middleware returns).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
+import { ConfigError, formatValue, lockInfo, type BusyInfo, type HeldLease, type LockInfo } from '../../core/index.js';
+import { lockAnswer } from '../http/answers.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
-import { lockInfo, openGate, type HeldLease } from '../http/lock-gate.js';
-import { abandonLease, finishRecord } from '../http/lock-lease-end.js';
-import { resolveWithLockOptions, type BusyInfo, type LockInfo, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
-import type { LockAnswer } from '../http/lock-responses.js';
+import { readLockRequest, resolveWithLock, type HttpLock, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
+import { finishRecord } from '../http/replay-record.js';
+import { sendAnswer } from './send-answer.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -36,7 +35,7 @@ declare global {
   }
 }
 
-export type { BusyInfo, LockInfo } from '../http/lock-options.js';
+export type { BusyInfo, LockInfo } from '../../core/index.js';
 
 /** Called instead of the default 409 when the key is busy; may send its own response. */
 export type ExpressOnBusy = (req: Request, res: Response, info: BusyInfo) => unknown;
@@ -47,7 +46,14 @@ export type ExpressWithLockOptions = WithLockOptionsBase<Request, ExpressOnBusy>
 /** A handler run under the lock by the decorator form. */
 export type ExpressLockedHandler = (req: Request, res: Response, next: NextFunction) => unknown;
 
-type Config = WithLockConfig<Request, ExpressOnBusy>;
+type Config = HttpLock<Request, ExpressOnBusy>;
+
+const EXPRESS_REQUEST: RequestAccess<Request> = {
+  node: (req) => req,
+  method: (req) => req.method,
+  url: (req) => req.originalUrl ?? req.url,
+  body: (req) => req.body as unknown,
+};
 
 /**
  * @example
@@ -59,26 +65,19 @@ type Config = WithLockConfig<Request, ExpressOnBusy>;
 export function withLock(options?: ExpressWithLockOptions): RequestHandler;
 export function withLock(options: ExpressWithLockOptions | undefined, handler: ExpressLockedHandler): RequestHandler;
 export function withLock(options: ExpressWithLockOptions = {}, handler?: ExpressLockedHandler): RequestHandler {
-  const config = resolveWithLockOptions<Request, ExpressOnBusy>(options, 'withLock');
+  const config = resolveWithLock<Request, ExpressOnBusy>(options, 'withLock', EXPRESS_REQUEST);
   if (handler !== undefined && typeof handler !== 'function') {
     throw new ConfigError(`withLock(options, handler): handler must be a function (req, res, next); got ${formatValue(handler)}`);
   }
   return async function ratelockWithLock(req: Request, res: Response, next: NextFunction): Promise<void> {
     let hold: LeaseHold | undefined;
     try {
-      const outcome = await openGate(config, { subject: req, method: req.method, url: req.originalUrl ?? req.url, body: req.body, node: req });
-      switch (outcome.kind) {
-        case 'busy':
-          if (!(await answeredByOnBusy(config, req, res, outcome.info))) sendAnswer(res, outcome.answer);
-          return;
-        case 'answer':
-          sendAnswer(res, outcome.answer);
-          return;
-        case 'unguarded':
-          break;
-        case 'lock':
-        case 'record':
-          hold = holdLease(config, outcome, req, res);
+      const outcome = await config.guard.open(req, await readLockRequest(config, req));
+      if (outcome.kind === 'held') hold = holdLease(config, outcome.held, req, res);
+      else if (outcome.kind === 'store-failed' && outcome.mode === 'open') hold = undefined; // run unguarded
+      else {
+        if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, req, res, outcome.info))) sendAnswer(res, lockAnswer(outcome));
+        return;
       }
     } catch (err) {
       // Nothing downstream has run yet, and any lease taken is already ended: Express answers.
@@ -114,7 +113,7 @@ function holdLease(config: Config, held: HeldLease, req: Request, res: Response)
   try {
     req.lock = lockInfo(held);
     const extension = held.lease.autoExtend();
-    const end = (): Promise<void> => abandonLease(held, config);
+    const end = (): Promise<void> => config.guard.end(held);
     if (held.kind === 'lock') {
       // Finished: the chain is done with the lock. Closed without finish: the handler may still
       // run and a retry must not run beside it, so stop extending and let the lease expire.
@@ -132,7 +131,7 @@ function holdLease(config: Config, held: HeldLease, req: Request, res: Response)
       },
     };
   } catch (err) {
-    void abandonLease(held, config);
+    void config.guard.end(held);
     throw err;
   }
 }
@@ -192,8 +191,3 @@ async function answeredByOnBusy(config: Config, req: Request, res: Response, inf
   return res.headersSent || res.writableEnded;
 }
 
-function sendAnswer(res: Response, answer: LockAnswer): void {
-  res.statusCode = answer.status;
-  for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value as string | string[]);
-  res.end(answer.body);
-}

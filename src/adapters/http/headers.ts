@@ -11,7 +11,6 @@
  * empty); when blocked, seconds until the request could pass (= Retry-After), because the draft
  * forbids a Retry-After earlier than the end of `t`.
  */
-import type { Decision, Policy } from '../../core/decision.js';
 
 /** `'draft-8'`: `RateLimit` + `RateLimit-Policy` as structured fields (draft-ietf-httpapi-ratelimit-headers-08 and later). */
 export type HeaderMode = 'draft-8' | 'draft-7' | 'draft-6' | 'legacy';
@@ -171,3 +170,4 @@ export const HEADER_MODES = Object.keys(WRITERS) as readonly HeaderMode[];
 export function headerWriter(mode: HeaderMode): HeaderWriter {
   return WRITERS[mode];
 }
+import type { Decision, Policy } from '../../core/index.js';

@@ -3,9 +3,8 @@
  * by default; anything per-user, per-connection or per-moment is never stored, so a replay cannot
  * leak a session or lie about the connection. Content-Length is recomputed from the stored body.
  */
+import { ConfigError, formatValue } from '../../core/index.js';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
 
 /** The header that marks a replayed response. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';

@@ -4,8 +4,8 @@
  * 1–255 printable ASCII characters (Stripe's maximum); control characters, non-ASCII text, a
  * malformed quoted string or a header sent twice are refused (400), never guessed at.
  */
+import { DEFAULTS } from '../../core/index.js';
 import type { IncomingMessage } from 'node:http';
-import { DEFAULTS } from '../../core/defaults.js';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 

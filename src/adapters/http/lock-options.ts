@@ -1,40 +1,39 @@
 /**
- * `withLock` options → one validated config, built once at construction. Framework-agnostic:
- * `Req` is what callbacks receive (Express `req`, Koa `ctx`); `OnBusy` is the adapter's hook type.
- * Explicit `undefined` counts as absent; unknown option names are a ConfigError.
+ * `withLock` options → ONE configured guard (`HttpLock`), built at construction: core's
+ * RequestLock (mode lock | replay, with its LockGuard or IdempotencyGuard, key, scope, wait and
+ * onStoreError) plus what HTTP adds (`onBusy`, and in replay mode what part of a response is
+ * stored). Framework-agnostic: `Req` is what callbacks receive (Express `req`, Koa `ctx`), and
+ * `RequestAccess` says how to read the Node request, method, URL and body from it.
  */
-import { ConfigError, type StoreError, type StoreTimeoutError } from '../../core/errors.js';
-import { DEFAULTS } from '../../core/defaults.js';
-import { formatValue, parseDuration, type Duration } from '../../core/duration.js';
-import { IdempotencyGuard } from '../../core/idempotency.js';
-import { LockGuard, type LockGuardOptions } from '../../core/lock-guard.js';
-import { parseWait, requireOptionsObject } from '../../core/lock/options.js';
-import { optionalFunction, rejectUnknownOptions, validateOnStoreError, type Awaitable } from '../../core/options.js';
-import type { FailureMode, Logger } from '../../core/store-call.js';
-import type { Store } from '../../core/store.js';
-import { compileKeySpec, keys, validateKeySpec, type KeyResolver, type KeySpec } from '../../keys.js';
+import type { IncomingMessage } from 'node:http';
+import {
+  ConfigError,
+  DEFAULTS,
+  IdempotencyGuard,
+  LockGuard,
+  RequestLock,
+  formatValue,
+  optionNames,
+  optionalFunction,
+  parseDuration,
+  parseWait,
+  readOptions,
+  validateOnStoreError,
+  type Awaitable,
+  type Duration,
+  type IdempotencyStore,
+  type LockMode,
+  type LockRequestReadings,
+  type LockStore,
+  type Logger,
+  type OnStoreError,
+} from '../../core/index.js';
+import { compileFirstKey, compileKeySpec, keys, validateKeySpec, type KeySpec } from '../../keys/index.js';
+import { requestFingerprint } from './idempotency-fingerprint.js';
 import { replayHeaderNames } from './idempotency-headers.js';
+import { idempotencyKeyValues, readIdempotencyKey } from './idempotency-key.js';
 
-/** What `onBusy` is told about the request that could not get the lock. */
-export interface BusyInfo {
-  /** The lock key as the request gave it: its Idempotency-Key, or what the `key` extractor returned. */
-  readonly key: string;
-  /** ms until the holder's lease ends unless it is extended (or released earlier). */
-  readonly retryAfterMs: number;
-  /** `'locked'`: another request holds the lock; `'in-flight'`: a duplicate of this idempotent request is running. */
-  readonly reason: 'locked' | 'in-flight';
-}
-
-/** `req.lock` / `ctx.state.lock` while the handler runs. */
-export interface LockInfo {
-  /** The lock key as the request gave it (Idempotency-Key or the `key` extractor's value), before scoping. */
-  readonly key: string;
-  readonly token: string;
-  /** Fencing token: strictly increasing per key; hand it to the resource you protect. */
-  readonly fence: number;
-  /** Aborts (reason: LeaseLostError) if the lease is lost while the handler runs. */
-  readonly signal: AbortSignal;
-}
+export type { BusyInfo, LockInfo } from '../../core/index.js';
 
 export interface ReplayOptions<Req> {
   /** How long a finished response is replayed. @default DEFAULTS.replayTtlMs (24 h) */
@@ -51,7 +50,7 @@ export interface ReplayOptions<Req> {
 
 export interface WithLockOptionsBase<Req, OnBusy> {
   /** @default the process-wide MemoryStore */
-  store?: Store | undefined;
+  store?: (LockStore & IdempotencyStore) | LockStore | IdempotencyStore | undefined;
   /** Extractor(s) of the lock key; a request where none yields gets 400. @default the Idempotency-Key header, scoped by `scope` */
   key?: KeySpec<Req> | undefined;
   /** Who the key belongs to: applies to the default key, to every replay record, and to a custom `key` when given explicitly. @default keys.ip() */
@@ -65,7 +64,7 @@ export interface WithLockOptionsBase<Req, OnBusy> {
   /** ms budget of one store call. @default DEFAULTS.timeoutMs (250) */
   timeout?: Duration | undefined;
   /** On store failure or timeout: 503 (`'closed'`) or run the handler without a lock (`'open'`). @default 'closed' */
-  onStoreError?: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode) | undefined;
+  onStoreError?: OnStoreError<Req> | undefined;
   /** Called instead of the default 409 when the key is busy; may send its own response. */
   onBusy?: OnBusy | undefined;
   /** Store the finished response and replay it to retries with the same Idempotency-Key. @default false */
@@ -76,100 +75,132 @@ export interface WithLockOptionsBase<Req, OnBusy> {
   logger?: Logger | undefined;
 }
 
-export interface ReplayConfig<Req> {
-  readonly fingerprint: ((req: Req) => Awaitable<string>) | undefined;
+/** Replay mode's HTTP side: the request fingerprint, and what part of a finished response is stored. */
+export interface ReplayConfig<Req = unknown> {
+  /** The request fingerprint (same key + different fingerprint → 422); checked to be a string. */
+  readonly fingerprint: (req: Req) => Promise<string>;
   readonly maxBodyBytes: number;
   readonly storeServerErrors: boolean;
   /** Lower-case names of the response headers stored and replayed. */
   readonly headers: ReadonlySet<string>;
 }
 
-export interface WithLockConfig<Req, OnBusy> {
-  /** undefined: the Idempotency-Key header. */
-  readonly key: readonly ((req: Req) => unknown)[] | undefined;
-  /** Resolves the scope (falls back to the client IP); undefined: the custom key is used as is. */
-  readonly scope: KeyResolver<Req> | undefined;
-  readonly waitMs: number;
-  readonly onStoreError: FailureMode | ((err: StoreError | StoreTimeoutError, req: Req) => FailureMode);
+/** One withLock middleware, configured. */
+export interface HttpLock<Req, OnBusy> {
+  readonly guard: RequestLock<Req>;
   readonly onBusy: OnBusy | undefined;
-  readonly logger: Logger;
-  /** Exactly one of `locks` (lock mode) and `records` + `replay` (replay mode) is set. */
-  readonly locks: LockGuard | undefined;
-  readonly records: IdempotencyGuard | undefined;
+  /** Set in replay mode. */
   readonly replay: ReplayConfig<Req> | undefined;
+  readonly logger: Logger;
+  readonly access: RequestAccess<Req>;
 }
 
-const OPTION_NAMES = ['store', 'key', 'scope', 'ttl', 'maxHold', 'wait', 'timeout', 'onStoreError', 'onBusy', 'replay', 'prefix', 'logger'] as const;
-const REPLAY_OPTION_NAMES = ['ttl', 'fingerprint', 'maxBodyBytes', 'storeServerErrors', 'headers'] as const;
+/** How the guard reads what it needs from the adapter's request object. */
+export interface RequestAccess<Req> {
+  /** The Node request (for the Idempotency-Key field lines). */
+  node(req: Req): IncomingMessage;
+  method(req: Req): string;
+  /** The request target as received (`req.originalUrl`, `ctx.originalUrl`). */
+  url(req: Req): string;
+  /** The parsed body, if a body parser ran. */
+  body(req: Req): unknown;
+}
+
+const OPTION_NAMES = optionNames<WithLockOptionsBase<unknown, unknown>>({
+  store: true,
+  key: true,
+  scope: true,
+  ttl: true,
+  maxHold: true,
+  wait: true,
+  timeout: true,
+  onStoreError: true,
+  onBusy: true,
+  replay: true,
+  prefix: true,
+  logger: true,
+});
+const REPLAY_OPTION_NAMES = optionNames<ReplayOptions<unknown>>({ ttl: true, fingerprint: true, maxBodyBytes: true, storeServerErrors: true, headers: true });
 
 /** Largest accepted `replay.maxBodyBytes` (64 MiB): a stored response lives in the store for `replay.ttl`. */
 export const MAX_REPLAY_BODY_BYTES = 64 * 1024 * 1024;
 
 /** @throws ConfigError naming the bad option. */
-export function resolveWithLockOptions<Req, OnBusy>(options: unknown, owner: string): WithLockConfig<Req, OnBusy> {
-  requireOptionsObject(options, owner, "{ store, ttl: '30s', replay: { ttl: '24h' } }");
-  rejectUnknownOptions(options, OPTION_NAMES, owner);
-  const replayOption = options.replay ?? false;
-  const replayMode = replayOption !== false;
+export function resolveWithLock<Req, OnBusy>(options: unknown, owner: string, access: RequestAccess<Req>): HttpLock<Req, OnBusy> {
+  const defined = readOptions(options, OPTION_NAMES, owner, "{ store, ttl: '30s', replay: { ttl: '24h' } }");
+  const replayOption = defined.replay ?? false;
   // The guard parses the options it shares with LockGuard / IdempotencyGuard (store, ttl, maxHold,
   // timeout, prefix, logger): one parser and one set of defaults for both entry points.
-  const { store, ttl, maxHold, timeout, prefix, logger: loggerOption } = options;
-  const guardOptions = { store, ttl, maxHold, timeout, prefix, logger: loggerOption } as LockGuardOptions;
+  const { store, ttl, maxHold, timeout, prefix, logger: loggerOption } = defined;
+  const guardOptions = { store, ttl, maxHold, timeout, prefix, logger: loggerOption };
+  let mode: LockMode;
   let replay: ReplayConfig<Req> | undefined;
-  let records: IdempotencyGuard | undefined;
-  let locks: LockGuard | undefined;
-  if (replayMode) {
-    const parsed = parseReplayOptions<Req>(replayOption);
-    replay = parsed.config;
-    records = new IdempotencyGuard({ ...guardOptions, replayTtl: parsed.ttlMs });
+  if (replayOption === false) {
+    mode = { kind: 'lock', guard: new LockGuard(guardOptions as ConstructorParameters<typeof LockGuard>[0]) };
   } else {
-    locks = new LockGuard(guardOptions);
+    const parsed = parseReplayOptions<Req>(replayOption, access);
+    replay = parsed.config;
+    mode = { kind: 'replay', guard: new IdempotencyGuard({ ...guardOptions, replayTtl: parsed.ttlMs } as ConstructorParameters<typeof IdempotencyGuard>[0]) };
   }
-  const { logger } = (records ?? locks)!;
+  const { logger } = mode.guard;
 
-  const key = options.key === undefined ? undefined : asList(validateKeySpec(options.key, 'key'));
+  const key = defined.key === undefined ? undefined : compileFirstKey<Req>(validateKeySpec(defined.key, 'key'), 'key');
   // A custom key names a resource all clients share (e.g. a cart), unless a scope is asked for;
   // the Idempotency-Key and every replay record are always scoped, so clients never collide.
-  const scoped = key === undefined || replayMode || options.scope !== undefined;
+  const scoped = key === undefined || replay !== undefined || defined.scope !== undefined;
   // Proxy-setting warnings of the default scope (and of the IP fallback) go to the configured logger.
-  const scope = scoped ? compileKeySpec<Req>(options.scope === undefined ? keys.ip({ logger }) : validateKeySpec(options.scope, 'scope'), { logger, option: 'scope' }) : undefined;
+  const scopeSpec = defined.scope === undefined ? keys.ip({ logger }) : validateKeySpec(defined.scope, 'scope');
+  const scope = scoped ? compileKeySpec<Req>(scopeSpec as KeySpec<Req>, { logger, option: 'scope' }) : undefined;
 
-  return {
+  const guard = new RequestLock<Req>({
+    mode,
     key,
     scope,
-    waitMs: parseWait(options.wait ?? DEFAULTS.lockWaitMs, 'wait'),
-    onStoreError: validateOnStoreError(options.onStoreError) ?? DEFAULTS.lockOnStoreError,
-    onBusy: optionalFunction(options.onBusy, 'onBusy', 'a function (…, info) => void that may send its own response') as OnBusy | undefined,
-    logger,
-    locks,
-    records,
-    replay,
-  };
-}
-
-function parseReplayOptions<Req>(value: unknown): { config: ReplayConfig<Req>; ttlMs: number } {
-  if (value === true) value = {};
-  requireOptionsObject(value, 'replay', "{ ttl: '24h' }");
-  rejectUnknownOptions(value, REPLAY_OPTION_NAMES, 'replay');
-  const maxBodyBytes = value.maxBodyBytes ?? DEFAULTS.replayMaxBodyBytes;
-  if (typeof maxBodyBytes !== 'number' || !Number.isInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > MAX_REPLAY_BODY_BYTES) {
-    throw new ConfigError(`replay.maxBodyBytes must be an integer from 0 to ${MAX_REPLAY_BODY_BYTES}; got ${formatValue(value.maxBodyBytes)}`);
-  }
-  const storeServerErrors = value.storeServerErrors ?? false;
-  if (typeof storeServerErrors !== 'boolean') {
-    throw new ConfigError(`replay.storeServerErrors must be true or false; got ${formatValue(value.storeServerErrors)}`);
-  }
+    waitMs: parseWait(defined.wait ?? DEFAULTS.lockWaitMs, 'wait'),
+    onStoreError: validateOnStoreError<Req>(defined.onStoreError) ?? DEFAULTS.lockOnStoreError,
+  });
   return {
-    ttlMs: parseDuration(value.ttl ?? DEFAULTS.replayTtlMs, 'replay.ttl'),
-    config: {
-      fingerprint: optionalFunction(value.fingerprint, 'replay.fingerprint', 'a function (req) => string') as ReplayConfig<Req>['fingerprint'],
-      maxBodyBytes,
-      storeServerErrors,
-      headers: replayHeaderNames(value.headers, 'replay.headers'),
-    },
+    guard,
+    onBusy: optionalFunction(defined.onBusy, 'onBusy', 'a function (…, info) => void that may send its own response') as OnBusy | undefined,
+    replay,
+    logger,
+    access,
   };
 }
 
-function asList<Req>(spec: KeySpec<Req>): readonly ((req: Req) => unknown)[] {
-  return typeof spec === 'function' ? [spec] : spec;
+/**
+ * What withLock reads from the request before asking core: its Idempotency-Key (when that is the
+ * key) and, in replay mode, its fingerprint (not needed when the key is unusable: that is a 400).
+ */
+export async function readLockRequest<Req>(config: HttpLock<Req, unknown>, req: Req): Promise<LockRequestReadings> {
+  const idempotencyKey = config.guard.keyedByIdempotencyKey ? readIdempotencyKey(idempotencyKeyValues(config.access.node(req))) : undefined;
+  if (config.replay === undefined || idempotencyKey?.ok === false) return { idempotencyKey };
+  return { idempotencyKey, fingerprint: await config.replay.fingerprint(req) };
+}
+
+function parseReplayOptions<Req>(value: unknown, access: RequestAccess<Req>): { config: ReplayConfig<Req>; ttlMs: number } {
+  const defined = readOptions(value === true ? {} : value, REPLAY_OPTION_NAMES, 'replay', "{ ttl: '24h' }");
+  const maxBodyBytes = defined.maxBodyBytes ?? DEFAULTS.replayMaxBodyBytes;
+  if (typeof maxBodyBytes !== 'number' || !Number.isInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > MAX_REPLAY_BODY_BYTES) {
+    throw new ConfigError(`replay.maxBodyBytes must be an integer from 0 to ${MAX_REPLAY_BODY_BYTES}; got ${formatValue(defined.maxBodyBytes)}`);
+  }
+  const storeServerErrors = defined.storeServerErrors ?? false;
+  if (typeof storeServerErrors !== 'boolean') {
+    throw new ConfigError(`replay.storeServerErrors must be true or false; got ${formatValue(defined.storeServerErrors)}`);
+  }
+  const custom = optionalFunction(defined.fingerprint, 'replay.fingerprint', 'a function (req) => string') as ((req: Req) => Awaitable<string>) | undefined;
+  const fingerprint = custom ?? ((req: Req) => requestFingerprint({ method: access.method(req), url: access.url(req), body: access.body(req) }));
+  return {
+    ttlMs: parseDuration(defined.ttl ?? DEFAULTS.replayTtlMs, 'replay.ttl'),
+    config: { fingerprint: checkedFingerprint(fingerprint), maxBodyBytes, storeServerErrors, headers: replayHeaderNames(defined.headers, 'replay.headers') },
+  };
+}
+
+/** A fingerprint function whose answer must be a string (a ConfigError otherwise, answered 500). */
+function checkedFingerprint<Req>(fingerprint: (req: Req) => Awaitable<string>): (req: Req) => Promise<string> {
+  return async (req) => {
+    const value: unknown = await fingerprint(req);
+    if (typeof value !== 'string') throw new ConfigError(`replay.fingerprint must return a string; got ${formatValue(value)}`);
+    return value;
+  };
 }

@@ -4,7 +4,6 @@
  * request's cost twice, silently halving its quota. The second pass lets the request through
  * untouched and warns once per limiter, so the double mount can be fixed.
  */
-import type { Logger } from '../../core/store-call.js';
 
 export class OncePerRequest {
   /** Marks the requests this limiter has counted: a property of the request object itself, no map to clean up. */
@@ -30,3 +29,4 @@ export class OncePerRequest {
     return false;
   }
 }
+import type { Logger } from '../../core/index.js';

@@ -8,7 +8,7 @@
  * order in which the matcher returns rules). The number of sets a table can produce is bounded by
  * its patterns; `MAX_SETS` caps it anyway, past which lists are joined per request.
  */
-import type { Policy } from '../../core/decision.js';
+import type { Policy } from '../../core/index.js';
 import { precomputeHeaderStrings } from './headers.js';
 
 /** A rule with static policies (a rule with a `limit(req)` function has none to join in advance). */

@@ -9,9 +9,8 @@
  * known (the app never answers), the cost is kept.
  */
 import type { ServerResponse } from 'node:http';
-import { refund, type StoreCallOptions } from '../../core/decide.js';
-import type { Decision } from '../../core/decision.js';
-import type { RefundConfig } from './options.js';
+import type { Decision, RateLimiter } from '../../core/index.js';
+import type { RefundConfig } from './limiter-options.js';
 
 /** `true` for a produced status that counts as success (below 400). */
 export function isSuccessStatus(status: number): boolean {
@@ -47,13 +46,14 @@ export function onResponseOutcome(res: ServerResponse, settle: () => void): void
 
 /**
  * Gives back `decision`'s cost if `refundConfig` says so for this outcome. `succeeded` is the known
- * outcome; `askPredicate` calls the user's predicate with the adapter's arguments. `callOptions` are
- * the request's own, so a `(err, req)` onStoreError hears of a failed refund too.
+ * outcome; `askPredicate` calls the user's predicate with the adapter's arguments. `req` goes to an
+ * `(err, req)` onStoreError if the refund fails.
  */
-export function settleRefund<Predicate>(
+export function settleRefund<Req, Predicate>(
+  limiter: RateLimiter<Req>,
   decision: Decision,
   refundConfig: RefundConfig<Predicate>,
-  callOptions: StoreCallOptions,
+  req: Req,
   succeeded: boolean,
   askPredicate: (predicate: Predicate) => unknown,
 ): void {
@@ -63,24 +63,25 @@ export function settleRefund<Predicate>(
     else giveBack = (refundConfig.mode === 'success') === succeeded;
   } catch (err) {
     // The response is gone: a throwing predicate can only be reported.
-    const { logger } = callOptions;
+    const { logger } = limiter;
     (logger.error ?? logger.warn).call(logger, `[ratelock] refund predicate threw; cost kept: ${err instanceof Error ? err.message : String(err)}`);
     return;
   }
   // refund() never rejects on store failures (it logs them); nothing else can reject.
-  if (giveBack) void refund(decision, callOptions);
+  if (giveBack) void limiter.refund(decision, req);
 }
 
 /**
  * The Node-level arrangement (Express): settle the refund when the response's outcome is known
  * (see `onResponseOutcome`), on the status the app produced.
  */
-export function refundWhenDone<Predicate>(
-  res: ServerResponse,
+export function refundWhenDone<Req, Predicate>(
+  limiter: RateLimiter<Req>,
   decision: Decision,
   refundConfig: RefundConfig<Predicate>,
-  callOptions: StoreCallOptions,
+  req: Req,
+  res: ServerResponse,
   askPredicate: (predicate: Predicate) => unknown,
 ): void {
-  onResponseOutcome(res, () => settleRefund(decision, refundConfig, callOptions, isSuccessStatus(res.statusCode), askPredicate));
+  onResponseOutcome(res, () => settleRefund(limiter, decision, refundConfig, req, isSuccessStatus(res.statusCode), askPredicate));
 }

@@ -13,9 +13,8 @@
  * - The path is the request path without the query string (Express `req.path`, Koa `ctx.path`),
  *   not percent-decoded (routers match it undecoded too).
  */
+import { ConfigError, formatValue } from '../../core/index.js';
 import { METHODS } from 'node:http';
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
 
 /** A `:param` segment: matches any one segment. */
 export const PARAM = null;

@@ -14,18 +14,34 @@
  *   own limits, still in the one all-or-nothing store call.
  * - Unmatched requests are untouched: no store call, no headers.
  */
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
-import { digest, MAX_PREFIX_LENGTH, validatePrefix } from '../../core/store-keys.js';
-import { claimLogs, policiesFor, resolveLimits, staticPolicies, type LimitDefinition, type ResolvedLimit } from '../../core/limits.js';
-import { isThenable, type Awaitable } from '../../core/options.js';
-import type { LimitPart } from '../../core/decide.js';
-import type { Policy } from '../../core/decision.js';
-import type { KeyResolver } from '../../keys.js';
+import {
+  ConfigError,
+  MAX_PREFIX_LENGTH,
+  claimLogs,
+  costOf,
+  digest,
+  formatValue,
+  isThenable,
+  optionNames,
+  policiesFor,
+  readOptions,
+  resolveLimits,
+  staticPolicies,
+  unlessSkipped,
+  validatePrefix,
+  type Awaitable,
+  type CostOption,
+  type LimitDefinition,
+  type LimitPart,
+  type LimitRequest,
+  type LimitRequestResolver,
+  type OptionNames,
+  type Policy,
+  type ResolvedLimit,
+} from '../../core/index.js';
+import { RouteKeyCompiler, type KeyResolver, type KeySpecContext, type RouteKeySpec } from '../../keys/index.js';
 import { precomputeHeaderStrings } from './headers.js';
-import { RouteKeyCompiler, type KeySpecContext, type RouteKeySpec } from './key-spec.js';
-import { costOf, unlessSkipped, type LimitRequest, type LimitRequestResolver } from './limit-request.js';
-import { definedOptions, HTTP_LIMITER_OPTION_NAMES, resolveCostOption, resolveHttpLimiterOptions, type HttpLimiterConfig, type HttpLimiterOptions } from './options.js';
+import { HTTP_LIMITER_OPTIONS, resolveCostOption, resolveHttpLimiterParts, type HttpLimiter, type HttpLimiterOptions } from './limiter-options.js';
 import { JoinedPolicies, type StaticRule } from './policy-sets.js';
 import { RouteMatcher } from './route-matcher.js';
 import { parseRoute, splitPath, type RoutePattern } from './route-pattern.js';
@@ -68,25 +84,18 @@ export interface CompiledRule<Req> {
   readonly limits: readonly ResolvedLimit[];
   readonly policies: readonly Policy[] | undefined;
   readonly key: KeyResolver<Req>;
-  readonly cost: number | ((req: Req) => Awaitable<number>) | undefined;
+  readonly cost: CostOption<Req> | undefined;
   readonly costOption: string;
 }
 
-export interface RouteTable<Req, OnLimited, RefundPredicate> {
-  readonly config: HttpLimiterConfig<Req, OnLimited, RefundPredicate>;
+/** The table's limiter, with its compiled rules (for diagnostics and tests). */
+export interface RouteTable<Req, OnLimited, RefundPredicate> extends HttpLimiter<Req, OnLimited, RefundPredicate> {
   readonly rules: readonly CompiledRule<Req>[];
-  readonly resolve: LimitRequestResolver<Req>;
 }
 
-/** Option and field names as Records over the interfaces' keys, so the compiler keeps them complete. */
-const TABLE_OPTIONS: Record<Exclude<keyof RateLimitRoutesOptionsBase<unknown, unknown, unknown>, keyof HttpLimiterOptions<unknown, unknown, unknown>>, true> = {
-  routes: true,
-  user: true,
-  key: true,
-};
-const TABLE_OPTION_NAMES: readonly string[] = [...HTTP_LIMITER_OPTION_NAMES, ...Object.keys(TABLE_OPTIONS)];
-const RULE_FIELD_SET: Record<keyof RouteRule<unknown>, true> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true };
-const RULE_FIELDS: readonly string[] = Object.keys(RULE_FIELD_SET);
+const TABLE_OPTION_NAMES = optionNames<RateLimitRoutesOptionsBase<unknown, unknown, unknown>>({ ...HTTP_LIMITER_OPTIONS, routes: true, user: true, key: true });
+const RULE_FIELDS: OptionNames<RouteRule<unknown>> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true };
+const RULE_FIELD_NAMES = optionNames(RULE_FIELDS);
 const MAX_RULE_NAME_LENGTH = 32;
 const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}$`);
 /** What a name derived from a route replaces with `_`: everything a limit name may not hold. */
@@ -108,12 +117,12 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
       throw new ConfigError(`${owner} has no option "${misplaced}": limits belong to each rule of routes, e.g. routes: [{ route: 'GET /search', limit: 10, window: '1s' }]`);
     }
   }
-  const defined = definedOptions(options, TABLE_OPTION_NAMES, owner);
-  const config = resolveHttpLimiterOptions<Req, OnLimited, RefundPredicate>(defined);
+  const defined = readOptions(options, TABLE_OPTION_NAMES, owner, "{ routes: [{ route: 'POST /login', limit: 5, window: '15m' }] }");
+  const { cost, skip, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
     throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${formatValue(defined.user)}`);
   }
-  const { store, logger } = config.callOptions;
+  const { store, logger, prefix } = limiter.limiter;
   const keyCompiler = new RouteKeyCompiler<Req>({ user: defined.user as KeySpecContext<Req>['user'], logger });
   const defaultKey = defined.key ?? 'ip';
   const routes = defined.routes;
@@ -122,7 +131,7 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   }
   const names = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
-    const compiled = compileRule(rule, index, config.prefix, defaultKey, keyCompiler);
+    const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler);
     const previous = names.get(compiled.name);
     if (previous !== undefined) {
       throw new ConfigError(
@@ -136,14 +145,13 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   for (const rule of rules) claimLogs(store, rule.prefix, rule.limits, logger);
   const matcher = new RouteMatcher(rules);
   const joined = new JoinedPolicies();
-  const { skip, cost } = config;
   const resolve: LimitRequestResolver<Req> = (req) => {
     const matched = matcher.match(req.method, req.path);
     if (matched.length === 0) return undefined;
     if (skip === undefined) return buildRequest(matched, req, cost, joined);
     return unlessSkipped(skip, req, () => buildRequest(matched, req, cost, joined));
   };
-  return { config, rules, resolve };
+  return { ...limiter, resolve, rules };
 }
 
 function compileRule<Req>(
@@ -154,15 +162,7 @@ function compileRule<Req>(
   keyCompiler: RouteKeyCompiler<Req>,
 ): CompiledRule<Req> {
   const path = `routes[${index}]`;
-  if (rule === null || typeof rule !== 'object' || Array.isArray(rule)) {
-    throw new ConfigError(`${path} must be an object like { route: 'GET /search', limit: 10, window: '1s' }; got ${formatValue(rule)}`);
-  }
-  const fields = rule as Record<string, unknown>;
-  for (const [field, value] of Object.entries(fields)) {
-    if (value !== undefined && !RULE_FIELDS.includes(field)) {
-      throw new ConfigError(`${path} has no field "${field}"; allowed fields: ${RULE_FIELDS.join(', ')}`);
-    }
-  }
+  const fields = readOptions(rule, RULE_FIELD_NAMES, path, "{ route: 'GET /search', limit: 10, window: '1s' }", 'fields');
   const pattern = parseRoute(fields.route, `${path}.route`);
   const named = fields.name !== undefined;
   const name = named ? validateRuleName(fields.name, `${path}.name`) : ruleNameFromRoute(fields.route as string);
@@ -228,7 +228,7 @@ function canonicalRoute(route: string): string {
 function buildRequest<Req>(
   rules: readonly CompiledRule<Req>[],
   req: Req,
-  tableCost: number | ((req: Req) => Awaitable<number>),
+  tableCost: CostOption<Req>,
   joined: JoinedPolicies,
 ): Awaitable<LimitRequest> {
   const count = rules.length;
@@ -258,7 +258,7 @@ function buildRequest<Req>(
 }
 
 /** The cost of each matched rule, in order: its own, else the table's (evaluated once for all rules without one). */
-function ruleCosts<Req>(rules: readonly CompiledRule<Req>[], req: Req, tableCost: number | ((req: Req) => Awaitable<number>)): Awaitable<number>[] {
+function ruleCosts<Req>(rules: readonly CompiledRule<Req>[], req: Req, tableCost: CostOption<Req>): Awaitable<number>[] {
   const costs: Awaitable<number>[] = new Array(rules.length);
   let sharedTableCost: Awaitable<number> | undefined;
   for (let i = 0; i < rules.length; i++) {

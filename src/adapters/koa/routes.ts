@@ -21,6 +21,5 @@ export type KoaRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Context, KoaO
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: KoaRateLimitRoutesOptions): Middleware {
-  const table = compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options);
-  return koaLimiter(table.config, table.resolve);
+  return koaLimiter(compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options));
 }

@@ -11,16 +11,14 @@
  */
 import { Readable, pipeline } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
-import type { IdempotencyLease } from '../../core/idempotency/record.js';
+import { ConfigError, formatValue, lockInfo, type BusyInfo, type IdempotencyLease, type LockInfo } from '../../core/index.js';
+import { lockAnswer } from '../http/answers.js';
 import { captureStream } from '../http/idempotency-capture.js';
-import { lockInfo, openGate } from '../http/lock-gate.js';
-import { abandonLease, finishRecord, releaseLease } from '../http/lock-lease-end.js';
-import { resolveWithLockOptions, type BusyInfo, type LockInfo, type ReplayConfig, type WithLockConfig, type WithLockOptionsBase } from '../http/lock-options.js';
-import type { LockAnswer } from '../http/lock-responses.js';
+import { readLockRequest, resolveWithLock, type HttpLock, type ReplayConfig, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
+import { finishRecord } from '../http/replay-record.js';
+import { setAnswer } from './set-answer.js';
 
-export type { BusyInfo, LockInfo } from '../http/lock-options.js';
+export type { BusyInfo, LockInfo } from '../../core/index.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -43,7 +41,14 @@ export type KoaWithLockOptions = WithLockOptionsBase<Context, KoaOnBusy>;
 /** A handler run under the lock by the decorator form. */
 export type KoaLockedHandler = (ctx: Context, next: Next) => unknown;
 
-type Config = WithLockConfig<Context, KoaOnBusy>;
+type Config = HttpLock<Context, KoaOnBusy>;
+
+const KOA_REQUEST: RequestAccess<Context> = {
+  node: (ctx) => ctx.req,
+  method: (ctx) => ctx.method,
+  url: (ctx) => ctx.originalUrl,
+  body: (ctx) => (ctx.request as { body?: unknown }).body,
+};
 
 /** Statuses whose responses carry no body (Koa's `statuses.empty`). */
 const EMPTY_BODY_STATUSES = new Set([204, 205, 304]);
@@ -58,40 +63,35 @@ const EMPTY_BODY_STATUSES = new Set([204, 205, 304]);
 export function withLock(options?: KoaWithLockOptions): Middleware;
 export function withLock(options: KoaWithLockOptions | undefined, handler: KoaLockedHandler): Middleware;
 export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHandler): Middleware {
-  const config = resolveWithLockOptions<Context, KoaOnBusy>(options, 'withLock');
+  const config = resolveWithLock<Context, KoaOnBusy>(options, 'withLock', KOA_REQUEST);
   if (handler !== undefined && typeof handler !== 'function') {
     throw new ConfigError(`withLock(options, handler): handler must be a function (ctx, next); got ${formatValue(handler)}`);
   }
   const run = (ctx: Context, next: Next): Promise<unknown> => Promise.resolve(handler === undefined ? next() : handler(ctx, next));
 
   return async function ratelockWithLock(ctx: Context, next: Next): Promise<void> {
-    const body: unknown = (ctx.request as { body?: unknown }).body;
-    const outcome = await openGate(config, { subject: ctx, method: ctx.method, url: ctx.originalUrl, body, node: ctx.req });
-    switch (outcome.kind) {
-      case 'answer':
-        setAnswer(ctx, outcome.answer);
-        return;
-      case 'busy':
-        if (!(await answeredByOnBusy(config, ctx, outcome.info))) setAnswer(ctx, outcome.answer);
-        return;
-      case 'unguarded':
-        await run(ctx, next);
-        return;
-      case 'lock':
-      case 'record':
-        try {
-          ctx.state.lock = lockInfo(outcome);
-          outcome.lease.autoExtend();
-          await run(ctx, next);
-          // A lock is released now; a record is completed with the response Koa is about to send.
-          if (outcome.kind === 'lock') await releaseLease(outcome.lease, config.logger);
-          else await storeResponse(ctx, outcome.lease, config.replay!, config);
-        } catch (err) {
-          // The handler threw, or its body cannot be stored (JSON.stringify failed): never leave the
-          // lock held or the record in flight.
-          await abandonLease(outcome, config);
-          throw err;
-        }
+    const outcome = await config.guard.open(ctx, await readLockRequest(config, ctx));
+    if (outcome.kind === 'store-failed' && outcome.mode === 'open') {
+      await run(ctx, next); // unguarded
+      return;
+    }
+    if (outcome.kind !== 'held') {
+      if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, ctx, outcome.info))) setAnswer(ctx, lockAnswer(outcome));
+      return;
+    }
+    const { held } = outcome;
+    try {
+      ctx.state.lock = lockInfo(held);
+      held.lease.autoExtend();
+      await run(ctx, next);
+      // A lock is released now; a record is completed with the response Koa is about to send.
+      if (held.kind === 'lock') await config.guard.end(held);
+      else await storeResponse(ctx, held.lease, config.replay!, config);
+    } catch (err) {
+      // The handler threw, or its body cannot be stored (JSON.stringify failed): never leave the
+      // lock held or the record in flight.
+      await config.guard.end(held);
+      throw err;
     }
   };
 }
@@ -154,8 +154,3 @@ async function answeredByOnBusy(config: Config, ctx: Context, info: BusyInfo): P
   return ctx.status !== status || ctx.body !== body;
 }
 
-function setAnswer(ctx: Context, answer: LockAnswer): void {
-  ctx.status = answer.status;
-  ctx.set(answer.headers as Record<string, string | string[]>);
-  ctx.body = answer.body;
-}

@@ -6,12 +6,12 @@
 import { LeaseLostError } from '../errors.js';
 import { idempotencyKeys } from '../store-keys.js';
 import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
-import type { IdempotencyBeginResult, StoredResponse } from '../store.js';
+import type { IdempotencyBeginResult, IdempotencyStore, StoredResponse } from '../store.js';
 import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from '../lock/lease-guard.js';
 
 /** An IdempotencyGuard's parsed options. */
-export interface RecordSettings extends LeaseSettings {
+export interface RecordSettings extends LeaseSettings<IdempotencyStore> {
   /** How long a completed response is kept for replay. */
   readonly replayTtlMs: number;
 }

@@ -6,7 +6,7 @@
 import { LockBusyError } from '../errors.js';
 import { lockKeys } from '../store-keys.js';
 import { checkFlag, checkLockAcquire } from '../store-replies.js';
-import type { LockAcquireResult } from '../store.js';
+import type { LockAcquireResult, LockStore } from '../store.js';
 import { Lease, type LockLease } from './lease.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from './lease-guard.js';
 
@@ -15,7 +15,7 @@ import { callLeaseStore, requestLease, type LeaseSettings } from './lease-guard.
  * @throws LockBusyError when another holder keeps it (after `waitMs`); StoreError / StoreTimeoutError
  *   when the store fails; `signal.reason` when `signal` aborts.
  */
-export async function acquireLock(settings: LeaseSettings, key: string, waitMs: number, signal?: AbortSignal): Promise<LockLease> {
+export async function acquireLock(settings: LeaseSettings<LockStore>, key: string, waitMs: number, signal?: AbortSignal): Promise<LockLease> {
   const keys = lockKeys(settings.prefix, key);
   const { store, ttlMs } = settings;
   const { result, token, sentAt } = await requestLease<LockAcquireResult>(

@@ -7,15 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
 import { parseDuration } from '../duration.js';
 import { validatePrefix } from '../store-keys.js';
-import { rejectUnknownOptions, validateLogger } from '../options.js';
+import { defaultStore } from '../default-store.js';
+import { readOptions, validateLogger } from '../options.js';
 import { callStore, type Logger } from '../store-call.js';
-import type { Store } from '../store.js';
-import { getDefaultStore } from '../../stores/default-store.js';
-import { defaultMaxHold, parseLeaseTtl, parseMaxHold, requireOptionsObject, validateGuardStore } from './options.js';
+import { defaultMaxHold, parseLeaseTtl, parseMaxHold, validateGuardStore } from './options.js';
 import { monotonicNow, pollWhileBusy } from './poll.js';
 
-/** A guard's parsed options: everything one lease operation needs. */
-export interface LeaseSettings {
+/** A guard's parsed options: everything one lease operation needs. `Store` is a LockStore or an IdempotencyStore. */
+export interface LeaseSettings<Store extends object = object> {
   readonly store: Store;
   readonly ttlMs: number;
   readonly maxHoldMs: number;
@@ -34,7 +33,7 @@ export interface GuardKind {
 }
 
 /** Base of LockGuard and IdempotencyGuard: parses the options they share. */
-export abstract class LeaseGuard implements LeaseSettings {
+export abstract class LeaseGuard<Store extends object> implements LeaseSettings<Store> {
   readonly store: Store;
   readonly ttlMs: number;
   readonly maxHoldMs: number;
@@ -44,14 +43,13 @@ export abstract class LeaseGuard implements LeaseSettings {
 
   /** @throws ConfigError naming the bad option. */
   protected constructor(options: unknown, kind: GuardKind) {
-    requireOptionsObject(options, kind.owner, kind.example);
-    rejectUnknownOptions(options, kind.optionNames, kind.owner);
-    this.store = validateGuardStore(options.store, 'store', kind.storeNeeds) ?? getDefaultStore();
-    this.ttlMs = parseLeaseTtl(options.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
-    this.maxHoldMs = options.maxHold === undefined ? defaultMaxHold(this.ttlMs) : parseMaxHold(options.maxHold, this.ttlMs, 'maxHold');
-    this.timeoutMs = parseDuration(options.timeout ?? DEFAULTS.timeoutMs, 'timeout');
-    this.prefix = validatePrefix(options.prefix ?? kind.defaultPrefix, 'prefix');
-    this.logger = validateLogger(options.logger) ?? console;
+    const defined = readOptions(options, kind.optionNames, kind.owner, kind.example);
+    this.store = (validateGuardStore(defined.store, 'store', kind.storeNeeds) ?? defaultStore()) as Store;
+    this.ttlMs = parseLeaseTtl(defined.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
+    this.maxHoldMs = defined.maxHold === undefined ? defaultMaxHold(this.ttlMs) : parseMaxHold(defined.maxHold, this.ttlMs, 'maxHold');
+    this.timeoutMs = parseDuration(defined.timeout ?? DEFAULTS.timeoutMs, 'timeout');
+    this.prefix = validatePrefix(defined.prefix ?? kind.defaultPrefix, 'prefix');
+    this.logger = validateLogger(defined.logger) ?? console;
   }
 }
 
@@ -81,7 +79,7 @@ export interface LeaseGrant<R> {
  * or `signal` aborted meanwhile — is given back at once rather than left to expire after the ttl.
  * @throws StoreError / StoreTimeoutError; `signal.reason` when it aborts.
  */
-export async function requestLease<R>(settings: LeaseSettings, request: LeaseRequest<R>, waitMs: number, signal: AbortSignal | undefined): Promise<LeaseGrant<R>> {
+export async function requestLease<R>(settings: LeaseSettings<object>, request: LeaseRequest<R>, waitMs: number, signal: AbortSignal | undefined): Promise<LeaseGrant<R>> {
   signal?.throwIfAborted();
   const token = randomUUID();
   let sentAt = 0;
@@ -104,7 +102,7 @@ export async function requestLease<R>(settings: LeaseSettings, request: LeaseReq
 }
 
 /** A token-checked store call on a held lease, within the guard's timeout budget (fail closed). */
-export function callLeaseStore<T>(settings: LeaseSettings, operation: () => Promise<T>): Promise<T> {
+export function callLeaseStore<T>(settings: LeaseSettings<object>, operation: () => Promise<T>): Promise<T> {
   return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger });
 }
 

@@ -5,8 +5,8 @@
 import { ConfigError } from '../errors.js';
 import { DEFAULTS } from '../defaults.js';
 import { MAX_DURATION_MS, formatValue, parseDuration } from '../duration.js';
-import { rejectUnknownOptions } from '../options.js';
-import type { Store } from '../store.js';
+import { readOptions } from '../options.js';
+import type { IdempotencyStore, LockStore } from '../store.js';
 import { AUTO_EXTEND_FRACTION } from './auto-extend.js';
 import { MIN_POLL_INTERVAL_MS } from './poll.js';
 
@@ -23,7 +23,7 @@ const LOCK_STORE_METHODS = ['acquireLock', 'extendLock', 'releaseLock'] as const
 const IDEMPOTENCY_STORE_METHODS = ['beginIdempotent', 'extendIdempotent', 'completeIdempotent', 'abortIdempotent'] as const;
 
 /** The store, if given: it must have the lock (and, for replay, the idempotency) operations of the Store interface. */
-export function validateGuardStore(store: unknown, option: string, needs: 'lock' | 'idempotency'): Store | undefined {
+export function validateGuardStore(store: unknown, option: string, needs: 'lock' | 'idempotency'): LockStore | IdempotencyStore | undefined {
   if (store === undefined) return undefined;
   const methods = needs === 'lock' ? LOCK_STORE_METHODS : IDEMPOTENCY_STORE_METHODS;
   const candidate = store as Record<string, unknown> | null;
@@ -32,7 +32,7 @@ export function validateGuardStore(store: unknown, option: string, needs: 'lock'
       `${option} must be a Store with ${methods.join(', ')} (e.g. new RedisStore({ client }) or new MemoryStore()); got ${formatValue(store)}`,
     );
   }
-  return store as Store;
+  return store as LockStore | IdempotencyStore;
 }
 
 /** A lease `ttl`: a duration from MIN_LEASE_TTL_MS up. */
@@ -77,22 +77,14 @@ export function validateGuardKey(key: unknown, option: string): string {
   return key;
 }
 
-/** Throws unless `options` is a plain options object. */
-export function requireOptionsObject(options: unknown, owner: string, example: string): asserts options is Record<string, unknown> {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`${owner} options must be an object like ${example}; got ${formatValue(options)}`);
-  }
-}
-
 const WAIT_OPTION_NAMES = ['wait', 'signal'] as const;
 
 /** The `{ wait, signal }` options of `acquire()` / `begin()`, parsed (`owner` names the method in errors). */
 export function parseWaitOptions(options: unknown, owner: string): { waitMs: number; signal: AbortSignal | undefined } {
-  requireOptionsObject(options, owner, '{ wait: 2000 }');
-  rejectUnknownOptions(options, WAIT_OPTION_NAMES, owner);
+  const defined = readOptions(options, WAIT_OPTION_NAMES, owner, '{ wait: 2000 }');
   return {
-    waitMs: parseWait(options.wait ?? DEFAULTS.lockWaitMs, 'wait'),
-    signal: validateSignal(options.signal, `${owner} option signal`),
+    waitMs: parseWait(defined.wait ?? DEFAULTS.lockWaitMs, 'wait'),
+    signal: validateSignal(defined.signal, `${owner} option signal`),
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Idempotency records without HTTP. One record per (already scoped) id: while in flight it is a
+ * The idempotency guard without HTTP. One record per (already scoped) id: while in flight it is a
  * lease like a lock's (token-checked, fenced, auto-extensible, gone `ttl` after its holder
  * crashed); once completed it holds the response for `replayTtl`. `begin` is one store call that
  * answers acquired | in-flight | mismatch | replay.
@@ -8,7 +8,7 @@ import { DEFAULTS } from './defaults.js';
 import { formatValue, parseDuration, type Duration } from './duration.js';
 import { ConfigError } from './errors.js';
 import type { Logger } from './store-call.js';
-import type { Store } from './store.js';
+import type { IdempotencyStore } from './store.js';
 import { beginRecord, type IdempotencyOutcome, type RecordSettings } from './idempotency/record.js';
 import { LeaseGuard, type GuardKind } from './lock/lease-guard.js';
 import { parseWaitOptions, validateGuardKey } from './lock/options.js';
@@ -16,8 +16,8 @@ import { parseWaitOptions, validateGuardKey } from './lock/options.js';
 export { IdempotencyLease, type IdempotencyOutcome } from './idempotency/record.js';
 
 export interface IdempotencyGuardOptions {
-  /** @default the process-wide MemoryStore (`getDefaultStore()`) */
-  store?: Store | undefined;
+  /** @default the process-wide MemoryStore */
+  store?: IdempotencyStore | undefined;
   /** In-flight lease (≥ MIN_LEASE_TTL_MS, 150 ms): a crashed holder frees the key after this. @default DEFAULTS.lockTtlMs (30 s) */
   ttl?: Duration | undefined;
   /** How long a completed response is kept for replay. @default DEFAULTS.replayTtlMs (24 h) */
@@ -52,7 +52,7 @@ const IDEMPOTENCY_GUARD: GuardKind = {
  * const outcome = await guard.begin(JSON.stringify([clientId, idempotencyKey]), fingerprint);
  * if (outcome.state === 'acquired') await outcome.lease.complete(await run());
  */
-export class IdempotencyGuard extends LeaseGuard implements RecordSettings {
+export class IdempotencyGuard extends LeaseGuard<IdempotencyStore> implements RecordSettings {
   readonly replayTtlMs: number;
 
   /** @throws ConfigError naming the bad option. */

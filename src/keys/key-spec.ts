@@ -4,10 +4,9 @@
  * function; a list means the first that yields a value. Compiled once to a KeyResolver; equal
  * specs share one resolver, so a request computes each distinct key once.
  */
-import { ConfigError } from '../../core/errors.js';
-import { formatValue } from '../../core/duration.js';
-import type { Logger } from '../../core/store-call.js';
-import { compileKeySpec, isHeaderName, keys, type KeyExtractor, type KeyResolver } from '../../keys.js';
+import { ConfigError, formatValue, type Logger } from '../core/index.js';
+import { compileKeySpec, type KeyResolver } from './extract.js';
+import { isHeaderName, keys, type KeyExtractor } from './extractors.js';
 
 /** One key spec item as written in a route table. */
 export type RouteKeySpecItem<Req> = string | KeyExtractor<Req>;

@@ -1,21 +1,47 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { decide, refund, type LimitPart, type StoreCallOptions } from '../../src/core/decide.js';
+import { requestRateLimiter, type LimiterSettings } from '../../src/core/rate-limiter.js';
 import { ConfigError, StoreError, StoreTimeoutError } from '../../src/core/errors.js';
-import { limitKey } from '../../src/core/store-keys.js';
-import type { Policy } from '../../src/core/decision.js';
-import { OUTAGE_QUIET_MS, type Logger } from '../../src/core/store-call.js';
+import { limitKey, type LimitPart } from '../../src/core/store-keys.js';
+import type { Decision, Policy } from '../../src/core/decision.js';
+import { OUTAGE_QUIET_MS, type Logger, type OnStoreError } from '../../src/core/store-call.js';
+import type { RateLimitStore } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { failingStore, recordingStore, silentStore, type RecordingStore } from './fake-stores.js';
 
 const policy = (limit: number, windowMs: number, name = `${windowMs}ms`): Policy => ({ name, limit, windowMs });
 const part = (id: string, ...policies: Policy[]): LimitPart => ({ id, prefix: 'rl:', policies });
+
+/** What these tests vary per call: the store side of one limiter. */
+interface StoreCallOptions {
+  store: RateLimitStore;
+  timeoutMs: number;
+  logger: Logger;
+  onStoreError: OnStoreError<undefined>;
+  refundable?: boolean;
+}
+
+function limiterFor(options: StoreCallOptions) {
+  const settings: LimiterSettings<undefined> = { prefix: 'rl:', refundable: false, ...options };
+  return requestRateLimiter(settings);
+}
+
+/** One decision of a limiter with `options` (RateLimiter.decide, the step every limiter takes). */
+function decide(parts: readonly LimitPart[], cost: number, mode: 'consume' | 'peek', options: StoreCallOptions, policies?: readonly Policy[]): Promise<Decision> {
+  return limiterFor(options).decide({ parts, cost, policies }, undefined, mode);
+}
+
+/** Refunds `decision` through a limiter with `options` (the ticket on the decision says what to give back). */
+function refund(decision: Decision, options: StoreCallOptions): Promise<void> {
+  return limiterFor(options).refund(decision);
+}
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   return { lines, warn: (message) => lines.push(message) };
 }
 
-describe('decide() and refund() on MemoryStore (virtual clock)', () => {
+describe('RateLimiter.decide() and refund() on MemoryStore (virtual clock)', () => {
   let now: number;
   let memory: MemoryStore;
   let store: RecordingStore;
@@ -23,7 +49,7 @@ describe('decide() and refund() on MemoryStore (virtual clock)', () => {
 
   beforeEach(() => {
     now = 1_000_000;
-    memory = new MemoryStore({ clock: () => now, sweepIntervalMs: 0 });
+    memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
     store = recordingStore(memory);
     options = { store, timeoutMs: 1_000, logger: recordingLogger(), onStoreError: 'open', refundable: true };
   });
@@ -53,11 +79,15 @@ describe('decide() and refund() on MemoryStore (virtual clock)', () => {
     let release!: () => void;
     const stalled = new Promise<void>((resolve) => (release = resolve));
     let landed!: Promise<unknown>;
-    const slowStore = Object.create(memory) as MemoryStore;
-    slowStore.consume = async (limits, cost) => {
-      await stalled; // the store answers only after the caller gave up
-      landed = memory.consume(limits, cost);
-      return landed as ReturnType<MemoryStore['consume']>;
+    const slowStore: RateLimitStore = {
+      consume: async (limits, cost) => {
+        await stalled; // the store answers only after the caller gave up
+        landed = memory.consume(limits, cost);
+        return landed as ReturnType<MemoryStore['consume']>;
+      },
+      peek: (limits, cost) => memory.peek(limits, cost),
+      refund: (limits, cost, stamp) => memory.refund(limits, cost, stamp),
+      reset: (keys) => memory.reset(keys),
     };
     const timedOut = await decide([login], 1, 'consume', { ...options, store: slowStore, timeoutMs: 20 });
     expect(timedOut).toMatchObject({ allowed: true, reason: 'store-timeout' });
@@ -209,7 +239,7 @@ describe('decide() and refund() on MemoryStore (virtual clock)', () => {
   });
 });
 
-describe('decide() when the store fails', () => {
+describe('RateLimiter.decide() when the store fails', () => {
   const parts = [part('ip:9.9.9.9', policy(10, 60_000, '1m'), policy(100, 3_600_000, '1h'))];
 
   it("'open' lets the request through with the reason and the error", async () => {

@@ -1,0 +1,181 @@
+/**
+ * withLock and LockGuard against a failing Redis (own throwaway server, stopped by PID):
+ * store down → 503 + Retry-After within timeout + 50 ms with the handler not run, logged once;
+ * an acquire that timed out (Redis frozen with SIGSTOP) leaves no orphan lock once Redis answers;
+ * fences keep increasing across a restart that lost every key.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdempotencyGuard } from '../../src/core/idempotency-guard.js';
+import { LockGuard } from '../../src/core/lock-guard.js';
+import { LockBusyError } from '../../src/core/errors.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+import { lockApp, type FrameworkName } from './support/apps.js';
+import { listen, send, type TestServer } from './support/http.js';
+
+const TIMEOUT_MS = 100;
+
+let redis: RedisServerHandle;
+let client: Redis;
+let store: RedisStore;
+const servers: TestServer[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  client = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: (attempt) => Math.min(attempt * 20, 200) });
+  client.on('error', () => undefined); // connection errors while the server is down are expected here
+  store = new RedisStore({ client });
+  await client.ping();
+});
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+  client.disconnect();
+  await redis.stop();
+});
+
+async function waitUntilReady(): Promise<void> {
+  for (let i = 0; i < 200 && client.status !== 'ready'; i++) await sleep(25);
+  expect(client.status).toBe('ready');
+}
+
+function logger() {
+  const lines: string[] = [];
+  return { lines, warn: (line: string) => void lines.push(line) };
+}
+
+describe.each(['express', 'koa'] as FrameworkName[])('%s', (name) => {
+  it.each([false, true])('store down (replay: %s) → 503 + Retry-After within timeout + 50 ms, handler not run, logged once', async (replay) => {
+    const log = logger();
+    let runs = 0;
+    // A store of its own: outages are tracked (and logged once) per store.
+    const server = await listen(
+      lockApp(name, {
+        lock: { store: new RedisStore({ client }), timeout: TIMEOUT_MS, logger: log, ...(replay ? { replay: {} } : {}) },
+        handler: () => {
+          runs++;
+          return { status: 200, body: 'ran' };
+        },
+      }),
+    );
+    servers.push(server);
+    redis.kill('SIGKILL');
+    const elapsed: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const started = performance.now();
+        const response = await send(server.port, { headers: { 'Idempotency-Key': uniqueId('down') }, body: {} });
+        elapsed.push(performance.now() - started);
+        expect(response.status).toBe(503);
+        expect(response.headers['retry-after']).toBe('1');
+        expect(response.json()).toMatchObject({ status: 503, code: 'store-unavailable' });
+      }
+    } finally {
+      await redis.restart();
+      await waitUntilReady();
+    }
+    expect(runs).toBe(0);
+    expect(Math.max(...elapsed)).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+    expect(log.lines.filter((line) => line.includes('store unavailable'))).toHaveLength(1);
+  });
+});
+
+it('an acquire that timed out on a frozen Redis is released as soon as its late grant lands (no orphan lock)', async () => {
+  const key = uniqueId('orphan');
+  const guard = new LockGuard({ store, ttl: '30s', timeout: TIMEOUT_MS, logger: logger() });
+  redis.kill('SIGSTOP');
+  const started = performance.now();
+  try {
+    await expect(guard.acquire(key)).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE_TIMEOUT' });
+    expect(performance.now() - started).toBeLessThanOrEqual(TIMEOUT_MS + 50);
+    await sleep(300 - TIMEOUT_MS);
+  } finally {
+    redis.kill('SIGCONT');
+  }
+  const resumed = performance.now();
+  // The late SET NX lands, then onLate's token-checked release: the key is free well before its 30 s ttl.
+  let lease;
+  while (!lease && performance.now() - resumed < 2_000) {
+    lease = await guard.acquire(key).catch((err: unknown) => {
+      if (err instanceof LockBusyError) return undefined;
+      throw err;
+    });
+    if (!lease) await sleep(10);
+  }
+  expect(lease).toBeDefined();
+  expect(performance.now() - resumed).toBeLessThan(500);
+  await lease!.release();
+});
+
+it('an idempotency begin that timed out is aborted when it lands, so the retry runs', async () => {
+  const id = uniqueId('orphan-record');
+  const guard = new IdempotencyGuard({ store, ttl: '30s', timeout: TIMEOUT_MS, logger: logger() });
+  redis.kill('SIGSTOP');
+  try {
+    await expect(guard.begin(id, 'fp')).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE_TIMEOUT' });
+    await sleep(200);
+  } finally {
+    redis.kill('SIGCONT');
+  }
+  await sleep(200);
+  const outcome = await guard.begin(id, 'fp');
+  expect(outcome.state).toBe('acquired');
+  if (outcome.state === 'acquired') await outcome.lease.abort();
+});
+
+it('fences keep increasing across a Redis restart that lost every key', async () => {
+  const key = uniqueId('fence');
+  const locks = new LockGuard({ store, ttl: '30s' });
+  const records = new IdempotencyGuard({ store, ttl: '30s' });
+  const before = await locks.acquire(key);
+  await before.release();
+  const recordBefore = await records.begin(key, 'fp');
+  expect(recordBefore.state).toBe('acquired');
+  await redis.restart();
+  await waitUntilReady();
+  const after = await locks.acquire(key);
+  const recordAfter = await records.begin(key, 'fp');
+  expect(after.fence).toBeGreaterThan(before.fence);
+  expect(recordAfter.state).toBe('acquired');
+  if (recordBefore.state === 'acquired' && recordAfter.state === 'acquired') {
+    expect(recordAfter.lease.fence).toBeGreaterThan(recordBefore.lease.fence);
+    await recordAfter.lease.abort();
+  }
+  await after.release();
+});
+
+it('onStoreError may choose "open": the handler then runs without a lock (req.lock unset)', async () => {
+  const seen: unknown[] = [];
+  let lockSeen: unknown = 'not run';
+  const server = await listen(
+    lockApp('express', {
+      lock: {
+        store: new RedisStore({ client }),
+        timeout: TIMEOUT_MS,
+        logger: logger(),
+        onStoreError: (err: { code: string }, req: { method: string }) => {
+          seen.push([err.code, req.method]);
+          return 'open';
+        },
+      },
+      handler: ({ lock }) => {
+        lockSeen = lock;
+        return { status: 200, body: 'unguarded' };
+      },
+    }),
+  );
+  servers.push(server);
+  redis.kill('SIGKILL');
+  try {
+    const response = await send(server.port, { headers: { 'Idempotency-Key': uniqueId('open') } });
+    expect(response.status).toBe(200);
+    expect(response.text).toBe('unguarded');
+  } finally {
+    await redis.restart();
+    await waitUntilReady();
+  }
+  expect(lockSeen).toBeUndefined();
+  expect(seen).toEqual([['ERR_RATELOCK_STORE', 'POST']]);
+});

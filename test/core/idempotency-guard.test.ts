@@ -1,0 +1,113 @@
+/**
+ * IdempotencyGuard without HTTP, on every store kind: the record's states, waiting for a
+ * duplicate's response, a crashed holder freeing the key within ttl, a stale holder unable to
+ * complete over its successor's record, and records expiring after replayTtl.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IdempotencyGuard, type IdempotencyOutcome } from '../../src/core/idempotency-guard.js';
+import { ConfigError, LeaseLostError } from '../../src/core/errors.js';
+import type { StoredResponse } from '../../src/core/store.js';
+import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
+
+const response = (text: string, status = 201): StoredResponse => ({
+  status,
+  headers: { 'content-type': 'text/plain; charset=utf-8', link: ['</a>; rel="a"', '</b>; rel="b"'] },
+  body: Buffer.from(text),
+});
+
+function acquired(outcome: IdempotencyOutcome) {
+  if (outcome.state !== 'acquired') throw new Error(`expected acquired, got ${outcome.state}`);
+  return outcome.lease;
+}
+
+describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
+  let t: TestStore;
+  beforeAll(async () => {
+    t = await createTestStore(kind);
+  });
+  afterAll(() => t.close());
+
+  it('acquired → in-flight / mismatch for duplicates → replay after complete; abort frees the key', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: '5s' });
+    const id = uniqueId('pay');
+    const lease = acquired(await guard.begin(id, 'fp-1'));
+    const duplicate = await guard.begin(id, 'fp-1');
+    expect(duplicate.state).toBe('in-flight');
+    expect(duplicate.state === 'in-flight' && duplicate.retryAfterMs).toBeGreaterThan(4_000);
+    expect((await guard.begin(id, 'fp-2')).state).toBe('mismatch');
+    await lease.complete(response('paid'));
+    const replay = await guard.begin(id, 'fp-1');
+    expect(replay).toEqual({ state: 'replay', response: response('paid') });
+    expect((await guard.begin(id, 'fp-2')).state).toBe('mismatch');
+
+    const other = uniqueId('pay');
+    const first = acquired(await guard.begin(other, 'fp'));
+    await first.abort();
+    const second = acquired(await guard.begin(other, 'fp'));
+    expect(second.fence).toBeGreaterThan(first.fence);
+    await second.abort();
+  });
+
+  it('a duplicate with `wait` gets the response as soon as the first completes', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: '5s' });
+    const id = uniqueId('wait');
+    const lease = acquired(await guard.begin(id, 'fp'));
+    const waiting = guard.begin(id, 'fp', { wait: 3_000 });
+    await sleep(200);
+    await lease.complete(response('done'));
+    const outcome = await waiting;
+    expect(outcome.state).toBe('replay');
+  });
+
+  it('a crashed holder’s record frees itself within ttl', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: 300 });
+    const id = uniqueId('crash');
+    const started = performance.now();
+    acquired(await guard.begin(id, 'fp')); // never completed
+    const retry = acquired(await guard.begin(id, 'fp', { wait: 2_000 }));
+    const after = performance.now() - started;
+    expect(after).toBeGreaterThanOrEqual(300 - 5);
+    expect(after).toBeLessThanOrEqual(300 + 150);
+    await retry.abort();
+  });
+
+  it('a stale holder cannot complete over its successor’s record (LeaseLostError), nor abort it', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: 200 });
+    const id = uniqueId('stale');
+    const stale = acquired(await guard.begin(id, 'fp'));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600); // event loop blocked past ttl
+    await sleep(10);
+    expect(stale.signal.aborted).toBe(true);
+    const successor = acquired(await guard.begin(id, 'fp'));
+    await expect(stale.complete(response('stale'))).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(stale.abort()).rejects.toBeInstanceOf(LeaseLostError);
+    await successor.complete(response('fresh'));
+    const replay = await guard.begin(id, 'fp');
+    expect(replay.state === 'replay' && replay.response.body?.toString()).toBe('fresh');
+  });
+
+  it('forgets a completed record after replayTtl', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: '5s', replayTtl: 300 });
+    const id = uniqueId('expire');
+    await acquired(await guard.begin(id, 'fp')).complete(response('old'));
+    expect((await guard.begin(id, 'fp')).state).toBe('replay');
+    await sleep(400);
+    const again = acquired(await guard.begin(id, 'fp-new'));
+    await again.abort();
+  });
+});
+
+describe('IdempotencyGuard options', () => {
+  it.each([
+    [{ replayTtl: 0 }, /replayTtl must be/],
+    [{ ttl: 1 }, /^ttl must be at least 150 ms, so the lease can be auto-extended every ttl\/3 .*; got 1$/],
+    [{ ttl: 100, replayTtl: '1h' }, /^ttl must be at least 150 ms/],
+    [{ ttl: '5s', maxHold: '1s' }, /maxHold must be at least the lease ttl/],
+    [{ store: { acquireLock() {} } }, /store must be a Store with beginIdempotent/],
+    [{ ttl: '5s', lease: 1 }, /IdempotencyGuard has no option "lease"/],
+  ])('rejects %j with a ConfigError naming the option', (options, message) => {
+    expect(() => new IdempotencyGuard(options as never)).toThrow(ConfigError);
+    expect(() => new IdempotencyGuard(options as never)).toThrow(message);
+  });
+});
