@@ -194,8 +194,8 @@ export class RateLimiter<Req = undefined> {
     const { store, timeoutMs, logger } = this.#settings;
     let result: ConsumeResult;
     try {
-      const call = (mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost)).then((reply) => checkConsumeResult(mode, reply));
-      result = await withTimeout(call, timeoutMs, mode === 'consume' ? (late) => refundLate(store, limits, cost, late) : undefined);
+      const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
+      result = checkConsumeResult(mode, await withTimeout(call, timeoutMs, mode === 'consume' ? refundLate : undefined, { store, limits, cost }));
       if (policies[result.index] === undefined) {
         throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${policies.length} limits`);
       }
@@ -261,8 +261,9 @@ export class RateLimiter<Req = undefined> {
  * (a stalled Redis resuming, or the client re-sending it after a reconnect). Nobody was counted for it,
  * so give it back: otherwise every outage would leave phantom entries that block real requests.
  */
-function refundLate(store: RateLimitStore, limits: readonly StoreLimit[], cost: number, late: ConsumeResult): void {
-  if (!late.allowed || late.stamp <= 0) return;
+function refundLate(late: ConsumeResult, { store, limits, cost }: { store: RateLimitStore; limits: readonly StoreLimit[]; cost: number }): void {
+  // Checked loosely: a custom store's late reply may be anything.
+  if (late?.allowed !== true || !(late.stamp > 0)) return;
   store.refund(limits, cost, late.stamp).catch(() => undefined); // best effort: the store just came back
 }
 

@@ -4,6 +4,7 @@
  * when they start and once when they end, never per request.
  */
 import { ConfigError, StoreError, StoreTimeoutError, isStoreFailure } from './errors.js';
+import { startDeadline } from './deadlines.js';
 import { formatValue } from './duration.js';
 
 export interface Logger {
@@ -33,26 +34,24 @@ export function resolveFailureMode<Req>(onStoreError: OnStoreError<Req>, error: 
 
 /**
  * Runs `operation` within `timeoutMs`. On timeout rejects with StoreTimeoutError; if the operation
- * then succeeds late, `onLate(value)` runs (e.g. to release a lock that nobody will use).
- * Any other rejection becomes a StoreError (kept as is if it already is one).
+ * then succeeds late, `onLate(value, context)` runs (e.g. to release a lock that nobody will use;
+ * `context` spares the caller a closure per call). Any other rejection becomes a StoreError (kept
+ * as is if it already is one).
  */
-export function withTimeout<T>(operation: Promise<T>, timeoutMs: number, onLate?: (value: T) => void): Promise<T> {
+export function withTimeout<T, C = undefined>(operation: Promise<T>, timeoutMs: number, onLate?: (value: T, context: C) => void, context?: C): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      reject(new StoreTimeoutError(timeoutMs));
-    }, timeoutMs);
-    timer.unref?.();
+    const deadline = startDeadline(timeoutMs, () => reject(new StoreTimeoutError(timeoutMs)));
     operation.then(
       (value) => {
-        clearTimeout(timer);
-        if (timedOut) onLate?.(value);
-        else resolve(value);
+        if (!deadline.settled) {
+          deadline.settled = true;
+          resolve(value);
+        } else onLate?.(value, context as C);
       },
       (err: unknown) => {
-        clearTimeout(timer);
-        if (!timedOut) reject(toStoreError(err));
+        if (deadline.settled) return;
+        deadline.settled = true;
+        reject(toStoreError(err));
       },
     );
   });

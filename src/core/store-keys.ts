@@ -20,9 +20,26 @@ import type { IdempotencyKeys, LockKeys, StoreLimit } from './store.js';
 export const MAX_PREFIX_LENGTH = 64;
 const PREFIX_PATTERN = /^[\x21-\x7a\x7c\x7e]*$/; // printable ASCII without space, '{' and '}'
 
+/**
+ * Digests of recent ids: a SHA-256 costs ~1.5 µs, a Map hit ~0.1 µs, and a limiter sees the same
+ * clients again and again. Bounded: when full it starts over (no LRU bookkeeping on the hot path);
+ * ~100 bytes per entry, so at most ~1.6 MB.
+ */
+const DIGEST_CACHE_SIZE = 16_384;
+/** Ids longer than this are hashed every time: caching them would let one client fill memory. */
+const MAX_CACHED_ID_LENGTH = 256;
+let digests = new Map<string, string>();
+
 /** 22 base64url characters of SHA-256 (132 bits): collision-free in practice, never contains braces. */
 export function digest(id: string): string {
-  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
+  let value = digests.get(id);
+  if (value !== undefined) return value;
+  value = createHash('sha256').update(id).digest('base64url').slice(0, 22);
+  if (id.length <= MAX_CACHED_ID_LENGTH) {
+    if (digests.size >= DIGEST_CACHE_SIZE) digests = new Map();
+    digests.set(id, value);
+  }
+  return value;
 }
 
 /** Throws a ConfigError unless `prefix` is short printable ASCII without braces or spaces. */

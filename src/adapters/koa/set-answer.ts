@@ -9,7 +9,10 @@ export function setAnswer(ctx: Context, answer: HttpAnswer): void {
   ctx.set(answer.headers as Record<string, string | string[]>);
 }
 
-/** Sets one header: a module-level function, so writing quota headers creates no closure per request. */
+/**
+ * Sets one quota header: a module-level function, so writing headers creates no closure per
+ * request. Straight on the Node response (what `ctx.set` ends in), skipping Koa's delegation.
+ */
 export function setHeader(ctx: Context, name: string, value: string): void {
-  ctx.set(name, value);
+  ctx.res.setHeader(name, value);
 }

@@ -1,0 +1,81 @@
+/**
+ * The refusal cache on its own, on a virtual clock: what it answers, what it never answers (an
+ * allowed call, a smaller cost, other limits), when it forgets, and its bound.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
+import { RefusalCache } from '../../src/stores/redis/refusal-cache.js';
+
+const limit = (key: string, extra: Partial<StoreLimit> = {}): StoreLimit => ({ key, limit: 10, windowMs: 60_000, ...extra });
+const refused = (retryAfterMs: number, extra: Partial<ConsumeResult> = {}): ConsumeResult => ({
+  allowed: false,
+  index: 0,
+  remaining: 0,
+  resetMs: 50_000,
+  retryAfterMs,
+  stamp: 0,
+  ...extra,
+});
+
+function cacheAt(start = 1_000): { cache: RefusalCache; clock: { now: number } } {
+  const clock = { now: start };
+  return { cache: new RefusalCache(3, () => clock.now), clock };
+}
+
+describe('RefusalCache', () => {
+  it('answers the same call with the remembered refusal until it can pass, counting down', () => {
+    const { cache, clock } = cacheAt();
+    const limits = [limit('rl:{a}:10-in-1m')];
+    cache.remember(limits, 1, refused(2_000, { remaining: 3, index: 0 }));
+    expect(cache.lookup(limits, 1)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 50_000, retryAfterMs: 2_000, stamp: 0 });
+    clock.now += 1_500;
+    expect(cache.lookup([limit('rl:{a}:10-in-1m')], 1)).toMatchObject({ retryAfterMs: 500, resetMs: 48_500 });
+    clock.now += 500;
+    expect(cache.lookup(limits, 1)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('answers a larger cost, never a smaller one', () => {
+    const { cache } = cacheAt();
+    const limits = [limit('k')];
+    cache.remember(limits, 3, refused(1_000));
+    expect(cache.lookup(limits, 5)).toMatchObject({ allowed: false });
+    expect(cache.lookup(limits, 2)).toBeUndefined();
+  });
+
+  it('never answers other limits, other quotas or other own costs', () => {
+    const { cache } = cacheAt();
+    cache.remember([limit('k'), limit('h', { windowMs: 3_600_000 })], 1, refused(1_000));
+    expect(cache.lookup([limit('k')], 1)).toBeUndefined();
+    expect(cache.lookup([limit('k', { limit: 11 }), limit('h', { windowMs: 3_600_000 })], 1)).toBeUndefined();
+    expect(cache.lookup([limit('k', { cost: 2 }), limit('h', { windowMs: 3_600_000 })], 1)).toBeUndefined();
+    expect(cache.lookup([limit('k'), limit('h', { windowMs: 3_600_000 })], 1)).toMatchObject({ allowed: false });
+  });
+
+  it('remembers neither allowed calls nor costs that can never fit', () => {
+    const { cache } = cacheAt();
+    cache.remember([limit('k')], 1, { ...refused(0), allowed: true });
+    cache.remember([limit('k')], 99, refused(-1));
+    expect(cache.size).toBe(0);
+  });
+
+  it('forgets every refusal involving a reset or refunded key', () => {
+    const { cache } = cacheAt();
+    cache.remember([limit('a'), limit('b')], 1, refused(1_000));
+    cache.remember([limit('b')], 1, refused(1_000));
+    cache.remember([limit('c')], 1, refused(1_000));
+    cache.forget(['b']);
+    expect(cache.size).toBe(1);
+    expect(cache.lookup([limit('c')], 1)).toMatchObject({ allowed: false });
+  });
+
+  it('keeps at most its bound, dropping the oldest refusal first', () => {
+    const { cache } = cacheAt();
+    for (const key of ['a', 'b', 'c', 'd']) cache.remember([limit(key)], 1, refused(1_000));
+    expect(cache.size).toBe(3);
+    expect(cache.lookup([limit('a')], 1)).toBeUndefined();
+    expect(cache.lookup([limit('d')], 1)).toMatchObject({ allowed: false });
+    cache.forget(['a', 'b', 'c', 'd']);
+    expect(cache.size).toBe(0);
+  });
+});
