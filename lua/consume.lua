@@ -1,34 +1,33 @@
 -- consume / peek / refund on sliding logs (needs prelude.lua and sliding-log.lua).
 
--- consume and peek: checks every limit and, when `record` is true (consume) and all have room,
--- writes the request to all of them; else writes nothing.
--- Reply: { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
-local function check_limits(keys, argv, record)
-  -- KEYS[i]: the log of limit i.
-  -- ARGV, in order:
-  --   clock      store time in ms injected by tests, '' = Redis TIME
-  --   call_cost  units this request takes on a limit without its own cost, integer >= 1
-  --   align      '' normally; on Cluster, the stamp (ms) already written to the logs of other
-  --              hash tags: reused if no log here holds a newer entry and it is within 1 % of the
-  --              shortest window from `now` (entries then age out at most that much early), so
-  --              that one stamp refunds the request everywhere
-  --   then per limit i: window_ms (ms), limit (quota per window), cost (units this request
-  --              takes on limit i, '' = call_cost)
-  local clock = argv[1]
-  local call_cost = tonumber(argv[2])
-  local align = tonumber(argv[3])
-  local now = now_ms(clock)
-  local n = #keys
-  local windows, limits, costs, counts, heads = {}, {}, {}, {}, {}
+-- Per-limit state of check_limits, reused by every call: one check runs at a time, and entries
+-- past the current call's n are never read.
+local windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}
+
+-- int_str of the last stamp written: the decisions of one batch call mostly share it.
+local last_stamp, last_stamp_str = nil, nil
+local function stamp_str(stamp)
+  if stamp ~= last_stamp then last_stamp, last_stamp_str = stamp, int_str(stamp) end
+  return last_stamp_str
+end
+
+-- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
+-- writes the request to all of them; else writes nothing. Limit i (1 .. n) is the log
+-- keys[key_at + i] with window_ms, limit and cost at argv[arg_at + 3i - 2], argv[arg_at + 3i - 1],
+-- argv[arg_at + 3i] (cost '' = call_cost). `now` is the store time (ms) the check runs at.
+-- `align`: see consume. Writes its reply to out[pos + 1 .. pos + 6], only once every command ran:
+-- { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
+local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos)
   local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
   local shortest_window = nil
   local blocked = false
   for i = 1, n do
-    local window_ms = tonumber(argv[1 + 3 * i])
-    local limit = tonumber(argv[2 + 3 * i])
-    local cost = tonumber(argv[3 + 3 * i]) or call_cost
-    local count, head = read_log(keys[i], window_ms, now, log_ttl_ms(window_ms, clock))
-    windows[i], limits[i], costs[i], counts[i], heads[i] = window_ms, limit, cost, count, head
+    local at = arg_at + 3 * i
+    local window_ms = tonumber(argv[at - 2])
+    local limit = tonumber(argv[at - 1])
+    local cost = tonumber(argv[at]) or call_cost
+    local count, head, oldest = read_log(keys[key_at + i], window_ms, now, clock)
+    windows[i], limits[i], costs[i], counts[i], heads[i], oldests[i] = window_ms, limit, cost, count, head, oldest
     if count + cost > limit then blocked = true end
     if head and head > max_head then max_head = head end
     if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
@@ -43,7 +42,10 @@ local function check_limits(keys, argv, record)
         local this_wait = -1
         if cost <= limit then
           -- Entries 0 .. limit-cost-1 (newest first) may stay; the one at limit-cost must age out.
-          this_wait = tonumber(redis.call('LINDEX', keys[i], limit - cost)) + windows[i] - now
+          -- On a log filled exactly to the limit that is the oldest in the window, already read.
+          local entry = oldests[i]
+          if limit - cost ~= counts[i] - 1 then entry = tonumber(redis.call('LINDEX', keys[key_at + i], limit - cost)) end
+          this_wait = entry + windows[i] - now
         end
         if index == 0 or (wait ~= -1 and (this_wait == -1 or this_wait > wait)) then
           index, wait = i, this_wait
@@ -52,7 +54,9 @@ local function check_limits(keys, argv, record)
     end
     local reset_ms = 0
     if heads[index] then reset_ms = heads[index] + windows[index] - now end
-    return { 0, index - 1, math.max(limits[index] - counts[index], 0), reset_ms, wait, 0 }
+    out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, math.max(limits[index] - counts[index], 0)
+    out[pos + 4], out[pos + 5], out[pos + 6] = reset_ms, wait, 0
+    return pos + 6
   end
 
   -- stamp = max(now, every head) keeps every log sorted newest-first even if the clock stepped
@@ -69,25 +73,69 @@ local function check_limits(keys, argv, record)
     if left < remaining then index, remaining = i, left end
   end
 
-  if not record then return { 1, index - 1, remaining, stamp + windows[index] - now, 0, 0 } end
-  push_entries(keys, int_str(stamp), costs)
-  for i = 1, n do
-    if counts[i] == 0 then redis.call('PEXPIRE', keys[i], log_ttl_ms(windows[i], clock)) end
+  local written = 0
+  if record then
+    push_entries(keys, key_at, n, stamp_str(stamp), costs)
+    for i = 1, n do
+      if counts[i] == 0 then redis.call('PEXPIRE', keys[key_at + i], log_ttl_ms(windows[i], clock)) end
+    end
+    written = stamp
   end
-  return { 1, index - 1, remaining, stamp + windows[index] - now, 0, stamp }
+  out[pos + 1], out[pos + 2], out[pos + 3] = 1, index - 1, remaining
+  out[pos + 4], out[pos + 5], out[pos + 6] = stamp + windows[index] - now, 0, written
+  return pos + 6
+end
+
+-- consume and peek, one request each.
+-- KEYS[i]: the log of limit i.
+-- ARGV, in order:
+--   clock      store time in ms injected by tests, '' = Redis TIME
+--   call_cost  units this request takes on a limit without its own cost, integer >= 1
+--   align      '' normally; on Cluster, the stamp (ms) already written to the logs of other
+--              hash tags: reused if no log here holds a newer entry and it is within 1 % of the
+--              shortest window from `now` (entries then age out at most that much early), so
+--              that one stamp refunds the request everywhere
+--   then per limit i: window_ms (ms), limit (quota per window), cost (units this request
+--              takes on limit i, '' = call_cost)
+local function check_one(keys, argv, record)
+  local clock = argv[1]
+  local out = {}
+  check_limits(keys, 0, argv, 3, #keys, now_ms(clock), clock, tonumber(argv[2]), tonumber(argv[3]), record, out, 0)
+  return out
 end
 
 local function consume(keys, argv)
-  return check_limits(keys, argv, true)
+  return check_one(keys, argv, true)
 end
 
 local function peek(keys, argv)
-  return check_limits(keys, argv, false)
+  return check_one(keys, argv, false)
 end
 
--- refund: removes one request's entries (those still there) from every log.
--- Equal stamps are interchangeable, so LREM never removes a newer request's entry.
--- Reply: the number of entries removed over all logs.
+-- refund: removes one request's entries (those still there) from n logs: log i (1 .. n) is
+-- keys[key_at + i], with window_ms and cost (entries to remove, '' = call_cost) at
+-- argv[arg_at + 2i - 1] and argv[arg_at + 2i]. Equal stamps are interchangeable, so LREM never
+-- removes a newer request's entry. Returns the number of entries removed over all logs.
+local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, stamp)
+  local entry = int_str(stamp)
+  local removed = 0
+  for i = 1, n do
+    local key = keys[key_at + i]
+    local oldest = redis.call('LINDEX', key, -1)
+    -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
+    if oldest and tonumber(oldest) <= stamp then
+      local n_removed = redis.call('LREM', key, tonumber(argv[arg_at + 2 * i]) or call_cost, entry)
+      if n_removed > 0 then
+        removed = removed + n_removed
+        -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
+        redis.call('PEXPIRE', key, log_ttl_ms(tonumber(argv[arg_at + 2 * i - 1]), clock))
+      end
+    end
+  end
+  return removed
+end
+
+-- refund, one request. Reply: the number of entries removed over all logs.
 local function refund(keys, argv)
   -- KEYS[i]: the log of limit i.
   -- ARGV, in order:
@@ -95,21 +143,5 @@ local function refund(keys, argv)
   --   call_cost  entries to remove from a log without its own cost
   --   stamp      the stamp consume returned (ms)
   --   then per limit i: window_ms (ms), cost (entries to remove from log i, '' = call_cost)
-  local clock = argv[1]
-  local call_cost = tonumber(argv[2])
-  local stamp = tonumber(argv[3])
-  local removed = 0
-  for i = 1, #keys do
-    local oldest = redis.call('LINDEX', keys[i], -1)
-    -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
-    if oldest and tonumber(oldest) <= stamp then
-      local n = redis.call('LREM', keys[i], tonumber(argv[3 + 2 * i]) or call_cost, int_str(stamp))
-      if n > 0 then
-        removed = removed + n
-        -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
-        redis.call('PEXPIRE', keys[i], log_ttl_ms(tonumber(argv[2 + 2 * i]), clock))
-      end
-    end
-  end
-  return removed
+  return refund_limits(keys, 0, argv, 3, #keys, argv[1], tonumber(argv[2]), tonumber(argv[3]))
 end

@@ -2,9 +2,11 @@
 -- of cost. The list stays sorted newest-first because every stamp is >= the head of every log it
 -- is pushed to. An entry at t counts while now - t < window.
 
--- Tail chunks read while looking for the first entry still in the window; past their sum the
--- boundary is binary-searched, so a single call never scans a whole large log.
-local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
+-- Tail chunks read while looking for the first entry still in the window (after the oldest, known
+-- to be expired); past their sum the boundary is binary-searched, so a single call never scans a
+-- whole large log. The first chunk is small: under steady traffic a call finds one or two expired
+-- entries, and every value read costs a Lua string.
+local TRIM_SCAN_CHUNKS = { 3, 16, 64, 256, 1024 }
 
 -- Under a clock injected by tests, Redis expiry still runs on real time: keep test logs alive
 -- for an hour.
@@ -20,14 +22,16 @@ local function log_ttl_ms(window_ms, clock)
   return 2 * window_ms
 end
 
--- How many entries at the tail are expired (<= cutoff). Requires len >= 2, the head in the window
--- and the tail expired, so the boundary lies strictly inside the list.
+-- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window.
+-- Requires len >= 2, the head in the window and the tail expired, so the boundary lies strictly
+-- inside the list.
 local function count_expired(key, len, cutoff)
-  local scanned = 0
+  local scanned = 1 -- the tail
   for _, size in ipairs(TRIM_SCAN_CHUNKS) do
     local chunk = redis.call('LRANGE', key, -math.min(scanned + size, len), -(scanned + 1))
     for j = #chunk, 1, -1 do
-      if tonumber(chunk[j]) > cutoff then return scanned end
+      local entry = tonumber(chunk[j])
+      if entry > cutoff then return scanned, entry end
       scanned = scanned + 1
     end
   end
@@ -37,14 +41,14 @@ local function count_expired(key, len, cutoff)
     local mid = math.floor((lo + hi) / 2)
     if tonumber(redis.call('LINDEX', key, -(mid + 1))) > cutoff then hi = mid else lo = mid + 1 end
   end
-  return lo
+  return lo, tonumber(redis.call('LINDEX', key, -(lo + 1)))
 end
 
 -- Reads one log at `now`, dropping what no longer counts. Returns the number of entries in the
--- window and the newest entry (nil when the log is empty).
-local function read_log(key, window_ms, now, ttl_ms)
+-- window, the newest entry and the oldest one in the window (both nil when the log is empty).
+local function read_log(key, window_ms, now, clock)
   local oldest = redis.call('LINDEX', key, -1)
-  if not oldest then return 0, nil end
+  if not oldest then return 0, nil, nil end
   oldest = tonumber(oldest)
   local len = redis.call('LLEN', key)
   local head = oldest
@@ -54,33 +58,33 @@ local function read_log(key, window_ms, now, ttl_ms)
     -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
     -- more than a window): nobody may stay blocked by it. UNLINK frees big logs off the main thread.
     redis.call('UNLINK', key)
-    return 0, nil
+    return 0, nil, nil
   end
-  if oldest > cutoff then return len, head end -- hot path: nothing to trim
-  local expired = count_expired(key, len, cutoff)
+  if oldest > cutoff then return len, head, oldest end -- hot path: nothing to trim
+  local expired, oldest_kept = count_expired(key, len, cutoff)
   redis.call('LTRIM', key, 0, len - expired - 1)
-  redis.call('PEXPIRE', key, ttl_ms)
-  return len - expired, head
+  redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock))
+  return len - expired, head, oldest_kept
 end
 
 -- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
 local PUSH_BATCH = 4096
 
--- Pushes costs[i] copies of `stamp` (a string) to the head of keys[i].
-local function push_entries(keys, stamp, costs)
+-- Pushes costs[i] copies of `stamp` (a string) to the head of keys[offset + i], for i = 1 .. n.
+local function push_entries(keys, offset, n, stamp, costs)
   local batch = nil
-  for i = 1, #keys do
-    local cost = costs[i]
+  for i = 1, n do
+    local key, cost = keys[offset + i], costs[i]
     if cost == 1 then
-      redis.call('LPUSH', keys[i], stamp) -- hot path: one command, no table
+      redis.call('LPUSH', key, stamp) -- hot path: one command, no table
     else
       if not batch then batch = {} end
       for j = #batch + 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
       local left = cost
       while left > 0 do
-        local n = math.min(left, PUSH_BATCH)
-        redis.call('LPUSH', keys[i], unpack(batch, 1, n))
-        left = left - n
+        local count = math.min(left, PUSH_BATCH)
+        redis.call('LPUSH', key, unpack(batch, 1, count))
+        left = left - count
       end
     end
   end

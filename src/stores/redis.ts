@@ -1,7 +1,12 @@
 /**
- * RedisStore: the Store interface on Redis (standalone or Cluster, ioredis 5/6), one Lua call per
- * operation. The scripts live in lua/ (sliding log on LISTs, lock with fencing, idempotency
- * records); each has a typed binding in src/stores/redis/bindings.ts, run by script-runner.ts.
+ * RedisStore: the Store interface on Redis (standalone or Cluster, ioredis 5/6). The scripts live
+ * in lua/ (sliding log on LISTs, lock with fencing, idempotency records); each has a typed binding
+ * in src/stores/redis/bindings.ts, run by script-runner.ts.
+ *
+ * consume / peek / refund made in one event-loop turn are coalesced: sent at the end of the turn
+ * as one call of lua/batch.lua, which runs them in arrival order, each as exactly as alone
+ * (decision-batcher.ts; on Cluster grouped per master, batch-dispatch.ts). reset, locks and
+ * idempotency records are one call each.
  *
  * On Cluster, the limits of one consume/peek/refund may carry different hash tags (a per-route
  * table mixing ids). Such a call is split per tag and is all-or-nothing by compensation (the
@@ -23,6 +28,8 @@ import type {
 import { checkCall } from './arguments.js';
 import { bindings, library } from './redis/bindings.js';
 import type { RedisClientLike } from './redis/client.js';
+import { clusterDispatch, standaloneDispatch } from './redis/batch-dispatch.js';
+import { DEFAULT_BATCH_BOUNDS, DecisionBatcher } from './redis/decision-batcher.js';
 import { consumeGrouped, peekGrouped, type GroupOperations } from './redis/grouped-consume.js';
 import { groupBySlotTag } from './redis/hash-tag.js';
 import { ScriptRunner } from './redis/script-runner.js';
@@ -48,7 +55,9 @@ export class RedisStore implements Store {
 
   readonly #runner: ScriptRunner;
   readonly #isCluster: boolean;
-  /** consume / peek / refund of limits that share one slot: one script call each. */
+  /** consume / peek / refund, coalesced per event-loop turn. */
+  readonly #batcher: DecisionBatcher;
+  /** consume / peek / refund of limits that share one slot (Cluster groups of one call). */
   readonly #perSlot: GroupOperations;
 
   /** @throws ConfigError naming the bad option. */
@@ -58,16 +67,22 @@ export class RedisStore implements Store {
       throw new ConfigError(`RedisStore option "client" must be an ioredis Redis or Cluster instance; got ${formatValue(client)}`);
     }
     this.#isCluster = client.isCluster === true;
-    const runner = new ScriptRunner(client, library, testSettingsOf(options));
+    const test = testSettingsOf(options);
+    const runner = new ScriptRunner(client, library, test);
     this.#runner = runner;
     // Connect and load the scripts now, in the background, so the first requests do not spend
     // their timeout budget on it. A failure here is not lost: the first call retries and reports it.
     runner.ready().catch(() => undefined);
+    const bounds = test?.batchBounds ?? DEFAULT_BATCH_BOUNDS;
+    const batcher = new DecisionBatcher(
+      this.#isCluster ? clusterDispatch(runner, client, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
+    );
+    this.#batcher = batcher;
     this.#perSlot = {
-      consume: (limits, cost, align) => runner.run(bindings.consume, { limits, cost, align }),
-      peek: (limits, cost) => runner.run(bindings.peek, { limits, cost }),
+      consume: (limits, cost, align) => batcher.consume(limits, cost, align),
+      peek: (limits, cost) => batcher.peek(limits, cost),
       refund: async (limits, cost, stamp) => {
-        await runner.run(bindings.refund, { limits, cost, stamp });
+        await batcher.refund(limits, cost, stamp);
       },
     };
   }
@@ -80,18 +95,26 @@ export class RedisStore implements Store {
     return this.#runner.ready();
   }
 
-  async consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    checkCall(limits, cost);
+  consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
+    try {
+      checkCall(limits, cost);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const groups = this.#slotGroups(limits);
     if (groups) return consumeGrouped(limits, groups, cost, this.#perSlot);
-    return this.#runner.run(bindings.consume, { limits, cost });
+    return this.#batcher.consume(limits, cost, undefined);
   }
 
-  async peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    checkCall(limits, cost);
+  peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
+    try {
+      checkCall(limits, cost);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const groups = this.#slotGroups(limits);
     if (groups) return peekGrouped(limits, groups, cost, this.#perSlot);
-    return this.#runner.run(bindings.peek, { limits, cost });
+    return this.#batcher.peek(limits, cost);
   }
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
@@ -103,6 +126,8 @@ export class RedisStore implements Store {
 
   async reset(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    // Decisions asked for earlier in this turn go first, as they would without coalescing.
+    this.#batcher.flush();
     const groups = this.#isCluster ? groupBySlotTag(keys) : undefined;
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
     await Promise.all(calls.map((slotKeys) => this.#runner.run(bindings.reset, slotKeys)));

@@ -7,6 +7,8 @@
  */
 import type { Clock } from './memory/clock.js';
 import type { RedisStore } from './redis.js';
+import type { ClusterGrouping } from './redis/batch-dispatch.js';
+import type { BatchBounds } from './redis/decision-batcher.js';
 import type { ScriptMode } from './redis/script-runner.js';
 
 export interface StoreTestSettings {
@@ -14,6 +16,10 @@ export interface StoreTestSettings {
   readonly clock?: Clock | undefined;
   /** RedisStore: the script mode to start in. */
   readonly mode?: ScriptMode | undefined;
+  /** RedisStore: decisions and arguments per batch call (small ones make a flush send several calls). */
+  readonly batchBounds?: BatchBounds | undefined;
+  /** RedisStore on Cluster: batch decisions per master (default) or per slot. */
+  readonly clusterGrouping?: ClusterGrouping | undefined;
 }
 
 /** The script mode a RedisStore uses now, and the FUNCTION LOADs it sent per server (`host:port`). */

@@ -9,6 +9,8 @@ import { formatValue } from '../core/duration.js';
 import { MemoryStore, type MemoryStoreOptions } from './memory.js';
 import type { Clock } from './memory/clock.js';
 import { RedisStore, type RedisClientLike } from './redis.js';
+import type { ClusterGrouping } from './redis/batch-dispatch.js';
+import type { BatchBounds } from './redis/decision-batcher.js';
 import type { ScriptMode } from './redis/script-runner.js';
 import { type ScriptStats, testHooks, withTestSettings } from './test-hooks.js';
 
@@ -25,15 +27,29 @@ export interface RedisStoreTestSettings {
   clock?: TestClock | undefined;
   /** `'eval'` starts with EVALSHA/EVAL, as on servers without Functions. @default 'function' */
   mode?: ScriptMode | undefined;
+  /**
+   * Decisions and arguments per batch call; small bounds make one turn's decisions go out in
+   * several calls. @default the production bounds (src/stores/redis/decision-batcher.ts)
+   */
+  batchBounds?: BatchBounds | undefined;
+  /** Cluster: coalesce decisions per master (`'node'`) or per slot. @default 'node' */
+  clusterGrouping?: ClusterGrouping | undefined;
 }
 
 /** A RedisStore on `client` with test settings. */
 export function redisStoreForTests(client: RedisClientLike, settings: RedisStoreTestSettings = {}): RedisStore {
-  const { clock, mode } = settings;
+  const { clock, mode, batchBounds, clusterGrouping } = settings;
   if (mode !== undefined && mode !== 'function' && mode !== 'eval') {
     throw new ConfigError(`redisStoreForTests: mode must be 'function' or 'eval'; got ${formatValue(mode)}`);
   }
-  return new RedisStore(withTestSettings({ client }, { clock: clock === undefined ? undefined : wholeMs(clock), mode }));
+  if (batchBounds !== undefined && !(batchBounds.maxDecisions >= 1 && batchBounds.maxArguments >= 1)) {
+    throw new ConfigError(`redisStoreForTests: batchBounds must have maxDecisions and maxArguments ≥ 1; got ${formatValue(batchBounds)}`);
+  }
+  if (clusterGrouping !== undefined && clusterGrouping !== 'node' && clusterGrouping !== 'slot') {
+    throw new ConfigError(`redisStoreForTests: clusterGrouping must be 'node' or 'slot'; got ${formatValue(clusterGrouping)}`);
+  }
+  const test = { clock: clock === undefined ? undefined : wholeMs(clock), mode, batchBounds, clusterGrouping };
+  return new RedisStore(withTestSettings({ client }, test));
 }
 
 /** The script mode `store` uses now, and the FUNCTION LOADs it sent per server (`host:port`). */

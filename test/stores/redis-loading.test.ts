@@ -92,13 +92,20 @@ describe('Function library', () => {
     expect(totalLoads(store)).toBe(1);
   });
 
-  it('turns a malformed reply into a StoreError naming the script', async () => {
+  it.each([
+    ['two integers for a consume', '{1, 2}', /malformed reply from Redis script batch \(expected 6 integers\)/],
+    ['an index out of range', '{1, 5, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected allowed 0\|1 and index in \[0, 0\]\)/],
+    ['a value too many', '{1, 0, 0, 0, 0, 0, 7}', /malformed reply from Redis script batch \(expected 6 values for 1 decisions\)/],
+    ['no array', "'OK'", /malformed reply from Redis script batch \(expected an array\)/],
+  ])('turns a malformed reply (%s) into a StoreError naming the script', async (_label, reply, message) => {
     const client = connect(server);
     const store = new RedisStore({ client });
     await store.ready();
-    const impostor = `#!lua name=${library.name}\nredis.register_function('${bindings.consume.script.functionName}', function() return {1, 2} end)`;
+    const impostor = `#!lua name=${library.name}\nredis.register_function('${bindings.batch.script.functionName}', function() return ${reply} end)`;
     await client.function('LOAD', 'REPLACE', impostor);
-    await expect(store.consume([perMinute()], 1)).rejects.toThrow(/malformed reply from Redis script consume \(expected 6 integers\)/);
+    const failure = store.consume([perMinute()], 1);
+    await expect(failure).rejects.toBeInstanceOf(StoreError);
+    await expect(failure).rejects.toThrow(message);
     await client.function('FLUSH');
   });
 
@@ -140,7 +147,7 @@ describe('EVALSHA fallback', () => {
     const monitor = await connect(server).monitor();
     const seen: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
-      if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.consume.script.sha1 ? 'sha' : 'source'}`);
+      if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.batch.script.sha1 ? 'sha' : 'source'}`);
     });
     await client.script('FLUSH');
     await store.consume([limit], 1);
@@ -176,7 +183,7 @@ describe('EVALSHA fallback', () => {
       expect(await store.consume([limit], 1)).toMatchObject({ allowed: true, remaining: 1 });
       expect(await store.consume([limit], 2)).toMatchObject({ allowed: false, remaining: 1 });
       expect(scriptStats(store).mode).toBe('eval');
-      expect(await client.script('EXISTS', bindings.consume.script.sha1)).toEqual([1]);
+      expect(await client.script('EXISTS', bindings.batch.script.sha1)).toEqual([1]);
     } finally {
       await functionless.stop();
     }

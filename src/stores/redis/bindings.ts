@@ -18,8 +18,10 @@ import type {
   StoreLimit,
 } from '../../core/store.js';
 import type { RedisArgument } from './client.js';
-import { parseConsume, parseFlag, parseIdempotencyBegin, parseInteger, parseLockAcquire } from './replies.js';
-import { LIBRARY_NAME, composeLibrary, defineScript, lua, type Script } from './scripts.js';
+import { type BatchOutcome, parseBatch, parseConsume, parseFlag, parseIdempotencyBegin, parseInteger, parseLockAcquire } from './replies.js';
+import { LIBRARY_NAME, composeLibrary, defineScript, lua, type Script, type ScriptFlag } from './scripts.js';
+
+export type { BatchOutcome } from './replies.js';
 
 /** The store time a script reads: ms of a test clock, or '' for Redis `TIME`. */
 export type ClockArgument = number | '';
@@ -43,6 +45,7 @@ interface BindingDefinition<Input, Result> {
   /** lua/ files it needs, in library order. */
   readonly files: readonly string[];
   readonly binary?: boolean;
+  readonly flags?: readonly ScriptFlag[];
   readonly keys: Binding<Input, Result>['appendKeys'];
   readonly argv: Binding<Input, Result>['appendArgv'];
   readonly parse: (reply: unknown, operation: string, input: Input) => Result;
@@ -51,7 +54,7 @@ interface BindingDefinition<Input, Result> {
 export function defineBinding<Input, Result>(definition: BindingDefinition<Input, Result>): Binding<Input, Result> {
   const { operation, keys, argv, parse } = definition;
   return {
-    script: defineScript(operation, definition.files),
+    script: defineScript(operation, definition.files, definition.flags),
     binary: definition.binary ?? false,
     appendKeys: keys,
     appendArgv: argv,
@@ -85,7 +88,32 @@ export interface RecordInput {
   readonly token: string;
 }
 
+/**
+ * One consume, peek or refund of a batch call: the decisions one process makes in one event-loop
+ * turn, sent as one call (see decision-batcher.ts and lua/batch.lua).
+ */
+export interface BatchDecision {
+  readonly kind: 'consume' | 'peek' | 'refund';
+  readonly limits: readonly StoreLimit[];
+  /** Units taken on a limit without its own `cost`. */
+  readonly cost: number;
+  /** consume: the align stamp (see LimitsInput), if any; refund: the stamp to remove; peek: unused. */
+  readonly stamp: number | undefined;
+}
+
+/** The kind of a decision as lua/batch.lua reads it. */
+const KIND_CODES = { consume: 'c', peek: 'p', refund: 'r' } as const;
+
+/**
+ * Arguments a decision adds to a batch call: kind, n, stamp, then per limit its key and window,
+ * limit, cost (a refund sends no limit).
+ */
+export function batchArgumentCount(decision: BatchDecision): number {
+  return 3 + decision.limits.length * (decision.kind === 'refund' ? 3 : 4);
+}
+
 const slidingLogFiles = [lua.prelude, lua.slidingLog, lua.consume];
+const batchFiles = [...slidingLogFiles, lua.batch];
 const lockFiles = [lua.prelude, lua.lock];
 const recordFiles = [lua.prelude, lua.idempotency];
 
@@ -101,6 +129,25 @@ function limitsArgv(into: RedisArgument[], { limits, cost, align }: LimitsInput,
 
 const parseLimits = (reply: unknown, operation: string, { limits }: LimitsInput): ConsumeResult =>
   parseConsume(reply, operation, limits.length);
+
+function batchKeys(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
+  for (const { limits } of decisions) for (const limit of limits) into.push(limit.key);
+}
+
+/** Per decision: kind, n, stamp, then per limit window, limit, cost (refund: window, cost). */
+function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
+  for (const { kind, limits, cost, stamp } of decisions) {
+    into.push(KIND_CODES[kind], limits.length, stamp ?? '');
+    if (kind === 'refund') for (const limit of limits) into.push(limit.windowMs, limit.cost ?? cost);
+    else for (const limit of limits) into.push(limit.windowMs, limit.limit, limit.cost ?? cost);
+  }
+}
+
+function countKeys(decisions: readonly BatchDecision[]): number {
+  let keys = 0;
+  for (const { limits } of decisions) keys += limits.length;
+  return keys;
+}
 
 const lockKey = (into: RedisArgument[], { keys }: LockInput) => into.push(keys.lock);
 const recordKey = (into: RedisArgument[], { keys }: RecordInput) => into.push(keys.record);
@@ -131,6 +178,38 @@ export const bindings = {
       for (const limit of limits) into.push(limit.windowMs, limit.cost ?? cost);
     },
     parse: parseInteger,
+  }),
+  /**
+   * Several consume / peek / refund decisions in one call, run in order; one outcome per decision
+   * (an error that failed only that decision is its outcome). On Cluster their keys share one slot.
+   */
+  batch: defineBinding<readonly BatchDecision[], BatchOutcome[]>({
+    operation: 'batch',
+    files: batchFiles,
+    keys: batchKeys,
+    argv: (into, decisions, clock) => {
+      into.push(clock);
+      batchRecords(into, decisions);
+    },
+    parse: parseBatch,
+  }),
+  /**
+   * Cluster: decisions of several slots that one master serves, sent to that master's own
+   * connection. No KEYS (Redis refuses declared keys of several slots even to a flagged function):
+   * the key count and the keys lead ARGV, then as `batch`.
+   */
+  batchCrossSlot: defineBinding<readonly BatchDecision[], BatchOutcome[]>({
+    operation: 'batch_cross_slot',
+    files: batchFiles,
+    flags: ['allow-cross-slot-keys'],
+    keys: () => undefined,
+    argv: (into, decisions, clock) => {
+      into.push(countKeys(decisions));
+      batchKeys(into, decisions);
+      into.push(clock);
+      batchRecords(into, decisions);
+    },
+    parse: parseBatch,
   }),
   /** Replies the number of keys that existed. */
   reset: defineBinding<readonly string[], number>({

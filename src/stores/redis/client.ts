@@ -27,6 +27,17 @@ export interface RedisClientLike extends RedisCommandClient {
   readonly isCluster?: boolean | undefined;
   /** Cluster only: one client per master, for commands that must reach every master (FUNCTION LOAD). */
   nodes?(role: 'master'): RedisCommandClient[];
+  /**
+   * Cluster only: the client's slot map, per slot the `host:port` of the nodes serving it, its
+   * master first (ioredis keeps it up to date from CLUSTER SLOTS and MOVED replies).
+   */
+  readonly slots?: readonly (readonly string[] | undefined)[];
+}
+
+/** `host:port` of one connection, as a Cluster client's slot map names nodes; `default` if unknown. */
+export function serverName(server: RedisCommandClient): string {
+  const options = (server as { options?: { host?: string; port?: number } }).options;
+  return options?.host !== undefined ? `${options.host}:${options.port ?? 6379}` : 'default';
 }
 
 /** States of a client that has not finished its first connection yet (ioredis `Redis` and `Cluster`). */

@@ -35,3 +35,34 @@ export function groupBySlotTag(keys: readonly string[]): number[][] | undefined 
   });
   return [...groups.values()];
 }
+
+/** CRC16-XMODEM (polynomial 0x1021), the checksum Redis Cluster hashes keys with, one byte at a time. */
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    table[byte] = crc;
+  }
+  return table;
+})();
+
+/** Redis Cluster's slot of `key` (0 … 16383): CRC16 of its hashed part's UTF-8 bytes, mod 16384. */
+export function keySlot(key: string): number {
+  const part = hashedPart(key);
+  let crc = 0;
+  let ascii = true;
+  for (let i = 0; i < part.length; i++) {
+    const code = part.charCodeAt(i);
+    if (code >= 0x80) {
+      ascii = false;
+      break;
+    }
+    crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ code) & 0xff]!;
+  }
+  if (!ascii) {
+    crc = 0;
+    for (const byte of Buffer.from(part, 'utf8')) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff]!;
+  }
+  return crc & 0x3fff;
+}

@@ -18,21 +18,63 @@ function isInteger(value: unknown): value is number {
 
 /** `{ allowed, index, remaining, resetMs, retryAfterMs, stamp }` as six integers. */
 export function parseConsume(reply: unknown, operation: string, limitCount: number): ConsumeResult {
-  if (!Array.isArray(reply) || reply.length !== 6 || !reply.every(isInteger)) {
-    throw malformed(operation, reply, 'expected 6 integers');
+  if (!Array.isArray(reply) || reply.length !== 6) throw malformed(operation, reply, 'expected 6 integers');
+  return consumeAt(reply, 0, operation, limitCount);
+}
+
+/** The six integers of a consume / peek reply at `reply[at ..]` (a batch reply holds several). */
+function consumeAt(reply: readonly unknown[], at: number, operation: string, limitCount: number): ConsumeResult {
+  const allowed = reply[at];
+  const index = reply[at + 1];
+  const remaining = reply[at + 2];
+  const resetMs = reply[at + 3];
+  const retryAfterMs = reply[at + 4];
+  const stamp = reply[at + 5];
+  if (!isInteger(allowed) || !isInteger(index) || !isInteger(remaining) || !isInteger(resetMs) || !isInteger(retryAfterMs) || !isInteger(stamp)) {
+    throw malformed(operation, reply, at === 0 ? 'expected 6 integers' : `expected 6 integers at ${at}`);
   }
-  const [allowed, index, remaining, resetMs, retryAfterMs, stamp] = reply as number[];
-  if ((allowed !== 0 && allowed !== 1) || index! < 0 || index! >= limitCount) {
+  if ((allowed !== 0 && allowed !== 1) || index < 0 || index >= limitCount) {
     throw malformed(operation, reply, `expected allowed 0|1 and index in [0, ${limitCount - 1}]`);
   }
-  return {
-    allowed: allowed === 1,
-    index: index!,
-    remaining: remaining!,
-    resetMs: resetMs!,
-    retryAfterMs: retryAfterMs!,
-    stamp: stamp!,
-  };
+  return { allowed: allowed === 1, index, remaining, resetMs, retryAfterMs, stamp };
+}
+
+/** What a batch call sends per decision (see bindings.ts), as far as reading its reply needs. */
+export interface BatchedDecision {
+  readonly kind: 'consume' | 'peek' | 'refund';
+  readonly limits: { readonly length: number };
+}
+
+/** A decision's outcome in a batch reply: its result, or the error that failed it alone. */
+export type BatchOutcome = ConsumeResult | number | StoreError;
+
+/**
+ * A batch reply: per decision in order, consume / peek six integers, refund one integer, or a
+ * string (the message of the error that failed that decision alone, e.g. WRONGTYPE). Any other
+ * shape fails the whole call.
+ */
+export function parseBatch(reply: unknown, operation: string, decisions: readonly BatchedDecision[]): BatchOutcome[] {
+  if (!Array.isArray(reply)) throw malformed(operation, reply, 'expected an array');
+  const outcomes: BatchOutcome[] = new Array<BatchOutcome>(decisions.length);
+  let at = 0;
+  for (let i = 0; i < decisions.length; i++) {
+    const decision = decisions[i]!;
+    const head: unknown = reply[at];
+    if (typeof head === 'string') {
+      // The cause carries Redis's message alone, as a client's error reply would.
+      outcomes[i] = new StoreError(`Redis script ${decision.kind} failed: ${head}`, { cause: new Error(head) });
+      at += 1;
+    } else if (decision.kind === 'refund') {
+      if (!isInteger(head)) throw malformed(operation, reply, `expected an integer at ${at}`);
+      outcomes[i] = head;
+      at += 1;
+    } else {
+      outcomes[i] = consumeAt(reply, at, operation, decision.limits.length);
+      at += 6;
+    }
+  }
+  if (at !== reply.length) throw malformed(operation, reply, `expected ${at} values for ${decisions.length} decisions`);
+  return outcomes;
 }
 
 /** An integer reply (counts, 0|1 flags). */

@@ -6,7 +6,7 @@
  */
 import { StoreError } from '../../core/errors.js';
 import type { Binding, ClockArgument } from './bindings.js';
-import { ReadinessGate, errorMessage, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
+import { ReadinessGate, errorMessage, serverName, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
 import type { Script } from './scripts.js';
 import type { StoreTestSettings } from '../test-hooks.js';
 
@@ -60,9 +60,10 @@ export class ScriptRunner {
   /**
    * Calls `binding`'s Lua function with `input` and returns its parsed reply. The arguments are
    * read from `input` now, before any wait, into one array of this call's own:
-   * `[function name | SHA1, numkeys, ...KEYS, ...ARGV]`.
+   * `[function name | SHA1, numkeys, ...KEYS, ...ARGV]`. `via`: one Cluster master's own
+   * connection, for a call that names no key to route by (cross-slot batches); else the client.
    */
-  async run<Input, Result>(binding: Binding<Input, Result>, input: Input): Promise<Result> {
+  async run<Input, Result>(binding: Binding<Input, Result>, input: Input, via?: RedisCommandClient): Promise<Result> {
     const args: RedisArgument[] = ['', 0]; // slot 0: filled for the mode in use when sent
     binding.appendKeys(args, input);
     args[1] = args.length - 2;
@@ -72,11 +73,12 @@ export class ScriptRunner {
     if (!this.loaded) await this.load(false);
     const { script, binary } = binding;
     const generation = this.loadGeneration;
+    const target = via ?? this.client;
     let reply: unknown;
     try {
-      reply = await this.send(script, args, binary);
+      reply = await this.send(target, script, args, binary);
     } catch (err) {
-      reply = await this.recover(script, args, binary, err, generation);
+      reply = await this.recover(target, script, args, binary, err, generation);
     }
     return binding.parse(reply, input);
   }
@@ -101,25 +103,25 @@ export class ScriptRunner {
     return this.clock === undefined ? '' : this.clock();
   }
 
-  /** Sends `args` (this call's own array) with slot 0 set for the current mode. */
-  private send(script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
+  /** Sends `args` (this call's own array) to `target` with slot 0 set for the current mode. */
+  private send(target: RedisCommandClient, script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
     const command = this.mode === 'function' ? 'FCALL' : 'EVALSHA';
     args[0] = this.mode === 'function' ? script.functionName : script.sha1;
-    return binary ? this.client.callBuffer(command, args) : this.client.call(command, args);
+    return binary ? target.callBuffer(command, args) : target.call(command, args);
   }
 
-  private async recover(script: Script, args: RedisArgument[], binary: boolean, err: unknown, generation: number): Promise<unknown> {
+  private async recover(target: RedisCommandClient, script: Script, args: RedisArgument[], binary: boolean, err: unknown, generation: number): Promise<unknown> {
     const message = errorMessage(err);
     try {
       if (this.mode === 'function' && message.startsWith(FUNCTION_NOT_FOUND)) {
         // Reload unless a load finished since this call was sent (it then missed it by a hair).
         if (this.loadGeneration === generation) await this.load(true);
         else if (this.loading) await this.loading;
-        return await this.send(script, args, binary);
+        return await this.send(target, script, args, binary);
       }
       if (this.mode === 'eval' && message.startsWith(NOSCRIPT)) {
         args[0] = script.evalSource;
-        return await (binary ? this.client.callBuffer('EVAL', args) : this.client.call('EVAL', args));
+        return await (binary ? target.callBuffer('EVAL', args) : target.call('EVAL', args));
       }
     } catch (retryErr) {
       throw toStoreError(script, retryErr);
@@ -178,11 +180,6 @@ async function hasLibrary(server: RedisCommandClient, name: string): Promise<boo
   const list = await server.call('FUNCTION', ['LIST', 'LIBRARYNAME', name]);
   // LIBRARYNAME matches by pattern (a prefix here): look for the exact name.
   return Array.isArray(list) && list.some((library) => Array.isArray(library) && library[1] === name);
-}
-
-function serverName(server: RedisCommandClient): string {
-  const options = (server as { options?: { host?: string; port?: number } }).options;
-  return options?.host !== undefined ? `${options.host}:${options.port ?? 6379}` : 'default';
 }
 
 function toStoreError(script: Script, err: unknown): StoreError {

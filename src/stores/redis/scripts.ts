@@ -11,15 +11,16 @@ import { createHash } from 'node:crypto';
 import prelude from '../../../lua/prelude.lua';
 import slidingLog from '../../../lua/sliding-log.lua';
 import consume from '../../../lua/consume.lua';
+import batch from '../../../lua/batch.lua';
 import lock from '../../../lua/lock.lua';
 import idempotency from '../../../lua/idempotency.lua';
 import reset from '../../../lua/reset.lua';
 
 /** The files of lua/, by name. */
-export const lua = { prelude, slidingLog, consume, lock, idempotency, reset } as const;
+export const lua = { prelude, slidingLog, consume, batch, lock, idempotency, reset } as const;
 
 /** Files in library order: a file may only use locals of the files before it. */
-const LIBRARY_FILES = [prelude, slidingLog, consume, lock, idempotency, reset] as const;
+const LIBRARY_FILES = [prelude, slidingLog, consume, batch, lock, idempotency, reset] as const;
 
 /**
  * The library's name carries its version: the protocol generation plus a digest of the Lua itself,
@@ -41,29 +42,39 @@ export interface Script {
   readonly evalSource: string;
   /** SHA1 of `evalSource` (what SCRIPT LOAD answers). */
   readonly sha1: string;
+  /** Function flags: none, or `allow-cross-slot-keys` (see composeLibrary). */
+  readonly flags: readonly ScriptFlag[];
 }
 
+/** The one flag a ratelock function may carry. */
+export type ScriptFlag = 'allow-cross-slot-keys';
+
 /** The script of the Lua function `operation`, defined in the last of `files` (which come in library order). */
-export function defineScript(operation: string, files: readonly string[]): Script {
+export function defineScript(operation: string, files: readonly string[], flags: readonly ScriptFlag[] = []): Script {
   const evalSource = `${files.join('\n')}\nreturn ${operation}(KEYS, ARGV)\n`;
   return {
     operation,
     functionName: `${LIBRARY_NAME}_${operation}`,
     evalSource,
     sha1: createHash('sha1').update(evalSource).digest('hex'),
+    flags,
   };
 }
 
 /**
- * The Function library registering `scripts`. No flags on purpose: an unflagged function is
- * refused under OOM before it writes anything (no `allow-oom`), and may write (no `no-writes`);
- * its keys share one slot (no `allow-cross-slot-keys`).
+ * The Function library registering `scripts`. No flags by default, on purpose: an unflagged
+ * function is refused under OOM before it writes anything (no `allow-oom`), and may write (no
+ * `no-writes`); its keys share one slot (no `allow-cross-slot-keys`). The one exception,
+ * `batch_cross_slot`, carries `allow-cross-slot-keys` (Redis >= 7.0): on Cluster it runs the
+ * decisions of every slot one node serves (see lua/batch.lua); it is only ever called as a
+ * Function, never as EVAL.
  */
 export function composeLibrary(scripts: readonly Script[]): string {
+  const flagList = (script: Script) => script.flags.map((flag) => `'${flag}'`).join(', ');
   return [
     `#!lua name=${LIBRARY_NAME}`,
     ...LIBRARY_FILES,
-    ...scripts.map((script) => `redis.register_function{function_name='${script.functionName}', callback=${script.operation}, flags={}}`),
+    ...scripts.map((script) => `redis.register_function{function_name='${script.functionName}', callback=${script.operation}, flags={${flagList(script)}}}`),
     '',
   ].join('\n');
 }

@@ -1,0 +1,74 @@
+-- batch: the consume / peek / refund calls one process made in one event-loop turn, in one call
+-- (needs prelude.lua, sliding-log.lua and consume.lua). They run one after another in arrival
+-- order, each exactly as it would alone: a decision sees every write of the ones before it. Each
+-- runs under pcall, so an error (WRONGTYPE, a key another node serves) fails that decision
+-- alone; none writes before its last read, so a failed decision has written nothing. Store time
+-- is read once per call (TIME is the same within a script anyway); stamps stay per decision
+-- (max(now, newest entry of its logs), or its align).
+
+-- Decision kinds, as sent.
+local CONSUME, PEEK, REFUND = 'c', 'p', 'r'
+
+-- The message of an error caught by pcall: redis.call raises a table { err = message }.
+local function error_text(err)
+  if type(err) == 'table' and err.err then return err.err end
+  return tostring(err)
+end
+
+-- Runs the decisions found at argv[arg_at + 1 ..], their keys in order at keys[key_at + 1 ..].
+-- ARGV from arg_at:
+--   clock   store time in ms injected by tests, '' = Redis TIME (read once, at the first
+--           consume or peek)
+--   then per decision: kind ('c' consume, 'p' peek, 'r' refund), n (its number of limits), extra
+--           (consume: its align, '' = none; refund: the stamp to remove; peek: ''), then per
+--           limit: consume and peek: window_ms, limit, cost; refund: window_ms, cost. Every
+--           limit's cost is sent (no call cost to fall back on).
+-- Reply: one flat array, per decision in order: consume and peek the 6 integers of check_limits,
+-- refund 1 integer (entries removed); a failed decision the error's message (a string) instead.
+-- check_limits writes its reply only after its last command, so a failed decision leaves no
+-- partial reply behind.
+local function run_batch(keys, key_at, argv, arg_at)
+  local clock = argv[arg_at]
+  local now = nil
+  local out = {}
+  local pos = 0
+  local last = #argv
+  local at = arg_at + 1
+  while at <= last do
+    local kind, n, extra = argv[at], tonumber(argv[at + 1]), argv[at + 2]
+    local ok, result
+    if kind == REFUND then
+      ok, result = pcall(refund_limits, keys, key_at, argv, at + 2, n, clock, nil, tonumber(extra))
+      if ok then
+        out[pos + 1] = result
+        pos = pos + 1
+      end
+      at = at + 3 + 2 * n
+    else
+      if not now then now = now_ms(clock) end
+      ok, result = pcall(check_limits, keys, key_at, argv, at + 2, n, now, clock, nil, tonumber(extra), kind == CONSUME, out, pos)
+      if ok then pos = result end
+      at = at + 3 + 3 * n
+    end
+    if not ok then
+      out[pos + 1] = error_text(result)
+      pos = pos + 1
+    end
+    key_at = key_at + n
+  end
+  return out
+end
+
+-- KEYS: every decision's keys, in order (one slot on Cluster). ARGV: as run_batch reads it.
+local function batch(keys, argv)
+  return run_batch(keys, 0, argv, 1)
+end
+
+-- Cluster: decisions of several slots served by the node that runs it (registered with the
+-- allow-cross-slot-keys flag). Redis refuses declared KEYS of different slots, so none are
+-- declared: ARGV[1] is the number of keys k, ARGV[2 .. k + 1] the keys, then as run_batch reads
+-- it. A key this node does not serve (a stale slot map, a slot being migrated) fails only its
+-- decision ("non local key"), which the caller then resends through the Cluster client.
+local function batch_cross_slot(_, argv)
+  return run_batch(argv, 1, argv, tonumber(argv[1]) + 2)
+end

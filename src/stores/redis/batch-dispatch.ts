@@ -1,0 +1,122 @@
+/**
+ * Where the decisions of one flush (decision-batcher.ts) go, and in how many calls.
+ *
+ * Standalone: one queue, split only by the bounds.
+ *
+ * Cluster: a script call's declared keys must share one slot, so decisions are grouped:
+ * - by master (`'node'`, the default with Redis Functions): every decision whose slot one master
+ *   serves (by the client's slot map) goes in one `batch_cross_slot` call on that master's own
+ *   connection. The function is flagged `allow-cross-slot-keys` and declares no keys (Redis
+ *   refuses declared keys of several slots even then), so Redis checks each key as the script
+ *   touches it: a key this master does not serve right now (a stale slot map, a slot being
+ *   migrated, where the key is not, or imported) fails its decision alone, before it wrote anything,
+ *   and that decision is resent by slot, where ioredis follows MOVED / ASK / TRYAGAIN as for any
+ *   command. A call the master refused as a whole before running it (its connection closed, a
+ *   failover made it a replica, the cluster is down) is resent by slot as well.
+ * - by slot (`'slot'`: servers without Functions, a group of one, and every resend): one `batch`
+ *   call per slot, sent through the Cluster client like any keyed command.
+ * With many keys (one hash tag per client) nearly every decision has a slot of its own, so only
+ * grouping by master coalesces; see the figures in the module notes of redis.ts.
+ */
+import { errorMessage, serverName, type RedisClientLike, type RedisCommandClient } from './client.js';
+import { type BatchDecision, type Binding, type BatchOutcome, bindings } from './bindings.js';
+import { StoreError } from '../../core/errors.js';
+import { type BatchBounds, type PendingDecision, failAll, settle, settleOne, splitIntoCalls } from './decision-batcher.js';
+import { keySlot } from './hash-tag.js';
+import type { ScriptRunner } from './script-runner.js';
+
+export type ClusterGrouping = 'node' | 'slot';
+
+type BatchBinding = Binding<readonly BatchDecision[], BatchOutcome[]>;
+
+/** Sends one call and settles its decisions; `via` as in ScriptRunner.run. */
+function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDecision[], via?: RedisCommandClient): void {
+  runner.run(binding, decisions, via).then(
+    (outcomes) => settle(decisions, outcomes),
+    (err: unknown) => failAll(decisions, err),
+  );
+}
+
+/** Standalone: the flush's decisions in as few calls as the bounds allow. */
+export function standaloneDispatch(runner: ScriptRunner, bounds: BatchBounds): (decisions: PendingDecision[]) => void {
+  return (decisions) => {
+    for (const call of splitIntoCalls(decisions, bounds)) send(runner, bindings.batch, call);
+  };
+}
+
+/** Errors of a cross-slot decision that mean "not here (now)": resend it by slot. */
+const ELSEWHERE = /^(?:ERR )?(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b|non local key/;
+/**
+ * Errors of a whole cross-slot call that mean it never ran, or that the Cluster client would
+ * retry too (a closed connection): resend its decisions by slot.
+ */
+const REFUSED = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY|LOADING|MASTERDOWN)\b|^Connection is closed/;
+
+export function clusterDispatch(
+  runner: ScriptRunner,
+  client: RedisClientLike,
+  bounds: BatchBounds,
+  grouping: ClusterGrouping,
+): (decisions: PendingDecision[]) => void {
+  const bySlot = (decisions: PendingDecision[]): void => {
+    const groups = new Map<number, PendingDecision[]>();
+    for (const decision of decisions) {
+      const slot = keySlot(decision.limits[0]!.key);
+      const group = groups.get(slot);
+      if (group) group.push(decision);
+      else groups.set(slot, [decision]);
+    }
+    for (const group of groups.values()) for (const call of splitIntoCalls(group, bounds)) send(runner, bindings.batch, call);
+  };
+
+  const crossSlot = (master: RedisCommandClient, decisions: PendingDecision[]): void => {
+    runner.run(bindings.batchCrossSlot, decisions, master).then(
+      (outcomes) => {
+        let elsewhere: PendingDecision[] | undefined;
+        for (let i = 0; i < decisions.length; i++) {
+          const outcome = outcomes[i]!;
+          if (outcome instanceof StoreError && ELSEWHERE.test(errorMessage(outcome.cause))) (elsewhere ??= []).push(decisions[i]!);
+          else settleOne(decisions[i]!, outcome);
+        }
+        if (elsewhere) bySlot(elsewhere);
+      },
+      (err: unknown) => {
+        const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+        if (REFUSED.test(errorMessage(cause))) bySlot(decisions);
+        else failAll(decisions, err);
+      },
+    );
+  };
+
+  return (decisions) => {
+    if (grouping === 'slot' || runner.currentMode !== 'function' || !client.slots || !client.nodes) return bySlot(decisions);
+    const slots = client.slots;
+    const byMaster = new Map<string, PendingDecision[]>();
+    let unrouted: PendingDecision[] | undefined;
+    for (const decision of decisions) {
+      const master = slots[keySlot(decision.limits[0]!.key)]?.[0];
+      if (master === undefined) {
+        (unrouted ??= []).push(decision);
+        continue;
+      }
+      const group = byMaster.get(master);
+      if (group) group.push(decision);
+      else byMaster.set(master, [decision]);
+    }
+    let masters: Map<string, RedisCommandClient> | undefined;
+    for (const [name, group] of byMaster) {
+      if (group.length === 1) {
+        (unrouted ??= []).push(group[0]!);
+        continue;
+      }
+      masters ??= new Map(client.nodes('master').map((node) => [serverName(node), node]));
+      const master = masters.get(name);
+      if (master === undefined || master.status !== 'ready') {
+        (unrouted ??= []).push(...group);
+        continue;
+      }
+      for (const call of splitIntoCalls(group, bounds)) crossSlot(master, call);
+    }
+    if (unrouted) bySlot(unrouted);
+  };
+}
