@@ -11,7 +11,7 @@ import { StoreError } from '../../src/core/errors.js';
 import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { MEMORY_STORE_DEFAULTS } from '../../src/stores/memory.js';
-import { storeKinds, uniqueId } from '../helpers/stores.js';
+import { decisionStoreKinds, uniqueId } from '../helpers/stores.js';
 import { entriesIn, freshLimit, useStore } from './fixtures.js';
 
 const LONG_TTL_MS = 30_000;
@@ -27,7 +27,7 @@ async function churn(consume: (limits: StoreLimit[]) => Promise<unknown>, count:
   }
 }
 
-describe.each(storeKinds)('%s store: state isolation', (kind) => {
+describe.each(decisionStoreKinds)('%s store: state isolation', (kind) => {
   const store = useStore(kind);
 
   it('keeps a held lock (and its fence) and an in-flight record through rate-limit traffic on more keys than MemoryStore keeps', async () => {

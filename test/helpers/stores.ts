@@ -20,15 +20,31 @@
  *
  * `store` is the real store behind a transparent Proxy that records keys; `instanceof` and
  * store-specific methods work as usual.
+ *
+ * Coalesced decisions. RedisStore sends the consume / peek / refund calls of one event-loop turn
+ * as one batch call (several past its bounds). A suite awaiting each call sends batches of one;
+ * the `decisionStoreKinds` add Redis kinds that put every decision in a crowd: each consume /
+ * peek / refund is made in the same turn as unrelated ones (a consume, a peek, a refund of fresh
+ * keys, before and after it), with bounds so small that a turn takes several calls, so a suite's
+ * expectations hold for a decision wherever it lands in a batch. `'cluster-crowded'` batches per
+ * master (cross-slot calls), `'cluster-by-slot'` per slot.
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import type { Store } from '../../src/core/store.js';
-import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
+import { limitKey } from '../../src/core/store-keys.js';
+import type { Store, StoreLimit } from '../../src/core/store.js';
+import { type RedisStoreTestSettings, memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { newClusterClient, newRedisClient } from './redis.js';
 
 export const storeKinds = ['memory', 'redis', 'cluster'] as const;
-export type StoreKind = (typeof storeKinds)[number];
+/** Redis kinds whose every decision is made in a crowded turn (see the file header). */
+export const crowdedStoreKinds = ['redis-crowded', 'cluster-crowded', 'cluster-by-slot'] as const;
+/** For suites of consume / peek / refund: every kind, plus the crowded ones. */
+export const decisionStoreKinds = [...storeKinds, ...crowdedStoreKinds] as const;
+export type StoreKind = (typeof decisionStoreKinds)[number];
+
+/** Bounds of the crowded kinds: a crowd of five decisions takes two or three calls. */
+const CROWDED_BOUNDS = { maxDecisions: 2, maxArguments: 24 } as const;
 
 export interface TestStore {
   readonly kind: StoreKind;
@@ -42,6 +58,8 @@ export interface TestStore {
 /** Test settings of the store (src/stores/testing.ts), e.g. a virtual `clock` for property tests. */
 export interface TestStoreOptions {
   clock?: () => number;
+  /** Redis kinds: decisions and arguments per batch call. */
+  batchBounds?: RedisStoreTestSettings['batchBounds'];
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -49,13 +67,16 @@ const READY_TIMEOUT_MS = 10_000;
 export async function createTestStore(kind: StoreKind, options: TestStoreOptions = {}): Promise<TestStore> {
   switch (kind) {
     case 'memory': {
-      const memory = memoryStoreForTests({ ...options });
+      const memory = memoryStoreForTests({ clock: options.clock });
       return recordingTestStore(kind, memory, async () => memory.close()); // stops its sweep timer
     }
-    case 'redis': {
+    case 'redis':
+    case 'redis-crowded': {
+      const crowded = kind === 'redis-crowded';
       const client = newRedisClient();
       await waitUntilReady(client, 'the shared standalone Redis');
-      const test = recordingTestStore(kind, redisStoreForTests(client, options), () => quit(client));
+      const settings = { ...options, ...(crowded ? { batchBounds: CROWDED_BOUNDS } : {}) };
+      const test = recordingTestStore(kind, redisStoreForTests(client, settings), () => quit(client), crowded);
       return {
         ...test,
         async flush() {
@@ -64,13 +85,21 @@ export async function createTestStore(kind: StoreKind, options: TestStoreOptions
         },
       };
     }
-    case 'cluster': {
+    case 'cluster':
+    case 'cluster-crowded':
+    case 'cluster-by-slot': {
+      const crowded = kind !== 'cluster';
       const client = newClusterClient();
       await waitUntilReady(client, 'the shared Redis Cluster');
-      return recordingTestStore(kind, redisStoreForTests(client, options), () => quit(client));
+      const settings = {
+        ...options,
+        ...(crowded ? { batchBounds: CROWDED_BOUNDS } : {}),
+        ...(kind === 'cluster-by-slot' ? { clusterGrouping: 'slot' as const } : {}),
+      };
+      return recordingTestStore(kind, redisStoreForTests(client, settings), () => quit(client), crowded);
     }
     default:
-      throw new RangeError(`createTestStore: kind must be one of ${storeKinds.join(', ')}; got ${String(kind)}`);
+      throw new RangeError(`createTestStore: kind must be one of ${decisionStoreKinds.join(', ')}; got ${String(kind)}`);
   }
 }
 
@@ -81,19 +110,38 @@ export function uniqueId(name = 'id'): string {
 }
 let uniqueCounter = 0;
 
-/** Wraps `store` so every key a call is handed is remembered; `flush()` resets exactly those keys. */
-function recordingTestStore(kind: StoreKind, store: Store, close: () => Promise<void>): TestStore {
+const DECISIONS = new Set<PropertyKey>(['consume', 'peek', 'refund']);
+
+/**
+ * Wraps `store` so every key a call is handed is remembered; `flush()` resets exactly those keys.
+ * `crowded`: each consume / peek / refund is surrounded, in its turn, by unrelated decisions.
+ */
+function recordingTestStore(kind: StoreKind, store: Store, close: () => Promise<void>, crowded = false): TestStore {
   const touched = new Set<string>();
   const wrappers = new Map<PropertyKey, unknown>();
+  /** Unrelated decisions on fresh keys, their outcomes ignored (they are only company). */
+  const crowd = (): void => {
+    const limit: StoreLimit = { key: limitKey('rl:', uniqueId('crowd'), '1m'), windowMs: 60_000, limit: 3 };
+    touched.add(limit.key);
+    const ignore = (): undefined => undefined;
+    store.consume([limit], 1).catch(ignore);
+    store.peek([limit, { key: limitKey('rl:', uniqueId('crowd'), '1s'), windowMs: 1_000, limit: 2 }], 2).catch(ignore);
+    store.refund([limit], 1, 1).catch(ignore);
+  };
   const recording = new Proxy(store, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
       let wrapper = wrappers.get(property);
       if (!wrapper) {
+        const crowdThis = crowded && DECISIONS.has(property);
         wrapper = (...args: unknown[]) => {
           for (const key of keysIn(args[0])) touched.add(key);
-          return Reflect.apply(value, target, args); // `target`, not the proxy: private fields need it
+          if (!crowdThis) return Reflect.apply(value, target, args); // `target`, not the proxy: private fields need it
+          crowd();
+          const result: unknown = Reflect.apply(value, target, args);
+          crowd();
+          return result;
         };
         wrappers.set(property, wrapper);
       }

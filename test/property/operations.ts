@@ -39,6 +39,8 @@ export interface Operation {
   /** `refund` gives back a previous allowed consume, chosen by `target` (modulo their number). */
   readonly kind: 'consume' | 'peek' | 'refund';
   readonly target: number;
+  /** Played in turns: made in the same turn as the operation before (its `advance` then unused). */
+  readonly sameTurn: boolean;
 }
 
 export const runConfigArbitrary: fc.Arbitrary<RunConfig> = fc.record({
@@ -69,6 +71,7 @@ export const operationArbitrary: fc.Arbitrary<Operation> = fc.record({
   limitOverride: fc.option(fc.integer({ min: 1, max: 5 }), { freq: 8 }),
   kind: fc.constantFrom('consume', 'consume', 'peek', 'refund'),
   target: fc.nat(),
+  sameTurn: fc.boolean(),
 });
 
 /** A mutable virtual clock in whole ms, to pass as a store's `clock` option. */
@@ -120,8 +123,19 @@ export interface Player {
 }
 
 /**
+ * How operations are played:
+ * - `'sequential'`: each is awaited before the next is made (and the clock advanced);
+ * - `'turns'`: an operation marked `sameTurn` is made together with the ones before it, at their
+ *   time, in one event-loop turn, without awaiting them (a RedisStore sends a turn as one batch
+ *   call); the turn is awaited before the clock moves on for the next. A refund gives back a
+ *   consume of an earlier turn.
+ */
+export type PlayMode = 'sequential' | 'turns';
+
+/**
  * Plays `operations` on `player`, advancing `clock` before each, and returns every step. `runId`
  * goes into every key, so runs sharing a store (and a Redis server) never see each other's logs.
+ * Two players given the same operations in the same mode are given the same calls.
  */
 export async function play(
   player: Player,
@@ -129,26 +143,71 @@ export async function play(
   config: RunConfig,
   operations: readonly Operation[],
   runId: string,
+  mode: PlayMode = 'sequential',
 ): Promise<Step[]> {
   const steps: Step[] = [];
-  const refundable: { limits: StoreLimit[]; cost: number; stamp: number }[] = [];
-  for (const operation of operations) {
-    clock.advance(operation.advance, config);
-    const at = clock.now;
-    const target = refundable[operation.target % Math.max(1, refundable.length)];
-    if (operation.kind === 'refund' && target !== undefined) {
-      await player.refund(target.limits, target.cost, target.stamp);
-      steps.push({ at, kind: 'refund', limits: target.limits, cost: target.cost, result: { refunded: target.stamp } });
-      continue;
+  const refundable: Refundable[] = [];
+  /** Awaits the calls made together, then records them in order. */
+  const settle = async (pending: readonly PendingStep[]): Promise<void> => {
+    const results = await Promise.all(pending.map((entry) => entry.result));
+    pending.forEach(({ step }, i) => {
+      const result = results[i]!;
+      if (step.kind === 'consume' && (result as ConsumeResult).allowed) {
+        refundable.push({ limits: [...step.limits], cost: step.cost, stamp: (result as ConsumeResult).stamp });
+      }
+      steps.push({ ...step, result });
+    });
+  };
+  if (mode === 'sequential') {
+    for (const operation of operations) {
+      clock.advance(operation.advance, config);
+      await settle([playOne(player, operation, clock.now, config, runId, refundable)]);
     }
-    // A refund with nothing to give back yet is played as a peek.
-    const limits = limitsOf(operation, config, runId);
-    const kind = operation.kind === 'consume' ? 'consume' : 'peek';
-    const result = await player[kind](limits, operation.cost);
-    if (kind === 'consume' && result.allowed) refundable.push({ limits, cost: operation.cost, stamp: result.stamp });
-    steps.push({ at, kind, limits, cost: operation.cost, result });
+    return steps;
   }
+  let turn: PendingStep[] = [];
+  for (const operation of operations) {
+    if (!operation.sameTurn || turn.length === 0) {
+      await settle(turn);
+      turn = [];
+      clock.advance(operation.advance, config);
+    }
+    turn.push(playOne(player, operation, clock.now, config, runId, refundable));
+  }
+  await settle(turn);
   return steps;
+}
+
+/** An allowed consume a later refund may give back. */
+interface Refundable {
+  readonly limits: StoreLimit[];
+  readonly cost: number;
+  readonly stamp: number;
+}
+
+interface PendingStep {
+  readonly step: Omit<Step, 'result'>;
+  readonly result: Promise<Step['result']>;
+}
+
+/** Makes one operation's call now (a refund of a consume known by now, else a peek). */
+function playOne(
+  player: Player,
+  operation: Operation,
+  at: number,
+  config: RunConfig,
+  runId: string,
+  refundable: readonly Refundable[],
+): PendingStep {
+  const target = refundable[operation.target % Math.max(1, refundable.length)];
+  if (operation.kind === 'refund' && target !== undefined) {
+    const refunded = { refunded: target.stamp };
+    return { step: { at, kind: 'refund', limits: target.limits, cost: target.cost }, result: Promise.resolve(player.refund(target.limits, target.cost, target.stamp)).then(() => refunded) };
+  }
+  // A refund with nothing to give back yet is played as a peek.
+  const limits = limitsOf(operation, config, runId);
+  const kind = operation.kind === 'consume' ? 'consume' : 'peek';
+  return { step: { at, kind, limits, cost: operation.cost }, result: Promise.resolve(player[kind](limits, operation.cost)) };
 }
 
 /** A store as a Player (bound methods). */

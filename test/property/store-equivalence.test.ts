@@ -6,14 +6,22 @@
  * fast-check prints the seed and path of a failing run; replay it with PROPERTY_SEED /
  * PROPERTY_PATH (see operations.ts).
  *
- * Bounded for CI: 500 runs × up to 50 operations per pair of stores, a few seconds each.
+ * RedisStore coalesces the decisions of one event-loop turn into batch calls, so the pairs run
+ * twice over: played one operation at a time (batches of one), and in turns (operations at the
+ * same time made together: batches of many, mixing keys, limits, costs, consume / peek / refund)
+ * on the crowded kinds (each decision among unrelated ones, bounds so small that a turn takes
+ * several calls; on Cluster grouped per master and per slot), against MemoryStore deciding them
+ * one by one.
+ *
+ * Bounded for CI: 500 runs (300 in turns) × up to 50 operations per pair, a few seconds each.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
-import { VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
+import { type PlayMode, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
 
 const RUNS = 500;
+const TURN_RUNS = 300;
 const MAX_OPERATIONS = 50;
 /** Each run starts far from the previous one, as a fresh process would. */
 const RUN_SPACING_MS = 10_000_000;
@@ -35,8 +43,8 @@ class ClockedStore {
   }
 }
 
-function equivalence(left: StoreKind, right: StoreKind): void {
-  describe(`${left} vs ${right} store (property)`, () => {
+function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: number): void {
+  describe(`${left} vs ${right} store, ${mode === 'turns' ? 'in turns' : 'one at a time'} (property)`, () => {
     const a = new ClockedStore(left);
     const b = new ClockedStore(right);
     beforeAll(async () => {
@@ -56,15 +64,18 @@ function equivalence(left: StoreKind, right: StoreKind): void {
           a.clock = new VirtualClock(start);
           b.clock = new VirtualClock(start);
           const runId = uniqueId('property');
-          const expected = await play(storePlayer(a.test.store), a.clock, config, operations, runId);
-          const actual = await play(storePlayer(b.test.store), b.clock, config, operations, runId);
+          const expected = await play(storePlayer(a.test.store), a.clock, config, operations, runId, mode);
+          const actual = await play(storePlayer(b.test.store), b.clock, config, operations, runId, mode);
           expect(actual).toEqual(expected);
         }),
-        propertyParameters(RUNS),
+        propertyParameters(runs),
       );
     }, 60_000);
   });
 }
 
-equivalence('memory', 'redis');
-equivalence('redis', 'cluster');
+equivalence('memory', 'redis', 'sequential', RUNS);
+equivalence('redis', 'cluster', 'sequential', RUNS);
+equivalence('memory', 'redis-crowded', 'turns', TURN_RUNS);
+equivalence('memory', 'cluster-crowded', 'turns', TURN_RUNS);
+equivalence('memory', 'cluster-by-slot', 'turns', TURN_RUNS);
