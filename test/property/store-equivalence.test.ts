@@ -16,9 +16,13 @@
  * Bounded for CI: 500 runs (300 in turns) × up to 50 operations per pair, a few seconds each.
  */
 import fc from 'fast-check';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bindings, library } from '../../src/stores/redis/bindings.js';
+import { ScriptRunner } from '../../src/stores/redis/script-runner.js';
+import { newRedisClient } from '../helpers/redis.js';
 import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
-import { type PlayMode, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
+import { type PlayMode, type Player, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
 
 const RUNS = 500;
 const TURN_RUNS = 300;
@@ -79,3 +83,49 @@ equivalence('redis', 'cluster', 'sequential', RUNS);
 equivalence('memory', 'redis-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-by-slot', 'turns', TURN_RUNS);
+
+/**
+ * The single-decision functions (consume, peek, refund) stay in the library beside the batch
+ * function RedisStore calls: called directly through their bindings, they too answer as
+ * MemoryStore does.
+ */
+describe('memory store vs the single-decision Lua functions, one at a time (property)', () => {
+  const memory = new ClockedStore('memory');
+  let redisClock = new VirtualClock(0);
+  let client: Redis;
+  let runner: ScriptRunner;
+  beforeAll(async () => {
+    await memory.open();
+    client = newRedisClient();
+    runner = new ScriptRunner(client, library, { clock: () => redisClock.now });
+    await runner.ready();
+  });
+  afterAll(async () => {
+    await memory.close();
+    await client.flushdb(); // this worker's own DB (see test/helpers/redis.ts)
+    await client.quit();
+  });
+
+  it('gives identical results on random request/time sequences', async () => {
+    const single: Player = {
+      consume: (limits, cost) => runner.run(bindings.consume, { limits, cost }),
+      peek: (limits, cost) => runner.run(bindings.peek, { limits, cost }),
+      refund: async (limits, cost, stamp) => {
+        await runner.run(bindings.refund, { limits, cost, stamp });
+      },
+    };
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS), async ([config, operations]) => {
+        const start = 1_750_000_000_000 + ++run * RUN_SPACING_MS;
+        memory.clock = new VirtualClock(start);
+        redisClock = new VirtualClock(start);
+        const runId = uniqueId('property-single');
+        const expected = await play(storePlayer(memory.test.store), memory.clock, config, operations, runId);
+        const actual = await play(single, redisClock, config, operations, runId);
+        expect(actual).toEqual(expected);
+      }),
+      propertyParameters(TURN_RUNS),
+    );
+  }, 60_000);
+});
