@@ -59,7 +59,8 @@ export function readFigures(): StoredFigures[] {
   return names
     .filter((name) => name.endsWith('.json'))
     .sort()
-    .map((name) => JSON.parse(readFileSync(join(FIGURES_DIR, name), 'utf8')) as StoredFigures);
+    .map((name) => JSON.parse(readFileSync(join(FIGURES_DIR, name), 'utf8')) as StoredFigures)
+    .sort((a, b) => a.recordedAt.localeCompare(b.recordedAt)); // in the order the tests ran
 }
 
 export function clearFigures(): void {

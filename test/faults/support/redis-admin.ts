@@ -20,6 +20,14 @@ export async function commandCalls(port: number, command: string): Promise<numbe
   return Number(/(?:^|,)calls=(\d+)/.exec(line)?.[1] ?? 0);
 }
 
+/** `calls` + `rejected_calls` + `failed_calls` of one command: every time a client sent it. */
+export async function commandAttempts(port: number, command: string): Promise<number> {
+  const stats = await info(port, 'commandstats');
+  const line = stats.get(`cmdstat_${command.toLowerCase()}`) ?? '';
+  const field = (name: string) => Number(new RegExp(`(?:^|,)${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+  return field('calls') + field('rejected_calls') + field('failed_calls');
+}
+
 /** used_memory in bytes. */
 export async function usedMemory(port: number): Promise<number> {
   return Number((await info(port, 'memory')).get('used_memory'));
@@ -50,11 +58,11 @@ export async function scanKeys(client: Redis, pattern = '*', count = 1_000): Pro
   return keys;
 }
 
-/** Keys among `keys` without a TTL (PTTL -1), checked in one pipeline. */
-export async function keysWithoutTtl(client: Redis, keys: readonly string[]): Promise<string[]> {
-  if (keys.length === 0) return [];
-  const pipeline = client.pipeline();
-  for (const key of keys) pipeline.pttl(key);
-  const replies = (await pipeline.exec()) ?? [];
-  return keys.filter((_, index) => replies[index]?.[1] === -1);
+/**
+ * Commands an ioredis client holds: sent and awaiting their reply (`commandQueue`) and waiting to be
+ * sent (`offlineQueue`). ioredis internals, read only to measure whether a queue grows.
+ */
+export function clientQueues(client: Redis): { awaitingReply: number; offline: number } {
+  const internals = client as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
+  return { awaitingReply: internals.commandQueue?.length ?? 0, offline: internals.offlineQueue?.length ?? 0 };
 }
