@@ -1,13 +1,18 @@
 /**
  * Live resharding: the hot key's slot is resharded live (MIGRATING/IMPORTING + MIGRATE) while a
  * limiter keeps deciding on it. ioredis follows ASK/MOVED and retries TRYAGAIN; the limit must
- * stay exact and no decision may fail. Runs on a cluster of its own (slots are moved).
+ * stay exact and no decision may fail. Then the same with turns of decisions over keys of every
+ * master, coalesced into one cross-slot call per master: the keys of the moving slot (some of
+ * them moved, some not yet) fail in those calls and are resent by slot. Runs on a cluster of its
+ * own (slots are moved).
  */
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimiter } from '../../src/core/rate-limiter.js';
 import { limitKey } from '../../src/core/store-keys.js';
+import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { keySlot } from '../../src/stores/redis/hash-tag.js';
 import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 
 const LIMIT = 150;
@@ -68,6 +73,78 @@ describe('live resharding of the limited key', () => {
       const settled = await Promise.all(decisions);
       expect(settled.filter((decision) => decision.error !== undefined).map((decision) => decision.error!.message)).toEqual([]);
       expect(settled.filter((decision) => decision.allowed)).toHaveLength(LIMIT);
+      expect(await ownerOf(admins, slot)).toBe(target);
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
+});
+
+describe('live resharding under coalesced decisions on every master', () => {
+  let cluster: RedisClusterHandle;
+  let admins: Redis[];
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    admins = cluster.masters.map((node) => new Redis(node.url, { maxRetriesPerRequest: 1 }));
+  });
+
+  afterAll(async () => {
+    for (const admin of admins) admin.disconnect();
+    await cluster.stop();
+  });
+
+  it('keeps every key exact with no failed decision while one slot moves key by key', async () => {
+    const client = new Cluster(cluster.masters.map((node) => ({ host: '127.0.0.1', port: node.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+    try {
+      const store = new RedisStore({ client });
+      await store.ready();
+      const QUOTA = 40;
+      const TURNS = 70;
+      const limitOf = (key: string): StoreLimit => ({ key, windowMs: 60_000, limit: QUOTA });
+      // Keys of one hash tag of our own, so that several keys share the slot that moves.
+      const moving = '{moving}';
+      const slot = keySlot(moving);
+      const movingLimits = ['a', 'b', 'c', 'd'].map((name) => limitOf(`rl:${moving}:${name}`));
+      const spread = Array.from({ length: 30 }, (_, i) => limitOf(`rl:{spread-${i}}:1m`));
+      // Per turn: each moving key alone, two moving keys in one decision, and keys of every master.
+      const decisions: StoreLimit[][] = [...movingLimits.map((one) => [one]), [movingLimits[0]!, movingLimits[1]!], ...spread.map((one) => [one])];
+
+      const ids = await Promise.all(admins.map(async (admin) => String(await admin.call('CLUSTER', 'MYID'))));
+      const owner = await ownerOf(admins, slot);
+      const target = (owner + 1) % admins.length;
+      const outcomes: Promise<ConsumeResult>[][] = decisions.map(() => []);
+      const traffic = (async () => {
+        for (let turn = 0; turn < TURNS; turn++) {
+          decisions.forEach((limits, i) => outcomes[i]!.push(store.consume(limits, 1)));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+
+      await new Promise((resolve) => setTimeout(resolve, 60)); // the keys exist before the move
+      const source = admins[owner]!;
+      await admins[target]!.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[owner]!);
+      await source.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[target]!);
+      const port = cluster.masters[target]!.port;
+      for (;;) {
+        const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', slot, 1)) as string[];
+        if (keys.length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 40)); // turns meet the slot half moved
+        await source.call('MIGRATE', '127.0.0.1', port, '', 0, 5_000, 'KEYS', ...keys);
+      }
+      for (const admin of admins) await admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[target]!);
+      await traffic;
+
+      const settled = await Promise.all(outcomes.map((results) => Promise.allSettled(results)));
+      const failures = settled.flat().filter((outcome) => outcome.status === 'rejected');
+      expect(failures.map((outcome) => String((outcome as PromiseRejectedResult).reason))).toEqual([]);
+      const allowed = settled.map((results) => results.filter((outcome) => outcome.status === 'fulfilled' && outcome.value.allowed).length);
+      // a and b are also charged by the decision that takes both: QUOTA in all, shared.
+      expect(allowed.slice(2, 4)).toEqual([QUOTA, QUOTA]);
+      expect(allowed[0]! + allowed[4]!).toBe(QUOTA);
+      expect(allowed[1]! + allowed[4]!).toBe(QUOTA);
+      expect(allowed.slice(5)).toEqual(spread.map(() => QUOTA));
+      for (const one of [...movingLimits, ...spread]) expect(await client.llen(one.key)).toBe(QUOTA);
       expect(await ownerOf(admins, slot)).toBe(target);
     } finally {
       client.disconnect();
