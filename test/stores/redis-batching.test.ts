@@ -30,7 +30,7 @@ describe('coalescing (recording client)', () => {
   it(`sends N concurrent decisions of one turn as exactly one FCALL, in arrival order, each answered its own result`, async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
-    const limits = Array.from({ length: 100 }, (_, i) => limit(`client-${i}`, 10 + i));
+    const limits = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => limit(`client-${i}`, 10 + i));
     const results = await Promise.all(limits.map((one) => store.consume([one], 1)));
     const calls = scriptCalls(client.sent);
     expect(calls).toHaveLength(1);
@@ -240,15 +240,16 @@ describe('own server', () => {
   }
 
   it(`decides ${MAX_BATCH_DECISIONS} concurrent consumes of one turn in exactly one FCALL, exactly`, async () => {
-    const shared = limit(uniqueId('shared'), 100);
+    const quota = MAX_BATCH_DECISIONS - 10;
+    const shared = limit(uniqueId('shared'), quota);
     const before = await fcalls();
     const results = await Promise.all(Array.from({ length: MAX_BATCH_DECISIONS }, () => store.consume([shared], 1)));
     expect((await fcalls()) - before).toBe(1);
-    expect(results.filter((result) => result.allowed)).toHaveLength(100);
+    expect(results.filter((result) => result.allowed)).toHaveLength(quota);
     // One after another: remaining counts down, then blocked with the oldest entry's wait.
-    expect(results.slice(0, 100).map((result) => result.remaining)).toEqual(Array.from({ length: 100 }, (_, i) => 99 - i));
-    expect(results[100]).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, stamp: 0 });
-    expect(await admin.llen(shared.key)).toBe(100);
+    expect(results.slice(0, quota).map((result) => result.remaining)).toEqual(Array.from({ length: quota }, (_, i) => quota - 1 - i));
+    expect(results[quota]).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, stamp: 0 });
+    expect(await admin.llen(shared.key)).toBe(quota);
   });
 
   it('gives a turn of interleaved consume / peek / refund on shared keys what MemoryStore gives them one by one', async () => {
