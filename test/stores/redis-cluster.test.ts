@@ -11,7 +11,7 @@ import { limitKey } from '../../src/core/store-keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
-import { newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
+import { clusterNodes, newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
 function limit(id: string, name: string, max: number, windowMs = 60_000): StoreLimit {
@@ -50,6 +50,27 @@ describe('shared cluster', () => {
       expect(await cluster.llen(limits[1]!.key)).toBe(2);
     },
   );
+
+  it.each([
+    ['a plain keyPrefix', () => `${uniqueId('tenant')}:`],
+    ['a keyPrefix with a hash tag (every key in its slot)', () => `{${uniqueId('tenant')}}:`],
+  ])('with %s, counts the same keys whether decisions go per master (keys in ARGV) or per slot (declared keys)', async (_label, prefixOf) => {
+    const prefix = prefixOf();
+    const prefixed = new Cluster(clusterNodes(), { keyPrefix: prefix, redisOptions: { maxRetriesPerRequest: 1 } });
+    try {
+      const byMaster = new RedisStore({ client: prefixed });
+      await byMaster.ready();
+      const bySlot = redisStoreForTests(prefixed, { clusterGrouping: 'slot' });
+      const limits = Array.from({ length: 30 }, (_, i) => limit(uniqueId(`prefixed-${i}`), '1m', 2));
+      expect((await Promise.all(limits.map((one) => byMaster.consume([one], 1)))).every((result) => result.remaining === 1)).toBe(true);
+      expect((await Promise.all(limits.map((one) => bySlot.consume([one], 1)))).every((result) => result.remaining === 0)).toBe(true);
+      expect((await Promise.all(limits.map((one) => byMaster.peek([one], 1)))).every((result) => !result.allowed)).toBe(true);
+      for (const one of limits) expect(await cluster.llen(prefix + one.key)).toBe(2);
+      await bySlot.reset(limits.map((one) => one.key));
+    } finally {
+      prefixed.disconnect();
+    }
+  });
 
   describe('limits of different ids (different slots)', () => {
     it('writes one stamp to every group and refunds them all with it', async () => {

@@ -101,6 +101,16 @@ export interface BatchDecision {
   readonly stamp: number | undefined;
 }
 
+/**
+ * A cross-slot batch call (Cluster). `keyPrefix`: the client's ioredis `keyPrefix` ('' if none),
+ * which ioredis adds to declared keys only: the keys of this call travel in ARGV, so the binding
+ * adds it, and they name the same keys as every other call.
+ */
+export interface CrossSlotInput {
+  readonly decisions: readonly BatchDecision[];
+  readonly keyPrefix: string;
+}
+
 /** The kind of a decision as lua/batch.lua reads it. */
 const KIND_CODES = { consume: 'c', peek: 'p', refund: 'r' } as const;
 
@@ -198,18 +208,19 @@ export const bindings = {
    * connection. No KEYS (Redis refuses declared keys of several slots even to a flagged function):
    * the key count and the keys lead ARGV, then as `batch`.
    */
-  batchCrossSlot: defineBinding<readonly BatchDecision[], BatchOutcome[]>({
+  batchCrossSlot: defineBinding<CrossSlotInput, BatchOutcome[]>({
     operation: 'batch_cross_slot',
     files: batchFiles,
     flags: ['allow-cross-slot-keys'],
     keys: () => undefined,
-    argv: (into, decisions, clock) => {
+    argv: (into, { decisions, keyPrefix }, clock) => {
       into.push(countKeys(decisions));
-      batchKeys(into, decisions);
+      if (keyPrefix === '') batchKeys(into, decisions);
+      else for (const { limits } of decisions) for (const limit of limits) into.push(keyPrefix + limit.key);
       into.push(clock);
       batchRecords(into, decisions);
     },
-    parse: parseBatch,
+    parse: (reply, operation, { decisions }) => parseBatch(reply, operation, decisions),
   }),
   /** Replies the number of keys that existed. */
   reset: defineBinding<readonly string[], number>({

@@ -93,7 +93,11 @@ export class DecisionBatcher {
     if (this.#queue.length === 0) return;
     const decisions = this.#queue;
     this.#queue = [];
-    this.dispatch(decisions);
+    try {
+      this.dispatch(decisions);
+    } catch (err) {
+      failAll(decisions, err); // a flush runs on its own (setImmediate): nothing may escape it
+    }
   }
 
   #submit(kind: BatchDecision['kind'], limits: readonly StoreLimit[], cost: number, stamp: number | undefined): Promise<ConsumeResult | number> {
