@@ -4,7 +4,8 @@
 -- past the current call's n are never read.
 local windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}
 
--- int_str of the last stamp written: the decisions of one batch call mostly share it.
+-- int_str of the last stamp written (formatting costs about as much as a command): the decisions
+-- of one batch call mostly share one stamp.
 local last_stamp, last_stamp_str = nil, nil
 local function stamp_str(stamp)
   if stamp ~= last_stamp then last_stamp, last_stamp_str = stamp, int_str(stamp) end
@@ -14,8 +15,9 @@ end
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
 -- writes the request to all of them; else writes nothing. Limit i (1 .. n) is the log
 -- keys[key_at + i] with window_ms, limit and cost at argv[arg_at + 3i - 2], argv[arg_at + 3i - 1],
--- argv[arg_at + 3i] (cost '' = call_cost). `now` is the store time (ms) the check runs at.
--- `align`: see consume. Writes its reply to out[pos + 1 .. pos + 6], only once every command ran:
+-- argv[arg_at + 3i] (cost '' = call_cost). `now` is the store time (ms) the check runs at;
+-- `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 6],
+-- only after its last command, and returns pos + 6:
 -- { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
 local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos)
   local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
