@@ -6,7 +6,8 @@
  * consume / peek / refund made in one event-loop turn are coalesced: sent at the end of the turn
  * as one call of lua/batch.lua, which runs them in arrival order, each as exactly as alone
  * (decision-batcher.ts; on Cluster grouped per master, batch-dispatch.ts). reset, locks and
- * idempotency records are one call each.
+ * idempotency records are one call each. A consume that Redis refused until T is answered here,
+ * without a call, until T (refusal-cache.ts).
  *
  * On Cluster, the limits of one consume/peek/refund may carry different hash tags (a per-route
  * table mixing ids). Such a call is split per tag and is all-or-nothing by compensation (the
@@ -32,6 +33,7 @@ import { clusterDispatch, standaloneDispatch } from './redis/batch-dispatch.js';
 import { DEFAULT_BATCH_BOUNDS, DecisionBatcher } from './redis/decision-batcher.js';
 import { consumeGrouped, peekGrouped, type GroupOperations } from './redis/grouped-consume.js';
 import { groupBySlotTag } from './redis/hash-tag.js';
+import { RefusalCache } from './redis/refusal-cache.js';
 import { ScriptRunner } from './redis/script-runner.js';
 import { testHooks, testSettingsOf } from './test-hooks.js';
 
@@ -59,6 +61,8 @@ export class RedisStore implements Store {
   readonly #batcher: DecisionBatcher;
   /** consume / peek / refund of limits that share one slot (Cluster groups of one call). */
   readonly #perSlot: GroupOperations;
+  /** Refusals answered locally until they end; none under a test clock (store time is virtual there). */
+  readonly #refusals: RefusalCache | undefined;
 
   /** @throws ConfigError naming the bad option. */
   constructor(options: RedisStoreOptions) {
@@ -78,6 +82,7 @@ export class RedisStore implements Store {
       this.#isCluster ? clusterDispatch(runner, client, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
     );
     this.#batcher = batcher;
+    this.#refusals = test?.clock === undefined ? new RefusalCache() : undefined;
     this.#perSlot = {
       consume: (limits, cost, align) => batcher.consume(limits, cost, align),
       peek: (limits, cost) => batcher.peek(limits, cost),
@@ -101,9 +106,16 @@ export class RedisStore implements Store {
     } catch (err) {
       return Promise.reject(err);
     }
+    const refusals = this.#refusals;
+    const refused = refusals?.lookup(limits, cost);
+    if (refused !== undefined) return Promise.resolve(refused);
     const groups = this.#slotGroups(limits);
-    if (groups) return consumeGrouped(limits, groups, cost, this.#perSlot);
-    return this.#batcher.consume(limits, cost, undefined);
+    const decided = groups ? consumeGrouped(limits, groups, cost, this.#perSlot) : this.#batcher.consume(limits, cost, undefined);
+    if (refusals === undefined) return decided;
+    return decided.then((result) => {
+      if (!result.allowed) refusals.remember(limits, cost, result);
+      return result;
+    });
   }
 
   peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
@@ -119,18 +131,23 @@ export class RedisStore implements Store {
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
     checkCall(limits, cost);
+    this.#refusals?.forget(limits.map((limit) => limit.key));
     const groups = this.#slotGroups(limits);
-    if (!groups) return this.#perSlot.refund(limits, cost, stamp);
-    await Promise.all(groups.map((group) => this.#perSlot.refund(group.map((index) => limits[index]!), cost, stamp)));
+    if (!groups) await this.#perSlot.refund(limits, cost, stamp);
+    else await Promise.all(groups.map((group) => this.#perSlot.refund(group.map((index) => limits[index]!), cost, stamp)));
+    // Also after: a refusal remembered while the refund was on its way is out of date too.
+    this.#refusals?.forget(limits.map((limit) => limit.key));
   }
 
   async reset(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
+    this.#refusals?.forget(keys);
     // Decisions asked for earlier in this turn go first, as they would without coalescing.
     this.#batcher.flush();
     const groups = this.#isCluster ? groupBySlotTag(keys) : undefined;
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
     await Promise.all(calls.map((slotKeys) => this.#runner.run(bindings.reset, slotKeys)));
+    this.#refusals?.forget(keys);
   }
 
   acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult> {

@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
+import type { Redis } from 'ioredis';
+import { limitKey } from '../../src/core/store-keys.js';
+import { RedisStore } from '../../src/stores/redis.js';
 import { RefusalCache } from '../../src/stores/redis/refusal-cache.js';
+import { newRedisClient } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
 
 const limit = (key: string, extra: Partial<StoreLimit> = {}): StoreLimit => ({ key, limit: 10, windowMs: 60_000, ...extra });
 const refused = (retryAfterMs: number, extra: Partial<ConsumeResult> = {}): ConsumeResult => ({
@@ -77,5 +82,43 @@ describe('RefusalCache', () => {
     expect(cache.lookup([limit('d')], 1)).toMatchObject({ allowed: false });
     cache.forget(['a', 'b', 'c', 'd']);
     expect(cache.size).toBe(0);
+  });
+});
+
+describe('RedisStore answers refused calls locally until they can pass', () => {
+  it('a 429 flood on one key costs ≤ 0.01 Redis calls per refused request; a refund through the store ends it at once', async () => {
+    const client = newRedisClient();
+    await client.ping();
+    let scriptCalls = 0;
+    // The store's calls, counted: the client itself answers them.
+    const counting = Object.create(client) as Redis;
+    counting.call = ((command: string, args: unknown[]) => {
+      if (/^(FCALL|EVALSHA|EVAL)$/.test(command)) scriptCalls++;
+      return client.call(command, args as string[]);
+    }) as Redis['call'];
+    counting.callBuffer = ((command: string, args: unknown[]) => {
+      if (/^(FCALL|EVALSHA|EVAL)$/.test(command)) scriptCalls++;
+      return client.callBuffer(command, args as string[]);
+    }) as Redis['callBuffer'];
+    try {
+      const store = new RedisStore({ client: counting });
+      await store.ready();
+      const limits = [{ key: limitKey('rl:', uniqueId('flood'), '1-in-1m'), limit: 1, windowMs: 60_000 }];
+      const first = await store.consume(limits, 1);
+      expect(first.allowed).toBe(true);
+      scriptCalls = 0;
+      const REFUSED = 2_000;
+      for (let i = 0; i < REFUSED; i++) {
+        const result = await store.consume(limits, 1);
+        expect(result.allowed).toBe(false);
+        expect(result.retryAfterMs).toBeGreaterThan(55_000);
+      }
+      expect(scriptCalls / REFUSED).toBeLessThanOrEqual(0.01);
+      await store.refund(limits, 1, first.stamp);
+      await expect(store.consume(limits, 1)).resolves.toMatchObject({ allowed: true });
+      await store.reset(limits.map((limit) => limit.key));
+    } finally {
+      client.disconnect();
+    }
   });
 });
