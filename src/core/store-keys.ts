@@ -92,11 +92,6 @@ export function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
   return limits;
 }
 
-/** Key of one limit's log (the single-limit form of `storeLimits`), e.g. `rl:{Zm9v…}:100-in-1m`. */
-export function limitKey(prefix: string, id: string, limitName: string): string {
-  return storeLimits([{ id, prefix, policies: [{ name: limitName, limit: 1, windowMs: 1 }] }])[0]!.key;
-}
-
 export function lockKeys(prefix: string, id: string): LockKeys {
   const base = taggedBase(prefix, id);
   return { lock: base, fence: `${base}:fence` };

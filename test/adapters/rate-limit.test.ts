@@ -8,7 +8,7 @@
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { frameworks, recordingLogger } from './frameworks.js';

@@ -4,7 +4,7 @@
  * Store interface alone (so the same assertion holds on every backend).
  */
 import { afterAll, beforeAll } from 'vitest';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { Store, StoreLimit } from '../../src/core/store.js';
 import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
 

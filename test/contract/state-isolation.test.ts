@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
-import { idempotencyKeys, limitKey, lockKeys } from '../../src/core/store-keys.js';
+import { idempotencyKeys, lockKeys } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { MEMORY_STORE_DEFAULTS } from '../../src/stores/memory.js';
 import { decisionStoreKinds, uniqueId } from '../helpers/stores.js';

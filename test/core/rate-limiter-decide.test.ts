@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { requestRateLimiter, type LimiterSettings } from '../../src/core/rate-limiter.js';
 import { ConfigError, StoreError, StoreTimeoutError } from '../../src/core/errors.js';
-import { limitKey, type LimitPart } from '../../src/core/store-keys.js';
+import { type LimitPart } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { Decision, Policy } from '../../src/core/decision.js';
 import { OUTAGE_QUIET_MS, type Logger, type OnStoreError } from '../../src/core/store-call.js';
 import type { RateLimitStore } from '../../src/core/store.js';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, StoreError, StoreTimeoutError } from '../../src/core/errors.js';
 import { DEFAULTS } from '../../src/core/defaults.js';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import { RateLimiter, type RateLimiterOptions } from '../../src/core/rate-limiter.js';
 import type { Logger } from '../../src/core/store-call.js';
 import { getDefaultStore } from '../../src/stores/default-store.js';

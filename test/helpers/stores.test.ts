@@ -4,7 +4,8 @@
  * transparent (instanceof, getters, methods using private state).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { limitKey, lockKeys } from '../../src/core/store-keys.js';
+import { lockKeys } from '../../src/core/store-keys.js';
+import { limitKey } from './keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { RedisStore } from '../../src/stores/redis.js';

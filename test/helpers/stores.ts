@@ -31,7 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from './keys.js';
 import type { Store, StoreLimit } from '../../src/core/store.js';
 import { type RedisStoreTestSettings, memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { newClusterClient, newRedisClient } from './redis.js';

@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import type { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests } from '../../src/stores/testing.js';

@@ -7,7 +7,7 @@
  * advance of the clock that favours the window edges.
  */
 import fc from 'fast-check';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { ConsumeResult, Store, StoreLimit } from '../../src/core/store.js';
 
 export interface RunConfig {

@@ -7,7 +7,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';

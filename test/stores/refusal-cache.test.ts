@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import type { Redis } from 'ioredis';
-import { limitKey } from '../../src/core/store-keys.js';
+import { limitKey } from '../helpers/keys.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { RefusalCache } from '../../src/stores/redis/refusal-cache.js';
 import { newRedisClient } from '../helpers/redis.js';
