@@ -4,25 +4,25 @@
  * succeeds (otherwise `refund: 'failure'` is bypassed by closing sockets). The status the handler
  * produced decides, also after the client left; errors thrown to the framework are failures.
  */
-import { request as httpRequest, createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type RequestListener } from 'node:http';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { frameworks } from './frameworks.js';
+import { listen as listenOn, type TestServer } from './support/http.js';
 
 const fixedKey = () => 'k';
-const servers: Server[] = [];
+const servers: TestServer[] = [];
 
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
+/** Serves `app` until the end of the test; its port. */
 async function listen(app: RequestListener): Promise<number> {
-  const server = createServer(app);
+  const server = await listenOn(app);
   servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as AddressInfo).port;
+  return server.port;
 }
 
 /**
@@ -78,33 +78,21 @@ describe.each(frameworks)('refund on $name', (fw) => {
     store.close();
   });
 
-  it("'failure' gives back the cost when the handler fails after the client hung up", async () => {
+  it.each([
+    ['failure', 500],
+    ['success', 200],
+  ] as const)("'%s' gives back the cost when the handler answers %i after the client hung up", async (mode, status) => {
     const store = new MemoryStore();
     const done: number[] = [];
     const starts = handlerStarts();
-    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'failure' })], {
+    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: mode })], {
       onSlowStart: starts.onSlowStart,
-      onSlowDone: (status) => void done.push(status),
+      onSlowDone: (produced) => void done.push(produced),
     });
     const port = await listen(app);
-    await hangUp(port, '/slow/80/500', starts.next(), 5_000);
-    await vi.waitFor(() => expect(done).toEqual([500]));
-    // The refund lands right after the handler's 500.
-    await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
-    store.close();
-  });
-
-  it("'success' gives back the cost when the handler succeeds after the client hung up", async () => {
-    const store = new MemoryStore();
-    const done: number[] = [];
-    const starts = handlerStarts();
-    const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'success' })], {
-      onSlowStart: starts.onSlowStart,
-      onSlowDone: (status) => void done.push(status),
-    });
-    const port = await listen(app);
-    await hangUp(port, '/slow/80/200', starts.next(), 5_000);
-    await vi.waitFor(() => expect(done).toEqual([200]));
+    await hangUp(port, `/slow/80/${status}`, starts.next(), 5_000);
+    await vi.waitFor(() => expect(done).toEqual([status]));
+    // The refund lands right after the handler's response.
     await vi.waitFor(async () => expect((await request(app).get('/hello')).status).toBe(200));
     store.close();
   });

@@ -2,7 +2,7 @@
  * A plain HTTP client for lock tests: one fresh connection per request (`agent: false`), so no
  * keep-alive socket outlives a test and a request can be cut off mid-flight on purpose.
  */
-import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface TestServer {
@@ -11,9 +11,9 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 with a free port. */
-export async function listen(listener: RequestListener): Promise<TestServer> {
-  const server = createServer(listener);
+/** Listens on 127.0.0.1 with a free port; `close()` also closes every open connection. */
+export async function listen(listener: RequestListener, options: ServerOptions = {}): Promise<TestServer> {
+  const server = createServer(options, listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

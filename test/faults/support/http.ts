@@ -1,31 +1,13 @@
 /**
- * HTTP plumbing for the fault tests: a server on 127.0.0.1 (free port, closed with every
- * connection) and a plain client, one fresh connection per request (`agent: false`), with a hard
- * client-side timeout so a hung server fails the request instead of the test.
+ * HTTP plumbing for the fault tests: the adapter tests' server (127.0.0.1, free port, closed with
+ * every connection) and a client that never rejects: one fresh connection per request
+ * (`agent: false`), with a hard client-side timeout so a hung server fails the request instead of
+ * the test.
  */
-import { createServer, request, type IncomingHttpHeaders, type RequestListener, type Server, type ServerOptions } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingHttpHeaders } from 'node:http';
 
-export interface TestServer {
-  readonly server: Server;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-export async function listen(listener: RequestListener, options: ServerOptions = {}): Promise<TestServer> {
-  const server = createServer(options, listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    server,
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+// The server side is the adapter tests' own.
+export { listen, type TestServer } from '../../adapters/support/http.js';
 
 export interface Reply {
   /** 0 when the request failed (connection error or client timeout). */
