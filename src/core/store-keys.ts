@@ -53,7 +53,7 @@ export function validatePrefix(prefix: unknown, option = 'prefix'): string {
 }
 
 /** The hash-tagged part shared by all keys of one id: `<prefix>{<digest>}`. */
-export function taggedBase(prefix: string, id: string): string {
+function taggedBase(prefix: string, id: string): string {
   return `${prefix}{${digest(id)}}`;
 }
 

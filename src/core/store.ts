@@ -7,7 +7,10 @@
  * Time is the store's own clock (Redis `TIME`, a monotonic clock in memory), never the caller's.
  */
 
-/** One sliding-log limit as the store sees it. */
+/**
+ * One sliding-log limit as the store sees it. A store may read it after the call returns (RedisStore
+ * sends the decisions of one event-loop turn together), so callers never change it afterwards.
+ */
 export interface StoreLimit {
   /** Full key of this limit's log, built by core (namespaced, hash-tagged, ≤ 200 bytes). */
   readonly key: string;

@@ -176,7 +176,7 @@ function combine(parts: readonly string[]): string {
  * strings joined with '/' (Express 5 wildcard parameters). Anything else (undefined, null, '',
  * objects) means "no key here": an object must not become the shared key '[object Object]'.
  */
-export function asKey(value: unknown): string | undefined {
+function asKey(value: unknown): string | undefined {
   if (typeof value === 'string') return value.length > 0 ? value : undefined;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   if (Array.isArray(value) && value.length > 0 && value.every((part) => typeof part === 'string')) return value.join('/');
@@ -203,7 +203,7 @@ function firstString(value: unknown): string | undefined {
   return typeof first === 'string' && first.length > 0 ? first : undefined;
 }
 
-export function isNonEmptyString(value: unknown): value is string {
+function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
 }
 
