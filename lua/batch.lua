@@ -10,6 +10,28 @@
 -- Decision kinds, as sent.
 local CONSUME, PEEK, REFUND = 'c', 'p', 'r'
 
+-- Re-sent calls. A client that loses its connection after a call was written but before its reply
+-- came back (ioredis re-sends such commands after reconnecting) runs the same call twice: its
+-- consumes would be counted twice and its refunds given back twice. A call that writes therefore
+-- carries an id unique to it, and leaves its reply in a record `{<tag of its first key>}#call:<id>`
+-- for CALL_RECORD_TTL_MS: the same call arriving again answers that reply and writes nothing.
+-- 10 s outlasts any reconnect a client makes while it still holds the command; a call costs one
+-- GET and one SET, and its record ~100 bytes for those 10 s.
+local CALL_RECORD_TTL_MS = 10000
+
+-- The record of call `id`, in the slot of `key` (so Cluster accepts it where the call runs): the
+-- key's own hash tag, or the whole key as the tag when it has none. nil when no such name exists
+-- (a key with a '}' but no tag; ratelock's keys always carry a tag).
+local function call_record_key(key, id)
+  local open = string.find(key, '{', 1, true)
+  if open then
+    local close = string.find(key, '}', open + 1, true)
+    if close and close > open + 1 then return '{' .. string.sub(key, open + 1, close - 1) .. '}#call:' .. id end
+  end
+  if string.find(key, '}', 1, true) then return nil end
+  return '{' .. key .. '}#call:' .. id
+end
+
 -- The message of an error caught by pcall: redis.call raises a table { err = message }.
 local function error_text(err)
   if type(err) == 'table' and err.err then return err.err end
@@ -20,6 +42,8 @@ end
 -- ARGV from arg_at:
 --   clock   store time in ms injected by tests, '' = Redis TIME (read once, at the first
 --           consume or peek)
+--   call_id unique id of this call when it writes (a consume or refund), '' = none (see
+--           call_record_key)
 --   then per decision: kind ('c' consume, 'p' peek, 'r' refund), n (its number of limits), extra
 --           (consume: its align, '' = none; refund: the stamp to remove; peek: ''), then per
 --           limit: consume and peek: window_ms, limit, cost; refund: window_ms, cost. Every
@@ -29,12 +53,26 @@ end
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
 -- partial reply behind.
 local function run_batch(keys, key_at, argv, arg_at)
-  local clock = argv[arg_at]
+  local clock, call_id = argv[arg_at], argv[arg_at + 1]
+  local record_key = nil
+  if call_id ~= '' then
+    record_key = call_record_key(keys[key_at + 1], call_id)
+    if record_key then
+      -- pcall: on Cluster a cross-slot call's first key may have just left this node; the call
+      -- then runs without a record (its decisions meet the same error and are resent by slot).
+      local ok, seen = pcall(redis.call, 'GET', record_key)
+      if not ok then
+        record_key = nil
+      elseif seen then
+        return cmsgpack.unpack(seen)
+      end
+    end
+  end
   local now = nil
   local out = {}
   local pos = 0
   local last = #argv
-  local at = arg_at + 1
+  local at = arg_at + 2
   while at <= last do
     local kind, n, extra = argv[at], tonumber(argv[at + 1]), argv[at + 2]
     local ok, result
@@ -57,6 +95,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     end
     key_at = key_at + n
   end
+  if record_key then redis.call('SET', record_key, cmsgpack.pack(out), 'PX', CALL_RECORD_TTL_MS) end
   return out
 end
 

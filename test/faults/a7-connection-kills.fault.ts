@@ -346,10 +346,9 @@ function runFigures(): Record<string, number> {
 const DONE = `CLIENT KILL TYPE normal every ${KILL_EVERY_MS} ms for ${LOAD_MS / 1000} s; one ioredis client at its defaults (it re-sends unanswered commands) carries consume, refund, lock and idempotency workers at once`;
 
 describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
-  // Fails today: ioredis re-sends a consume whose reply was lost with its connection, and Redis
-  // counts it twice (up to a whole batch of a key's limit answered "limited" with its entries in the
-  // log). Issue 12 item 1 (idempotent re-sent decisions) fixes it: flip to `it` then.
-  it.fails('consume (limiter fails closed): every allowed decision is exactly one log entry, exactly the limit allowed per key', async () => {
+  // ioredis re-sends a call whose reply was lost with its connection; the call's record
+  // (lua/batch.lua) makes the second arrival answer the first reply instead of counting again.
+  it('consume (limiter fails closed): every allowed decision is exactly one log entry, exactly the limit allowed per key', async () => {
     const logs = new Map<number, number>();
     const keys = await scanKeys(admin, 'a7c:*');
     const pipeline = admin.pipeline();
@@ -396,10 +395,9 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
     expect(underLimit).toEqual([]);
   });
 
-  // Fails today: a refund re-sent after a reconnect runs LREM of its stamp a second time and removes
-  // another request's entry of the same ms. Issue 12 item 1 (a re-sent refund must not give back
-  // twice) fixes it: flip to `it` then.
-  it.fails('refund: a refund re-sent after a reconnect never gives back twice', async () => {
+  // A re-sent refund would run LREM of its stamp a second time and remove another request's entry
+  // of the same ms; its call's record answers the first removal instead.
+  it('refund: a refund re-sent after a reconnect never gives back twice', async () => {
     const keys = await scanKeys(admin, 'a7r:*');
     const pipeline = admin.pipeline();
     for (const key of keys) pipeline.llen(key);

@@ -31,7 +31,7 @@ export interface SentDecision {
 export const FAKE_NOW = 1_700_000_000_000;
 
 /** A batch call's decisions, read back from its arguments (`[name, numkeys, ...]`). */
-export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgument; decisions: SentDecision[] } {
+export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgument; callId: RedisArgument; decisions: SentDecision[] } {
   const crossSlot = args[0] === bindings.batchCrossSlot.script.functionName;
   let keys: RedisArgument[];
   let at: number;
@@ -45,6 +45,7 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
     at = 2 + count;
   }
   const clock = args[at++]!;
+  const callId = args[at++]!;
   const decisions: SentDecision[] = [];
   let key = 0;
   while (at < args.length) {
@@ -58,7 +59,7 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
     decisions.push({ kind, keys: keys.slice(key, key + n).map(String), stamp, limits });
     key += n;
   }
-  return { clock, decisions };
+  return { clock, callId, decisions };
 }
 
 /**

@@ -8,6 +8,7 @@
  * arguments are built in one array without copies, and several inputs could be appended to one
  * call's arguments.
  */
+import { randomBytes } from 'node:crypto';
 import type {
   ConsumeResult,
   IdempotencyBeginResult,
@@ -144,6 +145,22 @@ function batchKeys(into: RedisArgument[], decisions: readonly BatchDecision[]): 
   for (const { limits } of decisions) for (const limit of limits) into.push(limit.key);
 }
 
+/**
+ * Ids of batch calls that write, unique across processes (a random prefix per process, then a
+ * counter): lua/batch.lua keeps a call's reply under its id for a few seconds, so the same call
+ * re-sent by the client after a reconnect answers that reply instead of counting twice.
+ */
+const CALL_ID_PREFIX = randomBytes(9).toString('base64url');
+let callCount = 0;
+
+/** The call id (a fresh one when a decision writes, '' when all only peek), then per decision as batchRecords writes it. */
+function batchArgv(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
+  let writes = false;
+  for (const { kind } of decisions) if (kind !== 'peek') writes = true;
+  into.push(writes ? CALL_ID_PREFIX + (callCount++).toString(36) : '');
+  batchRecords(into, decisions);
+}
+
 /** Per decision: kind, n, stamp, then per limit window, limit, cost (refund: window, cost). */
 function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
   for (const { kind, limits, cost, stamp } of decisions) {
@@ -199,7 +216,7 @@ export const bindings = {
     keys: batchKeys,
     argv: (into, decisions, clock) => {
       into.push(clock);
-      batchRecords(into, decisions);
+      batchArgv(into, decisions);
     },
     parse: parseBatch,
   }),
@@ -218,7 +235,7 @@ export const bindings = {
       if (keyPrefix === '') batchKeys(into, decisions);
       else for (const { limits } of decisions) for (const limit of limits) into.push(keyPrefix + limit.key);
       into.push(clock);
-      batchRecords(into, decisions);
+      batchArgv(into, decisions);
     },
     parse: (reply, operation, { decisions }) => parseBatch(reply, operation, decisions),
   }),

@@ -1,0 +1,99 @@
+/**
+ * A batch call that arrives twice (a client re-sends a command whose reply its lost connection
+ * never delivered) is decided once: the second arrival answers the first one's reply and writes
+ * nothing (lua/batch.lua, call records). Sent here as raw FCALLs with the very same arguments,
+ * on the shared standalone Redis and on the shared cluster.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreLimit } from '../../src/core/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { type BatchDecision, bindings } from '../../src/stores/redis/bindings.js';
+import type { RedisArgument } from '../../src/stores/redis/client.js';
+import { limitKey } from '../helpers/keys.js';
+import { newClusterClient, newRedisClient } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+let client: Redis;
+let cluster: Cluster;
+
+beforeAll(async () => {
+  client = newRedisClient();
+  cluster = newClusterClient();
+  await Promise.all([new RedisStore({ client }).ready(), new RedisStore({ client: cluster }).ready()]);
+});
+
+afterAll(async () => {
+  client.disconnect();
+  cluster.disconnect();
+});
+
+/** The FCALL arguments of one batch call, built by the binding itself (so they carry a fresh call id). */
+function batchCall(decisions: readonly BatchDecision[]): RedisArgument[] {
+  const keys: RedisArgument[] = [];
+  bindings.batch.appendKeys(keys, decisions);
+  const args: RedisArgument[] = [bindings.batch.script.functionName, keys.length, ...keys];
+  bindings.batch.appendArgv(args, decisions, '');
+  return args;
+}
+
+function limit(max: number, name = '1h'): StoreLimit {
+  return { key: limitKey('rl:', uniqueId('resent'), name), windowMs: 3_600_000, limit: max };
+}
+
+describe.each([
+  ['standalone', () => client as Redis | Cluster],
+  ['cluster', () => cluster as Redis | Cluster],
+])('a batch call re-sent (%s)', (_name, redis) => {
+  it('consume: the second arrival answers the first reply and adds no entry', async () => {
+    const a = limit(5);
+    const b = limit(1);
+    const call = batchCall([
+      { kind: 'consume', limits: [a], cost: 1, stamp: undefined },
+      { kind: 'consume', limits: [a], cost: 2, stamp: undefined },
+    ]);
+    const first = await redis().call('FCALL', ...call);
+    const again = await redis().call('FCALL', ...call);
+    expect(again).toEqual(first);
+    expect(await redis().llen(a.key)).toBe(3);
+    // A call on another key (and slot) keeps its own record.
+    const other = batchCall([{ kind: 'consume', limits: [b], cost: 1, stamp: undefined }]);
+    await redis().call('FCALL', ...other);
+    expect(await redis().call('FCALL', ...other)).toEqual(await redis().call('FCALL', ...other));
+    expect(await redis().llen(b.key)).toBe(1);
+  });
+
+  it('a fresh call with the same decisions is decided anew (the id, not the content, marks a resend)', async () => {
+    const a = limit(5);
+    const decisions: BatchDecision[] = [{ kind: 'consume', limits: [a], cost: 1, stamp: undefined }];
+    await redis().call('FCALL', ...batchCall(decisions));
+    await redis().call('FCALL', ...batchCall(decisions));
+    expect(await redis().llen(a.key)).toBe(2);
+  });
+
+  it('refund: the second arrival gives nothing back again', async () => {
+    const a = limit(10);
+    const stamp = 1_700_000_000_000;
+    await redis().rpush(a.key, ...Array.from({ length: 4 }, () => String(stamp)));
+    await redis().pexpire(a.key, 60_000);
+    const call = batchCall([{ kind: 'refund', limits: [a], cost: 1, stamp }]);
+    expect(await redis().call('FCALL', ...call)).toEqual([1]);
+    expect(await redis().call('FCALL', ...call)).toEqual([1]);
+    expect(await redis().llen(a.key)).toBe(3);
+  });
+
+  it('keeps its record ≤ 10 s, in the slot of the call\u2019s first key; a call that only peeks keeps none', async () => {
+    const a = limit(5);
+    const call = batchCall([{ kind: 'consume', limits: [a], cost: 1, stamp: undefined }]);
+    const id = String(call[4]);
+    await redis().call('FCALL', ...call);
+    const tag = /\{([^}]+)\}/.exec(a.key)![1]!;
+    const record = `{${tag}}#call:${id}`;
+    const ttl = await redis().pttl(record);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(10_000);
+    const peek = batchCall([{ kind: 'peek', limits: [a], cost: 1, stamp: undefined }]);
+    expect(peek[4]).toBe('');
+    expect(await redis().call('FCALL', ...peek)).toHaveLength(6);
+  });
+});
