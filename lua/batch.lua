@@ -48,7 +48,7 @@ end
 --           (consume: its align, '' = none; refund: the stamp to remove; peek: ''), then per
 --           limit: consume and peek: window_ms, limit, cost; refund: window_ms, cost. Every
 --           limit's cost is sent (no call cost to fall back on).
--- Reply: one flat array, per decision in order: consume and peek the 6 integers of check_limits,
+-- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
 -- refund 1 integer (entries removed); a failed decision the error's message (a string) instead.
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
 -- partial reply behind.

@@ -16,9 +16,15 @@ end
 -- writes the request to all of them; else writes nothing. Limit i (1 .. n) is the log
 -- keys[key_at + i] with window_ms, limit and cost at argv[arg_at + 3i - 2], argv[arg_at + 3i - 1],
 -- argv[arg_at + 3i] (cost '' = call_cost). `now` is the store time (ms) the check runs at;
--- `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 6],
--- only after its last command, and returns pos + 6:
--- { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp }.
+-- `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 7],
+-- only after its last command, and returns pos + 7:
+-- { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp,
+--   nextQuotaMs }.
+-- nextQuotaMs: ms until the deciding limit has one more unit of quota (remaining + 1), counted on
+-- its log after this request's write (real, or hypothetical for peek; none when blocked): until the
+-- entry at min(count, limit) - 1 from the newest leaves the window, which is the oldest entry
+-- unless the log holds more than the limit (a lowered limit(req)). 0 when that log is empty:
+-- nothing is waiting to free (only a blocked request whose cost exceeds the limit meets that).
 local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos)
   local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
   local shortest_window = nil
@@ -54,11 +60,18 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         end
       end
     end
-    local reset_ms = 0
+    local reset_ms, next_ms = 0, 0
+    local count, limit = counts[index], limits[index]
     if heads[index] then reset_ms = heads[index] + windows[index] - now end
-    out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, math.max(limits[index] - counts[index], 0)
-    out[pos + 4], out[pos + 5], out[pos + 6] = reset_ms, wait, 0
-    return pos + 6
+    if count > limit then
+      -- More entries than the limit: one more unit frees when the one at limit - 1 ages out.
+      next_ms = tonumber(redis.call('LINDEX', keys[key_at + index], limit - 1)) + windows[index] - now
+    elseif count > 0 then
+      next_ms = oldests[index] + windows[index] - now
+    end
+    out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, math.max(limit - count, 0)
+    out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = reset_ms, wait, 0, next_ms
+    return pos + 7
   end
 
   -- stamp = max(now, every head) keeps every log sorted newest-first even if the clock stepped
@@ -83,9 +96,12 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
     end
     written = stamp
   end
+  -- After the write the deciding log holds at most its limit: its oldest entry frees first (this
+  -- request's stamp when the log was empty).
   out[pos + 1], out[pos + 2], out[pos + 3] = 1, index - 1, remaining
   out[pos + 4], out[pos + 5], out[pos + 6] = stamp + windows[index] - now, 0, written
-  return pos + 6
+  out[pos + 7] = (oldests[index] or stamp) + windows[index] - now
+  return pos + 7
 end
 
 -- consume and peek, one request each.

@@ -15,6 +15,9 @@ export interface Policy {
  */
 export type DecisionReason = 'allowed' | 'limited' | 'store-error' | 'store-timeout';
 
+/** `'enforce'`: refuse what the limits refuse; `'shadow'`: decide and record the same way, never refuse. */
+export type LimitMode = 'enforce' | 'shadow';
+
 /**
  * The outcome of one check, exposed as `req.rateLimit` (Express) / `ctx.state.rateLimit` (Koa).
  *
@@ -29,6 +32,12 @@ export interface Decision {
   readonly remaining: number;
   /** ms until the deciding policy's log is empty (full quota again). */
   readonly resetMs: number;
+  /**
+   * ms until the deciding policy has one more unit of quota than `remaining` (the draft-10 `t`):
+   * on a sliding log, until its oldest entry (after this request's write) leaves the window.
+   * 0 when nothing is waiting to free (the log is empty: a cost above the limit, or a store failure).
+   */
+  readonly nextQuotaMs: number;
   /** 0 when allowed; else ms until a retry of the same cost can be allowed (window length when it never can). */
   readonly retryAfterMs: number;
   /** The client key the extractors produced (e.g. `'203.0.113.7'`), or the rule's key for route tables. */
@@ -38,6 +47,18 @@ export interface Decision {
   /** Every policy checked in this call. */
   readonly policies: readonly Policy[];
   readonly reason: DecisionReason;
+  /**
+   * Decided in shadow mode (`mode: 'shadow'` on the limiter, the route table or the deciding rule):
+   * decided and recorded exactly as an enforcing limiter would, `allowed: false` past the limit,
+   * but never enforced: the request goes through, with no 429, no 503 and no quota headers.
+   */
+  readonly shadow: boolean;
+  /**
+   * Set when `shadow` is true and the request also met enforced limits (a route table mixing
+   * shadow and enforced rules): the decision of the enforced limits alone, which the response
+   * follows (its quota headers; a refund gives back both).
+   */
+  readonly enforced?: Decision | undefined;
   /** The store failure, when `reason` is `store-error` or `store-timeout`. */
   readonly error?: StoreError | StoreTimeoutError | undefined;
 }

@@ -27,6 +27,14 @@ export type LimitRequestResolver<Req> = (req: Req) => Awaitable<LimitRequest | u
 /** A cost option: a validated integer, or a function of the request (validated per request). */
 export type CostOption<Req> = number | ((req: Req) => Awaitable<number>);
 
+function enforcedPart(id: string, prefix: string, policies: readonly Policy[]): LimitPart {
+  return { id, prefix, policies };
+}
+
+function shadowPart(id: string, prefix: string, policies: readonly Policy[]): LimitPart {
+  return { id, prefix, policies, shadow: true };
+}
+
 /** Calls `skip(req)` if configured; `then` runs when the request is not skipped. */
 export function unlessSkipped<Req, T>(
   skip: ((req: Req) => Awaitable<boolean>) | undefined,
@@ -55,22 +63,25 @@ export interface SingleLimitSettings<Req> {
   readonly key: (req: Req) => Awaitable<string>;
   readonly cost: CostOption<Req>;
   readonly skip: ((req: Req) => Awaitable<boolean>) | undefined;
+  /** `mode: 'shadow'`: the part is decided and recorded, never enforced. */
+  readonly shadow?: boolean | undefined;
 }
 
 /** The resolver of `rateLimit()`: one part (the client key and the configured limits). */
 export function singleLimitResolver<Req>(settings: SingleLimitSettings<Req>): LimitRequestResolver<Req> {
   const { prefix, limits, policies: staticPolicies, key, cost } = settings;
+  const part = settings.shadow === true ? shadowPart : enforcedPart;
   const build = (req: Req): Awaitable<LimitRequest> => {
     const id = key(req);
     const policies = staticPolicies ?? policiesFor(limits, req);
     const units = costOf(cost, req, 'cost');
     if (isThenable(id) || isThenable(policies) || isThenable(units)) {
       return Promise.all([id, policies, units]).then(([settledId, settledPolicies, settledCost]) => ({
-        parts: [{ id: settledId, prefix, policies: settledPolicies }],
+        parts: [part(settledId, prefix, settledPolicies)],
         cost: settledCost,
       }));
     }
-    return { parts: [{ id, prefix, policies }], cost: units };
+    return { parts: [part(id, prefix, policies)], cost: units };
   };
   const { skip } = settings;
   if (skip === undefined) return build;

@@ -15,7 +15,8 @@ import { formatValue, parseDuration, type Duration } from './duration.js';
 import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
 import type { LimitRequest } from './limit-request.js';
 import { optionNames, readOptions, validateLogger, validateOnStoreError, validateStore, type OptionNames } from './options.js';
-import { attachRefundTicket, takeRefundTicket } from './refund-ticket.js';
+import { decisionChannel, decisionOutcome, type DecisionMessage, type DecisionSource } from './metrics.js';
+import { attachRefundTicket, refundTicketOf, takeChainedTicket, takeRefundTicket, type RefundTicket } from './refund-ticket.js';
 import {
   reportStoreFailure,
   reportStoreSuccess,
@@ -29,7 +30,7 @@ import {
 } from './store-call.js';
 import { storeLimits, validatePrefix, type LimitPart } from './store-keys.js';
 import { checkConsumeResult } from './store-replies.js';
-import type { Decision, Policy } from './decision.js';
+import type { Decision, LimitMode, Policy } from './decision.js';
 import type { ConsumeResult, RateLimitStore, StoreLimit } from './store.js';
 
 /** Where and how a limiter calls its store: the options `RateLimiter` shares with every HTTP limiter. */
@@ -53,6 +54,11 @@ export interface RateLimiterOptions extends LimiterStoreOptions {
   window?: Duration | undefined;
   /** Several limits, all checked and recorded in one atomic call. Names default to `<limit>-in-<window>` (`'100-in-1m'`). */
   limits?: LimitDefinition[] | undefined;
+  /**
+   * `'shadow'`: decide and record exactly as `'enforce'` does, and mark every decision
+   * `shadow: true` — the caller lets the work through whatever `allowed` says. @default 'enforce'
+   */
+  mode?: LimitMode | undefined;
 }
 
 export interface ConsumeOptions {
@@ -61,7 +67,7 @@ export interface ConsumeOptions {
 }
 
 export const LIMITER_STORE_OPTIONS: OptionNames<LimiterStoreOptions> = { store: true, prefix: true, timeout: true, onStoreError: true, logger: true };
-const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>({ ...LIMITER_STORE_OPTIONS, limit: true, window: true, limits: true });
+const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>({ ...LIMITER_STORE_OPTIONS, limit: true, window: true, limits: true, mode: true });
 const CONSUME_OPTION_NAMES = optionNames<ConsumeOptions>({ cost: true });
 
 /** A limiter's store options, parsed. */
@@ -73,10 +79,12 @@ export interface LimiterSettings<Req> {
   readonly logger: Logger;
   /** Attach a refund ticket to allowed decisions (RateLimiter; HTTP limiters with a `refund` option). */
   readonly refundable: boolean;
+  /** Who decides through this limiter, as the `ratelock:decision` messages name it. @default 'core' */
+  readonly adapter?: DecisionSource | undefined;
 }
 
 /** THE resolver of a limiter's store options (`defined` comes from `readOptions`, so it has no undefined entries). */
-export function resolveLimiterSettings<Req>(defined: Readonly<Record<string, unknown>>, refundable: boolean): LimiterSettings<Req> {
+export function resolveLimiterSettings<Req>(defined: Readonly<Record<string, unknown>>, refundable: boolean, adapter: DecisionSource = 'core'): LimiterSettings<Req> {
   return {
     store: validateStore(defined.store) ?? defaultStore(),
     prefix: validatePrefix(defined.prefix ?? DEFAULTS.prefix, 'prefix'),
@@ -84,7 +92,15 @@ export function resolveLimiterSettings<Req>(defined: Readonly<Record<string, unk
     onStoreError: validateOnStoreError<Req>(defined.onStoreError) ?? DEFAULTS.limiterOnStoreError,
     logger: validateLogger(defined.logger) ?? console,
     refundable,
+    adapter,
   };
+}
+
+/** A `mode` option: `'enforce'` (the default) or `'shadow'`; true when shadow. */
+export function resolveShadowMode(value: unknown, option = 'mode'): boolean {
+  if (value === undefined || value === 'enforce') return false;
+  if (value === 'shadow') return true;
+  throw new ConfigError(`${option} must be 'enforce' or 'shadow' (decide and record, never refuse); got ${formatValue(value)}`);
 }
 
 /** Parsed settings handed to the constructor by `requestRateLimiter` (a class nobody outside can make). */
@@ -112,6 +128,8 @@ export class RateLimiter<Req = undefined> {
   /** The limits every key of `consume`/`peek`/`reset` is checked against, in the order given (none for request limiters). */
   readonly policies: readonly Policy[];
   readonly prefix: string;
+  /** `'shadow'`: every decision of `consume`/`peek` is marked `shadow` (never to be enforced). */
+  readonly mode: LimitMode;
   readonly #settings: LimiterSettings<Req>;
 
   /** @throws ConfigError naming the bad option. */
@@ -119,10 +137,12 @@ export class RateLimiter<Req = undefined> {
     if (options instanceof RequestLimiterSettings) {
       this.#settings = (options as RequestLimiterSettings<Req>).settings;
       this.policies = [];
+      this.mode = 'enforce'; // request limiters mark each part (rateLimit's mode, a route rule's)
     } else {
       const defined = readOptions(options, RATE_LIMITER_OPTION_NAMES, 'RateLimiter', "{ limit: 100, window: '1m' }");
       // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
       const limits = resolveLimits(defined, '');
+      this.mode = resolveShadowMode(defined.mode) ? 'shadow' : 'enforce';
       this.#settings = resolveLimiterSettings<Req>(defined, true);
       this.policies = staticPolicies(limits)!;
       claimLogs(this.#settings.store, this.#settings.prefix, limits, this.#settings.logger);
@@ -169,6 +189,12 @@ export class RateLimiter<Req = undefined> {
   async refund(decision: Decision, req?: Req): Promise<void> {
     const ticket = takeRefundTicket(decision);
     if (ticket === undefined) return;
+    const chained = takeChainedTicket(ticket);
+    if (chained === undefined) return this.#refund(ticket, req);
+    await Promise.all([this.#refund(ticket, req), this.#refund(chained, req)]);
+  }
+
+  async #refund(ticket: RefundTicket, req: Req | undefined): Promise<void> {
     const { timeoutMs, logger, onStoreError } = this.#settings;
     try {
       await withTimeout(ticket.store.refund(ticket.limits, ticket.cost, ticket.stamp), timeoutMs);
@@ -186,7 +212,72 @@ export class RateLimiter<Req = undefined> {
     }
   }
 
-  async decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume'): Promise<Decision> {
+  /**
+   * The ONE decision step of every limiter: all limits of `request` in one store call, then a plain
+   * Decision. Parts marked `shadow` are decided and recorded alike but never enforced (see
+   * `#decideMixed` for a request with both kinds). Published on `ratelock:decision` when subscribed.
+   */
+  decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume'): Promise<Decision> {
+    // Nobody listening: no clock read, no message (one boolean read).
+    if (!decisionChannel.hasSubscribers) return this.#decide(request, req, mode);
+    return this.#decideObserved(request, req, mode);
+  }
+
+  async #decideObserved(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Promise<Decision> {
+    const started = performance.now();
+    const decision = await this.#decide(request, req, mode);
+    const message: DecisionMessage = {
+      decision,
+      outcome: decisionOutcome(decision),
+      adapter: this.#settings.adapter ?? 'core',
+      operation: mode,
+      durationMs: performance.now() - started,
+    };
+    decisionChannel.publish(message);
+    return decision;
+  }
+
+  #decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Promise<Decision> {
+    const { parts } = request;
+    let shadowParts = 0;
+    for (const part of parts) if (part.shadow === true) shadowParts++;
+    if (shadowParts === 0) return this.#decideOnce(request, req, mode, false);
+    if (shadowParts === parts.length) return this.#decideOnce(request, req, mode, true);
+    return this.#decideMixed(request, req, mode);
+  }
+
+  /**
+   * A request meeting both shadow and enforced parts (a route table whose matching rules differ in
+   * `mode`). The enforced parts are decided alone, so the response is exactly the one the table
+   * would give without its shadow rules (pass or 429, headers, Retry-After); the shadow parts are
+   * decided alone too, as a limiter of their own would decide them, and record what it would. Both
+   * calls start in the same turn, so RedisStore sends them in one script call. The decision
+   * returned is the enforced one when it refuses, else the one closer to blocking (ties: enforced);
+   * a shadow one carries the enforced one as `enforced`, and a refund gives back both recordings.
+   */
+  async #decideMixed(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Promise<Decision> {
+    const enforcedParts = request.parts.filter((part) => part.shadow !== true);
+    const shadowParts = request.parts.filter((part) => part.shadow === true);
+    const [enforced, shadow] = await Promise.all([
+      this.#decideOnce({ parts: enforcedParts, cost: request.cost }, req, mode, false),
+      this.#decideOnce({ parts: shadowParts, cost: request.cost }, req, mode, true),
+    ]);
+    const enforcedTicket = refundTicketOf(enforced);
+    const shadowTicket = refundTicketOf(shadow);
+    if (!enforced.allowed || (shadow.allowed && shadow.remaining >= enforced.remaining)) {
+      if (enforcedTicket !== undefined) enforcedTicket.also = shadowTicket;
+      else if (shadowTicket !== undefined) attachRefundTicket(enforced, shadowTicket);
+      return enforced;
+    }
+    const decision: Decision = { ...shadow, enforced };
+    if (shadowTicket !== undefined) {
+      shadowTicket.also = enforcedTicket;
+      attachRefundTicket(decision, shadowTicket);
+    } else if (enforcedTicket !== undefined) attachRefundTicket(decision, enforcedTicket);
+    return decision;
+  }
+
+  async #decideOnce(request: LimitRequest, req: Req, mode: 'consume' | 'peek', shadow: boolean): Promise<Decision> {
     const { parts, cost } = request;
     const policies = request.policies ?? concatPolicies(parts);
     const limits = storeLimits(parts);
@@ -200,7 +291,7 @@ export class RateLimiter<Req = undefined> {
         throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${policies.length} limits`);
       }
     } catch (err) {
-      return this.#failureDecision(toStoreError(err), parts[0]!, policies, req);
+      return this.#failureDecision(toStoreError(err), parts[0]!, policies, req, shadow);
     }
     reportStoreSuccess(store, logger);
     const policy = policies[result.index]!;
@@ -209,11 +300,13 @@ export class RateLimiter<Req = undefined> {
       limit: policy.limit,
       remaining: result.remaining,
       resetMs: result.resetMs,
+      nextQuotaMs: result.nextQuotaMs,
       retryAfterMs: result.allowed ? 0 : result.retryAfterMs < 0 ? policy.windowMs : Math.max(1, result.retryAfterMs),
       key: ownerOf(parts, result.index).id,
       policy,
       policies,
       reason: result.allowed ? 'allowed' : 'limited',
+      shadow,
     };
     if (this.#settings.refundable && mode === 'consume' && result.allowed && result.stamp > 0) {
       attachRefundTicket(decision, { store, limits, cost, stamp: result.stamp, refunded: false });
@@ -227,7 +320,7 @@ export class RateLimiter<Req = undefined> {
    * Either way `reason` is `'store-error'` / `'store-timeout'`, `error` is set, and the deciding
    * policy is the first one (nothing is known about the others).
    */
-  #failureDecision(error: StoreFailure, part: LimitPart, policies: readonly Policy[], req: Req): Decision {
+  #failureDecision(error: StoreFailure, part: LimitPart, policies: readonly Policy[], req: Req, shadow: boolean): Decision {
     const { store, logger, onStoreError } = this.#settings;
     const open = resolveFailureMode(onStoreError, error, req) === 'open';
     reportStoreFailure(store, error, logger);
@@ -237,11 +330,13 @@ export class RateLimiter<Req = undefined> {
       limit: policy.limit,
       remaining: open ? policy.limit : 0,
       resetMs: 0,
+      nextQuotaMs: 0,
       retryAfterMs: open ? 0 : DEFAULTS.storeErrorRetryAfterMs,
       key: part.id,
       policy,
       policies,
       reason: error instanceof StoreTimeoutError ? 'store-timeout' : 'store-error',
+      shadow,
       error,
     };
   }
@@ -252,7 +347,8 @@ export class RateLimiter<Req = undefined> {
   }
 
   #part(id: string): LimitPart {
-    return { id, prefix: this.#settings.prefix, policies: this.policies };
+    const { prefix } = this.#settings;
+    return this.mode === 'shadow' ? { id, prefix, policies: this.policies, shadow: true } : { id, prefix, policies: this.policies };
   }
 }
 

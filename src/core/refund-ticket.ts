@@ -17,6 +17,11 @@ export interface RefundTicket {
   readonly stamp: number;
   /** Set by the first refund, so later ones are no-ops (kept here: the decision may be frozen). */
   refunded: boolean;
+  /**
+   * Another recording of the same request, given back with this one: a route table mixing shadow
+   * and enforced rules records them in two store calls.
+   */
+  also?: RefundTicket | undefined;
 }
 
 const REFUND_TICKET = Symbol('ratelock.refundTicket');
@@ -27,12 +32,25 @@ export function attachRefundTicket(decision: Decision, ticket: RefundTicket): vo
   Object.defineProperty(decision, REFUND_TICKET, { value: ticket });
 }
 
+/** The ticket attached to `decision`, used or not (to chain it to another decision's). */
+export function refundTicketOf(decision: Decision): RefundTicket | undefined {
+  return (decision as Ticketed)[REFUND_TICKET];
+}
+
 /**
  * The decision's ticket if it can still be refunded, marked as used before any await, so a second
  * refund of the same decision (even a concurrent one) finds nothing.
  */
 export function takeRefundTicket(decision: Decision): RefundTicket | undefined {
-  const ticket = (decision as Ticketed)[REFUND_TICKET];
+  return take((decision as Ticketed)[REFUND_TICKET]);
+}
+
+/** The ticket chained to `ticket` (`also`) if it can still be refunded, marked as used. */
+export function takeChainedTicket(ticket: RefundTicket): RefundTicket | undefined {
+  return take(ticket.also);
+}
+
+function take(ticket: RefundTicket | undefined): RefundTicket | undefined {
   if (ticket === undefined || ticket.refunded) return undefined;
   ticket.refunded = true;
   return ticket;

@@ -65,6 +65,8 @@ export interface LimitPart {
   readonly policies: readonly Policy[];
   /** Units the request takes on this part's limits (a route rule's own cost), integer ≥ 1, already validated. @default the call's cost */
   readonly cost?: number | undefined;
+  /** Decided in shadow mode (a limiter or route rule with `mode: 'shadow'`): recorded, never enforced. */
+  readonly shadow?: boolean | undefined;
 }
 
 /**

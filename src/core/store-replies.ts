@@ -17,7 +17,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 const isNumber = (value: unknown): value is number => typeof value === 'number' && !Number.isNaN(value);
 
-/** A `consume`/`peek` answer: `{ allowed, index, remaining, resetMs, retryAfterMs, stamp }` with numbers. */
+/** A `consume`/`peek` answer: `{ allowed, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs }` with numbers. */
 export function checkConsumeResult(operation: string, value: unknown): ConsumeResult {
   if (
     isRecord(value) &&
@@ -26,11 +26,12 @@ export function checkConsumeResult(operation: string, value: unknown): ConsumeRe
     isNumber(value.remaining) &&
     isNumber(value.resetMs) &&
     isNumber(value.retryAfterMs) &&
-    isNumber(value.stamp)
+    isNumber(value.stamp) &&
+    isNumber(value.nextQuotaMs)
   ) {
     return value as unknown as ConsumeResult;
   }
-  throw malformed(operation, value, '{ allowed, index, remaining, resetMs, retryAfterMs, stamp }');
+  throw malformed(operation, value, '{ allowed, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs }');
 }
 
 export function checkLockAcquire(value: unknown): LockAcquireResult {

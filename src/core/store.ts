@@ -50,6 +50,14 @@ export interface ConsumeResult {
   readonly retryAfterMs: number;
   /** The timestamp written (store clock, ms) when allowed and recorded; 0 otherwise. Pass it to `refund`. */
   readonly stamp: number;
+  /**
+   * ms until the deciding limit has one more unit of quota than `remaining` (its log counted after
+   * this request's write when allowed, real or hypothetical for peek): until the entry at
+   * `min(entries, limit) - 1` from the newest leaves the window — the oldest entry, unless the log
+   * holds more entries than the limit. 0 when that log is empty (nothing is waiting to free).
+   * Never more than `resetMs`; when blocked, never more than `retryAfterMs` (unless that is -1).
+   */
+  readonly nextQuotaMs: number;
 }
 
 /** Keys of one lock: the lease and its fencing counter (same hash tag). */

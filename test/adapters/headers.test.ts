@@ -16,11 +16,13 @@ function decision(overrides: Partial<Decision> = {}): Decision {
     limit: 100,
     remaining: 41,
     resetMs: 30_001,
+    nextQuotaMs: 12_001,
     retryAfterMs: 0,
     key: 'ip:203.0.113.7',
     policy: minute,
     policies: [minute, day],
     reason: 'allowed',
+    shadow: false,
     ...overrides,
   };
 }

@@ -201,11 +201,13 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
         limit: 2,
         remaining: 1,
         resetMs: 60_000,
+        nextQuotaMs: 60_000,
         retryAfterMs: 0,
         key: 'ip:127.0.0.1',
         policy: { name: '2-in-1m', limit: 2, windowMs: 60_000 },
         policies: [{ name: '2-in-1m', limit: 2, windowMs: 60_000 }],
         reason: 'allowed',
+        shadow: false,
       });
       expect(onDecision).toHaveBeenCalledTimes(1);
       const [req, decision] = onDecision.mock.calls[0]!;

@@ -26,14 +26,15 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
     it('allows up to the limit, then blocks until the oldest counted entry ages out', async () => {
       const t = clock.start();
       const limit = freshLimit(1_000, 3);
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 2, resetMs: 1_000, stamp: t }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 2, resetMs: 1_000, stamp: t, nextQuotaMs: 1_000 }));
       clock.advance(100);
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t + 100 }));
+      // nextQuotaMs: until the oldest entry (t) ages out and gives one unit back.
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t + 100, nextQuotaMs: 900 }));
       clock.advance(100);
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 200 }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 200, nextQuotaMs: 800 }));
       clock.advance(100);
-      // resetMs: until the newest (t+200) ages out; retryAfterMs: until the oldest (t) does.
-      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 900, retryAfterMs: 700 }));
+      // resetMs: until the newest (t+200) ages out; retryAfterMs and nextQuotaMs: until the oldest (t) does.
+      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 900, retryAfterMs: 700, nextQuotaMs: 700 }));
       expect(await entriesIn(store(), limit)).toBe(3);
     });
 
@@ -44,9 +45,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       clock.advance(500);
       await store().consume([limit], 1);
       clock.advance(499); // t + 999: both entries still count
-      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 501, retryAfterMs: 1 }));
+      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 501, retryAfterMs: 1, nextQuotaMs: 1 }));
       clock.advance(1); // t + 1000: the entry at t is out, the one at t + 500 still counts
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 1_000 }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 1_000, nextQuotaMs: 500 }));
       clock.advance(499); // t + 1499: entries t + 500 and t + 1000
       expect((await store().consume([limit], 1)).retryAfterMs).toBe(1);
       clock.advance(1);
@@ -62,9 +63,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       }
       // 4 entries (t, t+10, t+20, t+30), now t+40, cost 2: the entry 5-2 = 3rd from the newest (t) must age out.
       const first = await store().consume([limit], 2);
-      expect(first).toEqual(blocked({ index: 0, remaining: 1, resetMs: 990, retryAfterMs: 960 }));
+      expect(first).toEqual(blocked({ index: 0, remaining: 1, resetMs: 990, retryAfterMs: 960, nextQuotaMs: 960 }));
       clock.advance(first.retryAfterMs - 1);
-      expect(await store().consume([limit], 2)).toEqual(blocked({ index: 0, remaining: 1, resetMs: 31, retryAfterMs: 1 }));
+      expect(await store().consume([limit], 2)).toEqual(blocked({ index: 0, remaining: 1, resetMs: 31, retryAfterMs: 1, nextQuotaMs: 1 }));
       clock.advance(1);
       expect(await store().consume([limit], 2)).toMatchObject({ allowed: true, remaining: 0 });
     });
@@ -72,21 +73,22 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
     it('records a cost > 1 as that many entries', async () => {
       const t = clock.start();
       const limit = freshLimit(2_000, 10);
-      expect(await store().consume([limit], 4)).toEqual(allowed({ index: 0, remaining: 6, resetMs: 2_000, stamp: t }));
+      expect(await store().consume([limit], 4)).toEqual(allowed({ index: 0, remaining: 6, resetMs: 2_000, stamp: t, nextQuotaMs: 2_000 }));
       expect(await entriesIn(store(), limit)).toBe(4);
       clock.advance(300);
       // 4 + 7 > 10: the entry 10-7 = 3rd from the newest (one of the four at t) must age out.
-      expect(await store().consume([limit], 7)).toEqual(blocked({ index: 0, remaining: 6, resetMs: 1_700, retryAfterMs: 1_700 }));
-      expect(await store().consume([limit], 6)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 2_000, stamp: t + 300 }));
+      expect(await store().consume([limit], 7)).toEqual(blocked({ index: 0, remaining: 6, resetMs: 1_700, retryAfterMs: 1_700, nextQuotaMs: 1_700 }));
+      expect(await store().consume([limit], 6)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 2_000, stamp: t + 300, nextQuotaMs: 1_700 }));
       expect(await entriesIn(store(), limit)).toBe(10);
     });
 
     it('answers -1 for a cost above the limit, and records nothing', async () => {
       const t = clock.start();
       const limit = freshLimit(1_000, 2);
-      expect(await store().consume([limit], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1 }));
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t }));
-      expect(await store().consume([limit], 3)).toEqual(blocked({ index: 0, remaining: 1, resetMs: 1_000, retryAfterMs: -1 }));
+      // An empty log has nothing waiting to free: nextQuotaMs 0.
+      expect(await store().consume([limit], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1, nextQuotaMs: 0 }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t, nextQuotaMs: 1_000 }));
+      expect(await store().consume([limit], 3)).toEqual(blocked({ index: 0, remaining: 1, resetMs: 1_000, retryAfterMs: -1, nextQuotaMs: 1_000 }));
     });
 
     it('reports remaining 0, never negative, when the log holds more than a lowered limit', async () => {
@@ -94,12 +96,13 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const limit = freshLimit(1_000, 5);
       await store().consume([limit], 5);
       clock.advance(1);
-      // limit 2, cost 1: the entry 2-1 = 1st from the newest (one of the five at t) must age out.
+      // limit 2, cost 1: the entry 2-1 = 1st from the newest (one of the five at t) must age out,
+      // and it is also the one whose leaving gives a unit back (5 entries > limit 2).
       expect(await store().consume([withQuota(limit, 2)], 1)).toEqual(
-        blocked({ index: 0, remaining: 0, resetMs: 999, retryAfterMs: 999 }),
+        blocked({ index: 0, remaining: 0, resetMs: 999, retryAfterMs: 999, nextQuotaMs: 999 }),
       );
       expect(await store().consume([withQuota(limit, 10)], 1)).toEqual(
-        allowed({ index: 0, remaining: 4, resetMs: 1_000, stamp: t + 1 }),
+        allowed({ index: 0, remaining: 4, resetMs: 1_000, stamp: t + 1, nextQuotaMs: 999 }),
       );
     });
 
@@ -107,9 +110,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const t = clock.start();
       const limit = freshLimit(1_000, 3);
       for (const remaining of [2, 1, 0]) {
-        expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining, resetMs: 1_000, stamp: t }));
+        expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining, resetMs: 1_000, stamp: t, nextQuotaMs: 1_000 }));
       }
-      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 1_000, retryAfterMs: 1_000 }));
+      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 1_000, retryAfterMs: 1_000, nextQuotaMs: 1_000 }));
     });
   });
 
@@ -119,11 +122,11 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const id = uniqueId('client');
       const perSecond = freshLimit(1_000, 2, id);
       const perMinute = freshLimit(60_000, 10, id);
-      expect(await store().consume([perSecond, perMinute], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t }));
+      expect(await store().consume([perSecond, perMinute], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t, nextQuotaMs: 1_000 }));
       clock.advance(1);
-      expect(await store().consume([perSecond, perMinute], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 1 }));
+      expect(await store().consume([perSecond, perMinute], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t + 1, nextQuotaMs: 999 }));
       clock.advance(1);
-      expect(await store().consume([perSecond, perMinute], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 999, retryAfterMs: 998 }));
+      expect(await store().consume([perSecond, perMinute], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 999, retryAfterMs: 998, nextQuotaMs: 998 }));
       expect(await entriesIn(store(), perMinute)).toBe(2);
       expect(await entriesIn(store(), perSecond)).toBe(2);
     });
@@ -143,9 +146,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const id = uniqueId('client');
       const wide = freshLimit(1_000, 10, id);
       const narrow = freshLimit(2_000, 3, id);
-      expect(await store().consume([wide, narrow], 1)).toEqual(allowed({ index: 1, remaining: 2, resetMs: 2_000, stamp: t }));
+      expect(await store().consume([wide, narrow], 1)).toEqual(allowed({ index: 1, remaining: 2, resetMs: 2_000, stamp: t, nextQuotaMs: 2_000 }));
       const twin = freshLimit(2_000, 10, id, 'twin');
-      expect(await store().consume([wide, twin], 1)).toEqual(allowed({ index: 0, remaining: 8, resetMs: 1_000, stamp: t }));
+      expect(await store().consume([wide, twin], 1)).toEqual(allowed({ index: 0, remaining: 8, resetMs: 1_000, stamp: t, nextQuotaMs: 1_000 }));
     });
 
     it('when blocked, reports the blocking limit with the longest wait (ties: the lowest index)', async () => {
@@ -156,12 +159,12 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const roomy = freshLimit(60_000, 100, id);
       await store().consume([short, long, roomy], 1);
       clock.advance(100);
-      expect(await store().consume([roomy, short, long], 1)).toEqual(blocked({ index: 2, remaining: 0, resetMs: 4_900, retryAfterMs: 4_900 }));
+      expect(await store().consume([roomy, short, long], 1)).toEqual(blocked({ index: 2, remaining: 0, resetMs: 4_900, retryAfterMs: 4_900, nextQuotaMs: 4_900 }));
       const twinA = freshLimit(1_000, 1, id, 'a');
       const twinB = freshLimit(1_000, 1, id, 'b');
       await store().consume([twinA, twinB], 1);
       clock.advance(10);
-      expect(await store().consume([twinA, twinB], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 990, retryAfterMs: 990 }));
+      expect(await store().consume([twinA, twinB], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 990, retryAfterMs: 990, nextQuotaMs: 990 }));
     });
 
     it('a limit the cost can never fit decides the block with -1, over any finite wait', async () => {
@@ -171,9 +174,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const tiny = freshLimit(60_000, 2, id);
       await store().consume([small], 1);
       clock.advance(5);
-      expect(await store().consume([small, tiny], 3)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 0, retryAfterMs: -1 }));
-      expect(await store().consume([tiny, small], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1 }));
-      expect(await store().consume([small], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t + 5 }));
+      expect(await store().consume([small, tiny], 3)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 0, retryAfterMs: -1, nextQuotaMs: 0 }));
+      expect(await store().consume([tiny, small], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1, nextQuotaMs: 0 }));
+      expect(await store().consume([small], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: t + 5, nextQuotaMs: 995 }));
     });
   });
 
@@ -194,22 +197,26 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const t = clock.start();
       const { api, exportLimit } = apiAndExport(mixedIds);
       // Remaining after: api 20 - 1 = 19, export 12 - 5 = 7 → export decides.
-      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 7, resetMs: 60_000, stamp: t }));
+      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 7, resetMs: 60_000, stamp: t, nextQuotaMs: 60_000 }));
       expect(await entriesIn(store(), api)).toBe(1);
       expect(await entriesIn(store(), exportLimit)).toBe(5);
       clock.advance(100);
-      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 2, resetMs: 60_000, stamp: t + 100 }));
+      expect(await store().consume([api, exportLimit], 1)).toEqual(allowed({ index: 1, remaining: 2, resetMs: 60_000, stamp: t + 100, nextQuotaMs: 59_900 }));
       clock.advance(100);
       // export: 10 + 5 > 12; the entry 12 - 5 = 7th from the newest (one of the five at t) must age out.
-      expect(await store().consume([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800 }));
-      expect(await store().peek([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800 }));
+      expect(await store().consume([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800, nextQuotaMs: 59_800 }));
+      expect(await store().peek([api, exportLimit], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: 59_800, nextQuotaMs: 59_800 }));
       // The block wrote nothing, not even to api, which had room for its 1.
       expect(await entriesIn(store(), api)).toBe(2);
       expect(await entriesIn(store(), exportLimit)).toBe(10);
       // A limit's own cost above its quota can never fit: -1, whatever the call's cost.
-      expect(await store().consume([api, { ...exportLimit, cost: 13 }], 1)).toEqual(blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: -1 }));
+      expect(await store().consume([api, { ...exportLimit, cost: 13 }], 1)).toEqual(
+        blocked({ index: 1, remaining: 2, resetMs: 59_900, retryAfterMs: -1, nextQuotaMs: 59_800 }),
+      );
       // The call's cost still applies to limits without their own: api takes 3, export 2.
-      expect(await store().consume([api, { ...exportLimit, cost: 2 }], 3)).toEqual(allowed({ index: 1, remaining: 0, resetMs: 60_000, stamp: t + 200 }));
+      expect(await store().consume([api, { ...exportLimit, cost: 2 }], 3)).toEqual(
+        allowed({ index: 1, remaining: 0, resetMs: 60_000, stamp: t + 200, nextQuotaMs: 59_800 }),
+      );
       expect(await entriesIn(store(), api)).toBe(5);
       expect(await entriesIn(store(), exportLimit)).toBe(12);
     });
@@ -248,11 +255,11 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       clock.advance(300);
       // 3 + 3 > 4: the entry 4 - 3 = 1st from the newest (t) must age out at t + 1000.
       const first = await store().consume([wide, narrow], 1);
-      expect(first).toEqual(blocked({ index: 1, remaining: 1, resetMs: 700, retryAfterMs: 700 }));
+      expect(first).toEqual(blocked({ index: 1, remaining: 1, resetMs: 700, retryAfterMs: 700, nextQuotaMs: 700 }));
       clock.advance(first.retryAfterMs - 1);
       expect((await store().consume([wide, narrow], 1)).allowed).toBe(false);
       clock.advance(1);
-      expect(await store().consume([wide, narrow], 1)).toEqual(allowed({ index: 1, remaining: 1, resetMs: 1_000, stamp: t + 1_000 }));
+      expect(await store().consume([wide, narrow], 1)).toEqual(allowed({ index: 1, remaining: 1, resetMs: 1_000, stamp: t + 1_000, nextQuotaMs: 1_000 }));
       expect(await entriesIn(store(), wide)).toBe(1); // the entry at t aged out; this one is new
     });
 
@@ -279,14 +286,14 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
     it('answers what consume would, with stamp 0, and records nothing', async () => {
       clock.start();
       const limit = freshLimit(1_000, 2);
-      expect(await store().peek([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: 0 }));
+      expect(await store().peek([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_000, stamp: 0, nextQuotaMs: 1_000 }));
       expect(await entriesIn(store(), limit)).toBe(0);
       await store().consume([limit], 2);
       clock.advance(250);
       const peeked = await store().peek([limit], 1);
-      expect(peeked).toEqual(blocked({ index: 0, remaining: 0, resetMs: 750, retryAfterMs: 750 }));
+      expect(peeked).toEqual(blocked({ index: 0, remaining: 0, resetMs: 750, retryAfterMs: 750, nextQuotaMs: 750 }));
       expect(await store().consume([limit], 1)).toEqual(peeked);
-      expect(await store().peek([limit], 3)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 750, retryAfterMs: -1 }));
+      expect(await store().peek([limit], 3)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 750, retryAfterMs: -1, nextQuotaMs: 750 }));
       expect(await entriesIn(store(), limit)).toBe(2);
     });
   });
@@ -302,7 +309,7 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       expect(await entriesIn(store(), limit)).toBe(1);
       clock.advance(10);
       // The entry left is the newer one (t + 10): a cost-3 request waits for it alone.
-      expect(await store().peek([limit], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 990, retryAfterMs: 990 }));
+      expect(await store().peek([limit], 3)).toEqual(blocked({ index: 0, remaining: 2, resetMs: 990, retryAfterMs: 990, nextQuotaMs: 990 }));
       expect(first.stamp).toBe(t);
     });
 
@@ -353,7 +360,7 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const limit = freshLimit(1_000, 3);
       await store().consume([limit], 1);
       clock.advance(-400);
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_400, stamp: t }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 1, resetMs: 1_400, stamp: t, nextQuotaMs: 1_400 }));
       clock.advance(1_399); // t + 999: both entries still count
       expect(await entriesIn(store(), limit)).toBe(2);
       clock.advance(1);
@@ -365,9 +372,9 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
       const limit = freshLimit(1_000, 1);
       await store().consume([limit], 1);
       clock.advance(-1_000); // newest = now + window: still counts
-      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 2_000, retryAfterMs: 2_000 }));
+      expect(await store().consume([limit], 1)).toEqual(blocked({ index: 0, remaining: 0, resetMs: 2_000, retryAfterMs: 2_000, nextQuotaMs: 2_000 }));
       clock.advance(-1); // newest > now + window: nobody may stay blocked by it
-      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t - 1_001 }));
+      expect(await store().consume([limit], 1)).toEqual(allowed({ index: 0, remaining: 0, resetMs: 1_000, stamp: t - 1_001, nextQuotaMs: 1_000 }));
     });
   });
 });

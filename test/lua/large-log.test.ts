@@ -96,8 +96,8 @@ describe(`limit ${LIMIT} whose whole window expires at once`, () => {
     const blocked = await fcallMicros(async () => {
       decision = await store.consume([huge], 1);
     });
-    // The entry at index limit - cost (the oldest) must age out.
-    expect(decision).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: WINDOW_MS - 1, retryAfterMs: WINDOW_MS - 2, stamp: 0 });
+    // The entry at index limit - cost (the oldest) must age out; it also gives the next unit back.
+    expect(decision).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: WINDOW_MS - 1, retryAfterMs: WINDOW_MS - 2, stamp: 0, nextQuotaMs: WINDOW_MS - 2 });
     console.log(`[large-log] blocked decision on a full log of ${LIMIT}: ${blocked} µs`);
     expect(blocked).toBeLessThan(MAX_CALL_US);
   });

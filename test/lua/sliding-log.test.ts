@@ -45,9 +45,9 @@ async function log(key: string): Promise<number[]> {
 describe('window edges', () => {
   it('counts an entry at t until t + window - 1, not at t + window', async () => {
     const one = limit(1, 1000);
-    expect(await store.consume([one], 1)).toEqual({ allowed: true, index: 0, remaining: 0, resetMs: 1000, retryAfterMs: 0, stamp: T });
+    expect(await store.consume([one], 1)).toEqual({ allowed: true, index: 0, remaining: 0, resetMs: 1000, retryAfterMs: 0, stamp: T, nextQuotaMs: 1000 });
     now = T + 999;
-    expect(await store.consume([one], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 1, retryAfterMs: 1, stamp: 0 });
+    expect(await store.consume([one], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 1, retryAfterMs: 1, stamp: 0, nextQuotaMs: 1 });
     now = T + 1000;
     expect(await store.consume([one], 1)).toMatchObject({ allowed: true, remaining: 0, stamp: T + 1000 });
     expect(await log(one.key)).toEqual([T + 1000]);
@@ -61,7 +61,7 @@ describe('window edges', () => {
     }
     now = T + 300;
     // cost 1: the oldest (T) must go → 1000 - 300.
-    expect(await store.consume([three], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 900, retryAfterMs: 700, stamp: 0 });
+    expect(await store.consume([three], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 900, retryAfterMs: 700, stamp: 0, nextQuotaMs: 700 });
     // cost 2: T and T+100 must go → 1100 - 300.
     expect(await store.peek([three], 2)).toMatchObject({ allowed: false, retryAfterMs: 800 });
     now = T + 1100;
@@ -71,7 +71,7 @@ describe('window edges', () => {
 
   it('never admits cost > limit and says so with retryAfterMs -1, writing nothing', async () => {
     const two = limit(2, 1000);
-    expect(await store.consume([two], 3)).toEqual({ allowed: false, index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1, stamp: 0 });
+    expect(await store.consume([two], 3)).toEqual({ allowed: false, index: 0, remaining: 2, resetMs: 0, retryAfterMs: -1, stamp: 0, nextQuotaMs: 0 });
     expect(await client.exists(two.key)).toBe(0);
   });
 });
@@ -94,7 +94,7 @@ describe('several limits', () => {
     await store.consume([perSecond, perHour], 1);
     await store.consume([perSecond, perHour], 1);
     now = T + 10;
-    expect(await store.consume([perSecond, perHour], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 990, retryAfterMs: 990, stamp: 0 });
+    expect(await store.consume([perSecond, perHour], 1)).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 990, retryAfterMs: 990, stamp: 0, nextQuotaMs: 990 });
     expect(await client.llen(perHour.key)).toBe(2);
   });
 
@@ -107,7 +107,7 @@ describe('several limits', () => {
     await store.consume([a, b, c], 2);
     now = T + 2;
     // b and c both block (3 of 3); b's oldest ages out at T + 10000, c's at T + 5000.
-    expect(await store.consume([a, b, c], 1)).toEqual({ allowed: false, index: 1, remaining: 0, resetMs: 9999, retryAfterMs: 9998, stamp: 0 });
+    expect(await store.consume([a, b, c], 1)).toEqual({ allowed: false, index: 1, remaining: 0, resetMs: 9999, retryAfterMs: 9998, stamp: 0, nextQuotaMs: 9998 });
     // A cost no limit of the list can ever take wins over any finite wait.
     expect(await store.peek([a, b, c, limit(1, 1000, 'd')], 2)).toMatchObject({ allowed: false, index: 3, retryAfterMs: -1 });
   });
@@ -118,8 +118,8 @@ describe('peek', () => {
     const five = limit(5, 1000);
     await store.consume([five], 2);
     now = T + 50;
-    expect(await store.peek([five], 2)).toEqual({ allowed: true, index: 0, remaining: 1, resetMs: 1000, retryAfterMs: 0, stamp: 0 });
-    expect(await store.peek([five], 4)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 950, retryAfterMs: 950, stamp: 0 });
+    expect(await store.peek([five], 2)).toEqual({ allowed: true, index: 0, remaining: 1, resetMs: 1000, retryAfterMs: 0, stamp: 0, nextQuotaMs: 950 });
+    expect(await store.peek([five], 4)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 950, retryAfterMs: 950, stamp: 0, nextQuotaMs: 950 });
     expect(await log(five.key)).toEqual([T, T]);
   });
 });

@@ -56,6 +56,8 @@ export class ReferenceLimiter {
       const remainders = limits.map(({ limit }, i) => limit - counted[i]!.length - costs[i]!);
       const index = remainders.indexOf(Math.min(...remainders));
       if (record) limits.forEach(({ key }, i) => this.logs.set(key, [...Array<number>(costs[i]!).fill(stamp), ...this.logs.get(key)!]));
+      // The deciding log after the (real or hypothetical) write: its oldest entry frees a unit first.
+      const oldest = counted[index]![counted[index]!.length - 1] ?? stamp;
       return {
         allowed: true,
         index,
@@ -63,6 +65,7 @@ export class ReferenceLimiter {
         resetMs: stamp + limits[index]!.windowMs - now,
         retryAfterMs: 0,
         stamp: record ? stamp : 0,
+        nextQuotaMs: oldest + limits[index]!.windowMs - now,
       };
     }
     const waits = limits.map(({ limit, windowMs }, i) => {
@@ -74,13 +77,18 @@ export class ReferenceLimiter {
     });
     const index = waits.indexOf(Math.max(...waits));
     const log = counted[index]!;
+    const { limit, windowMs } = limits[index]!;
+    // remaining + 1 once the log keeps at most (limit - remaining - 1) entries: the newest ones.
+    const remaining = Math.max(0, limit - log.length);
+    const freeing = log[limit - remaining - 1];
     return {
       allowed: false,
       index,
-      remaining: Math.max(0, limits[index]!.limit - log.length),
-      resetMs: log.length === 0 ? 0 : log[0]! + limits[index]!.windowMs - now,
+      remaining,
+      resetMs: log.length === 0 ? 0 : log[0]! + windowMs - now,
       retryAfterMs: waits[index] === Infinity ? -1 : waits[index]!,
       stamp: 0,
+      nextQuotaMs: freeing === undefined ? 0 : freeing + windowMs - now,
     };
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The stores must be interchangeable: on random request/time sequences, MemoryStore and the Lua
  * scripts on standalone Redis give identical ConsumeResults (deep-equal: allowed, index,
- * remaining, resetMs, retryAfterMs, stamp), and so do standalone Redis and Redis Cluster. Every
+ * remaining, resetMs, retryAfterMs, stamp, nextQuotaMs), and so do standalone Redis and Redis Cluster. Every
  * store runs on its own copy of one virtual clock (injected through src/stores/testing.ts).
  * fast-check prints the seed and path of a failing run; replay it with PROPERTY_SEED /
  * PROPERTY_PATH (see operations.ts).

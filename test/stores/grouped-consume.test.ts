@@ -9,7 +9,7 @@ import { consumeGrouped, type GroupOperations } from '../../src/stores/redis/gro
 
 const limits: StoreLimit[] = ['a', 'b', 'c'].map((id) => ({ key: `rl:{${id}}:1m`, windowMs: 60_000, limit: 5 }));
 const groups = [[0], [1], [2]];
-const allowed = (stamp: number): ConsumeResult => ({ allowed: true, index: 0, remaining: 4, resetMs: 60_000, retryAfterMs: 0, stamp });
+const allowed = (stamp: number): ConsumeResult => ({ allowed: true, index: 0, remaining: 4, resetMs: 60_000, retryAfterMs: 0, stamp, nextQuotaMs: 60_000 });
 
 /** Groups answer by key: allowed (stamp 100), or the error given for that key. */
 function operations(failures: Record<string, Error>): GroupOperations & { refunds: string[] } {

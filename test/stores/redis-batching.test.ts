@@ -248,7 +248,7 @@ describe('own server', () => {
     expect(results.filter((result) => result.allowed)).toHaveLength(quota);
     // One after another: remaining counts down, then blocked with the oldest entry's wait.
     expect(results.slice(0, quota).map((result) => result.remaining)).toEqual(Array.from({ length: quota }, (_, i) => quota - 1 - i));
-    expect(results[quota]).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, stamp: 0 });
+    expect(results[quota]).toEqual({ allowed: false, index: 0, remaining: 0, resetMs: 60_000, retryAfterMs: 60_000, stamp: 0, nextQuotaMs: 60_000 });
     expect(await admin.llen(shared.key)).toBe(quota);
   });
 

@@ -19,6 +19,7 @@ const refused = (retryAfterMs: number, extra: Partial<ConsumeResult> = {}): Cons
   resetMs: 50_000,
   retryAfterMs,
   stamp: 0,
+  nextQuotaMs: retryAfterMs,
   ...extra,
 });
 
@@ -32,9 +33,9 @@ describe('RefusalCache', () => {
     const { cache, clock } = cacheAt();
     const limits = [limit('rl:{a}:10-in-1m')];
     cache.remember(limits, 1, refused(2_000, { remaining: 3, index: 0 }));
-    expect(cache.lookup(limits, 1)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 50_000, retryAfterMs: 2_000, stamp: 0 });
+    expect(cache.lookup(limits, 1)).toEqual({ allowed: false, index: 0, remaining: 3, resetMs: 50_000, retryAfterMs: 2_000, stamp: 0, nextQuotaMs: 2_000 });
     clock.now += 1_500;
-    expect(cache.lookup([limit('rl:{a}:10-in-1m')], 1)).toMatchObject({ retryAfterMs: 500, resetMs: 48_500 });
+    expect(cache.lookup([limit('rl:{a}:10-in-1m')], 1)).toMatchObject({ retryAfterMs: 500, resetMs: 48_500, nextQuotaMs: 500 });
     clock.now += 500;
     expect(cache.lookup(limits, 1)).toBeUndefined();
     expect(cache.size).toBe(0);

@@ -51,9 +51,11 @@ function allowedResult(
       remaining = left;
     }
   }
-  // After the write (real or, for peek, hypothetical) the deciding log's newest entry is `stamp`.
-  const resetMs = stamp + limits[index]!.windowMs - now;
-  return { allowed: true, index, remaining, resetMs, retryAfterMs: 0, stamp: record ? stamp : 0 };
+  // After the write (real or, for peek, hypothetical) the deciding log's newest entry is `stamp`,
+  // and it holds at most its limit, so its oldest entry frees first (`stamp` if it was empty).
+  const { windowMs } = limits[index]!;
+  const oldest = logs[index]?.oldest() ?? stamp;
+  return { allowed: true, index, remaining, resetMs: stamp + windowMs - now, retryAfterMs: 0, stamp: record ? stamp : 0, nextQuotaMs: oldest + windowMs - now };
 }
 
 /**
@@ -84,6 +86,8 @@ function blockedResult(
   const { limit, windowMs } = limits[index]!;
   const log = logs[index];
   const newest = log?.newest();
+  // One more unit frees when the entry at min(total, limit) - 1 from the newest ages out.
+  const freeing = log === undefined ? undefined : log.entryFromNewest(Math.min(log.total, limit) - 1);
   return {
     allowed: false,
     index,
@@ -91,5 +95,6 @@ function blockedResult(
     resetMs: newest === undefined ? 0 : newest + windowMs - now,
     retryAfterMs: wait === Infinity ? -1 : wait,
     stamp: 0,
+    nextQuotaMs: freeing === undefined ? 0 : freeing + windowMs - now,
   };
 }

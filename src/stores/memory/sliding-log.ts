@@ -35,6 +35,11 @@ export class SlidingLog {
     return this.total === 0 ? undefined : this.runs[this.runs.length - 2];
   }
 
+  /** Stamp of the oldest entry, or undefined when empty. */
+  oldest(): number | undefined {
+    return this.total === 0 ? undefined : this.runs[this.head];
+  }
+
   /**
    * Drops the entries that no longer count at `now` (`now - stamp >= windowMs`), oldest first. If
    * the newest entry is more than a window ahead of `now` (the clock stepped back by over a

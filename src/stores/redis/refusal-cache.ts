@@ -8,8 +8,9 @@
  * It never lets more through than Redis would: only refusals are remembered. What it can get
  * wrong is the other way round, and only for changes made by ANOTHER process: a reset or refund
  * made elsewhere leaves the call refused here until T at most. Resets and refunds made through
- * this store forget the refusals of their keys at once. `remaining` and `resetMs` are Redis's
- * answer at the time of the refusal (`resetMs` counted down), `retryAfterMs` counts down to T.
+ * this store forget the refusals of their keys at once. `remaining`, `resetMs` and `nextQuotaMs`
+ * are Redis's answer at the time of the refusal (the times counted down), `retryAfterMs` counts
+ * down to T.
  *
  * Bounded: at most MAX_REFUSALS calls (least recently refused dropped first), ~300 bytes each.
  */
@@ -56,8 +57,18 @@ export class RefusalCache {
       this.#delete(signature, refusal);
       return undefined;
     }
-    const { index, remaining, resetMs } = refusal.result;
-    return { allowed: false, index, remaining, resetMs: Math.max(0, Math.ceil(resetMs - (now - refusal.at))), retryAfterMs: Math.max(1, Math.ceil(refusal.until - now)), stamp: 0 };
+    const { index, remaining, resetMs, nextQuotaMs } = refusal.result;
+    const elapsed = now - refusal.at;
+    return {
+      allowed: false,
+      index,
+      remaining,
+      resetMs: Math.max(0, Math.ceil(resetMs - elapsed)),
+      retryAfterMs: Math.max(1, Math.ceil(refusal.until - now)),
+      stamp: 0,
+      // 0 keeps its meaning (nothing waiting to free); a time that ran out reads as 1 ms.
+      nextQuotaMs: nextQuotaMs === 0 ? 0 : Math.max(1, Math.ceil(nextQuotaMs - elapsed)),
+    };
   }
 
   /** Remembers `result` if it is a refusal with a known end (a cost that can never fit is not remembered). */

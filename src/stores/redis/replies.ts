@@ -16,13 +16,16 @@ function isInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value);
 }
 
-/** `{ allowed, index, remaining, resetMs, retryAfterMs, stamp }` as six integers. */
+/** How many integers check_limits (lua/consume.lua) answers per consume / peek. */
+const CONSUME_REPLY_LENGTH = 7;
+
+/** `{ allowed, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs }` as seven integers. */
 export function parseConsume(reply: unknown, operation: string, limitCount: number): ConsumeResult {
-  if (!Array.isArray(reply) || reply.length !== 6) throw malformed(operation, reply, 'expected 6 integers');
+  if (!Array.isArray(reply) || reply.length !== CONSUME_REPLY_LENGTH) throw malformed(operation, reply, 'expected 7 integers');
   return consumeAt(reply, 0, operation, limitCount);
 }
 
-/** The six integers of a consume / peek reply at `reply[at ..]` (a batch reply holds several). */
+/** The seven integers of a consume / peek reply at `reply[at ..]` (a batch reply holds several). */
 function consumeAt(reply: readonly unknown[], at: number, operation: string, limitCount: number): ConsumeResult {
   const allowed = reply[at];
   const index = reply[at + 1];
@@ -30,13 +33,22 @@ function consumeAt(reply: readonly unknown[], at: number, operation: string, lim
   const resetMs = reply[at + 3];
   const retryAfterMs = reply[at + 4];
   const stamp = reply[at + 5];
-  if (!isInteger(allowed) || !isInteger(index) || !isInteger(remaining) || !isInteger(resetMs) || !isInteger(retryAfterMs) || !isInteger(stamp)) {
-    throw malformed(operation, reply, at === 0 ? 'expected 6 integers' : `expected 6 integers at ${at}`);
+  const nextQuotaMs = reply[at + 6];
+  if (
+    !isInteger(allowed) ||
+    !isInteger(index) ||
+    !isInteger(remaining) ||
+    !isInteger(resetMs) ||
+    !isInteger(retryAfterMs) ||
+    !isInteger(stamp) ||
+    !isInteger(nextQuotaMs)
+  ) {
+    throw malformed(operation, reply, at === 0 ? 'expected 7 integers' : `expected 7 integers at ${at}`);
   }
   if ((allowed !== 0 && allowed !== 1) || index < 0 || index >= limitCount) {
     throw malformed(operation, reply, `expected allowed 0|1 and index in [0, ${limitCount - 1}]`);
   }
-  return { allowed: allowed === 1, index, remaining, resetMs, retryAfterMs, stamp };
+  return { allowed: allowed === 1, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs };
 }
 
 /** What a batch call sends per decision (see bindings.ts), as far as reading its reply needs. */
@@ -49,7 +61,7 @@ export interface BatchedDecision {
 export type BatchOutcome = ConsumeResult | number | StoreError;
 
 /**
- * A batch reply: per decision in order, consume / peek six integers, refund one integer, or a
+ * A batch reply: per decision in order, consume / peek seven integers, refund one integer, or a
  * string (the message of the error that failed that decision alone, e.g. WRONGTYPE). Any other
  * shape fails the whole call.
  */
@@ -70,7 +82,7 @@ export function parseBatch(reply: unknown, operation: string, decisions: readonl
       at += 1;
     } else {
       outcomes[i] = consumeAt(reply, at, operation, decision.limits.length);
-      at += 6;
+      at += CONSUME_REPLY_LENGTH;
     }
   }
   if (at !== reply.length) throw malformed(operation, reply, `expected ${at} values for ${decisions.length} decisions`);
