@@ -10,6 +10,7 @@
 import { ConfigError, DEFAULTS, formatValue, isThenable, readOptions, type Logger } from '../core/index.js';
 import { ipKeyPart } from './ip-address.js';
 import { checkProxySettings } from './proxy-warnings.js';
+import { requestView } from './request-view.js';
 
 /**
  * What an extractor may return: a string, a number, or a list of strings (an Express 5 wildcard
@@ -38,9 +39,12 @@ const UNKNOWN_ADDRESS_KEY = 'ip:unknown';
 
 /**
  * The client address as the framework sees it: Express `req.ip` (honours `trust proxy`), Koa
- * `ctx.ip` (honours `app.proxy`), else the socket's address. Never reads X-Forwarded-For itself.
+ * `ctx.ip` (honours `app.proxy`), Fastify `request.ip` (honours `trustProxy`), the adapter's view
+ * (Hono, see request-view.ts), else the socket's address. Never reads X-Forwarded-For itself.
  */
 function clientAddress(req: any): unknown {
+  const view = requestView(req);
+  if (view !== undefined) return view.address(req);
   const ip = req.ip;
   if (typeof ip === 'string' && ip.length > 0) return ip;
   return req.socket?.remoteAddress ?? req.req?.socket?.remoteAddress;
@@ -79,6 +83,11 @@ function header(name: string): KeyExtractor {
   const lower = name.toLowerCase();
   const namespace = `header:${lower}:`;
   return (req: any) => {
+    const view = requestView(req);
+    if (view !== undefined) {
+      const viewed = view.header(req, lower);
+      return viewed === undefined || viewed === '' ? undefined : namespace + viewed;
+    }
     let value: unknown = req.headers?.[lower];
     // Node joins repeated headers with ', '; the first one is what the app's own code would trust.
     if (typeof value === 'string' && value.includes(',')) {
@@ -118,6 +127,11 @@ function query(name: string): KeyExtractor {
   }
   const namespace = `query:${name}:`;
   return (req: any) => {
+    const view = requestView(req);
+    if (view !== undefined) {
+      const viewed = view.query(req, name);
+      return viewed === undefined || viewed === '' ? undefined : namespace + viewed;
+    }
     const parsed = req.query;
     if (parsed === null || typeof parsed !== 'object') return undefined;
     // Own properties only: '?constructor=x' must not reach Object.prototype.

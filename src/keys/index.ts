@@ -6,3 +6,4 @@
 export { keys, isHeaderName, type KeyExtractor, type KeyValue, type IpKeyOptions, type UserId } from './extractors.js';
 export { compileKeySpec, compileFirstKey, validateKeySpec, type KeySpec, type KeyResolver, type KeySpecOptions } from './extract.js';
 export { RouteKeyCompiler, type RouteKeySpec, type RouteKeySpecItem, type KeySpecContext } from './key-spec.js';
+export { REQUEST_VIEW, requestView, markRequestView, setRequestView, type RequestView, type ProxyTrust } from './request-view.js';

@@ -7,13 +7,15 @@
  *   any client can write, so a client picks its own rate-limit key.
  * - `ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR`: a request carries `X-Forwarded-For` but the app does
  *   not trust proxies, so every client behind the proxy shares the proxy's address (one bucket).
+ *
+ * Hono apps are checked through their adapter's view (request-view.ts); Fastify's `trustProxy` is
+ * not readable from a request, so Fastify apps are not checked.
  */
 import type { Logger } from '../core/index.js';
+import { requestView, type ProxyTrust } from './request-view.js';
 
 let permissiveWarned = false;
 let unexpectedForwardedWarned = false;
-
-type ProxyTrust = 'none' | 'bounded' | 'permissive';
 
 /**
  * Each app's proxy trust, read on its first request: apps are configured before they serve, and
@@ -34,18 +36,29 @@ export function checkProxySettings(req: any, logger: Logger): void {
         'Set "trust proxy" to the number of proxies in front of the app (e.g. 1), or Koa app.maxIpsCount.',
     );
   }
-  if (!unexpectedForwardedWarned && trust === 'none' && req.headers?.['x-forwarded-for'] !== undefined) {
+  if (!unexpectedForwardedWarned && trust === 'none' && forwardedFor(req) !== undefined) {
     unexpectedForwardedWarned = true;
     logger.warn(
       '[ratelock] ERR_RATELOCK_UNEXPECTED_X_FORWARDED_FOR: a request carries X-Forwarded-For but the app does not trust proxies, ' +
         "so all clients behind that proxy share the proxy's address (one rate-limit bucket). " +
-        'If the app runs behind a proxy, set Express "trust proxy" (e.g. 1) or Koa app.proxy = true with app.maxIpsCount.',
+        'If the app runs behind a proxy, set Express "trust proxy" (e.g. 1), Koa app.proxy = true with app.maxIpsCount, or use trustProxy({ hops: 1 }) from ratelock/hono.',
     );
   }
 }
 
-/** How the framework derives `req.ip`: `undefined` when `req` is neither an Express request nor a Koa context. */
+/** The request's X-Forwarded-For header, read as the extractors read headers. */
+function forwardedFor(req: any): unknown {
+  const view = requestView(req);
+  return view === undefined ? req.headers?.['x-forwarded-for'] : view.header(req, 'x-forwarded-for');
+}
+
+/**
+ * How the framework derives the client address: from the adapter's view (Hono), else from the app's
+ * setting; `undefined` when `req` is neither (a Fastify request: its `trustProxy` is not readable).
+ */
 function proxyTrust(req: any): ProxyTrust | undefined {
+  const view = requestView(req);
+  if (view !== undefined) return view.proxyTrust(req);
   const app = req?.app;
   // An Express app is a function, a Koa app an object: both can key a WeakMap.
   if (app === null || (typeof app !== 'object' && typeof app !== 'function')) return undefined;

@@ -9,6 +9,9 @@ import type { IncomingMessage } from 'node:http';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 
+/** What the reader needs of a request: its header field lines (a Node `IncomingMessage` has both). */
+export type HeaderLines = Pick<IncomingMessage, 'headersDistinct' | 'rawHeaders'>;
+
 /** Why a request has no usable key; each maps to a 400 problem. */
 export type IdempotencyKeyProblem = 'missing' | 'repeated' | 'empty' | 'too-long' | 'invalid-characters' | 'malformed';
 
@@ -24,7 +27,7 @@ const OWS = /^[ \t]+|[ \t]+$/g;
  * Every `Idempotency-Key` field line of the request, kept apart (Node's `req.headers` would
  * join two of them with ', ', hiding a repeated header).
  */
-export function idempotencyKeyValues(req: IncomingMessage): readonly string[] | undefined {
+export function idempotencyKeyValues(req: HeaderLines): readonly string[] | undefined {
   const distinct = req.headersDistinct?.[IDEMPOTENCY_KEY_HEADER];
   if (distinct !== undefined) return distinct;
   const values: string[] = [];

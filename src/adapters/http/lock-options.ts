@@ -5,7 +5,6 @@
  * stored). Framework-agnostic: `Req` is what callbacks receive (Express `req`, Koa `ctx`), and
  * `RequestAccess` says how to read the Node request, method, URL and body from it.
  */
-import type { IncomingMessage } from 'node:http';
 import {
   ConfigError,
   DEFAULTS,
@@ -31,7 +30,7 @@ import {
 import { compileFirstKey, compileKeySpec, keys, validateKeySpec, type KeySpec } from '../../keys/index.js';
 import { requestFingerprint } from './idempotency-fingerprint.js';
 import { replayHeaderNames } from './idempotency-headers.js';
-import { idempotencyKeyValues, readIdempotencyKey } from './idempotency-key.js';
+import { idempotencyKeyValues, readIdempotencyKey, type HeaderLines } from './idempotency-key.js';
 
 export type { BusyInfo, LockInfo } from '../../core/index.js';
 
@@ -97,8 +96,8 @@ export interface HttpLock<Req, OnBusy> {
 
 /** How the guard reads what it needs from the adapter's request object. */
 export interface RequestAccess<Req> {
-  /** The Node request (for the Idempotency-Key field lines). */
-  node(req: Req): IncomingMessage;
+  /** The Node request, or anything with its header field lines (for the Idempotency-Key lines). */
+  node(req: Req): HeaderLines;
   method(req: Req): string;
   /** The request target as received (`req.originalUrl`, `ctx.originalUrl`). */
   url(req: Req): string;

@@ -101,16 +101,34 @@ const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}
 /** What a name derived from a route replaces with `_`: everything a limit name may not hold. */
 const UNSAFE_IN_DERIVED_NAME = /[^A-Za-z0-9_.:/@-]/g;
 
-/** The request as the table reads it: Express `req` and Koa `ctx` both have these. */
+/** The request as the table reads it by default: Express `req` and Koa `ctx` both have these. */
 interface RoutedRequest {
   readonly method: string;
   readonly path: string;
 }
 
+/** How the table reads a request's method (upper case) and path (without the query), for requests shaped otherwise (Fastify, Hono). */
+export interface RouteAccess<Req> {
+  method(req: Req): string;
+  path(req: Req): string;
+}
+
+const ROUTED_REQUEST: RouteAccess<RoutedRequest> = { method: (req) => req.method, path: (req) => req.path };
+
 /** Validates the table and every option, and compiles the rules. Throws a ConfigError naming the rule index and field. */
 export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPredicate>(
   options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
+  owner?: string,
+): RouteTable<Req, OnLimited, RefundPredicate>;
+export function compileRouteTable<Req, OnLimited, RefundPredicate>(
+  options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
+  owner: string,
+  route: RouteAccess<Req>,
+): RouteTable<Req, OnLimited, RefundPredicate>;
+export function compileRouteTable<Req, OnLimited, RefundPredicate>(
+  options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
   owner = 'rateLimitRoutes()',
+  route: RouteAccess<Req> = ROUTED_REQUEST as unknown as RouteAccess<Req>,
 ): RouteTable<Req, OnLimited, RefundPredicate> {
   for (const misplaced of ['limit', 'window', 'limits'] as const) {
     if ((options as unknown as Record<string, unknown> | null)?.[misplaced] !== undefined) {
@@ -146,7 +164,7 @@ export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPr
   const matcher = new RouteMatcher(rules);
   const joined = new JoinedPolicies();
   const resolve: LimitRequestResolver<Req> = (req) => {
-    const matched = matcher.match(req.method, req.path);
+    const matched = matcher.match(route.method(req), route.path(req));
     if (matched.length === 0) return undefined;
     if (skip === undefined) return buildRequest(matched, req, cost, joined);
     return unlessSkipped(skip, req, () => buildRequest(matched, req, cost, joined));

@@ -1,0 +1,55 @@
+/**
+ * Fastify `rateLimitRoutes`: limits declared as a table (e.g. loaded from JSON), registered as a
+ * plugin without encapsulation: `fastify.register(rateLimitRoutes, { routes })`. The table is
+ * matched on `request.method` + the request path (without the query) on every request of the
+ * instance, not-found ones included, without Fastify's router; unmatched requests are untouched.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { compileRouteTable, type RateLimitRoutesOptionsBase, type RouteAccess } from '../http/route-table.js';
+import { withoutEncapsulation, type FastifyLimiterHook } from './plugin.js';
+import { decorateRequest, fastifyLimiter, pluginSettings, type FastifyOnLimited, type FastifyRefundPredicate } from './rate-limit.js';
+
+/** `fastify.register(rateLimitRoutes, options)`: `routes`, `user`, every rateLimit option (applied to all rules), and `hook`. */
+export interface FastifyRateLimitRoutesOptions extends RateLimitRoutesOptionsBase<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate> {
+  /** The hook the table runs in. @default 'onRequest' */
+  hook?: FastifyLimiterHook | undefined;
+}
+
+const FASTIFY_ROUTE: RouteAccess<FastifyRequest> = {
+  method: (request) => request.method,
+  path: (request) => {
+    const url = request.url;
+    const query = url.indexOf('?');
+    return query === -1 ? url : url.slice(0, query);
+  },
+};
+
+function rateLimitRoutesPlugin(fastify: FastifyInstance, options: FastifyRateLimitRoutesOptions, done: (err?: Error) => void): void {
+  try {
+    const { hook, rest } = pluginSettings(options);
+    const table = compileRouteTable<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate>(rest as never, 'rateLimitRoutes()', FASTIFY_ROUTE);
+    decorateRequest(fastify, 'rateLimit');
+    fastify.addHook(hook, fastifyLimiter(table));
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  done();
+}
+
+/**
+ * Per-route rate limits from one table; every rule matching a request applies, all decided in one
+ * atomic store call. The decision (of the limit closest to blocking) is `request.rateLimit`.
+ *
+ * @example
+ * await fastify.register(rateLimitRoutes, {
+ *   store,
+ *   user: (request) => request.user?.id,
+ *   routes: [
+ *     { route: 'POST /login', limit: 5, window: '15m', key: 'ip', name: 'login' },
+ *     { route: '/api/*', limit: 1000, window: '1h', key: ['header:x-api-key', 'ip'] },
+ *   ],
+ * });
+ * @throws ConfigError when registered, naming the rule index and field, e.g. `routes[1].limit must be ...`.
+ */
+export const rateLimitRoutes = withoutEncapsulation(rateLimitRoutesPlugin, 'ratelock-rate-limit-routes');
