@@ -11,8 +11,8 @@ export const DEFAULTS = {
   idempotencyPrefix: 'idem:',
   /** ms budget of one store call, whatever the Redis client's own retries and queues would do. */
   timeoutMs: 250,
-  /** Rate-limit response headers: `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` or `false`. */
-  headers: 'draft-8',
+  /** Rate-limit response headers: `'draft-10'`, `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` or `false`. */
+  headers: 'draft-10',
   /** Status of a rate-limited response. */
   statusCode: 429,
   /** Status when a fail-closed guard cannot reach its store. */

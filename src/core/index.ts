@@ -3,13 +3,15 @@
  * They import core only from here, so what core offers them is this list, and core's inner
  * layout can change without touching them. Core itself imports no store, no framework, no adapter.
  */
-export { RateLimiter, requestRateLimiter, resolveLimiterSettings, LIMITER_STORE_OPTIONS } from './rate-limiter.js';
+export { RateLimiter, requestRateLimiter, resolveLimiterSettings, resolveShadowMode, LIMITER_STORE_OPTIONS } from './rate-limiter.js';
 export type { RateLimiterOptions, ConsumeOptions, LimiterStoreOptions, LimiterSettings } from './rate-limiter.js';
 export { singleLimitResolver, unlessSkipped, costOf } from './limit-request.js';
 export type { LimitRequest, LimitRequestResolver, LimitPart, CostOption, SingleLimitSettings } from './limit-request.js';
 export { resolveLimits, staticPolicies, policiesFor, validateCost, validateLimitValue, claimLogs, MAX_COST, MAX_LIMIT } from './limits.js';
 export type { LimitDefinition, ResolvedLimit, DynamicLimit } from './limits.js';
-export type { Decision, DecisionReason, Policy } from './decision.js';
+export type { Decision, DecisionReason, LimitMode, Policy } from './decision.js';
+export { DECISION_CHANNEL, LOCK_CHANNEL, decisionOutcome } from './metrics.js';
+export type { DecisionMessage, DecisionOutcome, DecisionSource, LockMessage, LockOutcomeName } from './metrics.js';
 
 export { LockGuard } from './lock-guard.js';
 export type { LockGuardOptions, AcquireOptions } from './lock-guard.js';

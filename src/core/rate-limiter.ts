@@ -215,21 +215,22 @@ export class RateLimiter<Req = undefined> {
   /**
    * The ONE decision step of every limiter: all limits of `request` in one store call, then a plain
    * Decision. Parts marked `shadow` are decided and recorded alike but never enforced (see
-   * `#decideMixed` for a request with both kinds). Published on `ratelock:decision` when subscribed.
+   * `#decideMixed` for a request with both kinds). Published on `ratelock:decision` when subscribed,
+   * naming `adapter` (the HTTP adapters pass theirs) or else the limiter's own label.
    */
-  decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume'): Promise<Decision> {
+  decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume', adapter?: DecisionSource): Promise<Decision> {
     // Nobody listening: no clock read, no message (one boolean read).
     if (!decisionChannel.hasSubscribers) return this.#decide(request, req, mode);
-    return this.#decideObserved(request, req, mode);
+    return this.#decideObserved(request, req, mode, adapter);
   }
 
-  async #decideObserved(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Promise<Decision> {
+  async #decideObserved(request: LimitRequest, req: Req, mode: 'consume' | 'peek', adapter: DecisionSource | undefined): Promise<Decision> {
     const started = performance.now();
     const decision = await this.#decide(request, req, mode);
     const message: DecisionMessage = {
       decision,
       outcome: decisionOutcome(decision),
-      adapter: this.#settings.adapter ?? 'core',
+      adapter: adapter ?? this.#settings.adapter ?? 'core',
       operation: mode,
       durationMs: performance.now() - started,
     };

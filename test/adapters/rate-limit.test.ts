@@ -30,7 +30,7 @@ const fixedKey = () => 'k';
 
 describe.each(frameworks)('rateLimit on $name', (fw) => {
   describe('headers', () => {
-    it("writes draft-8 by default: RateLimit-Policy per policy and RateLimit for the deciding one", async () => {
+    it("writes draft-10 by default: RateLimit-Policy per policy and RateLimit for the deciding one", async () => {
       const { store } = stillStore();
       const app = fw.app([fw.rateLimit({ store, limit: 3, window: '1m' })]);
       const first = await request(app).get('/hello');
@@ -109,7 +109,7 @@ describe.each(frameworks)('rateLimit on $name', (fw) => {
       expect(limited.headers['content-type']).toBe('application/problem+json');
       expect(JSON.parse(limited.text)).toEqual({
         type: 'https://iana.org/assignments/http-problem-types#quota-exceeded',
-        title: 'Too Many Requests',
+        title: 'Quota Exceeded',
         status: 429,
         detail: 'Quota of policy "1-in-1m" exceeded (1 per 1m); retry in 60 s.',
         'violated-policies': ['1-in-1m'],

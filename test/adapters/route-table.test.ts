@@ -118,7 +118,7 @@ describe('route table errors', () => {
     [{ routes: [valid], limit: 5 }, 'rateLimitRoutes() has no option "limit": limits belong to each rule of routes'],
     [{ routes: [valid], limitt: 5 }, 'rateLimitRoutes() has no option "limitt"; allowed options:'],
     [{ routes: [valid], user: 'id' }, 'user must be a function'],
-    [{ routes: [valid], headers: 'draft-9' }, "headers must be one of 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
+    [{ routes: [valid], headers: 'draft-9' }, "headers must be one of 'draft-10', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
   ])('%j → %s', (options, message) => {
     expect(tableError(options)).toContain(message);
   });

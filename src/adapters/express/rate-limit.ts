@@ -5,7 +5,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isThenable, type Decision } from '../../core/index.js';
-import { STORE_UNAVAILABLE_ANSWER } from '../http/answers.js';
+import { STORE_UNAVAILABLE_ANSWER, passes } from '../http/answers.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { resolveRateLimit, type HttpLimiter, type RateLimitOptionsBase } from '../http/limiter-options.js';
 import { OncePerRequest } from '../http/once-per-request.js';
@@ -47,7 +47,8 @@ export function rateLimit(options: ExpressRateLimitOptions): RequestHandler {
 
 /**
  * The middleware of a configured limiter: decide, expose `req.rateLimit`, then let through (with
- * quota headers), answer 429 (limited) or 503 (store failed, fail-closed). Errors of user
+ * quota headers), answer 429 (limited) or 503 (store failed, fail-closed); a shadow decision always
+ * lets through. Errors of user
  * callbacks (including ConfigErrors for bad `limit(req)`/`cost(req)` values) go to `next(err)`.
  * One async function per request: the allowed path awaits only the resolver (when a callback is
  * async) and the store.
@@ -61,10 +62,10 @@ export function expressLimiter(config: ExpressLimiter): RequestHandler {
       const pending = config.resolve(req);
       const request = isThenable(pending) ? await pending : pending;
       if (request !== undefined) {
-        const decision = await config.limiter.decide(request, req);
+        const decision = await config.limiter.decide(request, req, 'consume', 'express');
         req.rateLimit = decision;
         config.onDecision?.(req, decision);
-        pass = decision.allowed;
+        pass = passes(decision);
         if (pass) allow(config, decision, req, res);
         else await refuse(config, decision, req, res);
       }

@@ -7,19 +7,22 @@
  *
  * | status | code | when |
  * | --- | --- | --- |
- * | 429 | (type `quota-exceeded`) | a limit is exhausted (`statusCode` and `message` options) |
+ * | 429 | (type `quota-exceeded`, title `Quota Exceeded`) | an enforced limit is exhausted (`statusCode` and `message` options) |
  * | 400 | `idempotency-key-missing` / `idempotency-key-invalid` | no usable Idempotency-Key (default lock key) |
  * | 400 | `lock-key-missing` | a custom `key` extractor yielded nothing |
  * | 409 | `lock-busy` / `idempotency-in-flight` | another holder runs (`Retry-After` = its lease left, ≥ 1 s) |
  * | 409 | `idempotency-not-replayable` | the key's request completed but its response was too large to store |
  * | 422 | `idempotency-key-reused` | same key, different request fingerprint (also while in flight) |
  * | 503 | `store-unavailable` | the store failed or timed out and the guard fails closed (`Retry-After: 1`) |
+ *
+ * The 503 keeps `about:blank`: the draft's `temporary-reduced-capacity` announces a lowered quota,
+ * whereas here the store is out of reach and nothing is known about any quota.
  */
 import { STATUS_CODES } from 'node:http';
 import { ConfigError, DEFAULTS, formatDuration, formatValue, isThenable, type Awaitable, type BusyInfo, type Decision, type KeyReading, type LockOutcome, type StoredResponse } from '../../core/index.js';
 import { retryAfterSeconds, toSeconds } from './headers.js';
 import { REPLAYED_HEADER } from './idempotency-headers.js';
-import { problem, QUOTA_EXCEEDED_TYPE } from './problem.js';
+import { problem, QUOTA_EXCEEDED_TITLE, QUOTA_EXCEEDED_TYPE } from './problem.js';
 
 /** A complete response: status, headers (Content-Type included) and body. */
 export interface HttpAnswer {
@@ -44,12 +47,32 @@ function answer(status: number, contentType: string, body: string, headers: Read
   return { status, headers: { ...headers, 'Content-Type': contentType }, body };
 }
 
-function problemAnswer(status: number, code: string | undefined, detail: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): HttpAnswer {
-  const { contentType, body } = problem(status, STATUS_CODES[status], detail, code === undefined ? extra : { code, ...extra });
+function problemAnswer(
+  status: number,
+  code: string | undefined,
+  detail: string,
+  headers: Record<string, string> = {},
+  extra: Record<string, unknown> = {},
+  title: string | undefined = STATUS_CODES[status],
+): HttpAnswer {
+  const { contentType, body } = problem(status, title, detail, code === undefined ? extra : { code, ...extra });
   return answer(status, contentType, body, headers);
 }
 
-/** The default limited response: RFC 9457 problem `quota-exceeded` from the ratelimit-headers draft. */
+/**
+ * Whether the adapter lets the request through: allowed, or decided in shadow mode (never enforced,
+ * whatever `allowed` says). Otherwise it answers 429 (limited) or 503 (`error`: the store failed
+ * and the limiter fails closed).
+ */
+export function passes(decision: Decision): boolean {
+  return decision.allowed || decision.shadow;
+}
+
+/**
+ * The default limited response: an RFC 9457 problem of the ratelimit-headers draft's type
+ * `quota-exceeded` (-09 and later): its registered title, and `violated-policies` naming the
+ * deciding policy.
+ */
 export function quotaExceededAnswer(_req: unknown, decision: Decision, status: number): HttpAnswer {
   const seconds = retryAfterSeconds(decision);
   return problemAnswer(
@@ -58,6 +81,7 @@ export function quotaExceededAnswer(_req: unknown, decision: Decision, status: n
     `Quota of policy "${decision.policy.name}" exceeded (${decision.limit} per ${formatDuration(decision.policy.windowMs)}); retry in ${seconds} s.`,
     {},
     { type: QUOTA_EXCEEDED_TYPE, 'violated-policies': [decision.policy.name] },
+    QUOTA_EXCEEDED_TITLE,
   );
 }
 

@@ -17,6 +17,7 @@ import {
   requestRateLimiter,
   resolveLimiterSettings,
   resolveLimits,
+  resolveShadowMode,
   singleLimitResolver,
   staticPolicies,
   validateCost,
@@ -25,6 +26,7 @@ import {
   type CostOption,
   type Decision,
   type LimitDefinition,
+  type LimitMode,
   type LimiterStoreOptions,
   type LimitRequestResolver,
   type OptionNames,
@@ -32,7 +34,16 @@ import {
 } from '../../core/index.js';
 import { compileKeySpec, keys, validateKeySpec, type KeySpec } from '../../keys/index.js';
 import { resolveMessage, type MessageBuilder, type MessageOption } from './answers.js';
-import { HEADER_MODES, headerWriter, precomputeHeaderStrings, type HeaderMode, type HeaderWriter } from './headers.js';
+import {
+  HEADER_MODES,
+  headerWriter,
+  precomputeHeaderStrings,
+  resolveStructuredHeaderOptions,
+  type HeaderMode,
+  type HeaderWriter,
+  type PartitionKeyOption,
+  type QuotaUnit,
+} from './headers.js';
 
 /** Give back a request's cost once its outcome is known: on success (status < 400), on failure, or when a predicate says so. */
 export type RefundOption<Predicate> = 'success' | 'failure' | Predicate;
@@ -50,8 +61,21 @@ export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> extends Lim
   skip?: ((req: Req) => Awaitable<boolean>) | undefined;
   /** Give back the request's cost once its outcome is known: `'success'` (status < 400), `'failure'` (≥ 400, or a thrown error), or a predicate. */
   refund?: RefundOption<RefundPredicate> | undefined;
-  /** Response headers: `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` (X-RateLimit-*), or `false`. @default DEFAULTS.headers */
+  /**
+   * `'enforce'`: refuse what the limits refuse. `'shadow'`: decide and record exactly the same way,
+   * expose the decision (`shadow: true`, `allowed: false` past the limit) to `req.rateLimit` and
+   * `onDecision`, and never refuse: no 429, no 503, no quota headers. @default 'enforce'
+   */
+  mode?: LimitMode | undefined;
+  /** Response headers: `'draft-10'`, `'draft-8'`, `'draft-7'`, `'draft-6'`, `'legacy'` (X-RateLimit-*), or `false`. @default DEFAULTS.headers */
   headers?: HeaderMode | false | undefined;
+  /**
+   * `'draft-10'`/`'draft-8'`: add `pk` (a Byte Sequence: the first 16 bytes of SHA-256 of the
+   * client key, or of HMAC-SHA-256 with `{ secret }`; never the key itself) to `RateLimit`. @default false
+   */
+  partitionKey?: PartitionKeyOption | undefined;
+  /** `'draft-10'`/`'draft-8'`: the quota's unit (`qu` on `RateLimit-Policy` when not `'requests'`), e.g. `'content-bytes'` with a `cost` that counts bytes. @default 'requests' */
+  quotaUnit?: QuotaUnit | undefined;
   /** Status of a limited response, 400–599. @default DEFAULTS.statusCode (429) */
   statusCode?: number | undefined;
   /** Body of a limited response: text, a JSON object, or a function of the request and decision. @default a problem+json `quota-exceeded` body */
@@ -95,6 +119,8 @@ export interface HttpLimiter<Req, OnLimited, RefundPredicate> {
 export type HttpLimiterParts<Req, OnLimited, RefundPredicate> = Omit<HttpLimiter<Req, OnLimited, RefundPredicate>, 'resolve'> & {
   readonly cost: CostOption<Req>;
   readonly skip: ((req: Req) => Awaitable<boolean>) | undefined;
+  /** `mode: 'shadow'`: the limiter's (or, for a table, every rule's unless it says otherwise) parts are shadow. */
+  readonly shadow: boolean;
 };
 
 export const HTTP_LIMITER_OPTIONS: OptionNames<HttpLimiterOptions<unknown, unknown, unknown>> = {
@@ -108,6 +134,9 @@ export const HTTP_LIMITER_OPTIONS: OptionNames<HttpLimiterOptions<unknown, unkno
   message: true,
   onLimited: true,
   onDecision: true,
+  mode: true,
+  partitionKey: true,
+  quotaUnit: true,
 };
 const RATE_LIMIT_OPTION_NAMES = optionNames<RateLimitOptionsBase<unknown, unknown, unknown>>({
   ...HTTP_LIMITER_OPTIONS,
@@ -120,7 +149,7 @@ const RATE_LIMIT_OPTION_NAMES = optionNames<RateLimitOptionsBase<unknown, unknow
 /** `rateLimit()`: validates every option and builds the limiter. Throws a ConfigError naming the first bad option. */
 export function resolveRateLimit<Req, OnLimited, RefundPredicate>(options: unknown, owner = 'rateLimit()'): HttpLimiter<Req, OnLimited, RefundPredicate> {
   const defined = readOptions(options, RATE_LIMIT_OPTION_NAMES, owner, "{ limit: 100, window: '1m' }");
-  const { cost, skip, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
+  const { cost, skip, shadow, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
   const limits = resolveLimits(defined, '', { allowDynamic: true });
   const policies = staticPolicies(limits);
   if (policies !== undefined) precomputeHeaderStrings(policies);
@@ -128,7 +157,7 @@ export function resolveRateLimit<Req, OnLimited, RefundPredicate>(options: unkno
   const keySpec = defined.key === undefined ? keys.ip({ logger }) : validateKeySpec(defined.key, 'key');
   const key = compileKeySpec(keySpec as KeySpec<Req>, { logger });
   claimLogs(store, prefix, limits, logger);
-  return { ...limiter, resolve: singleLimitResolver<Req>({ prefix, limits, policies, key, cost, skip }) };
+  return { ...limiter, resolve: singleLimitResolver<Req>({ prefix, limits, policies, key, cost, skip, shadow }) };
 }
 
 /** Validates the options every HTTP limiter shares (`defined` comes from `readOptions`). */
@@ -138,11 +167,13 @@ export function resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined
   }
   const refund = resolveRefund<RefundPredicate>(defined.refund);
   return {
-    limiter: requestRateLimiter<Req>(resolveLimiterSettings<Req>(defined, refund !== undefined)),
+    // 'http' until the adapter names itself in `decide` (see metrics.ts: DecisionMessage.adapter).
+    limiter: requestRateLimiter<Req>(resolveLimiterSettings<Req>(defined, refund !== undefined, 'http')),
     refund,
     cost: resolveCostOption<Req>(defined.cost, 'cost') ?? 1,
     skip: optionalFunction(defined.skip, 'skip', 'a function (req) => boolean') as HttpLimiterParts<Req, OnLimited, RefundPredicate>['skip'],
-    writeHeaders: resolveHeaders(defined.headers),
+    shadow: resolveShadowMode(defined.mode),
+    writeHeaders: resolveHeaders(defined.headers, defined.partitionKey, defined.quotaUnit),
     statusCode: resolveStatusCode(defined.statusCode),
     message: resolveMessage<Req>(defined.message),
     onLimited: optionalFunction(defined.onLimited, 'onLimited', 'a function') as OnLimited | undefined,
@@ -164,13 +195,14 @@ function resolveRefund<Predicate>(value: unknown): RefundConfig<Predicate> | und
   throw new ConfigError(`refund must be 'success', 'failure' or a function returning true to give the cost back; got ${formatValue(value)}`);
 }
 
-function resolveHeaders(value: unknown): HeaderWriter | undefined {
+function resolveHeaders(value: unknown, partitionKey: unknown, quotaUnit: unknown): HeaderWriter | undefined {
+  const structured = resolveStructuredHeaderOptions(partitionKey, quotaUnit);
   if (value === false) return undefined;
   const mode = value ?? DEFAULTS.headers;
   if (!(HEADER_MODES as readonly unknown[]).includes(mode)) {
     throw new ConfigError(`headers must be one of ${HEADER_MODES.map((m) => `'${m}'`).join(', ')} or false; got ${formatValue(value)}`);
   }
-  return headerWriter(mode as HeaderMode);
+  return headerWriter(mode as HeaderMode, structured);
 }
 
 function resolveStatusCode(value: unknown): number {

@@ -6,8 +6,21 @@ import { STATUS_CODES } from 'node:http';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-/** Problem type of a 429 from draft-ietf-httpapi-ratelimit-headers (member `violated-policies`). */
+/**
+ * Problem types of draft-ietf-httpapi-ratelimit-headers (-09 and later, §5), each with the title
+ * it registers (RFC 9457: a type's title does not change between occurrences) and the extension
+ * member `violated-policies` (the names of the policies whose quota was exceeded).
+ */
+/** 429: the client's requests exceed one or more quota policies. ratelock's default limited body. */
 export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
+export const QUOTA_EXCEEDED_TITLE = 'Quota Exceeded';
+/*
+ * (The third, `temporary-reduced-capacity` (503: a temporarily lowered quota), is not used: a
+ * store outage says nothing about any quota; see answers.ts.)
+ */
+/** 429: a pattern of requests suggests unintentional or malicious behaviour: the type of a penalty box's refusal. */
+export const ABNORMAL_USAGE_DETECTED_TYPE = 'https://iana.org/assignments/http-problem-types#abnormal-usage-detected';
+export const ABNORMAL_USAGE_DETECTED_TITLE = 'Abnormal Usage Detected';
 
 /** Members `problem()` sets from its own arguments; `extra` cannot override them (only `type`, read above). */
 const RESERVED_MEMBERS = new Set(['type', 'title', 'status', 'detail']);

@@ -26,12 +26,14 @@ import {
   policiesFor,
   readOptions,
   resolveLimits,
+  resolveShadowMode,
   staticPolicies,
   unlessSkipped,
   validatePrefix,
   type Awaitable,
   type CostOption,
   type LimitDefinition,
+  type LimitMode,
   type LimitPart,
   type LimitRequest,
   type LimitRequestResolver,
@@ -63,6 +65,8 @@ export interface RouteRule<Req> {
    * its logs when its route text is edited. @default its route with other characters as `_` (`'POST_/login'`)
    */
   name?: string | undefined;
+  /** `'shadow'`: this rule is decided and recorded but never refuses (see the `mode` option). @default the table's `mode` */
+  mode?: LimitMode | undefined;
 }
 
 /** `rateLimitRoutes()` options: the rules, plus every rateLimit option, applied to all rules. */
@@ -86,6 +90,8 @@ export interface CompiledRule<Req> {
   readonly key: KeyResolver<Req>;
   readonly cost: CostOption<Req> | undefined;
   readonly costOption: string;
+  /** Its effective mode is `'shadow'` (its own `mode`, else the table's). */
+  readonly shadow: boolean;
 }
 
 /** The table's limiter, with its compiled rules (for diagnostics and tests). */
@@ -94,7 +100,7 @@ export interface RouteTable<Req, OnLimited, RefundPredicate> extends HttpLimiter
 }
 
 const TABLE_OPTION_NAMES = optionNames<RateLimitRoutesOptionsBase<unknown, unknown, unknown>>({ ...HTTP_LIMITER_OPTIONS, routes: true, user: true, key: true });
-const RULE_FIELDS: OptionNames<RouteRule<unknown>> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true };
+const RULE_FIELDS: OptionNames<RouteRule<unknown>> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true, mode: true };
 const RULE_FIELD_NAMES = optionNames(RULE_FIELDS);
 const MAX_RULE_NAME_LENGTH = 32;
 const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}$`);
@@ -136,7 +142,7 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
     }
   }
   const defined = readOptions(options, TABLE_OPTION_NAMES, owner, "{ routes: [{ route: 'POST /login', limit: 5, window: '15m' }] }");
-  const { cost, skip, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
+  const { cost, skip, shadow, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
     throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${formatValue(defined.user)}`);
   }
@@ -149,7 +155,7 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
   }
   const names = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
-    const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler);
+    const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler, shadow);
     const previous = names.get(compiled.name);
     if (previous !== undefined) {
       throw new ConfigError(
@@ -178,6 +184,7 @@ function compileRule<Req>(
   tablePrefix: string,
   defaultKey: unknown,
   keyCompiler: RouteKeyCompiler<Req>,
+  tableShadow: boolean,
 ): CompiledRule<Req> {
   const path = `routes[${index}]`;
   const fields = readOptions(rule, RULE_FIELD_NAMES, path, "{ route: 'GET /search', limit: 10, window: '1s' }", 'fields');
@@ -206,6 +213,7 @@ function compileRule<Req>(
     key: keyCompiler.compile(fields.key ?? defaultKey, fields.key === undefined ? 'key' : `${path}.key`),
     cost: resolveCostOption<Req>(fields.cost, `${path}.cost`),
     costOption: `${path}.cost`,
+    shadow: fields.mode === undefined ? tableShadow : resolveShadowMode(fields.mode, `${path}.mode`),
   };
 }
 
@@ -289,7 +297,7 @@ function ruleCosts<Req>(rules: readonly CompiledRule<Req>[], req: Req, tableCost
 /**
  * The LimitRequest of the matched rules. When their costs differ, each part carries its rule's
  * cost so the store charges every rule exactly its own; when they agree (the common case), the
- * parts carry none and that cost is the call's.
+ * parts carry none and that cost is the call's. A shadow rule's part is marked `shadow`.
  */
 function assemble<Req>(
   rules: readonly CompiledRule<Req>[],
@@ -302,7 +310,10 @@ function assemble<Req>(
   const uniform = costs.every((value) => value === cost);
   const parts: LimitPart[] = new Array(rules.length);
   for (let i = 0; i < rules.length; i++) {
-    const part = { id: ids[i]!, prefix: rules[i]!.prefix, policies: policyLists[i]! };
+    const rule = rules[i]!;
+    const part: LimitPart = rule.shadow
+      ? { id: ids[i]!, prefix: rule.prefix, policies: policyLists[i]!, shadow: true }
+      : { id: ids[i]!, prefix: rule.prefix, policies: policyLists[i]! };
     parts[i] = uniform ? part : { ...part, cost: costs[i]! };
   }
   return { parts, cost, policies };

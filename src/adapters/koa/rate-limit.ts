@@ -5,7 +5,7 @@
  */
 import type { Context, Middleware, Next } from 'koa';
 import { isThenable, type Decision } from '../../core/index.js';
-import { STORE_UNAVAILABLE_ANSWER } from '../http/answers.js';
+import { STORE_UNAVAILABLE_ANSWER, passes } from '../http/answers.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { resolveRateLimit, type HttpLimiter, type RateLimitOptionsBase, type RefundConfig } from '../http/limiter-options.js';
 import { OncePerRequest } from '../http/once-per-request.js';
@@ -56,7 +56,8 @@ export function rateLimit(options: KoaRateLimitOptions): Middleware {
 
 /**
  * The middleware of a configured limiter: decide, expose `ctx.state.rateLimit`, then let through (with
- * quota headers), answer 429 (limited) or 503 (store failed, fail-closed). Errors of user
+ * quota headers), answer 429 (limited) or 503 (store failed, fail-closed); a shadow decision always
+ * lets through. Errors of user
  * callbacks (including ConfigErrors for bad `limit(ctx)`/`cost(ctx)` values) are thrown to Koa.
  */
 export function koaLimiter(config: KoaLimiter): Middleware {
@@ -66,10 +67,10 @@ export function koaLimiter(config: KoaLimiter): Middleware {
     const pending = config.resolve(ctx);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
-    const decision = await config.limiter.decide(request, ctx);
+    const decision = await config.limiter.decide(request, ctx, 'consume', 'koa');
     ctx.state.rateLimit = decision;
     config.onDecision?.(ctx, decision);
-    if (!decision.allowed) return refuse(config, decision, ctx);
+    if (!passes(decision)) return refuse(config, decision, ctx);
     // The store failed (fail-open): we know nothing, so no quota headers and nothing to refund.
     if (decision.error !== undefined) return next();
     config.writeHeaders?.(ctx, setHeader, decision);
