@@ -2,7 +2,8 @@
  * A failure after the lease is taken but before the handler runs (here: auto-extension refusing
  * to start, as `ttl: 1` once made it): the lease is ended at once and the error takes the
  * framework's error path. Never a hung request, never an unhandled rejection, never a key left
- * busy until its ttl. Express 5 and 4, Koa 3 and 2; middleware and decorator forms; lock and replay.
+ * busy until its ttl. Express 5 and 4, Koa 3 and 2, Fastify (preHandler hook and decorator) and
+ * Hono; middleware and decorator forms; lock and replay.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Lease } from '../../src/core/lock/lease.js';

@@ -22,7 +22,7 @@ describe.each(['memory', 'redis'] as const)('%s store', (kind) => {
   });
   afterAll(() => t.close());
 
-  describe.each(['express', 'koa'] as FrameworkName[])('%s', (name) => {
+  describe.each(['express', 'koa', 'fastify', 'hono'] as FrameworkName[])('%s', (name) => {
     it.each([false, true])('replay %s: the stale request learns it, and cannot touch its successor’s lock or record', async (replay) => {
       const lines: string[] = [];
       let proceed!: () => void;

@@ -1,5 +1,5 @@
 /**
- * What an app gets wrong without noticing, on Express 5/4 and Koa 3/2:
+ * What an app gets wrong without noticing, on Express 5/4, Koa 3/2, Fastify and Hono:
  * - the same limiter mounted twice on one request counts it once (and warns once);
  * - a key extractor returning something that is no key (an object) is a 500 ConfigError, like a
  *   bad `limit(req)` value, never a silent fall back to the IP;

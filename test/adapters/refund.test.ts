@@ -1,5 +1,5 @@
 /**
- * The `refund` option decides on KNOWN outcomes only, on Express 5/4 and Koa 3/2: a client that
+ * The `refund` option decides on KNOWN outcomes only, on Express 5/4, Koa 3/2, Fastify and Hono: a client that
  * hangs up while the handler runs must not get its cost back while the handler goes on and
  * succeeds (otherwise `refund: 'failure'` is bypassed by closing sockets). The status the handler
  * produced decides, also after the client left; errors thrown to the framework are failures.
@@ -97,7 +97,7 @@ describe.each(frameworks)('refund on $name', (fw) => {
     store.close();
   });
 
-  it("counts an error thrown to the framework (Express next(err), Koa ctx.throw) as a failure", async () => {
+  it('counts an error thrown to the framework (Express next(err), Koa ctx.throw, a throw in Fastify and Hono) as a failure', async () => {
     const store = new MemoryStore();
     const app = fw.app([fw.rateLimit({ store, limit: 1, window: '1m', key: fixedKey, refund: 'failure' })]);
     for (let i = 0; i < 3; i++) expect((await request(app).get('/throw/400')).status).toBe(500);

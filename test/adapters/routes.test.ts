@@ -1,5 +1,5 @@
 /**
- * `rateLimitRoutes()` over HTTP: the same suite on every framework (Express 5/4, Koa 3/2) and every
+ * `rateLimitRoutes()` over HTTP: the same suite on every framework (Express 5/4, Koa 3/2, Fastify, Hono) and every
  * store (MemoryStore, Redis, Redis Cluster). Each test uses its own key prefix, so tests never
  * share logs on the shared servers.
  */
@@ -61,7 +61,7 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       const middleware = fw.rateLimitRoutes({
         store,
         prefix: `${uniqueId('rt')}:`,
-        user: (req: { headers: Record<string, unknown> }) => req.headers['x-user'] as string | undefined,
+        user: (req: unknown) => fw.header(req, 'x-user'),
         routes,
         logger: recordingLogger(),
         onDecision: (_req: unknown, decision: Decision) => void decisions.push(decision),

@@ -97,33 +97,53 @@ function rateLimitPlugin(fastify: FastifyInstance, options: FastifyRateLimitOpti
   done();
 }
 
-function setUp(fastify: FastifyInstance, options: FastifyRateLimitOptions): void {
+/** One plugin registration's configured limiters: the plugin-wide one, and those of route configs. */
+interface PluginLimiters {
+  readonly hook: FastifyLimiterHook;
+  /** The limiter options, without the plugin's own. */
+  readonly options: Record<string, unknown>;
+  readonly global: FastifyLimiterHandler | undefined;
+  /** By route config object, then URL (a GET route and its HEAD route share one). */
+  readonly routes: WeakMap<object, Map<string, FastifyLimiterHandler>>;
+}
+
+/**
+ * Registrations with the same options object share their limiters, as one Express middleware
+ * mounted twice is one limiter: a request reached by both counts once (and the double mount is
+ * reported once).
+ */
+const byOptions = new WeakMap<object, PluginLimiters>();
+
+function pluginLimiters(options: FastifyRateLimitOptions): PluginLimiters {
+  const known = options !== null && typeof options === 'object' ? byOptions.get(options) : undefined;
+  if (known !== undefined) return known;
   const { hook, rest, extra } = pluginSettings(options, ['global']);
   const global = extra.global ?? true;
   if (typeof global !== 'boolean') throw new ConfigError(`global must be true or false; got ${formatValue(global)}`);
-  const globalHandler = global ? fastifyLimiter(resolveRateLimit(rest)) : undefined;
-  const routeHandlers = new WeakMap<object, Map<string, FastifyLimiterHandler>>();
-  decorateRequest(fastify, 'rateLimit');
+  const limiters: PluginLimiters = { hook, options: rest, global: global ? fastifyLimiter(resolveRateLimit(rest)) : undefined, routes: new WeakMap() };
+  byOptions.set(options, limiters);
+  return limiters;
+}
 
+function setUp(fastify: FastifyInstance, options: FastifyRateLimitOptions): void {
+  const limiters = pluginLimiters(options);
+  const { hook, global } = limiters;
+  decorateRequest(fastify, 'rateLimit');
   fastify.addHook('onRoute', (route) => {
     const own: unknown = route.config?.rateLimit;
     if (own === false) return;
     if (own === undefined) {
-      if (globalHandler !== undefined) addRouteHook(route, hook, globalHandler);
+      if (global !== undefined) addRouteHook(route, hook, global);
       return;
     }
-    addRouteHook(route, hook, routeHandler(own, route, rest, routeHandlers));
+    addRouteHook(route, hook, routeHandler(own, route, limiters));
   });
-  if (globalHandler !== undefined) fastify.addHook(hook, notFoundGate(globalHandler));
+  if (global !== undefined) fastify.addHook(hook, notFoundGate(global));
 }
 
 /** The handler of a route's `config.rateLimit`, one per config object and URL (a GET route and its HEAD route share it). */
-function routeHandler(
-  own: unknown,
-  route: RouteOptions,
-  pluginOptions: Record<string, unknown>,
-  cache: WeakMap<object, Map<string, FastifyLimiterHandler>>,
-): FastifyLimiterHandler {
+function routeHandler(own: unknown, route: RouteOptions, limiters: PluginLimiters): FastifyLimiterHandler {
+  const { options: pluginOptions, routes: cache } = limiters;
   const label = `${Array.isArray(route.method) ? route.method.join(',') : route.method} ${route.url}`;
   if (own === null || typeof own !== 'object' || Array.isArray(own)) {
     throw new ConfigError(`config.rateLimit of route ${label} must be an object of rateLimit options, or false; got ${formatValue(own)}`);
