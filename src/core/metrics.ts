@@ -80,7 +80,7 @@ export interface LockMessage {
   /** `'lock'`: withLock's lock mode; `'replay'`: Idempotency-Key replay. */
   readonly mode: 'lock' | 'replay';
   readonly outcome: LockOutcomeName;
-  /** The key as the request gave it (Idempotency-Key or the `key` extractor's value); undefined for `no_key`. */
+  /** The key as the request gave it (Idempotency-Key or the `key` extractor's value) when `acquired`, `busy` or `in_flight`; else undefined. */
   readonly key: string | undefined;
   /** ms from asking the store to its answer, `wait` polling and timeout included (fractional). */
   readonly durationMs: number;

@@ -9,14 +9,15 @@
  * the fingerprint, so a key reused for another request is answered "mismatch" instead of running
  * again. The store keys hash ids, so neither length nor characters matter.
  */
-import { LeaseLostError, LockBusyError, isStoreFailure } from './errors.js';
+import { LeaseLostError, LockBusyError, StoreTimeoutError, isStoreFailure } from './errors.js';
 import type { IdempotencyGuard } from './idempotency-guard.js';
 import { beginRecord, type IdempotencyLease } from './idempotency/record.js';
 import type { LockGuard } from './lock-guard.js';
 import { acquireLock } from './lock/acquire.js';
 import type { LockLease } from './lock/lease.js';
+import { lockChannel, type LockMessage, type LockOutcomeName } from './metrics.js';
 import type { Awaitable } from './options.js';
-import { resolveFailureMode, type Logger, type OnStoreError } from './store-call.js';
+import { resolveFailureMode, type Logger, type OnStoreError, type StoreFailure } from './store-call.js';
 import type { StoredResponse } from './store.js';
 
 /** What `onBusy` is told about the request that could not get the lock. */
@@ -72,8 +73,8 @@ export type LockOutcome =
   | { readonly kind: 'mismatch' }
   /** No key: the `key` extractors yielded none, or the Idempotency-Key is missing or invalid. */
   | { readonly kind: 'no-key'; readonly reading: KeyReading | undefined }
-  /** The store failed: `'open'` runs the handler without a lock, `'closed'` refuses. */
-  | { readonly kind: 'store-failed'; readonly mode: 'open' | 'closed' };
+  /** The store failed (`error`): `'open'` runs the handler without a lock, `'closed'` refuses. */
+  | { readonly kind: 'store-failed'; readonly mode: 'open' | 'closed'; readonly error?: StoreFailure | undefined };
 
 /**
  * What the adapter read from the request before asking (HTTP knowledge core does not have): the
@@ -102,8 +103,29 @@ export class RequestLock<Req> {
     return this.#settings.key === undefined;
   }
 
-  /** Errors of user callbacks (extractors, onStoreError) reject; store failures never do. */
-  async open(req: Req, readings: LockRequestReadings): Promise<LockOutcome> {
+  /**
+   * Errors of user callbacks (extractors, onStoreError) reject; store failures never do. Each
+   * outcome is published on `ratelock:lock` when someone subscribes.
+   */
+  open(req: Req, readings: LockRequestReadings): Promise<LockOutcome> {
+    if (!lockChannel.hasSubscribers) return this.#open(req, readings);
+    return this.#openObserved(req, readings);
+  }
+
+  async #openObserved(req: Req, readings: LockRequestReadings): Promise<LockOutcome> {
+    const started = performance.now();
+    const outcome = await this.#open(req, readings);
+    const message: LockMessage = {
+      mode: this.mode.kind,
+      outcome: lockOutcomeName(outcome),
+      key: outcome.kind === 'held' ? outcome.held.key : outcome.kind === 'busy' ? outcome.info.key : undefined,
+      durationMs: performance.now() - started,
+    };
+    lockChannel.publish(message);
+    return outcome;
+  }
+
+  async #open(req: Req, readings: LockRequestReadings): Promise<LockOutcome> {
     const settings = this.#settings;
     let key: string;
     if (settings.key === undefined) {
@@ -136,7 +158,7 @@ export class RequestLock<Req> {
     } catch (err) {
       if (err instanceof LockBusyError) return { kind: 'busy', info: { key, retryAfterMs: err.retryAfterMs, reason: 'locked' } };
       if (!isStoreFailure(err)) throw err;
-      return { kind: 'store-failed', mode: resolveFailureMode(settings.onStoreError, err, req) };
+      return { kind: 'store-failed', mode: resolveFailureMode(settings.onStoreError, err, req), error: err };
     }
   }
 
@@ -151,6 +173,24 @@ export class RequestLock<Req> {
     } catch (err) {
       reportLeaseProblem(err, this.logger);
     }
+  }
+}
+
+/** The `ratelock:lock` name of an outcome (see LockOutcomeName). */
+function lockOutcomeName(outcome: LockOutcome): LockOutcomeName {
+  switch (outcome.kind) {
+    case 'held':
+      return 'acquired';
+    case 'busy':
+      return outcome.info.reason === 'in-flight' ? 'in_flight' : 'busy';
+    case 'replay':
+      return 'replayed';
+    case 'mismatch':
+      return 'mismatch';
+    case 'no-key':
+      return 'no_key';
+    case 'store-failed':
+      return outcome.error instanceof StoreTimeoutError ? 'store_timeout' : 'store_error';
   }
 }
 
