@@ -1,5 +1,6 @@
 /**
- * RedisStore: the Store interface on Redis (standalone or Cluster, ioredis 5/6). The scripts live
+ * RedisStore: the Store interface on Redis (standalone or Cluster; ioredis 5/6, node-redis 5/6 or
+ * Valkey GLIDE 2, told apart by their shape in redis/clients/index.ts). The scripts live
  * in lua/ (sliding log on LISTs, lock with fencing, idempotency records); each has a typed binding
  * in src/stores/redis/bindings.ts, run by script-runner.ts.
  *
@@ -28,7 +29,8 @@ import type {
 } from '../core/store.js';
 import { checkCall } from './arguments.js';
 import { bindings, library } from './redis/bindings.js';
-import type { RedisClientLike } from './redis/client.js';
+import type { StoreClient } from './redis/client.js';
+import { detectClient, type RedisClientLike } from './redis/clients/index.js';
 import { clusterDispatch, standaloneDispatch } from './redis/batch-dispatch.js';
 import { DEFAULT_BATCH_BOUNDS, DecisionBatcher } from './redis/decision-batcher.js';
 import { consumeGrouped, peekGrouped, type GroupOperations } from './redis/grouped-consume.js';
@@ -37,12 +39,14 @@ import { RefusalCache } from './redis/refusal-cache.js';
 import { ScriptRunner } from './redis/script-runner.js';
 import { testHooks, testSettingsOf } from './test-hooks.js';
 
-export type { RedisClientLike } from './redis/client.js';
+export type { RedisClientLike } from './redis/clients/index.js';
 
 export interface RedisStoreOptions {
   /**
-   * An ioredis `Redis` or `Cluster`, connected. Calls made while it is not `ready` fail at once
-   * with a StoreError rather than waiting in the offline queue.
+   * A Redis client as you created it: an ioredis `Redis` or `Cluster`, a node-redis client or
+   * cluster (`createClient()` / `createCluster()`), or a Valkey GLIDE `GlideClient` or
+   * `GlideClusterClient`. Calls made while it is not connected fail at once with a StoreError
+   * rather than waiting in the client's offline queue.
    */
   client: RedisClientLike;
 }
@@ -67,19 +71,22 @@ export class RedisStore implements Store {
   /** @throws ConfigError naming the bad option. */
   constructor(options: RedisStoreOptions) {
     const { client } = readOptions(options, OPTION_NAMES, 'RedisStore', '{ client: new Redis() }') as Partial<RedisStoreOptions>;
-    if (!client || typeof client.call !== 'function' || typeof client.callBuffer !== 'function' || typeof client.status !== 'string') {
-      throw new ConfigError(`RedisStore option "client" must be an ioredis Redis or Cluster instance; got ${formatValue(client)}`);
+    const view: StoreClient | undefined = detectClient(client);
+    if (view === undefined) {
+      throw new ConfigError(
+        `RedisStore option "client" must be an ioredis Redis or Cluster, a node-redis client or cluster, or a Valkey GLIDE client; got ${formatValue(client)}`,
+      );
     }
-    this.#isCluster = client.isCluster === true;
+    this.#isCluster = view.cluster !== undefined;
     const test = testSettingsOf(options);
-    const runner = new ScriptRunner(client, library, test);
+    const runner = new ScriptRunner(view, library, test);
     this.#runner = runner;
     // Connect and load the scripts now, in the background, so the first requests do not spend
     // their timeout budget on it. A failure here is not lost: the first call retries and reports it.
     runner.ready().catch(() => undefined);
     const bounds = test?.batchBounds ?? DEFAULT_BATCH_BOUNDS;
     const batcher = new DecisionBatcher(
-      this.#isCluster ? clusterDispatch(runner, client, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
+      this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
     );
     this.#batcher = batcher;
     this.#refusals = test?.clock === undefined ? new RefusalCache() : undefined;
@@ -93,7 +100,7 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Waits until the client is connected (as any ioredis command does) and loads the scripts.
+   * Waits until the client is connected (as any command of the client would) and loads the scripts.
    * Optional: the first call loads them; a call made before the client is ready fails fast.
    */
   ready(): Promise<void> {

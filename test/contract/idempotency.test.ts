@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { idempotencyKeys } from '../../src/core/store-keys.js';
 import type { IdempotencyKeys, StoredResponse } from '../../src/core/store.js';
-import { storeKinds, uniqueId } from '../helpers/stores.js';
+import { contractStoreKinds, uniqueId } from '../helpers/stores.js';
 import { useStore } from './fixtures.js';
 
 const LEASE_MS = 30_000;
@@ -23,7 +23,7 @@ const response: StoredResponse = {
   body: binaryBody,
 };
 
-describe.each(storeKinds)('%s store: idempotency records', (kind) => {
+describe.each(contractStoreKinds)('%s store: idempotency records', (kind) => {
   const store = useStore(kind);
 
   it('runs a request once: acquired, then in-flight for duplicates, then replay of the stored response', async () => {

@@ -8,14 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { lockKeys } from '../../src/core/store-keys.js';
 import type { LockKeys } from '../../src/core/store.js';
-import { storeKinds, uniqueId } from '../helpers/stores.js';
+import { contractStoreKinds, uniqueId } from '../helpers/stores.js';
 import { useStore } from './fixtures.js';
 
 /** Long enough that a lease never runs out during a test step on a loaded CI machine. */
 const LONG_TTL_MS = 30_000;
 const freshLock = (): LockKeys => lockKeys('lock:', uniqueId('resource'));
 
-describe.each(storeKinds)('%s store: locks', (kind) => {
+describe.each(contractStoreKinds)('%s store: locks', (kind) => {
   const store = useStore(kind);
 
   it('grants one holder among 100 concurrent acquires; the others learn how long the lease has left', async () => {

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
-import { decisionStoreKinds, uniqueId } from '../helpers/stores.js';
+import { contractDecisionKinds, uniqueId } from '../helpers/stores.js';
 import { ManualClock, entriesIn, freshLimit, useStore, withQuota } from './fixtures.js';
 
 const allowed = (fields: Omit<ConsumeResult, 'allowed' | 'retryAfterMs'>): ConsumeResult => ({
@@ -18,7 +18,7 @@ const allowed = (fields: Omit<ConsumeResult, 'allowed' | 'retryAfterMs'>): Consu
 });
 const blocked = (fields: Omit<ConsumeResult, 'allowed' | 'stamp'>): ConsumeResult => ({ allowed: false, stamp: 0, ...fields });
 
-describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
+describe.each(contractDecisionKinds)('%s store: sliding log', (kind) => {
   const clock = new ManualClock();
   const store = useStore(kind, clock);
 
@@ -379,7 +379,7 @@ describe.each(decisionStoreKinds)('%s store: sliding log', (kind) => {
   });
 });
 
-describe.each(decisionStoreKinds)('%s store: sliding log under real concurrency', (kind) => {
+describe.each(contractDecisionKinds)('%s store: sliding log under real concurrency', (kind) => {
   const store = useStore(kind);
 
   it('admits exactly 100 of 300 concurrent consumes on a limit of 100', async () => {

@@ -4,7 +4,8 @@
  * FCALL / EVALSHA) decision by decision, like the script would for empty logs. A Cluster variant
  * has a slot map and one recording connection per master.
  */
-import type { RedisArgument, RedisClientLike, RedisCommandClient } from '../../src/stores/redis/client.js';
+import type { RedisArgument, RedisCommandClient } from '../../src/stores/redis/client.js';
+import type { IoredisLike as RedisClientLike } from '../../src/stores/redis/clients/index.js';
 import { bindings } from '../../src/stores/redis/bindings.js';
 import { keySlot } from '../../src/stores/redis/hash-tag.js';
 
@@ -64,7 +65,7 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
 
 /**
  * What the fake answers for one decision: by default an empty log's answer (consume and peek
- * allowed with `limit - cost` remaining, refund 0); a string (an error message) fails it alone.
+ * allowed with `limit - cost` remaining, seven integers; refund 0); a string (an error message) fails it alone.
  * `to`: who was sent the call (`'client'`, or a master's `host:port`).
  */
 export type DecisionAnswer = (decision: SentDecision, to: string) => readonly number[] | string | undefined;
@@ -72,7 +73,8 @@ export type DecisionAnswer = (decision: SentDecision, to: string) => readonly nu
 function defaultAnswer(decision: SentDecision): number[] {
   if (decision.kind === 'r') return [0];
   const [window, limit, cost] = decision.limits[0]!.map(Number) as [number, number, number];
-  return [1, 0, limit - cost, window, 0, decision.kind === 'c' ? FAKE_NOW : 0];
+  // allowed, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs (room now: 0)
+  return [1, 0, limit - cost, window, 0, decision.kind === 'c' ? FAKE_NOW : 0, 0];
 }
 
 export interface RecordingOptions {

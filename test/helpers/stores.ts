@@ -28,20 +28,56 @@
  * keys, before and after it), with bounds so small that a turn takes several calls, so a suite's
  * expectations hold for a decision wherever it lands in a batch. `'cluster-crowded'` batches per
  * master (cross-slot calls), `'cluster-by-slot'` per slot.
+ *
+ * Clients. Those kinds use ioredis. `clientStoreKinds` are the same Redis kinds on every other
+ * client RedisStore accepts (test/helpers/clients.ts), named `<kind>:<client>`, e.g.
+ * `'cluster:glide'`, `'redis:node-redis-resp3'`, `'cluster-crowded:node-redis'`: suites about the
+ * store's behaviour on its client run them too (`contractStoreKinds`, `contractDecisionKinds`),
+ * suites about core and the adapters stay on `storeKinds`.
  */
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { limitKey } from './keys.js';
 import type { Store, StoreLimit } from '../../src/core/store.js';
 import { type RedisStoreTestSettings, memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
-import { newClusterClient, newRedisClient } from './redis.js';
+import { type ClientKind, connectClient } from './clients.js';
+import { clusterNodes, newClusterClient, newRedisClient, redisUrl } from './redis.js';
 
 export const storeKinds = ['memory', 'redis', 'cluster'] as const;
 /** Redis kinds whose every decision is made in a crowded turn (see the file header). */
 export const crowdedStoreKinds = ['redis-crowded', 'cluster-crowded', 'cluster-by-slot'] as const;
 /** For suites of consume / peek / refund: every kind, plus the crowded ones. */
 export const decisionStoreKinds = [...storeKinds, ...crowdedStoreKinds] as const;
-export type StoreKind = (typeof decisionStoreKinds)[number];
+
+/**
+ * The Redis kinds on the other clients: standalone and Cluster on each. RESP3 on node-redis 6 and
+ * GLIDE (its default); node-redis 5 on RESP2.
+ */
+export const clientStoreKinds = [
+  'redis:node-redis',
+  'cluster:node-redis',
+  'redis:node-redis-resp3',
+  'cluster:node-redis-resp3',
+  'redis:node-redis5',
+  'cluster:node-redis5',
+  'redis:glide',
+  'cluster:glide',
+] as const;
+/** Crowded Cluster kinds on the clients whose cross-slot calls go their own way (a master's node client, GLIDE by address). */
+export const crowdedClientStoreKinds = ['cluster-crowded:node-redis', 'cluster-crowded:glide'] as const;
+/** Store contract suites of locks and records: every store, every client. */
+export const contractStoreKinds = [...storeKinds, ...clientStoreKinds] as const;
+/** Store contract suites of decisions: every store and crowd, every client. */
+export const contractDecisionKinds = [...decisionStoreKinds, ...clientStoreKinds, ...crowdedClientStoreKinds] as const;
+
+export type StoreKind = (typeof contractDecisionKinds)[number];
+type BaseKind = (typeof decisionStoreKinds)[number];
+
+/** The store kind of `kind` without its client, and the client (ioredis when none is named). */
+export function parseStoreKind(kind: StoreKind): { base: BaseKind; client: ClientKind } {
+  const [base, client = 'ioredis'] = kind.split(':') as [BaseKind, ClientKind | undefined];
+  return { base, client };
+}
 
 /** Bounds of the crowded kinds: a crowd of five decisions takes two or three calls. */
 const CROWDED_BOUNDS = { maxDecisions: 2, maxArguments: 24 } as const;
@@ -65,17 +101,22 @@ export interface TestStoreOptions {
 const READY_TIMEOUT_MS = 10_000;
 
 export async function createTestStore(kind: StoreKind, options: TestStoreOptions = {}): Promise<TestStore> {
-  switch (kind) {
-    case 'memory': {
-      const memory = memoryStoreForTests({ clock: options.clock });
-      return recordingTestStore(kind, memory, async () => memory.close()); // stops its sweep timer
-    }
-    case 'redis':
-    case 'redis-crowded': {
-      const crowded = kind === 'redis-crowded';
+  if (kind === 'memory') {
+    const memory = memoryStoreForTests({ clock: options.clock });
+    return recordingTestStore(kind, memory, async () => memory.close()); // stops its sweep timer
+  }
+  const { base, client: clientKind } = parseStoreKind(kind);
+  const crowded = base !== 'redis' && base !== 'cluster';
+  const standalone = base === 'redis' || base === 'redis-crowded';
+  const settings = {
+    ...options,
+    ...(crowded ? { batchBounds: CROWDED_BOUNDS } : {}),
+    ...(base === 'cluster-by-slot' ? { clusterGrouping: 'slot' as const } : {}),
+  };
+  if (clientKind === 'ioredis') {
+    if (standalone) {
       const client = newRedisClient();
       await waitUntilReady(client, 'the shared standalone Redis');
-      const settings = { ...options, ...(crowded ? { batchBounds: CROWDED_BOUNDS } : {}) };
       const test = recordingTestStore(kind, redisStoreForTests(client, settings), () => quit(client), crowded);
       return {
         ...test,
@@ -85,22 +126,25 @@ export async function createTestStore(kind: StoreKind, options: TestStoreOptions
         },
       };
     }
-    case 'cluster':
-    case 'cluster-crowded':
-    case 'cluster-by-slot': {
-      const crowded = kind !== 'cluster';
-      const client = newClusterClient();
-      await waitUntilReady(client, 'the shared Redis Cluster');
-      const settings = {
-        ...options,
-        ...(crowded ? { batchBounds: CROWDED_BOUNDS } : {}),
-        ...(kind === 'cluster-by-slot' ? { clusterGrouping: 'slot' as const } : {}),
-      };
-      return recordingTestStore(kind, redisStoreForTests(client, settings), () => quit(client), crowded);
-    }
-    default:
-      throw new RangeError(`createTestStore: kind must be one of ${decisionStoreKinds.join(', ')}; got ${String(kind)}`);
+    const client = newClusterClient();
+    await waitUntilReady(client, 'the shared Redis Cluster');
+    return recordingTestStore(kind, redisStoreForTests(client, settings), () => quit(client), crowded);
   }
+  const connected = await connectClient(clientKind, standalone ? { url: redisUrl() } : { nodes: clusterNodes() });
+  const test = recordingTestStore(kind, redisStoreForTests(connected.client, settings), () => connected.close(), crowded);
+  if (!standalone) return test;
+  return {
+    ...test,
+    async flush() {
+      await test.flush();
+      const admin = newRedisClient(); // FLUSHDB of this worker's own DB, as on 'redis'
+      try {
+        await admin.flushdb();
+      } finally {
+        await quit(admin);
+      }
+    },
+  };
 }
 
 /** A random id no other test (or test run) shares, e.g. `login:1f3a:7:9c2e4b10`. */

@@ -20,6 +20,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindings, library } from '../../src/stores/redis/bindings.js';
 import { ScriptRunner } from '../../src/stores/redis/script-runner.js';
+import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { newRedisClient } from '../helpers/redis.js';
 import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
 import { type PlayMode, type Player, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
@@ -97,7 +98,7 @@ describe('memory store vs the single-decision Lua functions, one at a time (prop
   beforeAll(async () => {
     await memory.open();
     client = newRedisClient();
-    runner = new ScriptRunner(client, library, { clock: () => redisClock.now });
+    runner = new ScriptRunner(detectClient(client)!, library, { clock: () => redisClock.now });
     await runner.ready();
   });
   afterAll(async () => {

@@ -98,7 +98,7 @@ describe('RedisStore commands', () => {
     let evalshas = 0;
     const client = recordingClient({
       call: (command) => (command === 'EVALSHA' && evalshas++ === 0 ? new Error('NOSCRIPT No matching script. Please use EVAL.') : undefined),
-      answer: () => [1, 0, 4, 60_000, 0, 1_700_000_000_000],
+      answer: () => [1, 0, 4, 60_000, 0, 1_700_000_000_000, 0],
     });
     const store = redisStoreForTests(client, { mode: 'eval' });
     const limits = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }];

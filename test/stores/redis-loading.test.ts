@@ -93,9 +93,9 @@ describe('Function library', () => {
   });
 
   it.each([
-    ['two integers for a consume', '{1, 2}', /malformed reply from Redis script batch \(expected 6 integers\)/],
-    ['an index out of range', '{1, 5, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected allowed 0\|1 and index in \[0, 0\]\)/],
-    ['a value too many', '{1, 0, 0, 0, 0, 0, 7}', /malformed reply from Redis script batch \(expected 6 values for 1 decisions\)/],
+    ['two integers for a consume', '{1, 2}', /malformed reply from Redis script batch \(expected 7 integers\)/],
+    ['an index out of range', '{1, 5, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected allowed 0\|1 and index in \[0, 0\]\)/],
+    ['a value too many', '{1, 0, 0, 0, 0, 0, 0, 7}', /malformed reply from Redis script batch \(expected 7 values for 1 decisions\)/],
     ['no array', "'OK'", /malformed reply from Redis script batch \(expected an array\)/],
   ])('turns a malformed reply (%s) into a StoreError naming the script', async (_label, reply, message) => {
     const client = connect(server);

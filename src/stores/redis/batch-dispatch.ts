@@ -10,13 +10,16 @@
  *   refuses declared keys of several slots even then), so Redis checks each key as the script
  *   touches it: a key this master does not serve right now (the slot map is stale, or the key's
  *   slot is migrating and the key has left, or is being imported here) fails its decision alone,
- *   before the decision wrote anything, and that decision is resent by slot, where ioredis
- *   follows MOVED / ASK / TRYAGAIN as for any command. A call the master refused as a whole before running it (its connection closed, a
- *   failover made it a replica, the cluster is down) is resent by slot as well.
+ *   before the decision wrote anything, and that decision is resent by slot, where the client
+ *   follows MOVED / ASK / TRYAGAIN as for any command. A call the master refused as a whole
+ *   before running it (its connection closed, a failover made it a replica, the cluster is down)
+ *   is resent by slot as well. Both tell a client that keeps no slot map of its own in reach
+ *   (GLIDE: the adapter's own) that its map is stale.
  * - by slot (`'slot'`: servers without Functions, a group of one, and every resend): one `batch`
  *   call per slot, sent through the Cluster client like any keyed command.
  * ioredis adds the client's `keyPrefix` to declared keys only, so the cross-slot call adds it to
- * the keys it carries in ARGV (and slots are those of the prefixed keys).
+ * the keys it carries in ARGV (and slots are those of the prefixed keys). Which master serves a
+ * slot, and the masters' own connections, come from the client's view (client.ts, clients/).
  *
  * Why per master: with many keys (one hash tag per client) nearly every decision has a slot of
  * its own, so grouping by slot does not coalesce at all. Measured on a throwaway 3-master cluster
@@ -26,7 +29,7 @@
  * 28–43 k/s, 19–21 and 19–24 µs); per master 0.03–0.05 calls per decision, 47–87 k decisions/s,
  * Node 6–8 µs and Redis 11–14 µs per decision.
  */
-import { errorMessage, serverName, type RedisClientLike, type RedisCommandClient } from './client.js';
+import { errorMessage, type RedisConnection, type StoreClient } from './client.js';
 import { type BatchDecision, type Binding, type BatchOutcome, bindings } from './bindings.js';
 import { StoreError } from '../../core/errors.js';
 import { type BatchBounds, type PendingDecision, failAll, settle, settleOne, splitIntoCalls } from './decision-batcher.js';
@@ -38,7 +41,7 @@ export type ClusterGrouping = 'node' | 'slot';
 type BatchBinding = Binding<readonly BatchDecision[], BatchOutcome[]>;
 
 /** Sends one call and settles its decisions; `via` as in ScriptRunner.run. */
-function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDecision[], via?: RedisCommandClient): void {
+function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDecision[], via?: RedisConnection): void {
   runner.run(binding, decisions, via).then(
     (outcomes) => settle(decisions, outcomes),
     (err: unknown) => failAll(decisions, err),
@@ -56,21 +59,22 @@ export function standaloneDispatch(runner: ScriptRunner, bounds: BatchBounds): (
 const ELSEWHERE = /^(?:ERR )?(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b|non local key/;
 /**
  * Errors of a whole cross-slot call that mean it never ran, or that the Cluster client would
- * retry too (a closed connection): resend its decisions by slot.
+ * retry too (a closed connection): resend its decisions by slot. Clients say "not sent" in their
+ * own words: ioredis `Connection is closed.`, node-redis `The client is closed` / `… offline`.
  */
-const REFUSED = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY|LOADING|MASTERDOWN)\b|^Connection is closed/;
+const REFUSED = /^(?:MOVED|ASK|TRYAGAIN|CLUSTERDOWN|READONLY|LOADING|MASTERDOWN)\b|^Connection is closed|^The client is closed|^Client is offline/;
 
 export function clusterDispatch(
   runner: ScriptRunner,
-  client: RedisClientLike,
+  client: StoreClient,
   bounds: BatchBounds,
   grouping: ClusterGrouping,
 ): (decisions: PendingDecision[]) => void {
+  const topology = client.cluster!;
   // ioredis prefixes declared keys with the client's keyPrefix, so slots are those of prefixed
   // keys, and a cross-slot call (keys in ARGV) must add it itself. A Buffer prefix: by slot only.
-  const prefixOption = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
-  const keyPrefix = typeof prefixOption === 'string' ? prefixOption : '';
-  const crossSlotAllowed = grouping === 'node' && (prefixOption === undefined || typeof prefixOption === 'string');
+  const keyPrefix = client.keyPrefix ?? '';
+  const crossSlotAllowed = grouping === 'node' && client.keyPrefix !== undefined;
 
   const bySlot = (decisions: PendingDecision[]): void => {
     const groups = new Map<number, PendingDecision[]>();
@@ -83,7 +87,7 @@ export function clusterDispatch(
     for (const group of groups.values()) for (const call of splitIntoCalls(group, bounds)) send(runner, bindings.batch, call);
   };
 
-  const crossSlot = (master: RedisCommandClient, decisions: PendingDecision[]): void => {
+  const crossSlot = (master: RedisConnection, decisions: PendingDecision[]): void => {
     runner.run(bindings.batchCrossSlot, { decisions, keyPrefix }, master).then(
       (outcomes) => {
         let elsewhere: PendingDecision[] | undefined;
@@ -92,23 +96,27 @@ export function clusterDispatch(
           if (outcome instanceof StoreError && ELSEWHERE.test(errorMessage(outcome.cause))) (elsewhere ??= []).push(decisions[i]!);
           else settleOne(decisions[i]!, outcome);
         }
-        if (elsewhere) bySlot(elsewhere);
+        if (elsewhere) {
+          topology.staleMap?.();
+          bySlot(elsewhere);
+        }
       },
       (err: unknown) => {
         const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-        if (REFUSED.test(errorMessage(cause))) bySlot(decisions);
-        else failAll(decisions, err);
+        if (REFUSED.test(errorMessage(cause))) {
+          topology.staleMap?.();
+          bySlot(decisions);
+        } else failAll(decisions, err);
       },
     );
   };
 
   return (decisions) => {
-    if (!crossSlotAllowed || runner.currentMode !== 'function' || !client.slots || !client.nodes) return bySlot(decisions);
-    const slots = client.slots;
+    if (!crossSlotAllowed || runner.currentMode !== 'function') return bySlot(decisions);
     const byMaster = new Map<string, PendingDecision[]>();
     let unrouted: PendingDecision[] | undefined;
     for (const decision of decisions) {
-      const master = slots[keySlot(keyPrefix + decision.limits[0]!.key)]?.[0];
+      const master = topology.masterOf(keySlot(keyPrefix + decision.limits[0]!.key));
       if (master === undefined) {
         (unrouted ??= []).push(decision);
         continue;
@@ -117,13 +125,13 @@ export function clusterDispatch(
       if (group) group.push(decision);
       else byMaster.set(master, [decision]);
     }
-    let masters: Map<string, RedisCommandClient> | undefined;
+    let masters: ReadonlyMap<string, RedisConnection> | undefined;
     for (const [name, group] of byMaster) {
       if (group.length === 1) {
         (unrouted ??= []).push(group[0]!);
         continue;
       }
-      masters ??= new Map(client.nodes('master').map((node) => [serverName(node), node]));
+      masters ??= topology.masterConnections();
       const master = masters.get(name);
       if (master === undefined || master.status !== 'ready') {
         (unrouted ??= []).push(...group);

@@ -1,43 +1,87 @@
 /**
- * The narrowest view of an ioredis client that RedisStore needs, typed structurally so an ioredis
- * `Redis` or `Cluster` (v5/v6) fits without ratelock importing ioredis at run time.
+ * What RedisStore needs from a Redis client, whatever its library: one small connection interface
+ * (`RedisConnection`: a status, `call`, `callBuffer`) and, on Cluster, a view of the topology
+ * (`ClusterTopology`: which master serves a slot, one connection per master). The adapters in
+ * clients/ build this view for ioredis, node-redis and Valkey GLIDE; clients/index.ts picks one by
+ * the client's shape. The store core (script-runner.ts, batch-dispatch.ts) talks to this view only.
+ *
+ * An ioredis `Redis`, `Cluster` and a Cluster's node connections already have the connection's
+ * shape: they are used as they are, so the ioredis path costs nothing extra per call.
+ *
+ * Also here: the two gates every call passes before it is sent — ReadinessGate (not connected:
+ * fail fast) and InFlightGate (connected but not answering: fail fast).
  */
 import { StoreError } from '../../core/errors.js';
 
 export type RedisArgument = string | Buffer | number;
 
-/** One connection (or a cluster, which routes each command by its first key). */
-export interface RedisCommandClient {
-  /** ioredis connection state: commands are only sent when it is `'ready'`. */
+/** Which library a client comes from (for diagnostics and tests). */
+export type ClientKind = 'ioredis' | 'node-redis' | 'glide';
+
+/**
+ * One connection (or a cluster client, which routes each script call by its first key). Statuses
+ * use ioredis's words: `'ready'` (commands are sent), `'wait'` (not started: ioredis `lazyConnect`,
+ * a node-redis client not connected yet), `'connecting'` / `'connect'` (first attempt),
+ * `'reconnecting'`, `'close'`, `'end'` (closed for good).
+ */
+export interface RedisConnection {
   readonly status: string;
-  /** Sends one command; replies with strings. */
+  /** Sends one command; replies with strings. Error replies reject with Redis's own text as message. */
   call(command: string, args: RedisArgument[]): Promise<unknown>;
   /** Sends one command; replies with Buffers (binary-safe bulk strings). */
   callBuffer(command: string, args: RedisArgument[]): Promise<unknown>;
-  /** ioredis clients are EventEmitters: how we wait for a connection without their offline queue. */
+  /** How we wait for a connection without the client's offline queue (`'ready'`, and `'close'` / `'end'` as failures). */
   once?(event: string, listener: () => void): unknown;
   removeListener?(event: string, listener: () => void): unknown;
-  /** Starts a `lazyConnect` client (status `'wait'`), which would otherwise never connect. */
+  /** Starts a client that was created without connecting (ioredis `lazyConnect`). */
   connect?(): Promise<unknown>;
+  /** `host:port` of the server, when the adapter knows it (else serverName reads ioredis `options`). */
+  readonly name?: string;
 }
 
-/** An ioredis `Redis` or `Cluster`. */
-export interface RedisClientLike extends RedisCommandClient {
-  /** `true` on an ioredis `Cluster`. */
-  readonly isCluster?: boolean | undefined;
-  /** Cluster only: one client per master, for commands that must reach every master (FUNCTION LOAD). */
-  nodes?(role: 'master'): RedisCommandClient[];
+/** @deprecated name kept for the test helpers: a RedisConnection. */
+export type RedisCommandClient = RedisConnection;
+
+/** A Cluster client's topology, as far as the store needs it. */
+export interface ClusterTopology {
   /**
-   * Cluster only: the client's slot map, per slot the `host:port` of the nodes serving it, its
-   * master first (ioredis keeps it up to date from CLUSTER SLOTS and MOVED replies).
+   * `host:port` of the master serving `slot` by the client's slot map (kept up to date by the
+   * client from CLUSTER SLOTS and MOVED replies), or undefined when unknown.
    */
-  readonly slots?: readonly (readonly string[] | undefined)[];
+  masterOf(slot: number): string | undefined;
+  /** The client's connections to its masters now, by `host:port` (read once per flush that needs them). */
+  masterConnections(): ReadonlyMap<string, RedisConnection>;
+  /** One connection per master (FUNCTION LOAD), discovering the masters first if the client knows none yet. */
+  masters(): Promise<readonly RedisConnection[]>;
+  /** The slot map turned out stale (a decision met a key its master no longer serves). */
+  staleMap?(): void;
+}
+
+/** The client as the store core sees it. */
+export interface StoreClient {
+  readonly kind: ClientKind;
+  /** Keyed calls go here (on Cluster, routed by their first key). */
+  readonly connection: RedisConnection;
+  /** Set on Cluster. */
+  readonly cluster: ClusterTopology | undefined;
+  /**
+   * What the client prepends to declared keys (ioredis `keyPrefix`), so slots and cross-slot calls
+   * (keys in ARGV) name the same keys; '' for none. `undefined`: a prefix the store cannot add
+   * itself (a Buffer): decisions then go by slot only.
+   */
+  readonly keyPrefix: string | undefined;
 }
 
 /** `host:port` of one connection, as a Cluster client's slot map names nodes; `default` if unknown. */
-export function serverName(server: RedisCommandClient): string {
+export function serverName(server: RedisConnection): string {
+  if (server.name !== undefined) return server.name;
   const options = (server as { options?: { host?: string; port?: number } }).options;
   return options?.host !== undefined ? `${options.host}:${options.port ?? 6379}` : 'default';
+}
+
+/** The first key of a script call's arguments `[name | sha | source, numkeys, ...keys, ...argv]`. */
+export function firstKeyOf(args: readonly RedisArgument[]): RedisArgument | undefined {
+  return Number(args[1]) > 0 ? args[2] : undefined;
 }
 
 /** States of a client that has not finished its first connection yet (ioredis `Redis` and `Cluster`). */
@@ -45,19 +89,19 @@ const FIRST_CONNECT_STATES = new Set(['wait', 'connecting', 'connect']);
 
 /**
  * Tells whether a command may be sent now. A client that is not connected fails at once, instead
- * of letting ioredis park the command in its offline queue until Redis comes back (pending store
- * calls stay bounded). The one exception is a client still on its FIRST connection attempt (an app
- * that serves requests right after `new Redis()`): the call waits for that connection (the caller's
- * timeout budget bounds the wait) — by the client's `ready` event, not its offline queue, so it
- * holds whatever `enableOfflineQueue` is set to. Once an attempt failed ('reconnecting'), Redis is
- * unreachable and calls fail fast even before the first success.
+ * of letting the client park the command in its offline queue until Redis comes back (pending
+ * store calls stay bounded). The one exception is a client still on its FIRST connection attempt
+ * (an app that serves requests right after creating its client): the call waits for that
+ * connection (the caller's timeout budget bounds the wait) — by the client's `ready` event, not
+ * its offline queue, so it holds whatever the client's offline-queue setting is. Once an attempt
+ * failed ('reconnecting'), Redis is unreachable and calls fail fast even before the first success.
  */
 export class ReadinessGate {
   private wasReady: boolean;
   /** The wait for the first connection, shared by every call made during it. */
   private firstConnection: Promise<void> | undefined;
 
-  constructor(private readonly client: RedisCommandClient) {
+  constructor(private readonly client: RedisConnection) {
     this.wasReady = client.status === 'ready';
   }
 
@@ -118,6 +162,112 @@ export class ReadinessGate {
       for (const event of failures) client.once!(event, onFailure);
       if (client.status === 'wait') client.connect?.().catch(() => undefined);
     });
+  }
+}
+
+/**
+ * A connection counts as stalled when calls are outstanding on it and no reply at all has come
+ * for this long (Redis answers a ratelock call in well under a millisecond; one call holds Redis
+ * for ≤ ~1 ms by the batch bounds). A frozen server (SIGSTOP, a network black hole), `DEBUG
+ * SLEEP`, a script stuck past `busy-reply-threshold` on the way in: all look like this.
+ */
+export const STALL_MS = 100;
+
+/**
+ * After a probe ended without a reply (the client gave up on it: its own request timeout, the
+ * connection closed), the next probe is sent no sooner than this. Clients that time requests out
+ * themselves (GLIDE: 250 ms by default) may still hold a timed-out request until the server
+ * answers, so this bounds what probes add to their queue: ≤ 4 a second.
+ */
+export const PROBE_INTERVAL_MS = 250;
+
+/**
+ * Whether a rejection is a reply of the server (`ERR …`, `WRONGTYPE …`, `NOSCRIPT …`, `MOVED …`,
+ * `READONLY …`: an upper-case code, as the adapters pass them on) rather than the client giving up
+ * (a closed connection, a client-side timeout, an offline client).
+ */
+export function isErrorReply(err: unknown): boolean {
+  return err instanceof Error && /^[A-Z][A-Z_-]+(?: |$)/.test(err.message);
+}
+
+/**
+ * The in-flight gate of one connection (issue 12 item 4, RELIABILITY A2): while Redis is frozen,
+ * the client stays connected ("ready"), so without a gate every new call would be written and wait
+ * in the client's queue long after its caller's budget gave up on it, and the queue would grow with
+ * rate × outage. So: when calls are outstanding and no reply has come for STALL_MS, confirmed one
+ * event-loop turn later (so that a blocked event loop, whose replies are waiting in the socket,
+ * never counts as a stalled Redis), the connection is stalled. Then new calls fail at once with a
+ * StoreError, without being sent, except one probe at a time (at most one per PROBE_INTERVAL_MS
+ * after a probe that got no reply). The first reply of any call reopens the gate.
+ *
+ * Bound: the calls made within STALL_MS (plus one event-loop turn) of the last reply, plus one
+ * probe per PROBE_INTERVAL_MS at most while the client times its requests out itself (else one).
+ *
+ * O(1) per call: a counter, the time of the last progress and two flags; no timer, no promise per
+ * call (one setImmediate per suspicion of a stall).
+ */
+export class InFlightGate {
+  #outstanding = 0;
+  /** performance.now() of the last reply, or of the send that found nothing outstanding. */
+  #lastProgress = 0;
+  #stalled = false;
+  #confirming = false;
+  #probing = false;
+  #nextProbeAt = 0;
+  /** The stall is confirmed only if no progress happened since it was suspected. */
+  readonly #confirm = (): void => {
+    this.#confirming = false;
+    if (this.#outstanding > 0 && performance.now() - this.#lastProgress > STALL_MS) this.#stalled = true;
+  };
+
+  constructor(private readonly name: string) {}
+
+  /** Whether the connection is stalled now (tests, diagnostics). */
+  get stalled(): boolean {
+    return this.#stalled;
+  }
+
+  /** Calls sent and not yet settled. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /**
+   * Called right before a call is sent: `true` if it goes as the stalled connection's probe.
+   * @throws StoreError when the connection is stalled and a probe is already out (the call is not sent).
+   */
+  enter(): boolean {
+    const now = performance.now();
+    if (this.#stalled) {
+      if (this.#probing || now < this.#nextProbeAt) {
+        throw new StoreError(
+          `Redis (${this.name}) has not answered for ${Math.round(now - this.#lastProgress)} ms with ${this.#outstanding} calls outstanding; the call was not sent`,
+        );
+      }
+      this.#probing = true;
+      this.#outstanding++;
+      return true;
+    }
+    if (this.#outstanding === 0) this.#lastProgress = now;
+    else if (!this.#confirming && now - this.#lastProgress > STALL_MS) {
+      this.#confirming = true;
+      setImmediate(this.#confirm);
+    }
+    this.#outstanding++;
+    return false;
+  }
+
+  /** Called when a call settled: `replied` if the server answered it (a result or an error reply). */
+  leave(replied: boolean, probe: boolean): void {
+    this.#outstanding--;
+    if (replied) {
+      this.#lastProgress = performance.now();
+      this.#stalled = false;
+    }
+    if (probe) {
+      this.#probing = false;
+      if (!replied) this.#nextProbeAt = performance.now() + PROBE_INTERVAL_MS;
+    }
   }
 }
 

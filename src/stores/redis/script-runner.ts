@@ -1,12 +1,27 @@
 /**
- * Runs ratelock's scripts on a Redis client: `FCALL` of the Function library, loaded lazily on the
- * first call and reloaded when a server lost it (restart without persistence, FUNCTION FLUSH, a new
- * empty master); or, on servers without Functions (Redis < 7), `EVALSHA` with an `EVAL` fallback
- * on `NOSCRIPT`. Only those two errors are handled; every other error is rethrown (as StoreError).
+ * Runs ratelock's scripts on a Redis client (any of clients/, through the view of client.ts):
+ * `FCALL` of the Function library, loaded lazily on the first call and reloaded when a server lost
+ * it (restart without persistence, FUNCTION FLUSH, a new empty master); or, on servers without
+ * Functions (Redis < 7), `EVALSHA` with an `EVAL` fallback on `NOSCRIPT`. Only those two errors are
+ * handled; every other error is rethrown (as StoreError).
+ *
+ * Every call passes two gates first: not connected → fail fast (ReadinessGate); connected but not
+ * answering → fail fast, one probe at a time (InFlightGate, one per server).
  */
 import { StoreError } from '../../core/errors.js';
 import type { Binding, ClockArgument } from './bindings.js';
-import { ReadinessGate, errorMessage, serverName, type RedisArgument, type RedisClientLike, type RedisCommandClient } from './client.js';
+import {
+  InFlightGate,
+  ReadinessGate,
+  errorMessage,
+  firstKeyOf,
+  isErrorReply,
+  serverName,
+  type RedisArgument,
+  type RedisConnection,
+  type StoreClient,
+} from './client.js';
+import { keySlot } from './hash-tag.js';
 import type { Script } from './scripts.js';
 import type { StoreTestSettings } from '../test-hooks.js';
 
@@ -21,34 +36,59 @@ export interface Library {
 
 const FUNCTION_NOT_FOUND = 'ERR Function not found';
 const NOSCRIPT = 'NOSCRIPT';
+const READONLY = 'READONLY';
 const LIBRARY_EXISTS = /^ERR Library '.*' already exists/;
 /** What a server without the FUNCTION command answers (Redis < 7, and look-alikes). */
 const UNKNOWN_COMMAND = /^ERR unknown command/i;
+/**
+ * Reload-and-resend rounds one call makes when the library keeps vanishing (FUNCTION FLUSH after
+ * FUNCTION FLUSH); each round waits for a load that began after the call saw the library gone.
+ */
+const MAX_RELOAD_ROUNDS = 5;
+/**
+ * A server that refused FUNCTION LOAD as a replica (READONLY) is not asked again for this long:
+ * meanwhile calls fail at once with that error instead of re-sending the whole library each time.
+ */
+export const LOAD_REFUSAL_MS = 1_000;
+
+/** The load in progress, with its place in the order loads started. */
+interface Loading {
+  readonly promise: Promise<void>;
+  readonly index: number;
+}
 
 export class ScriptRunner {
   private mode: ScriptMode;
   /** True once the library was loaded by this process (always true in eval mode). */
   private loaded: boolean;
   /** The load in progress, shared by every caller (single-flight). */
-  private loading: Promise<void> | undefined;
-  /** Completed loads; a call that failed before the latest load just retries. */
-  private loadGeneration = 0;
+  private loading: Loading | undefined;
+  /** Loads started so far: a call that meets a lost library waits for one started after it was sent. */
+  private loadsStarted = 0;
+  /** Loads completed so far: a call sent before the latest completed one may just have missed it. */
+  private loadsCompleted = 0;
+  /** Servers that refused FUNCTION LOAD as replicas: until when, and their error. */
+  private readonly loadRefusals = new Map<string, { until: number; error: StoreError }>();
   /** Fails calls fast while a once-ready client is reconnecting. */
   private readonly readiness: ReadinessGate;
+  /** Fails calls fast while their server does not answer (standalone: this one; Cluster: per master). */
+  private readonly gate: InFlightGate;
+  private readonly gates = new Map<string, InFlightGate>();
   /** The test clock, if any: its time goes to the scripts instead of '' (Redis `TIME`). */
   private readonly clock: (() => number) | undefined;
   /** `FUNCTION LOAD`s this process sent, per server (`host:port`): for tests and diagnostics. */
   readonly libraryLoads = new Map<string, number>();
 
   constructor(
-    private readonly client: RedisClientLike,
+    private readonly client: StoreClient,
     private readonly library: Library,
     /** Only tests set these (src/stores/testing.ts). */
     test: StoreTestSettings = {},
   ) {
     this.mode = test.mode ?? 'function';
     this.clock = test.clock;
-    this.readiness = new ReadinessGate(client);
+    this.readiness = new ReadinessGate(client.connection);
+    this.gate = new InFlightGate(serverName(client.connection));
     this.loaded = this.mode === 'eval';
   }
 
@@ -63,7 +103,7 @@ export class ScriptRunner {
    * `[function name | SHA1, numkeys, ...KEYS, ...ARGV]`. `via`: one Cluster master's own
    * connection, for a call that names no key to route by (cross-slot batches); else the client.
    */
-  async run<Input, Result>(binding: Binding<Input, Result>, input: Input, via?: RedisCommandClient): Promise<Result> {
+  async run<Input, Result>(binding: Binding<Input, Result>, input: Input, via?: RedisConnection): Promise<Result> {
     const args: RedisArgument[] = ['', 0]; // slot 0: filled for the mode in use when sent
     binding.appendKeys(args, input);
     args[1] = args.length - 2;
@@ -72,13 +112,18 @@ export class ScriptRunner {
     if (connecting !== undefined) await connecting;
     if (!this.loaded) await this.load(false);
     const { script, binary } = binding;
-    const generation = this.loadGeneration;
-    const target = via ?? this.client;
+    const target = via ?? this.client.connection;
+    const gate = this.client.cluster === undefined ? this.gate : this.clusterGate(via, args);
+    const started = this.loadsStarted;
+    const completed = this.loadsCompleted;
+    const probe = gate.enter();
     let reply: unknown;
     try {
       reply = await this.send(target, script, args, binary);
+      gate.leave(true, probe);
     } catch (err) {
-      reply = await this.recover(target, script, args, binary, err, generation);
+      gate.leave(isErrorReply(err), probe);
+      reply = await this.recover(gate, target, script, args, binary, err, started, completed);
     }
     return binding.parse(reply, input);
   }
@@ -90,7 +135,7 @@ export class ScriptRunner {
   async ready(): Promise<void> {
     try {
       await this.readiness.connected();
-      await this.client.call('PING', []);
+      await this.client.connection.call('PING', []);
       this.readiness.markReady();
     } catch (err) {
       throw new StoreError(`Redis is not reachable: ${errorMessage(err)}`, { cause: err });
@@ -103,30 +148,94 @@ export class ScriptRunner {
     return this.clock === undefined ? '' : this.clock();
   }
 
+  /** The gate of the master a Cluster call goes to: `via`'s, or its first key's master by the slot map. */
+  private clusterGate(via: RedisConnection | undefined, args: readonly RedisArgument[]): InFlightGate {
+    let name: string | undefined;
+    if (via !== undefined) name = serverName(via);
+    else {
+      const key = firstKeyOf(args);
+      if (key !== undefined) name = this.client.cluster!.masterOf(keySlot((this.client.keyPrefix ?? '') + key.toString()));
+    }
+    name ??= 'cluster';
+    let gate = this.gates.get(name);
+    if (gate === undefined) this.gates.set(name, (gate = new InFlightGate(name)));
+    return gate;
+  }
+
   /** Sends `args` (this call's own array) to `target` with slot 0 set for the current mode. */
-  private send(target: RedisCommandClient, script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
+  private send(target: RedisConnection, script: Script, args: RedisArgument[], binary: boolean): Promise<unknown> {
     const command = this.mode === 'function' ? 'FCALL' : 'EVALSHA';
     args[0] = this.mode === 'function' ? script.functionName : script.sha1;
     return binary ? target.callBuffer(command, args) : target.call(command, args);
   }
 
-  private async recover(target: RedisCommandClient, script: Script, args: RedisArgument[], binary: boolean, err: unknown, generation: number): Promise<unknown> {
-    const message = errorMessage(err);
+  /** `send` through the in-flight gate (the recovery path: rare, so it may cost a promise). */
+  private async sendGated(gate: InFlightGate, send: () => Promise<unknown>): Promise<unknown> {
+    const probe = gate.enter();
+    let replied = false;
+    try {
+      const reply = await send();
+      replied = true;
+      return reply;
+    } catch (err) {
+      replied = isErrorReply(err);
+      throw err;
+    } finally {
+      gate.leave(replied, probe);
+    }
+  }
+
+  /**
+   * A call failed with `err`. `started` / `completed`: the loads started and completed when it was
+   * sent. A lost library (FUNCTION FLUSH, a restart, a new master) is reloaded and the call resent,
+   * as often as it keeps meeting a lost library (up to MAX_RELOAD_ROUNDS): a call never fails
+   * because another caller's reload was already on its way when it was sent.
+   */
+  private async recover(
+    gate: InFlightGate,
+    target: RedisConnection,
+    script: Script,
+    args: RedisArgument[],
+    binary: boolean,
+    err: unknown,
+    started: number,
+    completed: number,
+  ): Promise<unknown> {
+    let message = errorMessage(err);
     try {
       if (this.mode === 'function' && message.startsWith(FUNCTION_NOT_FOUND)) {
-        // Reload unless a load finished since this call was sent (it then missed it by a hair).
-        if (this.loadGeneration === generation) await this.load(true);
-        else if (this.loading) await this.loading;
-        return await this.send(target, script, args, binary);
+        for (let round = 1; ; round++) {
+          // A load that completed after this call was sent may have missed it by a hair: resend
+          // first. Otherwise wait for a load that started after it was sent (its FUNCTION LIST
+          // then ran after this call on the same connection, so after the loss this call saw).
+          if (this.loadsCompleted === completed) await this.reloadAfter(started);
+          started = this.loadsStarted;
+          completed = this.loadsCompleted;
+          try {
+            return await this.sendGated(gate, () => this.send(target, script, args, binary));
+          } catch (retryErr) {
+            message = errorMessage(retryErr);
+            if (!message.startsWith(FUNCTION_NOT_FOUND) || this.mode !== 'function' || round === MAX_RELOAD_ROUNDS) throw retryErr;
+          }
+        }
       }
       if (this.mode === 'eval' && message.startsWith(NOSCRIPT)) {
         args[0] = script.evalSource;
-        return await (binary ? target.callBuffer('EVAL', args) : target.call('EVAL', args));
+        return await this.sendGated(gate, () => (binary ? target.callBuffer('EVAL', args) : target.call('EVAL', args)));
       }
     } catch (retryErr) {
       throw toStoreError(script, retryErr);
     }
     throw toStoreError(script, err);
+  }
+
+  /** Resolves once a load that started after `started` loads had started has completed. */
+  private async reloadAfter(started: number): Promise<void> {
+    const current = this.loading;
+    if (current !== undefined && current.index > started) return current.promise;
+    if (current !== undefined) await current.promise.catch(() => undefined);
+    // Now the load in progress, if any, started after this one ended: after `started`.
+    return this.load(true);
   }
 
   /**
@@ -135,10 +244,12 @@ export class ScriptRunner {
    * master restarted empty costs one FUNCTION LOAD on that master alone.
    */
   private load(reload: boolean): Promise<void> {
-    this.loading ??= this.loadEverywhere(reload).then(
+    if (this.loading !== undefined) return this.loading.promise;
+    const index = ++this.loadsStarted;
+    const promise = this.loadEverywhere(reload).then(
       () => {
         this.loaded = true;
-        this.loadGeneration++;
+        this.loadsCompleted++;
         this.loading = undefined;
       },
       (err: unknown) => {
@@ -146,40 +257,63 @@ export class ScriptRunner {
         throw err instanceof StoreError ? err : new StoreError(`loading the Redis Function library ${this.library.name} failed: ${errorMessage(err)}`, { cause: err });
       },
     );
-    return this.loading;
+    this.loading = { promise, index };
+    return promise;
   }
 
   private async loadEverywhere(reload: boolean): Promise<void> {
-    let servers = this.client.isCluster && this.client.nodes ? this.client.nodes('master') : [this.client];
-    if (servers.length === 0 && this.client.nodes) {
-      // A Cluster client still discovering its nodes: a PING waits until it knows them
-      // (the caller's timeout budget bounds the wait).
-      await this.client.call('PING', []);
-      servers = this.client.nodes('master');
-    }
+    const servers = this.client.cluster === undefined ? [this.client.connection] : await this.client.cluster.masters();
     if (servers.length === 0) throw new StoreError('Redis Cluster client knows no master yet; the call was not sent');
     await Promise.all(servers.map((server) => this.loadOn(server, reload)));
   }
 
-  private async loadOn(server: RedisCommandClient, reload: boolean): Promise<void> {
+  private async loadOn(server: RedisConnection, reload: boolean): Promise<void> {
     if (this.mode === 'eval') return;
+    const name = serverName(server);
+    const refusal = this.loadRefusals.get(name);
+    if (refusal !== undefined) {
+      if (performance.now() < refusal.until) throw refusal.error;
+      this.loadRefusals.delete(name);
+    }
     try {
       if (reload && (await hasLibrary(server, this.library.name))) return;
       await server.call('FUNCTION', reload ? ['LOAD', this.library.source] : ['LOAD', 'REPLACE', this.library.source]);
-      const name = serverName(server);
       this.libraryLoads.set(name, (this.libraryLoads.get(name) ?? 0) + 1);
     } catch (err) {
       const message = errorMessage(err);
       if (UNKNOWN_COMMAND.test(message)) this.mode = 'eval'; // Redis < 7: EVALSHA from now on
-      else if (!LIBRARY_EXISTS.test(message)) throw err; // another process loaded it meanwhile: fine
+      else if (message.startsWith(READONLY)) {
+        // A replica: it gets the library from its master, or never. Do not send it again per call.
+        const error = new StoreError(`loading the Redis Function library ${this.library.name} on ${name} failed: ${message}`, { cause: err });
+        this.loadRefusals.set(name, { until: performance.now() + LOAD_REFUSAL_MS, error });
+        throw error;
+      } else if (!LIBRARY_EXISTS.test(message)) throw err; // another process loaded it meanwhile: fine
     }
   }
 }
 
-async function hasLibrary(server: RedisCommandClient, name: string): Promise<boolean> {
+/** Whether `server` has library `name` (FUNCTION LIST read in RESP2 or RESP3, as each client decodes it). */
+async function hasLibrary(server: RedisConnection, name: string): Promise<boolean> {
   const list = await server.call('FUNCTION', ['LIST', 'LIBRARYNAME', name]);
   // LIBRARYNAME matches by pattern (a prefix here): look for the exact name.
-  return Array.isArray(list) && list.some((library) => Array.isArray(library) && library[1] === name);
+  return Array.isArray(list) && list.some((library) => libraryName(library) === name);
+}
+
+/**
+ * The `library_name` of one FUNCTION LIST entry: a flat `[key, value, …]` array (RESP2), an object
+ * or Map (RESP3 in node-redis), or `[{ key, value }, …]` (RESP3 in GLIDE).
+ */
+function libraryName(entry: unknown): unknown {
+  if (entry instanceof Map) return entry.get('library_name');
+  if (Array.isArray(entry)) {
+    if (entry[0] === 'library_name') return entry[1];
+    for (const field of entry) {
+      const pair = field as { key?: unknown; value?: unknown } | null;
+      if (pair !== null && typeof pair === 'object' && pair.key === 'library_name') return pair.value;
+    }
+    return undefined;
+  }
+  return entry !== null && typeof entry === 'object' ? (entry as { library_name?: unknown }).library_name : undefined;
 }
 
 function toStoreError(script: Script, err: unknown): StoreError {

@@ -1,0 +1,59 @@
+/**
+ * ioredis (5, 6): `Redis` and `Cluster` already have the connection's shape (`status`, `call`,
+ * `callBuffer`, `ready` / `close` / `end` events), and so do a Cluster's node connections
+ * (`cluster.nodes('master')`). They are used as they are: no wrapper, nothing added per call.
+ * A Cluster routes `call('FCALL', [name, numkeys, key, …])` by its first key and follows MOVED, ASK
+ * and TRYAGAIN itself; its slot map (`cluster.slots`, per slot the `host:port` of its nodes,
+ * master first) tells which master serves a slot.
+ */
+import type { ClusterTopology, RedisArgument, RedisConnection, StoreClient } from '../client.js';
+import { serverName } from '../client.js';
+
+/** The shape of an ioredis `Redis` or `Cluster` that RedisStore reads. */
+export interface IoredisLike {
+  readonly status: string;
+  call(command: string, args: RedisArgument[]): Promise<unknown>;
+  callBuffer(command: string, args: RedisArgument[]): Promise<unknown>;
+  once?(event: string, listener: () => void): unknown;
+  removeListener?(event: string, listener: () => void): unknown;
+  connect?(): Promise<unknown>;
+  /** `true` on an ioredis `Cluster`. */
+  readonly isCluster?: boolean | undefined;
+  /** Cluster only: one client per master, for commands that must reach every master (FUNCTION LOAD). */
+  nodes?(role: 'master'): RedisConnection[];
+  /** Cluster only: per slot the `host:port` of the nodes serving it, its master first. */
+  readonly slots?: readonly (readonly string[] | undefined)[];
+}
+
+/** Whether `client` has ioredis's shape (structural: ratelock never imports ioredis). */
+export function isIoredis(client: object): client is IoredisLike {
+  const candidate = client as Partial<IoredisLike>;
+  return typeof candidate.call === 'function' && typeof candidate.callBuffer === 'function' && typeof candidate.status === 'string';
+}
+
+export function ioredisClient(client: IoredisLike): StoreClient {
+  // ioredis prefixes declared keys with its keyPrefix; a Buffer prefix cannot be added to ARGV keys.
+  const prefixOption = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
+  const keyPrefix = prefixOption === undefined ? '' : typeof prefixOption === 'string' ? prefixOption : undefined;
+  return {
+    kind: 'ioredis',
+    connection: client,
+    cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
+    keyPrefix,
+  };
+}
+
+function ioredisTopology(cluster: IoredisLike & Required<Pick<IoredisLike, 'nodes'>>): ClusterTopology {
+  return {
+    masterOf: (slot) => cluster.slots?.[slot]?.[0],
+    masterConnections: () => new Map(cluster.nodes('master').map((node) => [serverName(node), node])),
+    async masters() {
+      const masters = cluster.nodes('master');
+      if (masters.length > 0) return masters;
+      // A Cluster client still discovering its nodes: a PING waits until it knows them (the
+      // caller's timeout budget bounds the wait).
+      await cluster.call('PING', []);
+      return cluster.nodes('master');
+    },
+  };
+}
