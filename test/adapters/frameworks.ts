@@ -29,8 +29,8 @@ import { rateLimit as expressRateLimit } from '../../src/adapters/express/rate-l
 import { rateLimitRoutes as expressRateLimitRoutes } from '../../src/adapters/express/routes.js';
 import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js';
 import { rateLimitRoutes as koaRateLimitRoutes } from '../../src/adapters/koa/routes.js';
-import { rateLimit as fastifyRateLimit } from '../../src/adapters/fastify/rate-limit.js';
-import { rateLimitRoutes as fastifyRateLimitRoutes } from '../../src/adapters/fastify/routes.js';
+import { pluginLimiters, rateLimit as fastifyRateLimit } from '../../src/adapters/fastify/rate-limit.js';
+import { rateLimitRoutes as fastifyRateLimitRoutes, routeTableHook } from '../../src/adapters/fastify/routes.js';
 import { rateLimit as honoRateLimit } from '../../src/adapters/hono/rate-limit.js';
 import { rateLimitRoutes as honoRateLimitRoutes } from '../../src/adapters/hono/routes.js';
 import { trustProxy } from '../../src/adapters/hono/request-view.js';
@@ -175,8 +175,16 @@ function fastifyPath(request: FastifyRequest): string {
 const fastifyFramework: Framework = {
   name: 'fastify',
   kind: 'fastify',
-  rateLimit: (options) => ({ plugin: fastifyRateLimit, options }) satisfies FastifyRegistration,
-  rateLimitRoutes: (options) => ({ plugin: fastifyRateLimitRoutes, options }) satisfies FastifyRegistration,
+  // Validated now, as the other adapters validate at construction; the registration reuses the
+  // result (one limiter per options object). fastify-plugins.test.ts checks register() itself.
+  rateLimit: (options) => {
+    pluginLimiters(options);
+    return { plugin: fastifyRateLimit, options } satisfies FastifyRegistration;
+  },
+  rateLimitRoutes: (options) => {
+    routeTableHook(options as never);
+    return { plugin: fastifyRateLimitRoutes, options } satisfies FastifyRegistration;
+  },
   header: (request, name) => (request as FastifyRequest).headers[name] as string | undefined,
   path: (request) => fastifyPath(request as FastifyRequest),
   onLimitedAnswering: (status, body) => (_request: FastifyRequest, reply: FastifyReply, decision: Decision) => void reply.code(status).send(body(decision)),

@@ -18,7 +18,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ConfigError, DEFAULTS, formatValue, isThenable, type Decision } from '../../core/index.js';
-import { STORE_UNAVAILABLE_ANSWER } from '../http/answers.js';
+import { STORE_UNAVAILABLE_ANSWER, passes } from '../http/answers.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { resolveRateLimit, type HttpLimiter, type RateLimitOptionsBase } from '../http/limiter-options.js';
 import { OncePerRequest } from '../http/once-per-request.js';
@@ -98,7 +98,7 @@ function rateLimitPlugin(fastify: FastifyInstance, options: FastifyRateLimitOpti
 }
 
 /** One plugin registration's configured limiters: the plugin-wide one, and those of route configs. */
-interface PluginLimiters {
+export interface PluginLimiters {
   readonly hook: FastifyLimiterHook;
   /** The limiter options, without the plugin's own. */
   readonly options: Record<string, unknown>;
@@ -114,7 +114,11 @@ interface PluginLimiters {
  */
 const byOptions = new WeakMap<object, PluginLimiters>();
 
-function pluginLimiters(options: FastifyRateLimitOptions): PluginLimiters {
+/**
+ * The limiters of a registration with `options`, validated and built on first use (when the plugin
+ * is registered); a ConfigError names the bad option.
+ */
+export function pluginLimiters(options: FastifyRateLimitOptions): PluginLimiters {
   const known = options !== null && typeof options === 'object' ? byOptions.get(options) : undefined;
   if (known !== undefined) return known;
   const { hook, rest, extra } = pluginSettings(options, ['global']);
@@ -194,7 +198,8 @@ export function decorateRequest(fastify: FastifyInstance, name: 'rateLimit' | 'l
 
 /**
  * The hook of a configured limiter: decide, expose `request.rateLimit`, then let through (with
- * quota headers), answer 429 (limited) or 503 (store failed, fail-closed). Errors of user
+ * quota headers), answer 429 (limited) or 503 (store failed, fail-closed); a shadow decision always
+ * lets through. Errors of user
  * callbacks (including ConfigErrors for bad `limit(request)`/`cost(request)` values) reject, so
  * they take Fastify's error path.
  */
@@ -205,10 +210,10 @@ export function fastifyLimiter(config: FastifyLimiter): FastifyLimiterHandler {
     const pending = config.resolve(request);
     const limitRequest = isThenable(pending) ? await pending : pending;
     if (limitRequest === undefined) return undefined;
-    const decision = await config.limiter.decide(limitRequest, request);
+    const decision = await config.limiter.decide(limitRequest, request, 'consume', 'fastify');
     request.rateLimit = decision;
     config.onDecision?.(request, decision);
-    if (!decision.allowed) {
+    if (!passes(decision)) {
       await refuse(config, decision, request, reply);
       return reply;
     }

@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { compileRouteTable, type RateLimitRoutesOptionsBase, type RouteAccess } from '../http/route-table.js';
 import { withoutEncapsulation, type FastifyLimiterHook } from './plugin.js';
-import { decorateRequest, fastifyLimiter, pluginSettings, type FastifyOnLimited, type FastifyRefundPredicate } from './rate-limit.js';
+import { decorateRequest, fastifyLimiter, pluginSettings, type FastifyLimiterHandler, type FastifyOnLimited, type FastifyRefundPredicate } from './rate-limit.js';
 
 /** `fastify.register(rateLimitRoutes, options)`: `routes`, `user`, every rateLimit option (applied to all rules), and `hook`. */
 export interface FastifyRateLimitRoutesOptions extends RateLimitRoutesOptionsBase<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate> {
@@ -24,12 +24,25 @@ const FASTIFY_ROUTE: RouteAccess<FastifyRequest> = {
   },
 };
 
+/** Registrations with the same options object share their table (see `pluginLimiters`). */
+const byOptions = new WeakMap<object, { readonly hook: FastifyLimiterHook; readonly handler: FastifyLimiterHandler }>();
+
+/** The table of a registration with `options`, validated and compiled on first use; a ConfigError names the rule and field. */
+export function routeTableHook(options: FastifyRateLimitRoutesOptions): { readonly hook: FastifyLimiterHook; readonly handler: FastifyLimiterHandler } {
+  const known = options !== null && typeof options === 'object' ? byOptions.get(options) : undefined;
+  if (known !== undefined) return known;
+  const { hook, rest } = pluginSettings(options);
+  const table = compileRouteTable<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate>(rest as never, 'rateLimitRoutes()', FASTIFY_ROUTE);
+  const compiled = { hook, handler: fastifyLimiter(table) };
+  byOptions.set(options, compiled);
+  return compiled;
+}
+
 function rateLimitRoutesPlugin(fastify: FastifyInstance, options: FastifyRateLimitRoutesOptions, done: (err?: Error) => void): void {
   try {
-    const { hook, rest } = pluginSettings(options);
-    const table = compileRouteTable<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate>(rest as never, 'rateLimitRoutes()', FASTIFY_ROUTE);
+    const { hook, handler } = routeTableHook(options);
     decorateRequest(fastify, 'rateLimit');
-    fastify.addHook(hook, fastifyLimiter(table));
+    fastify.addHook(hook, handler);
   } catch (err) {
     done(err as Error);
     return;

@@ -11,7 +11,7 @@
  */
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { isThenable, type Decision } from '../../core/index.js';
-import { STORE_UNAVAILABLE_ANSWER } from '../http/answers.js';
+import { STORE_UNAVAILABLE_ANSWER, passes } from '../http/answers.js';
 import { retryAfterSeconds } from '../http/headers.js';
 import { resolveRateLimit, type HttpLimiter, type RateLimitOptionsBase } from '../http/limiter-options.js';
 import { OncePerRequest } from '../http/once-per-request.js';
@@ -58,7 +58,8 @@ export function rateLimit(options: HonoRateLimitOptions): MiddlewareHandler<Rate
 
 /**
  * The middleware of a configured limiter: decide, expose `c.get('rateLimit')`, then let through
- * (with quota headers), answer 429 (limited) or 503 (store failed, fail-closed). Errors of user
+ * (with quota headers), answer 429 (limited) or 503 (store failed, fail-closed); a shadow decision
+ * always lets through. Errors of user
  * callbacks (including ConfigErrors for bad `limit(c)`/`cost(c)` values) are thrown to Hono.
  */
 export function honoLimiter(config: HonoLimiter): MiddlewareHandler<RateLimitEnv> {
@@ -75,10 +76,10 @@ export function honoLimiter(config: HonoLimiter): MiddlewareHandler<RateLimitEnv
     const pending = config.resolve(c);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
-    const decision = await config.limiter.decide(request, c);
+    const decision = await config.limiter.decide(request, c, 'consume', 'hono');
     c.set('rateLimit', decision);
     config.onDecision?.(c, decision);
-    if (!decision.allowed) return refuse(config, decision, c);
+    if (!passes(decision)) return refuse(config, decision, c);
     // The store failed (fail-open): we know nothing, so no quota headers and nothing to refund.
     if (decision.error !== undefined) return next();
     config.writeHeaders?.(c, quotaHeader === undefined ? learnQuotaHeader : setHeader, decision);
