@@ -1,7 +1,8 @@
 /**
  * `rateLimit()` mounted on one route (Express `app.get(path, limiter, handler)`, Koa with
- * @koa/router): it guards that route only, and two limiters on one app keep separate quotas, also
- * with the default prefix (each log is named after its quota and window).
+ * @koa/router, Hono `app.get(path, limiter, handler)`): it guards that route only, and two limiters
+ * on one app keep separate quotas, also with the default prefix (each log is named after its quota
+ * and window). Fastify's per-route limits (`config.rateLimit`) are in fastify-plugins.test.ts.
  */
 import Router from '@koa/router';
 import express5 from 'express';
@@ -9,10 +10,13 @@ import express4 from 'express4';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import type { RequestListener } from 'node:http';
+import { Hono } from 'hono';
+import { getRequestListener } from '@hono/node-server';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { rateLimit as expressRateLimit } from '../../src/adapters/express/rate-limit.js';
 import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js';
+import { rateLimit as honoRateLimit } from '../../src/adapters/hono/rate-limit.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 
 type AppFactory = (store: MemoryStore) => RequestListener;
@@ -39,6 +43,22 @@ function koaAppWide(Create: typeof Koa3): AppFactory {
     return app.callback();
   };
 }
+
+const honoAppWide: AppFactory = (store) => {
+  const app = new Hono();
+  app.use(honoRateLimit({ store, limit: 100, window: '1m' }));
+  app.post('/login', honoRateLimit({ store, limit: 5, window: '1m' }), (c) => c.text('login'));
+  app.get('/other', (c) => c.text('other'));
+  return getRequestListener(app.fetch);
+};
+
+const honoApp: AppFactory = (store) => {
+  const app = new Hono();
+  app.get('/login', honoRateLimit({ store, limit: 1, window: '1m', prefix: 'login:' }), (c) => c.text('login'));
+  app.get('/search', honoRateLimit({ store, limit: 2, window: '1m', prefix: 'search:' }), (c) => c.text('search'));
+  app.get('/free', (c) => c.text('free'));
+  return getRequestListener(app.fetch);
+};
 
 function expressApp(create: typeof express5): AppFactory {
   return (store) => {
@@ -67,6 +87,7 @@ describe.each([
   ['express4', expressApp(express4)],
   ['koa', koaApp(Koa3)],
   ['koa2', koaApp(Koa2)],
+  ['hono', honoApp],
 ] as const)('rateLimit per route on %s', (_name, createApp) => {
   it('guards only its own route, with its own quota', async () => {
     const app = createApp(new MemoryStore({ sweepIntervalMs: 0 }));
@@ -88,6 +109,7 @@ describe.each([
   ['express4', expressAppWide(express4)],
   ['koa', koaAppWide(Koa3)],
   ['koa2', koaAppWide(Koa2)],
+  ['hono', honoAppWide],
 ] as const)('an app-wide and a route limiter on one store on %s', (_name, createApp) => {
   it('keep separate counts: 100/1m app-wide and 5/1m on /login never share a log', async () => {
     const app = createApp(new MemoryStore({ sweepIntervalMs: 0 }));
