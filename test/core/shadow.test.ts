@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import type { Decision, Policy } from '../../src/core/decision.js';
 import { RateLimiter, requestRateLimiter } from '../../src/core/rate-limiter.js';
 import { type LimitPart } from '../../src/core/store-keys.js';
+import { RedisStore } from '../../src/stores/redis.js';
 import { limitKey } from '../helpers/keys.js';
+import { decodeBatch, recordingClient, scriptCalls } from '../helpers/recording-redis.js';
 import { storeKinds, uniqueId } from '../helpers/stores.js';
 import { ManualClock, entriesIn, useStore } from '../contract/fixtures.js';
 
@@ -106,5 +108,25 @@ describe.each(storeKinds)('shadow mode on the %s store', (kind) => {
       await rl.refund(shadowDecides.enforced!);
       expect([await entries(id, 'enforced'), await entries(id, 'shadow')]).toEqual([0, 0]);
     });
+  });
+});
+
+describe('a request with shadow and enforced parts, on RedisStore', () => {
+  it('starts both store calls in the same turn: one script call carries the two decisions', async () => {
+    const client = recordingClient();
+    const store = new RedisStore({ client });
+    const limiter = requestRateLimiter({ store, prefix: 'rl:', timeoutMs: 1_000, onStoreError: 'open', logger: quiet, refundable: false });
+    const policies = [{ name: '1m', limit: 5, windowMs: 60_000 }];
+    const decision = await limiter.decide(
+      { parts: [{ id: 'a', prefix: 'rl:on:', policies }, { id: 'a', prefix: 'rl:shadow:', policies, shadow: true }], cost: 1 },
+      undefined,
+    );
+    expect(decision.allowed).toBe(true);
+    const calls = scriptCalls(client.sent);
+    expect(calls).toHaveLength(1);
+    expect(decodeBatch(calls[0]!.args).decisions.map(({ kind, keys }) => [kind, keys])).toEqual([
+      ['c', [limitKey('rl:on:', 'a', '1m')]],
+      ['c', [limitKey('rl:shadow:', 'a', '1m')]],
+    ]);
   });
 });
