@@ -1,10 +1,14 @@
 /**
- * `rateLimit()` options are validated once, at construction, on both adapters: each bad value is
- * a ConfigError naming the option, what it expects and what it got.
+ * `rateLimit()` options are validated once, at construction, on every adapter: each bad value is
+ * a ConfigError naming the option, what it expects and what it got. Fastify's plugin validates its
+ * options when registered (fastify-plugins.test.ts checks register() itself); here they go to the
+ * function the plugin calls.
  */
 import { describe, expect, it } from 'vitest';
 import { rateLimit as expressRateLimit } from '../../src/adapters/express/rate-limit.js';
 import { rateLimit as koaRateLimit } from '../../src/adapters/koa/rate-limit.js';
+import { pluginLimiters } from '../../src/adapters/fastify/rate-limit.js';
+import { rateLimit as honoRateLimit } from '../../src/adapters/hono/rate-limit.js';
 import { resolveRateLimit } from '../../src/adapters/http/limiter-options.js';
 import type { LimitRequest } from '../../src/core/index.js';
 import '../../src/index.js'; // the entry point provides the default store
@@ -19,6 +23,8 @@ const base = { store, limit: 10, window: '1m' };
 describe.each([
   ['express', expressRateLimit],
   ['koa', koaRateLimit],
+  ['fastify', pluginLimiters],
+  ['hono', honoRateLimit],
 ] as const)('rateLimit options on %s', (_name, rateLimit) => {
   const construct = (options: Record<string, unknown>) => () => rateLimit(options as never);
 

@@ -1,14 +1,19 @@
 /**
  * Response capture edge cases: headers passed to `res.writeHead()` (which Node does not keep in
- * `getHeaders()`), a Koa stream body that fails mid-way (the record is aborted so a retry runs),
- * and a body over the cap never buffered past it.
+ * `getHeaders()`), a stream body that fails mid-way on Koa, Fastify and Hono (the record is
+ * aborted so a retry runs), and a body over the cap never buffered past it.
  */
 import { Readable } from 'node:stream';
 import express from 'express';
 import Koa from 'koa';
-import { afterAll, describe, expect, it } from 'vitest';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { getRequestListener } from '@hono/node-server';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { withLock as expressWithLock } from '../../src/adapters/express/with-lock.js';
 import { withLock as koaWithLock } from '../../src/adapters/koa/with-lock.js';
+import { withLock as fastifyWithLock } from '../../src/adapters/fastify/with-lock.js';
+import { withLock as honoWithLock } from '../../src/adapters/hono/with-lock.js';
 import { BoundedBody } from '../../src/adapters/http/idempotency-capture.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { uniqueId } from '../helpers/stores.js';
@@ -75,6 +80,69 @@ describe('Koa capture', () => {
     expect(retry.text).toBe('complete');
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
     expect(runs).toBe(2);
+  });
+});
+
+/** Sends the same Idempotency-Key twice, the first response cut off mid-body; returns the retry. */
+async function retryAfterCutOff(port: number, key: string) {
+  await send(port, { headers: { 'Idempotency-Key': key } }).catch(() => undefined); // cut off mid-body
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  return send(port, { headers: { 'Idempotency-Key': key } });
+}
+
+describe('Fastify capture', () => {
+  it('aborts the record when a stream payload fails mid-way, so the retry runs again', async () => {
+    let runs = 0;
+    const app = Fastify();
+    app.post('/', { preHandler: fastifyWithLock({ store, replay: {} }) }, async (_request, reply) => {
+      runs++;
+      reply.type('text/plain');
+      if (runs > 1) return 'complete';
+      return reply.send(
+        new Readable({
+          read() {
+            this.push('partial ');
+            this.destroy(new Error('upstream failed'));
+          },
+        }),
+      );
+    });
+    await app.ready();
+    const server = await listen((req, res) => app.routing(req, res));
+    servers.push(server);
+    const retry = await retryAfterCutOff(server.port, uniqueId('fastify-stream-fails'));
+    expect(retry.status).toBe(200);
+    expect(retry.text).toBe('complete');
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(runs).toBe(2);
+  });
+});
+
+describe('Hono capture', () => {
+  it('aborts the record when a web stream body fails mid-way, so the retry runs again', async () => {
+    // @hono/node-server logs the failed stream; that is expected here.
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    let runs = 0;
+    const app = new Hono();
+    app.post('/', honoWithLock({ store, replay: {} }), (c) => {
+      runs++;
+      if (runs > 1) return c.text('complete');
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(Buffer.from('partial '));
+          controller.error(new Error('upstream failed'));
+        },
+      });
+      return c.body(body, 200, { 'content-type': 'text/plain' });
+    });
+    const server = await listen(getRequestListener(app.fetch));
+    servers.push(server);
+    const retry = await retryAfterCutOff(server.port, uniqueId('hono-stream-fails'));
+    expect(retry.status).toBe(200);
+    expect(retry.text).toBe('complete');
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(runs).toBe(2);
+    logged.mockRestore();
   });
 });
 

@@ -7,11 +7,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { withLock as expressWithLock } from '../../src/adapters/express/with-lock.js';
 import { withLock as koaWithLock } from '../../src/adapters/koa/with-lock.js';
+import { withLock as fastifyWithLock } from '../../src/adapters/fastify/with-lock.js';
+import { withLock as honoWithLock } from '../../src/adapters/hono/with-lock.js';
 import { listen, send } from './support/http.js';
 
 describe.each([
   ['express', expressWithLock],
   ['koa', koaWithLock],
+  ['fastify', fastifyWithLock],
+  ['hono', honoWithLock],
 ] as [string, (options?: unknown, handler?: unknown) => unknown][])('%s withLock options', (_name, withLock) => {
   it.each([
     [{ ttl: 0 }, /^ttl must be/],
