@@ -17,7 +17,7 @@ afterAll(async () => {
   await client.quit();
 });
 
-async function start(framework: 'express' | 'koa', lockKey: string, ttlMs: number, holdMs: number): Promise<ChildApp> {
+async function start(framework: 'express' | 'koa' | 'fastify' | 'hono', lockKey: string, ttlMs: number, holdMs: number): Promise<ChildApp> {
   const child = await startChildApp({ framework, redisUrl: redisUrl(), lockKey, ttlMs, holdMs });
   children.push(child);
   return child;
@@ -45,13 +45,13 @@ describe('app processes sharing one Redis', () => {
     expect(recoveryMs).toBeGreaterThanOrEqual(ttlMs - 200);
   });
 
-  it('3 processes × 10 concurrent requests on one key: exactly one runs', async () => {
+  it('4 processes (Express, Koa, Fastify, Hono) × 10 concurrent requests on one key: exactly one runs', async () => {
     const key = uniqueId('race');
-    const apps = await Promise.all([start('express', key, 5_000, 1_500), start('koa', key, 5_000, 1_500), start('express', key, 5_000, 1_500)]);
+    const apps = await Promise.all((['express', 'koa', 'fastify', 'hono'] as const).map((framework) => start(framework, key, 5_000, 1_500)));
     const responses = await Promise.all(apps.flatMap((app) => Array.from({ length: 10 }, () => send(app.port, { path: '/' }))));
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
-    expect(statuses.filter((s) => s === 409)).toHaveLength(29);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(39);
     expect(apps.flatMap((app) => app.lines.filter((line) => line.startsWith('RUN ')))).toHaveLength(1);
   });
 });

@@ -1,10 +1,11 @@
 /**
- * Exactness across processes (RELIABILITY D1): 4 app processes (Express 5, Express 4, Koa 3, Koa 2)
- * share one RedisStore, on the shared standalone Redis and then on the shared Cluster.
+ * Exactness across processes (RELIABILITY D1): 6 app processes (Express 5, Express 4, Koa 3, Koa 2,
+ * Fastify 5, Hono 4) share one RedisStore, on the shared standalone Redis and then on the shared
+ * Cluster.
  *
  * - Burst: 1000 concurrent requests on one key, limit 100 per minute → exactly 100 × 200 and
  *   900 × 429, each 429 with a Retry-After of whole seconds ≥ 1; no other status.
- * - Boundary: limit 20 per 1 s, one request every 10 ms for 3 s spread over the 4 processes →
+ * - Boundary: limit 20 per 1 s, one request every 10 ms for 3 s spread over the 6 processes →
  *   never more than 20 admitted in any 1 s span. Each admission's Redis time lies between the
  *   app's `startedAt` and `decidedAt`, so for any 21 admissions (sorted by `startedAt`) the
  *   latest `decidedAt` minus the earliest `startedAt` must reach the window (less 2 ms of
@@ -23,7 +24,7 @@ import { uniqueId } from '../helpers/stores.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const APP_SERVER = 'test/concurrency/app-server.ts';
 const LUA_HOOK = './examples/support/register-lua-text.mjs';
-const FRAMEWORKS = ['express', 'express4', 'koa', 'koa2'] as const;
+const FRAMEWORKS = ['express', 'express4', 'koa', 'koa2', 'fastify', 'hono'] as const;
 
 const BURST = { limit: 100, window: 60_000, requests: 1_000 };
 const EDGE = { limit: 20, window: 1_000, durationMs: 3_000, intervalMs: 10 };
@@ -110,7 +111,7 @@ function countStatuses(replies: readonly Reply[]): Record<number, number> {
 describe.each([
   ['standalone Redis', () => redisUrl()],
   ['Redis Cluster', () => `cluster:${clusterNodes().map((node) => `${node.host}:${node.port}`).join(',')}`],
-])('4 app processes on %s', (_name, target) => {
+])(`${FRAMEWORKS.length} app processes on %s`, (_name, target) => {
   const run = uniqueId('mp');
   const limits = {
     '/burst': { limit: BURST.limit, window: BURST.window, prefix: `${run}:burst:` },

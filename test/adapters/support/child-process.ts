@@ -23,7 +23,7 @@ export interface ChildApp {
 }
 
 export interface ChildAppOptions {
-  framework: 'express' | 'koa';
+  framework: 'express' | 'koa' | 'fastify' | 'hono';
   redisUrl: string;
   lockKey: string;
   ttlMs: number;
