@@ -43,6 +43,8 @@ describe('examples', () => {
     ['examples/express-basic.ts', {}],
     ['examples/koa-basic.ts', {}],
     ['examples/koa-basic.ts', { REDIS_URL: 'shared' }],
+    ['examples/fastify-basic.ts', {}],
+    ['examples/hono-basic.ts', { REDIS_URL: 'shared' }],
   ])('%s --once %j', async (script, env: Record<string, string>) => {
     const extra: Record<string, string> = env.REDIS_URL === undefined ? {} : { REDIS_URL: redisUrl() };
     await redis.flushdb();
