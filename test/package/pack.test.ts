@@ -3,11 +3,14 @@
  * in a temp dir, and use it from there as ESM, as CommonJS and from TypeScript (NodeNext) against
  * the shipped .d.ts. The app runs real code: a RateLimiter of limit 2 on a MemoryStore and on a
  * RedisStore (shared test Redis) must allow, allow, block, which proves the Lua inlined into
- * dist/ works from the tarball.
+ * dist/ works from the tarball. Every subpath (express, koa, fastify, hono) is imported from ESM
+ * and CJS, and none of them loads a framework or a Redis client the app did not ask for: importing
+ * `ratelock/express` never loads Fastify, Hono, node-redis or GLIDE (all installed in the app).
  *
  * Needs dist/ (`npm run build`; `npm test` builds first). The tarball has no dependencies, so its
- * install needs no network; the peers (ioredis, express, koa) and their types are linked into the
- * scratch app from this repo's node_modules, so no registry is needed either.
+ * install needs no network; the peers (ioredis, express, koa, fastify, hono, @hono/node-server,
+ * redis, @valkey/valkey-glide) and their types are linked into the scratch app from this repo's
+ * node_modules, so no registry is needed either.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,10 +23,27 @@ import { redisUrl } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY_POINTS = ['index', 'express', 'koa'] as const;
+const ENTRY_POINTS = ['index', 'express', 'koa', 'fastify', 'hono'] as const;
 const BUILD_OUTPUTS = ENTRY_POINTS.flatMap((entry) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => `dist/${entry}.${ext}`));
 /** Linked from the repo into the scratch app: the peers a user installs next to ratelock, and their types. */
-const LINKED_PACKAGES = ['ioredis', 'express', 'koa', '@types/node', '@types/express', '@types/koa'];
+const LINKED_PACKAGES = [
+  'ioredis',
+  'express',
+  'koa',
+  'fastify',
+  'hono',
+  '@hono/node-server',
+  'redis',
+  '@valkey/valkey-glide',
+  '@types/node',
+  '@types/express',
+  '@types/koa',
+];
+/**
+ * Packages no ratelock entry point may load on import: every framework (an adapter reads its
+ * framework's objects, it never imports it) and the Redis clients other than the one the app passes.
+ */
+const NEVER_LOADED = ['express', 'koa', 'fastify', 'hono', '@hono/node-server', 'redis', '@redis/client', '@valkey/valkey-glide'];
 const COMMAND_TIMEOUT_MS = 90_000;
 
 const execFileAsync = promisify(execFile);
@@ -93,24 +113,43 @@ describe('packed tarball', () => {
   it.each([
     ['ESM import', 'esm.mjs'],
     ['CommonJS require', 'cjs.cjs'],
-  ])('%s: exports the public API and rate-limits on MemoryStore and RedisStore', async (_format, script) => {
+  ])('%s: exports the public API of every subpath and rate-limits on MemoryStore and RedisStore, Fastify and Hono', async (_format, script) => {
     const output = await run(process.execPath, [script], app, { REDIS_URL: redisUrl(), RATELOCK_TEST_ID: uniqueId('package') });
     const report = JSON.parse(output) as Record<string, unknown>;
+    const adapter = { rateLimit: 'function', withLock: 'function', rateLimitRoutes: 'function', RedisStore: 'function' };
     expect(report.exports, 'typeof each export').toEqual({
       ratelock: { RateLimiter: 'function', MemoryStore: 'function', RedisStore: 'function', LockGuard: 'function', keys: 'object' },
-      express: { rateLimit: 'function', withLock: 'function', rateLimitRoutes: 'function' },
-      koa: { rateLimit: 'function', withLock: 'function', rateLimitRoutes: 'function' },
+      express: adapter,
+      koa: adapter,
+      fastify: adapter,
+      hono: { ...adapter, trustProxy: 'function' },
     });
+    expect(report.frameworks, 'statuses of a limit of 1 on Fastify and Hono').toEqual({ fastify: [200, 429], hono: [200, 429] });
     // Reasons, not just `allowed`: a failing store fails open and would read as "allowed".
     expect(report.memory, 'MemoryStore decisions').toEqual(['allowed', 'allowed', 'limited']);
     expect(report.redis, 'RedisStore decisions').toEqual(['allowed', 'allowed', 'limited']);
+  });
+
+  it.each([
+    ['CommonJS require', 'isolation.cjs', []],
+    ['ESM import', 'isolation.mjs', ['--import', './record-resolutions.mjs']],
+  ] as const)('%s: no entry point loads a framework, node-redis or GLIDE (ratelock/express never loads Fastify or Hono)', async (_format, script, flags) => {
+    const output = await run(process.execPath, [...flags, script], app);
+    const loaded = JSON.parse(output) as Record<string, string[]>;
+    expect(Object.keys(loaded)).toEqual(['ratelock', 'ratelock/express', 'ratelock/koa', 'ratelock/fastify', 'ratelock/hono']);
+    for (const [entry, packages] of Object.entries(loaded)) expect(packages, `packages loaded by importing ${entry}`).toEqual([]);
+  });
+
+  it('the isolation check sees a package being loaded (control)', async () => {
+    const output = await run(process.execPath, ['--import', './record-resolutions.mjs', 'isolation-control.mjs'], app);
+    expect(JSON.parse(output)).toEqual(['fastify', 'hono']);
   });
 
   it('type-checks a TypeScript consumer (NodeNext, ESM and CJS) against the shipped .d.ts', async () => {
     expect(await typeCheckApp(app), 'tsc errors in the consumer or in ratelock’s .d.ts').toEqual([]);
   });
 
-  it('type-checks a legacy consumer ("module": "commonjs", node10 resolution, exactOptionalPropertyTypes): subpaths resolve, undefined options are accepted, Koa state is typed', async () => {
+  it('type-checks a legacy consumer ("module": "commonjs", node10 resolution, exactOptionalPropertyTypes): subpaths resolve, undefined options are accepted, Koa state, Fastify requests and Hono variables are typed', async () => {
     expect(await typeCheckApp(app, 'tsconfig.legacy.json'), 'tsc errors in the legacy consumer or in ratelock’s .d.ts').toEqual([]);
   });
 });
@@ -139,6 +178,10 @@ function writeAppFiles(dir: string): void {
     `import { RateLimiter, MemoryStore, RedisStore, LockGuard, keys } from 'ratelock';
 import * as expressAdapter from 'ratelock/express';
 import * as koaAdapter from 'ratelock/koa';
+import * as fastifyAdapter from 'ratelock/fastify';
+import * as honoAdapter from 'ratelock/hono';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
 import { Redis } from 'ioredis';
 ${RUNTIME_CHECK}
 await main();
@@ -149,11 +192,16 @@ await main();
     `const { RateLimiter, MemoryStore, RedisStore, LockGuard, keys } = require('ratelock');
 const expressAdapter = require('ratelock/express');
 const koaAdapter = require('ratelock/koa');
+const fastifyAdapter = require('ratelock/fastify');
+const honoAdapter = require('ratelock/hono');
+const Fastify = require('fastify');
+const { Hono } = require('hono');
 const { Redis } = require('ioredis');
 ${RUNTIME_CHECK}
 main().catch((err) => { console.error(err); process.exit(1); });
 `,
   );
+  writeIsolationChecks(dir);
   writeFileSync(join(dir, 'consumer.mts'), TYPESCRIPT_CONSUMER);
   writeFileSync(join(dir, 'consumer.cts'), TYPESCRIPT_CONSUMER);
   writeFileSync(
@@ -193,6 +241,92 @@ main().catch((err) => { console.error(err); process.exit(1); });
 }
 
 /**
+ * What each entry point loads, as `{ [entry]: [packages of NEVER_LOADED] }`, imported one after
+ * another in one process (each entry is charged with what was new after its import). CommonJS
+ * reads `require.cache`; ESM has no module cache to read, so a module hook
+ * (record-resolutions.mjs) records every resolution. The control script imports Fastify and Hono
+ * itself, to show that the recording sees them.
+ */
+function writeIsolationChecks(dir: string): void {
+  const entries = JSON.stringify(['ratelock', 'ratelock/express', 'ratelock/koa', 'ratelock/fastify', 'ratelock/hono']);
+  const packagesIn = `const NEVER_LOADED = ${JSON.stringify(NEVER_LOADED)};
+/** The NEVER_LOADED packages among module paths or file URLs. */
+const packagesIn = (paths) => [...new Set(paths.flatMap((path) => {
+  const text = String(path);
+  const at = text.lastIndexOf('node_modules/');
+  if (at === -1) return [];
+  const parts = text.slice(at + 'node_modules/'.length).split('/');
+  const name = parts[0].startsWith('@') ? parts[0] + '/' + parts[1] : parts[0];
+  return NEVER_LOADED.includes(name) ? [name] : [];
+}))].sort();
+`;
+  const report = (load: string, loaded: string) => `const report = {};
+let seen = [];
+for (const entry of ${entries}) {
+  ${load}
+  const now = packagesIn(${loaded});
+  report[entry] = now.filter((name) => !seen.includes(name));
+  seen = now;
+}
+console.log(JSON.stringify(report));
+`;
+  writeFileSync(join(dir, 'isolation.cjs'), packagesIn + report('require(entry);', 'Object.keys(require.cache)'));
+  writeFileSync(
+    join(dir, 'isolation.mjs'),
+    packagesIn + report('await import(entry);\n  await globalThis.resolutionsSettled();', 'globalThis.resolved'),
+  );
+  writeFileSync(
+    join(dir, 'isolation-control.mjs'),
+    `${packagesIn}await import('ratelock/express');
+await import('fastify');
+await import('hono');
+await globalThis.resolutionsSettled();
+console.log(JSON.stringify(packagesIn(globalThis.resolved)));
+`,
+  );
+  writeFileSync(
+    join(dir, 'record-resolutions.mjs'),
+    `import { register } from 'node:module';
+import { MessageChannel } from 'node:worker_threads';
+const { port1, port2 } = new MessageChannel();
+globalThis.resolved = [];
+let flushed = () => undefined;
+port1.on('message', (message) => {
+  if (typeof message === 'string') globalThis.resolved.push(message);
+  else flushed();
+});
+port1.unref();
+/** Resolves once every resolution posted so far has arrived (messages on a port keep their order). */
+globalThis.resolutionsSettled = () =>
+  new Promise((resolve) => {
+    port1.ref();
+    flushed = () => {
+      port1.unref();
+      resolve();
+    };
+    port1.postMessage('flush');
+  });
+register('./resolution-hook.mjs', import.meta.url, { data: { port: port2 }, transferList: [port2] });
+`,
+  );
+  writeFileSync(
+    join(dir, 'resolution-hook.mjs'),
+    `let port;
+export function initialize(data) {
+  port = data.port;
+  port.on('message', () => port.postMessage({ flushed: true }));
+  port.unref();
+}
+export async function resolve(specifier, context, nextResolve) {
+  const result = await nextResolve(specifier, context);
+  port.postMessage(result.url);
+  return result;
+}
+`,
+  );
+}
+
+/**
  * An Express/Koa app as many are still set up: CommonJS output with node10 resolution (no
  * "exports" support: the subpaths resolve through typesVersions), exactOptionalPropertyTypes, and
  * options read from the environment (string | undefined).
@@ -202,6 +336,10 @@ import Koa from 'koa';
 import { MemoryStore, RateLimiter, type Decision } from 'ratelock';
 import { rateLimit, withLock } from 'ratelock/express';
 import * as koaAdapter from 'ratelock/koa';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import * as fastifyAdapter from 'ratelock/fastify';
+import * as honoAdapter from 'ratelock/hono';
 
 const store = process.env.NO_STORE === undefined ? new MemoryStore() : undefined;
 const app = express();
@@ -223,6 +361,18 @@ koa.use((ctx) => {
 });
 
 export const limiter = new RateLimiter({ store, limit: 2, window: '1m', prefix: process.env.PREFIX, logger: undefined });
+
+export async function legacyFastify(): Promise<void> {
+  const app = Fastify();
+  // Fastify's own register options type \`prefix\` (its route prefix) as a string: a key prefix given there must be one.
+  await app.register(fastifyAdapter.rateLimit, { store, limit: 10, window: '1s', prefix: process.env.PREFIX ?? 'rl:', global: process.env.ALL === undefined ? undefined : true });
+  app.get('/x', { config: { rateLimit: { limit: 2, window: '1m', prefix: process.env.PREFIX } } }, async (request) => request.rateLimit?.remaining ?? null);
+  app.post('/y', { preHandler: fastifyAdapter.withLock({ store, key: (request) => request.url, ttl: process.env.TTL }) }, async (request) => request.lock?.fence ?? null);
+}
+
+const legacyHono = new Hono<honoAdapter.RatelockEnv>();
+legacyHono.use(honoAdapter.rateLimit({ store, limit: 10, window: '1s', prefix: process.env.PREFIX }));
+legacyHono.get('/', (c) => c.json({ remaining: c.get('rateLimit')?.remaining ?? null, fence: c.get('lock')?.fence ?? null }));
 `;
 
 /** Shared body of esm.mjs and cjs.cjs: prints a JSON report on stdout. */
@@ -231,7 +381,28 @@ const adapterExports = (adapter) => ({
   rateLimit: typeof adapter.rateLimit,
   withLock: typeof adapter.withLock,
   rateLimitRoutes: typeof adapter.rateLimitRoutes,
+  RedisStore: typeof adapter.RedisStore,
+  ...(adapter.trustProxy === undefined ? {} : { trustProxy: typeof adapter.trustProxy }),
 });
+
+/** Two requests through a limit of 1 on a Fastify app (the plugin from the tarball) and on a Hono app. */
+async function frameworkStatuses() {
+  const stores = [new MemoryStore(), new MemoryStore()];
+  const fastify = Fastify();
+  await fastify.register(fastifyAdapter.rateLimit, { store: stores[0], limit: 1, window: '1m' });
+  fastify.get('/', async () => 'ok');
+  const hono = new Hono();
+  hono.use(honoAdapter.rateLimit({ store: stores[1], limit: 1, window: '1m', key: () => 'client' }));
+  hono.get('/', (c) => c.text('ok'));
+  const statuses = { fastify: [], hono: [] };
+  for (let i = 0; i < 2; i++) {
+    statuses.fastify.push((await fastify.inject('/')).statusCode);
+    statuses.hono.push((await hono.request('/')).status);
+  }
+  await fastify.close();
+  for (const store of stores) store.close();
+  return statuses;
+}
 
 async function consumeThree(store, id) {
   const limiter = new RateLimiter({ store, limits: [{ limit: 2, window: '1m' }] });
@@ -249,7 +420,10 @@ async function main() {
       ratelock: { RateLimiter: typeof RateLimiter, MemoryStore: typeof MemoryStore, RedisStore: typeof RedisStore, LockGuard: typeof LockGuard, keys: typeof keys },
       express: adapterExports(expressAdapter),
       koa: adapterExports(koaAdapter),
+      fastify: adapterExports(fastifyAdapter),
+      hono: adapterExports(honoAdapter),
     },
+    frameworks: await frameworkStatuses(),
   };
   const memory = new MemoryStore();
   report.memory = await consumeThree(memory, 'client-1');
@@ -272,6 +446,10 @@ import Koa from 'koa';
 import { RedisStore, MemoryStore, RateLimiter, LockGuard, keys, type Decision } from 'ratelock';
 import { rateLimit, withLock, rateLimitRoutes } from 'ratelock/express';
 import * as koaAdapter from 'ratelock/koa';
+import Fastify, { type FastifyRequest } from 'fastify';
+import { Hono, type Context } from 'hono';
+import * as fastifyAdapter from 'ratelock/fastify';
+import * as honoAdapter from 'ratelock/hono';
 
 declare global {
   namespace Express {
@@ -320,6 +498,37 @@ app.use(
 const koa = new Koa();
 koa.use(koaAdapter.rateLimit({ store: new MemoryStore(), limit: 10, window: '1s' }));
 koa.use(koaAdapter.withLock({ store, key: (ctx) => ctx.path, ttl: '30s' }));
+
+export async function fastifyApp() {
+  const app = Fastify();
+  await app.register(fastifyAdapter.rateLimit, { store, limit: 100, window: '1m', hook: 'onRequest' });
+  await app.register(fastifyAdapter.rateLimitRoutes, { store, routes: [{ route: 'POST /login', limit: 5, window: '15m', key: 'ip' }] });
+  app.post('/login', { config: { rateLimit: { limit: 5, window: '15m', key: [keys.header('x-api-key'), keys.ip()] } } }, async (request) => ({
+    remaining: request.rateLimit?.remaining,
+  }));
+  app.get('/health', { config: { rateLimit: false } }, async () => 'ok');
+  app.post<{ Body: { cartId: string } }>(
+    '/orders',
+    { preHandler: fastifyAdapter.withLock<{ Body: { cartId: string } }>({ store, key: (request) => \`cart:\${request.body.cartId}\`, ttl: '30s' }) },
+    async (request) => ({ fence: request.lock?.fence }),
+  );
+  app.post('/payments', { preHandler: fastifyAdapter.withLock({ store, replay: { ttl: '24h' } }) }, async () => 'paid');
+  app.post('/refunds/:id', fastifyAdapter.withLock({ store, key: (request) => (request.params as { id: string }).id }, async (request) => ({ fence: request.lock?.fence })));
+  return app;
+}
+
+// @ts-expect-error request.rateLimit is a Decision, not any
+export const wrongFastify = (request: FastifyRequest): string => request.rateLimit!.remaining;
+
+const hono = new Hono<honoAdapter.RatelockEnv>();
+hono.use(honoAdapter.trustProxy({ hops: 1 }));
+hono.use(honoAdapter.rateLimit({ store, limit: 100, window: '1m', key: [keys.header('x-api-key'), keys.ip()] }));
+hono.use(honoAdapter.rateLimitRoutes({ store, routes: [{ route: '/api/*', limit: 1000, window: '1h' }] }));
+hono.post('/payments', honoAdapter.withLock({ store, replay: { ttl: '24h' } }), (c) => c.json({ fence: c.get('lock')?.fence, remaining: c.get('rateLimit')?.remaining }));
+hono.post('/refunds/:id', honoAdapter.withLock({ store, key: (c) => c.req.param('id') }, (c) => c.json({ fence: c.get('lock')?.fence })));
+export const honoRemaining = (c: Context<honoAdapter.RatelockEnv>): number | undefined => c.get('rateLimit')?.remaining;
+// @ts-expect-error c.get('rateLimit') is a Decision, not any
+export const wrongHono = (c: Context<honoAdapter.RatelockEnv>): string => c.get('rateLimit')!.remaining;
 
 export async function core(): Promise<boolean> {
   const limiter = new RateLimiter({ store: new MemoryStore(), limits: [{ limit: 2, window: '1m' }] });
