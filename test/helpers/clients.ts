@@ -37,15 +37,21 @@ export type ClientTarget = { readonly url: string } | { readonly nodes: readonly
 export interface ConnectOptions {
   /** Leave the client at its library's defaults (offline queue, retries, timeouts). */
   readonly defaults?: boolean;
-  /** Do not wait for the connection (ioredis `lazyConnect`, node-redis `connect()` not awaited). */
-  readonly lazy?: boolean;
+  /**
+   * `'await'` (default): resolve once connected. `'start'`: resolve at once, the connection under
+   * way (an app serving requests right after creating its client). `'lazy'`: not started (ioredis
+   * `lazyConnect`, node-redis before `connect()`, GLIDE `lazyConnect`); `connect()` starts it.
+   */
+  readonly connection?: 'await' | 'start' | 'lazy';
+  /** `false`: ioredis `enableOfflineQueue: false`, node-redis `disableOfflineQueue: true` (GLIDE has none). */
+  readonly offlineQueue?: boolean;
 }
 
 export interface TestClient {
   readonly kind: ClientKind;
   /** The client as the library made it, to hand to RedisStore. */
   readonly client: RedisClientLike;
-  /** Starts a `lazy` client's connection (node-redis `connect()`; ioredis and GLIDE connect by themselves). */
+  /** Connects a `'lazy'` client, or waits for a `'start'`ed one. */
   connect(): Promise<void>;
   /** Closes the client, connected or not; never throws. */
   close(): Promise<void>;
@@ -58,26 +64,30 @@ const backoff = (attempt: number): number => Math.min(attempt * 50, 500);
 const ignore = (): undefined => undefined;
 
 export async function connectClient(kind: ClientKind, target: ClientTarget, options: ConnectOptions = {}): Promise<TestClient> {
-  const { defaults = false, lazy = false } = options;
+  const { defaults = false, connection = 'await', offlineQueue = true } = options;
+  const lazy = connection === 'lazy';
   switch (kind) {
     case 'ioredis': {
+      const queue = offlineQueue ? {} : { enableOfflineQueue: false };
       const client =
         'url' in target
-          ? new Redis(target.url, defaults ? { lazyConnect: lazy } : { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: backoff, lazyConnect: lazy })
-          : new Cluster([...target.nodes], defaults ? { lazyConnect: lazy } : {
-              redisOptions: { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS },
-              clusterRetryStrategy: backoff,
-              slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+          ? new Redis(target.url, { ...(defaults ? {} : { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: backoff }), lazyConnect: lazy, ...queue })
+          : new Cluster([...target.nodes], {
+              ...(defaults
+                ? {}
+                : { redisOptions: { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS }, clusterRetryStrategy: backoff, slotsRefreshTimeout: CONNECT_TIMEOUT_MS }),
               lazyConnect: lazy,
+              ...queue,
             });
       client.on('error', ignore);
       if ('nodes' in target) client.on('node error', ignore);
-      if (!lazy) await readyOf(client);
+      if (connection === 'await') await readyOf(client);
       return {
         kind,
         client,
         connect: async () => {
           if (client.status === 'wait') await client.connect();
+          await readyOf(client);
         },
         close: async () => void client.disconnect(),
       };
@@ -88,15 +98,16 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
       const RESP = kind === 'node-redis-resp3' ? 3 : 2;
       const v5 = kind === 'node-redis5';
       const socket = defaults ? {} : { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: backoff };
-      // Both majors have the same methods; typed as v6 (their generic signatures do not unify).
+      const queue = offlineQueue ? {} : { disableOfflineQueue: true };
+      // Both majors have the same methods; typed loosely (their generic signatures do not unify).
       type NodeRedis = { connect(): Promise<unknown>; destroy(): void; on(event: string, listener: () => void): unknown };
       let client: NodeRedis;
       if ('url' in target) {
-        const clientOptions = { url: target.url, RESP, socket } as const;
+        const clientOptions = { url: target.url, RESP, socket, ...queue } as const;
         client = (v5 ? createClient5(clientOptions) : createClient(clientOptions)) as unknown as NodeRedis;
       } else {
         const rootNodes = target.nodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` }));
-        const clusterOptions = { rootNodes, RESP, defaults: { socket } } as const;
+        const clusterOptions = { rootNodes, RESP, defaults: { socket, ...queue } } as const;
         client = (v5 ? createCluster5(clusterOptions) : createCluster(clusterOptions)) as unknown as NodeRedis;
       }
       client.on('error', ignore);
@@ -105,7 +116,8 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
         connecting ??= client.connect();
         await connecting;
       };
-      if (!lazy) await connect();
+      if (connection === 'await') await connect();
+      else if (connection === 'start') connect().catch(ignore);
       return {
         kind,
         client: client as unknown as RedisClientLike,
@@ -124,17 +136,81 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
       const base = {
         protocol: ProtocolVersion.RESP3,
         ...(defaults ? {} : { requestTimeout: GLIDE_TEST_REQUEST_TIMEOUT_MS }),
-        ...(lazy ? { lazyConnect: true } : {}),
+        ...(connection === 'await' ? {} : { lazyConnect: true }),
       };
       const client =
         'url' in target
           ? await GlideClient.createClient({ ...base, ...glideAddress(target.url) })
           : await GlideClusterClient.createClient({ ...base, addresses: target.nodes.map(({ host, port }) => ({ host, port })) });
-      return { kind, client: client as unknown as RedisClientLike, connect: async () => undefined, close: async () => client.close() };
+      return {
+        kind,
+        client: client as unknown as RedisClientLike,
+        connect: async () => void (await client.customCommand(['PING'])),
+        close: async () => client.close(),
+      };
     }
     default:
       throw new RangeError(`connectClient: kind must be one of ${clientKinds.join(', ')}; got ${String(kind)}`);
   }
+}
+
+/** Commands a client was handed and has not settled, counted at the method RedisStore's adapter calls. */
+export interface CommandCounter {
+  /** The client to hand to RedisStore (a transparent Proxy of the real one). */
+  readonly client: RedisClientLike;
+  /** Commands handed to the client so far. */
+  readonly sent: number;
+  /** Commands handed to the client and not settled yet. */
+  readonly pending: number;
+}
+
+/** The method each client kind's adapter sends through (src/stores/redis/clients/). */
+const SEND_METHODS: Readonly<Record<ClientKind, readonly string[]>> = {
+  ioredis: ['call', 'callBuffer'],
+  'node-redis': ['sendCommand'],
+  'node-redis-resp3': ['sendCommand'],
+  'node-redis5': ['sendCommand'],
+  glide: ['customCommand'],
+};
+
+/**
+ * `client` behind a Proxy that counts the commands RedisStore hands it. What a client was handed
+ * while its server could not answer is what waits in its queues (written to the socket, or held
+ * for a reconnect) until the server answers, whatever the client's own timeouts do with the
+ * caller's promise.
+ */
+export function countCommands(kind: ClientKind, client: RedisClientLike): CommandCounter {
+  const methods = new Set<PropertyKey>(SEND_METHODS[kind]);
+  const counts = { sent: 0, pending: 0 };
+  const wrappers = new Map<PropertyKey, unknown>();
+  const settle = (): void => void counts.pending--;
+  const proxy = new Proxy(client as object, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (!methods.has(property) || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+      let wrapper = wrappers.get(property);
+      if (wrapper === undefined) {
+        wrapper = (...args: unknown[]) => {
+          counts.sent++;
+          counts.pending++;
+          const result = Reflect.apply(value, target, args) as Promise<unknown>;
+          result.then(settle, settle);
+          return result;
+        };
+        wrappers.set(property, wrapper);
+      }
+      return wrapper;
+    },
+  });
+  return {
+    client: proxy as RedisClientLike,
+    get sent() {
+      return counts.sent;
+    },
+    get pending() {
+      return counts.pending;
+    },
+  };
 }
 
 /** GLIDE's address and database from a `redis://host:port/db` URL. */

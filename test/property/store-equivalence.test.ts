@@ -13,7 +13,13 @@
  * several calls; on Cluster grouped per master and per slot), against MemoryStore deciding them
  * one by one.
  *
- * Bounded for CI: 500 runs (300 in turns) × up to 50 operations per pair, a few seconds each.
+ * Every other client (test/helpers/clients.ts: node-redis 6 RESP2 / RESP3, node-redis 5, GLIDE)
+ * plays the same sequences against MemoryStore: standalone one operation at a time, Cluster and
+ * the crowded Cluster kinds in turns (cross-slot calls through that client's own connections).
+ *
+ * Bounded for CI: 500 runs (300 in turns) × up to 50 operations per pair on ioredis, a few seconds
+ * each; 60 runs per pair on the other clients (the Lua is the same; what differs is the transport:
+ * arguments, replies, routing), ~1 s each.
  */
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
@@ -22,11 +28,13 @@ import { bindings, library } from '../../src/stores/redis/bindings.js';
 import { ScriptRunner } from '../../src/stores/redis/script-runner.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { newRedisClient } from '../helpers/redis.js';
-import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
+import { type StoreKind, type TestStore, clientStoreKinds, createTestStore, crowdedClientStoreKinds, uniqueId } from '../helpers/stores.js';
 import { type PlayMode, type Player, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
 
 const RUNS = 500;
 const TURN_RUNS = 300;
+/** Runs per pair on the clients other than ioredis. */
+const CLIENT_RUNS = 60;
 const MAX_OPERATIONS = 50;
 /** Each run starts far from the previous one, as a fresh process would. */
 const RUN_SPACING_MS = 10_000_000;
@@ -84,6 +92,8 @@ equivalence('redis', 'cluster', 'sequential', RUNS);
 equivalence('memory', 'redis-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-by-slot', 'turns', TURN_RUNS);
+for (const kind of clientStoreKinds) equivalence('memory', kind, kind.startsWith('cluster') ? 'turns' : 'sequential', CLIENT_RUNS);
+for (const kind of crowdedClientStoreKinds) equivalence('memory', kind, 'turns', CLIENT_RUNS);
 
 /**
  * The single-decision functions (consume, peek, refund) stay in the library beside the batch

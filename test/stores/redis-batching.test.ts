@@ -4,8 +4,8 @@
  * gets its own result or its own error; a failed call fails each of its decisions with one
  * StoreError. On Cluster, one call per master (on its own connection), and decisions a master
  * does not serve right now are resent by slot. First with recording clients (what is sent), then
- * on own servers (INFO commandstats is server-wide): exactly one FCALL for a turn's decisions, and
- * the Lua's per-decision error handling.
+ * on own servers (INFO commandstats is server-wide), with every client RedisStore accepts:
+ * exactly one FCALL for a turn's decisions, and the Lua's per-decision error handling.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -17,6 +17,7 @@ import { bindings } from '../../src/stores/redis/bindings.js';
 import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { FAKE_NOW, decodeBatch, recordingClient, recordingCluster, scriptCalls } from '../helpers/recording-redis.js';
+import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -213,23 +214,23 @@ describe('Cluster grouping (recording cluster, 3 masters)', () => {
   });
 });
 
-describe('own server', () => {
+describe.each(clientKinds)('own server, %s client', (kind) => {
   let server: RedisServerHandle;
   let admin: Redis;
-  let client: Redis;
+  let tested: TestClient;
   let now = 1_750_000_000_000;
   let store: RedisStore;
 
   beforeAll(async () => {
     server = await startRedisServer();
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-    store = redisStoreForTests(client, { clock: () => now });
+    tested = await connectClient(kind, { url: server.url });
+    store = redisStoreForTests(tested.client, { clock: () => now });
     await store.ready();
   });
 
   afterAll(async () => {
-    client.disconnect();
+    await tested.close();
     admin.disconnect();
     await server.stop();
   });
@@ -282,7 +283,7 @@ describe('own server', () => {
   });
 
   it('reads the store time once per call: every consume of a turn on fresh logs gets the same stamp', async () => {
-    const plain = new RedisStore({ client });
+    const plain = new RedisStore({ client: tested.client });
     const results = await Promise.all(Array.from({ length: 50 }, () => plain.consume([limit(uniqueId('fresh'))], 1)));
     expect(new Set(results.map((result) => result.stamp)).size).toBe(1);
   });

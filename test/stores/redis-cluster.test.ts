@@ -2,7 +2,8 @@
  * RedisStore on Redis Cluster: hostile ids never split a call across slots, limits of different
  * ids (different hash tags) are decided all-or-nothing by compensation (also when a group's call
  * fails), and a master that lost the Function library is reloaded alone, with no error reaching
- * the caller.
+ * the caller — with every Cluster client RedisStore accepts (test/helpers/clients.ts). The store
+ * uses the client under test; what the test reads on the cluster goes through an ioredis Cluster.
  */
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
+import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
 import { clusterNodes, newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -22,17 +24,21 @@ async function slotOf(cluster: Cluster, key: string): Promise<number> {
   return (await cluster.call('CLUSTER', 'KEYSLOT', key)) as number;
 }
 
-describe('shared cluster', () => {
+describe.each(clientKinds)('shared cluster, %s client', (kind) => {
+  /** The admin view of the cluster (ioredis). */
   let cluster: Cluster;
+  let tested: TestClient;
   let store: RedisStore;
 
   beforeAll(async () => {
     cluster = newClusterClient();
-    store = new RedisStore({ client: cluster });
+    tested = await connectClient(kind, { nodes: clusterNodes() });
+    store = new RedisStore({ client: tested.client });
     await store.ready();
   });
 
   afterAll(async () => {
+    await tested.close();
     await cluster.quit();
   });
 
@@ -51,10 +57,12 @@ describe('shared cluster', () => {
     },
   );
 
-  it.each([
+  // ioredis's keyPrefix (the other clients have none).
+  const prefixCases = kind === 'ioredis' ? ([
     ['a plain keyPrefix', () => `${uniqueId('tenant')}:`],
     ['a keyPrefix with a hash tag (every key in its slot)', () => `{${uniqueId('tenant')}}:`],
-  ])('with %s, counts the same keys whether decisions go per master (keys in ARGV) or per slot (declared keys)', async (_label, prefixOf) => {
+  ] as const) : [];
+  it.each(prefixCases)('with %s, counts the same keys whether decisions go per master (keys in ARGV) or per slot (declared keys)', async (_label, prefixOf) => {
     const prefix = prefixOf();
     const prefixed = new Cluster(clusterNodes(), { keyPrefix: prefix, redisOptions: { maxRetriesPerRequest: 1 } });
     try {
@@ -138,7 +146,7 @@ describe('shared cluster', () => {
 
     it('reuses the first stamp in later groups when their clock is within 1 % of the window', async () => {
       let now = 1_700_000_000_000;
-      const stepping = redisStoreForTests(cluster, { clock: () => (now += 100) }); // +100 ms per call
+      const stepping = redisStoreForTests(tested.client, { clock: () => (now += 100) }); // +100 ms per call
       const a = limit(uniqueId('a'), '1m', 5);
       const b = limit(uniqueId('b'), '1m', 5);
       const { stamp } = await stepping.consume([a, b], 1);
@@ -149,7 +157,7 @@ describe('shared cluster', () => {
 
     it('documents a limitation: a group whose clock is off by more than 1 % of the window keeps its own stamp, and a refund leaves the request counted there', async () => {
       let now = 1_700_000_000_000;
-      const stepping = redisStoreForTests(cluster, { clock: () => (now += 1000) }); // +1 s per call
+      const stepping = redisStoreForTests(tested.client, { clock: () => (now += 1000) }); // +1 s per call
       const a = limit(uniqueId('a'), '1m', 5);
       const b = limit(uniqueId('b'), '1m', 5);
       const { stamp } = await stepping.consume([a, b], 1);
@@ -168,7 +176,7 @@ describe('shared cluster', () => {
   });
 });
 
-describe('own cluster: one master loses the library', () => {
+describe('own cluster: one master loses the library; a turn costs one call per master', () => {
   let handle: RedisClusterHandle;
   let cluster: Cluster;
   const direct: Redis[] = [];
@@ -193,32 +201,63 @@ describe('own cluster: one master loses the library', () => {
     return match ? Number(match[1]) : 0;
   }
 
-  it('reloads only that master, and no call fails', async () => {
-    const store = new RedisStore({ client: cluster });
-    await store.ready();
-    expect([...scriptStats(store).libraryLoads.values()]).toEqual([1, 1, 1]);
-    const limits = Array.from({ length: 60 }, (_, i) => limit(uniqueId(`spread-${i}`), '1m', 10));
-    const nodeOf = await Promise.all(limits.map(async (l) => cluster.slots[await slotOf(cluster, l.key)]![0]!));
-    const flushed = direct[1]!;
-    const flushedName = `127.0.0.1:${handle.masters[1]!.port}`;
-    expect(nodeOf).toContain(flushedName); // some keys live on the flushed master
+  async function fcalls(node: Redis): Promise<number> {
+    const match = /^cmdstat_fcall:calls=(\d+)/m.exec(await node.info('commandstats'));
+    return match ? Number(match[1]) : 0;
+  }
 
-    const loadsBefore = await Promise.all(direct.map(functionLoads));
-    await flushed.function('FLUSH');
-    const results = await Promise.allSettled(limits.map((l) => store.consume([l], 1)));
-    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+  // Cross-slot calls go through each client's own way to one master (ioredis: cluster.nodes();
+  // node-redis: the master's node client; GLIDE: routeByAddress from the adapter's slot map).
+  it.each(clientKinds)('sends a turn of decisions over keys of every master as one FCALL per master (%s client)', async (kind) => {
+    const tested = await connectClient(kind, { nodes: handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })) });
+    try {
+      const store = new RedisStore({ client: tested.client });
+      await store.ready();
+      const limits = Array.from({ length: 30 }, (_, i) => limit(uniqueId(`turn-${i}`), '1m', 5));
+      const before = await Promise.all(direct.map(fcalls));
+      const results = await Promise.all(limits.map((l) => store.consume([l], 1)));
+      const after = await Promise.all(direct.map(fcalls));
+      expect(results.every((result) => result.allowed && result.remaining === 4)).toBe(true);
+      expect(after.map((calls, i) => calls - before[i]!)).toEqual([1, 1, 1]);
+      for (const l of limits) expect(await cluster.llen(l.key)).toBe(1);
+    } finally {
+      await tested.close();
+    }
+  });
 
-    const loadsAfter = await Promise.all(direct.map(functionLoads));
-    expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
-    expect(scriptStats(store).libraryLoads.get(flushedName)).toBe(2);
+  // One cluster for every client, one after another: each store loads everywhere first, then the
+  // same master is flushed under it.
+  it.each(clientKinds)('reloads only that master, and no call fails (%s client)', async (kind) => {
+    const tested = await connectClient(kind, { nodes: handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })) });
+    try {
+      const store = new RedisStore({ client: tested.client });
+      await store.ready();
+      expect([...scriptStats(store).libraryLoads.values()]).toEqual([1, 1, 1]);
+      const limits = Array.from({ length: 60 }, (_, i) => limit(uniqueId(`spread-${i}`), '1m', 10));
+      const nodeOf = await Promise.all(limits.map(async (l) => cluster.slots[await slotOf(cluster, l.key)]![0]!));
+      const flushed = direct[1]!;
+      const flushedName = `127.0.0.1:${handle.masters[1]!.port}`;
+      expect(nodeOf).toContain(flushedName); // some keys live on the flushed master
+
+      const loadsBefore = await Promise.all(direct.map(functionLoads));
+      await flushed.function('FLUSH');
+      const results = await Promise.allSettled(limits.map((l) => store.consume([l], 1)));
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+
+      const loadsAfter = await Promise.all(direct.map(functionLoads));
+      expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
+      expect(scriptStats(store).libraryLoads.get(flushedName)).toBe(2);
+    } finally {
+      await tested.close();
+    }
   });
 });
 
-describe('a Cluster client used right after it was created', () => {
+describe.each(clientKinds)('a %s Cluster client used right after it was created', (kind) => {
   it('answers the first calls (connect, node discovery and FUNCTION LOAD happen first, within budget)', async () => {
-    const client = newClusterClient();
+    const tested = await connectClient(kind, { nodes: clusterNodes() }, { connection: 'start' });
     try {
-      const store = new RedisStore({ client });
+      const store = new RedisStore({ client: tested.client });
       const id = uniqueId('fresh-cluster');
       const limits: StoreLimit[] = [{ key: limitKey('rl:', id, '1m'), windowMs: 60_000, limit: 2 }];
       const started = performance.now();
@@ -226,7 +265,7 @@ describe('a Cluster client used right after it was created', () => {
       expect(results.map((r) => r.allowed).sort()).toEqual([false, true, true]);
       expect(performance.now() - started).toBeLessThan(1_000);
     } finally {
-      client.disconnect();
+      await tested.close();
     }
   });
 });

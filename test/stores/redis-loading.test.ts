@@ -1,31 +1,41 @@
 /**
  * How RedisStore gets its scripts onto a server and keeps them there: lazy FUNCTION LOAD, a single
  * reload per lost library (however many calls fail at once), the EVALSHA/EVAL fallback, SHA1s
- * computed here matching SCRIPT LOAD, and fast failure when Redis is away. Each test group starts
- * its own server: FUNCTION FLUSH, SCRIPT FLUSH, MONITOR and CONFIG SET are server-wide.
+ * computed here matching SCRIPT LOAD, a replica refusing the load, and fast failure when Redis is
+ * away — on every client RedisStore accepts (test/helpers/clients.ts). Each client gets servers of
+ * its own: FUNCTION FLUSH, SCRIPT FLUSH, MONITOR and CONFIG SET are server-wide. What the test reads
+ * or changes on the server goes through an ioredis admin connection, never the client under test.
  */
 import { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/core/errors.js';
+import { RateLimiter } from '../../src/core/rate-limiter.js';
 import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { bindings, library } from '../../src/stores/redis/bindings.js';
+import { LOAD_REFUSAL_MS } from '../../src/stores/redis/script-runner.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
+import { type ClientKind, type ConnectOptions, type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
-const clients: Redis[] = [];
+const open: (TestClient | Redis)[] = [];
 
-function connect(server: RedisServerHandle, options: { lazyConnect?: boolean; enableAutoPipelining?: boolean } = {}): Redis {
-  const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100, ...options });
-  client.on('error', () => {}); // reconnect noise while a server is stopped on purpose
-  clients.push(client);
-  return client;
+/** An ioredis admin connection (reads and changes the server apart from the client under test). */
+function adminOf(server: RedisServerHandle): Redis {
+  const admin = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  admin.on('error', () => {}); // reconnect noise while a server is stopped on purpose
+  open.push(admin);
+  return admin;
 }
 
-afterEach(() => {
-  while (clients.length > 0) clients.pop()!.disconnect();
+afterEach(async () => {
+  for (const client of open.splice(0)) {
+    if (client instanceof Redis) client.disconnect();
+    else await client.close();
+  }
 });
 
 function perMinute(max = 1000): StoreLimit {
@@ -33,168 +43,329 @@ function perMinute(max = 1000): StoreLimit {
 }
 
 /** Calls of one command on the server (INFO commandstats), e.g. `function|load`, `evalsha`. */
-async function commandCalls(client: Redis, command: string): Promise<number> {
-  const info = await client.info('commandstats');
+async function commandCalls(admin: Redis, command: string): Promise<number> {
+  const info = await admin.info('commandstats');
   const match = new RegExp(`^cmdstat_${command.replace('|', '\\|')}:calls=(\\d+)`, 'm').exec(info);
   return match ? Number(match[1]) : 0;
+}
+
+/** Every attempt of one command, refused ones included (`rejected_calls`, `failed_calls`). */
+async function commandAttempts(admin: Redis, command: string): Promise<number> {
+  const info = await admin.info('commandstats');
+  const line = new RegExp(`^cmdstat_${command.replace('|', '\\|')}:(.*)$`, 'm').exec(info)?.[1] ?? '';
+  const field = (name: string) => Number(new RegExp(`(?:^|,)${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+  return field('calls') + field('rejected_calls') + field('failed_calls');
 }
 
 function totalLoads(store: RedisStore): number {
   return [...scriptStats(store).libraryLoads.values()].reduce((sum, loads) => sum + loads, 0);
 }
 
-describe('Function library', () => {
-  let server: RedisServerHandle;
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterAll(() => server.stop());
+describe.each(clientKinds)('%s client', (kind: ClientKind) => {
+  async function connect(server: RedisServerHandle, options: ConnectOptions = {}): Promise<TestClient> {
+    const client = await connectClient(kind, { url: server.url }, options);
+    open.push(client);
+    return client;
+  }
 
-  it('is loaded lazily by the first call and registers every operation', async () => {
-    const admin = connect(server);
-    await admin.function('FLUSH');
-    const store = new RedisStore({ client: admin });
-    expect(await admin.call('FUNCTION', 'LIST')).toEqual([]); // the constructor sends nothing
-    expect(await store.consume([perMinute()], 1)).toMatchObject({ allowed: true });
-    const [listed] = (await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', library.name)) as unknown[][];
-    const functions = (listed![5] as string[][]).map((fn) => fn[1]).sort();
-    expect(functions).toEqual(Object.values(bindings).map((binding) => binding.script.functionName).sort());
-    expect(scriptStats(store)).toMatchObject({ mode: 'function' });
-    expect(totalLoads(store)).toBe(1);
-  });
-
-  it.each([false, true])('reloads once per FUNCTION FLUSH, however many concurrent calls hit the missing library (auto-pipelining: %s)', async (enableAutoPipelining) => {
-    const client = connect(server, { enableAutoPipelining });
-    const admin = connect(server);
-    const store = new RedisStore({ client });
-    const limit = perMinute(100_000);
-    await store.ready();
-    const loadsBefore = await commandCalls(admin, 'function|load');
-    for (let flush = 1; flush <= 3; flush++) {
-      await admin.function('FLUSH');
-      const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.consume([limit], 1)));
-      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
-      expect(totalLoads(store)).toBe(1 + flush);
-    }
-    expect(await commandCalls(admin, 'function|load')).toBe(loadsBefore + 3);
-    expect(await admin.llen(limit.key)).toBe(150);
-  });
-
-  it('rethrows other errors as StoreError without reloading', async () => {
-    const client = connect(server);
-    const store = new RedisStore({ client });
-    await store.ready();
-    const limit = perMinute();
-    await client.set(limit.key, 'not a list');
-    const failure = store.consume([limit], 1);
-    await expect(failure).rejects.toBeInstanceOf(StoreError);
-    await expect(failure).rejects.toThrow(/Redis script consume failed: .*WRONGTYPE/);
-    expect(totalLoads(store)).toBe(1);
-  });
-
-  it.each([
-    ['two integers for a consume', '{1, 2}', /malformed reply from Redis script batch \(expected 7 integers\)/],
-    ['an index out of range', '{1, 5, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected allowed 0\|1 and index in \[0, 0\]\)/],
-    ['a value too many', '{1, 0, 0, 0, 0, 0, 0, 7}', /malformed reply from Redis script batch \(expected 7 values for 1 decisions\)/],
-    ['no array', "'OK'", /malformed reply from Redis script batch \(expected an array\)/],
-  ])('turns a malformed reply (%s) into a StoreError naming the script', async (_label, reply, message) => {
-    const client = connect(server);
-    const store = new RedisStore({ client });
-    await store.ready();
-    const impostor = `#!lua name=${library.name}\nredis.register_function('${bindings.batch.script.functionName}', function() return ${reply} end)`;
-    await client.function('LOAD', 'REPLACE', impostor);
-    const failure = store.consume([perMinute()], 1);
-    await expect(failure).rejects.toBeInstanceOf(StoreError);
-    await expect(failure).rejects.toThrow(message);
-    await client.function('FLUSH');
-  });
-
-  it('is refused before writing anything when Redis is out of memory (no allow-oom flag)', async () => {
-    const client = connect(server);
-    const store = new RedisStore({ client });
-    await store.ready();
-    const limit = perMinute();
-    await client.config('SET', 'maxmemory', '1');
-    try {
-      await expect(store.consume([limit], 1)).rejects.toThrow(/OOM/);
-    } finally {
-      await client.config('SET', 'maxmemory', '0');
-    }
-    expect(await client.exists(limit.key)).toBe(0);
-  });
-});
-
-describe('EVALSHA fallback', () => {
-  let server: RedisServerHandle;
-  beforeAll(async () => {
-    server = await startRedisServer();
-  });
-  afterAll(() => server.stop());
-
-  it('computes the SHA1 that SCRIPT LOAD answers, for every script', async () => {
-    const admin = connect(server);
-    for (const { script } of Object.values(bindings)) {
-      expect(await admin.script('LOAD', script.evalSource)).toBe(script.sha1);
-    }
-  });
-
-  it('sends EVALSHA, falls back to EVAL on NOSCRIPT after SCRIPT FLUSH, then EVALSHA again', async () => {
-    const client = connect(server);
-    const store = redisStoreForTests(client, { mode: 'eval' });
-    await store.ready();
-    const limit = perMinute();
-    await store.consume([limit], 1);
-    const monitor = await connect(server).monitor();
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.batch.script.sha1 ? 'sha' : 'source'}`);
+  describe('Function library', () => {
+    let server: RedisServerHandle;
+    let admin: Redis;
+    beforeAll(async () => {
+      server = await startRedisServer();
+      admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
     });
-    await client.script('FLUSH');
-    await store.consume([limit], 1);
-    await store.consume([limit], 1);
-    await client.ping(); // MONITOR has relayed everything before this reply
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    monitor.disconnect();
-    expect(seen).toEqual(['EVALSHA sha', 'EVAL source', 'EVALSHA sha']);
-    expect(await client.llen(limit.key)).toBe(3);
-    expect(scriptStats(store).mode).toBe('eval');
-  });
+    afterAll(async () => {
+      admin.disconnect();
+      await server.stop();
+    });
 
-  it.each([false, true])('reloads every concurrent call after SCRIPT FLUSH (auto-pipelining: %s)', async (enableAutoPipelining) => {
-    const client = connect(server, { enableAutoPipelining });
-    const store = redisStoreForTests(client, { mode: 'eval' });
-    await store.ready();
-    const limit = perMinute(100_000);
-    for (let flush = 0; flush < 3; flush++) {
-      await client.script('FLUSH');
-      const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.consume([limit], 1)));
-      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
-    }
-    expect(await client.llen(limit.key)).toBe(150);
-  });
-
-  it('is chosen by itself on a server without the FUNCTION command', async () => {
-    const functionless = await startRedisServer({ args: ['--rename-command', 'FUNCTION', '""'] });
-    try {
-      const client = connect(functionless);
+    it('is loaded by the first call (or by the store in the background) and registers every operation', async () => {
+      await admin.function('FLUSH');
+      const { client } = await connect(server);
       const store = new RedisStore({ client });
-      await store.ready(); // connects; FUNCTION LOAD fails as an unknown command
-      const limit = perMinute(2);
-      expect(await store.consume([limit], 1)).toMatchObject({ allowed: true, remaining: 1 });
-      expect(await store.consume([limit], 2)).toMatchObject({ allowed: false, remaining: 1 });
+      expect(await store.consume([perMinute()], 1)).toMatchObject({ allowed: true });
+      const [listed] = (await admin.call('FUNCTION', 'LIST', 'LIBRARYNAME', library.name)) as unknown[][];
+      const functions = (listed![5] as string[][]).map((fn) => fn[1]).sort();
+      expect(functions).toEqual(Object.values(bindings).map((binding) => binding.script.functionName).sort());
+      expect(scriptStats(store)).toMatchObject({ mode: 'function' });
+      expect(totalLoads(store)).toBe(1);
+    });
+
+    // ioredis runs it twice: without and with auto-pipelining (commands of a tick sent as one pipeline).
+    const pipelining = kind === 'ioredis' ? [false, true] : [false];
+    it.each(pipelining)('reloads once per FUNCTION FLUSH, however many concurrent calls hit the missing library (ioredis auto-pipelining: %s)', async (enableAutoPipelining) => {
+      const client = enableAutoPipelining ? new Redis(server.url, { maxRetriesPerRequest: 1, enableAutoPipelining }) : (await connect(server)).client;
+      if (client instanceof Redis) open.push(client);
+      const store = new RedisStore({ client });
+      const limit = perMinute(100_000);
+      await store.ready();
+      const loadsBefore = await commandCalls(admin, 'function|load');
+      for (let flush = 1; flush <= 3; flush++) {
+        await admin.function('FLUSH');
+        // Decisions of one turn (one batch call) and lock calls of their own, all meeting the loss.
+        const results = await Promise.allSettled([
+          ...Array.from({ length: 50 }, () => store.consume([limit], 1)),
+          ...Array.from({ length: 5 }, () => store.acquireLock({ lock: `lk:{${uniqueId('l')}}`, fence: `lk:{x}:fence` }, 't', 1_000)),
+        ]);
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+        expect(totalLoads(store)).toBe(1 + flush);
+      }
+      expect(await commandCalls(admin, 'function|load')).toBe(loadsBefore + 3);
+      expect(await admin.llen(limit.key)).toBe(150);
+    });
+
+    it('rethrows other errors as StoreError without reloading', async () => {
+      const { client } = await connect(server);
+      const store = new RedisStore({ client });
+      await store.ready();
+      const limit = perMinute();
+      await admin.set(limit.key, 'not a list');
+      const failure = store.consume([limit], 1);
+      await expect(failure).rejects.toBeInstanceOf(StoreError);
+      await expect(failure).rejects.toThrow(/Redis script consume failed: .*WRONGTYPE/);
+      expect(totalLoads(store)).toBe(1);
+    });
+
+    it.each([
+      ['two integers for a consume', '{1, 2}', /malformed reply from Redis script batch \(expected 7 integers\)/],
+      ['an index out of range', '{1, 5, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected allowed [0-9|]+ and index in \[0, 0\]\)/],
+      ['a value too many', '{1, 0, 0, 0, 0, 0, 0, 7}', /malformed reply from Redis script batch \(expected 7 values for 1 decisions\)/],
+      ['no array', "'OK'", /malformed reply from Redis script batch \(expected an array\)/],
+    ])('turns a malformed reply (%s) into a StoreError naming the script', async (_label, reply, message) => {
+      const { client } = await connect(server);
+      const store = new RedisStore({ client });
+      await store.ready();
+      const impostor = `#!lua name=${library.name}\nredis.register_function('${bindings.batch.script.functionName}', function() return ${reply} end)`;
+      await admin.function('LOAD', 'REPLACE', impostor);
+      const failure = store.consume([perMinute()], 1);
+      await expect(failure).rejects.toBeInstanceOf(StoreError);
+      await expect(failure).rejects.toThrow(message);
+      await admin.function('FLUSH');
+    });
+
+    it('is refused before writing anything when Redis is out of memory (no allow-oom flag)', async () => {
+      const { client } = await connect(server);
+      const store = new RedisStore({ client });
+      await store.ready();
+      const limit = perMinute();
+      await admin.config('SET', 'maxmemory', '1');
+      try {
+        await expect(store.consume([limit], 1)).rejects.toThrow(/OOM/);
+      } finally {
+        await admin.config('SET', 'maxmemory', '0');
+      }
+      expect(await admin.exists(limit.key)).toBe(0);
+    });
+
+    it('reads binary bodies back byte for byte (replies read as Buffers where the store needs them)', async () => {
+      const { client } = await connect(server);
+      const store = new RedisStore({ client });
+      const keys = { record: `idem:{${uniqueId('bin')}}`, fence: `idem:{x}:fence` };
+      const body = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+      expect(await store.beginIdempotent(keys, 't', 'fp', 10_000)).toMatchObject({ state: 'acquired' });
+      expect(await store.completeIdempotent(keys, 't', { status: 200, headers: { 'content-type': 'application/octet-stream' }, body }, 10_000)).toBe(true);
+      const replay = await store.beginIdempotent(keys, 'u', 'fp', 10_000);
+      expect(replay.state === 'replay' && Buffer.compare(replay.response.body!, body)).toBe(0);
+    });
+  });
+
+  describe('EVALSHA fallback', () => {
+    let server: RedisServerHandle;
+    let admin: Redis;
+    beforeAll(async () => {
+      server = await startRedisServer();
+      admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    });
+    afterAll(async () => {
+      admin.disconnect();
+      await server.stop();
+    });
+
+    it('sends EVALSHA, falls back to EVAL on NOSCRIPT after SCRIPT FLUSH, then EVALSHA again', async () => {
+      const { client } = await connect(server);
+      const store = redisStoreForTests(client, { mode: 'eval' });
+      await store.ready();
+      const limit = perMinute();
+      await store.consume([limit], 1);
+      const monitor = await adminOf(server).monitor();
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.batch.script.sha1 ? 'sha' : 'source'}`);
+      });
+      await admin.script('FLUSH');
+      await store.consume([limit], 1);
+      await store.consume([limit], 1);
+      await admin.ping(); // MONITOR has relayed everything before this reply
+      await sleep(50);
+      monitor.disconnect();
+      expect(seen).toEqual(['EVALSHA sha', 'EVAL source', 'EVALSHA sha']);
+      expect(await admin.llen(limit.key)).toBe(3);
       expect(scriptStats(store).mode).toBe('eval');
-      expect(await client.script('EXISTS', bindings.batch.script.sha1)).toEqual([1]);
-    } finally {
-      await functionless.stop();
+    });
+
+    it('reloads every concurrent call after SCRIPT FLUSH', async () => {
+      const { client } = await connect(server);
+      const store = redisStoreForTests(client, { mode: 'eval' });
+      await store.ready();
+      const limit = perMinute(100_000);
+      for (let flush = 0; flush < 3; flush++) {
+        await admin.script('FLUSH');
+        const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.consume([limit], 1)));
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      }
+      expect(await admin.llen(limit.key)).toBe(150);
+    });
+
+    it('is chosen by itself on a server without the FUNCTION command', async () => {
+      const functionless = await startRedisServer({ args: ['--rename-command', 'FUNCTION', '""'] });
+      try {
+        const { client } = await connect(functionless);
+        const store = new RedisStore({ client });
+        await store.ready(); // connects; FUNCTION LOAD fails as an unknown command
+        const limit = perMinute(2);
+        expect(await store.consume([limit], 1)).toMatchObject({ allowed: true, remaining: 1 });
+        expect(await store.consume([limit], 2)).toMatchObject({ allowed: false, remaining: 1 });
+        expect(scriptStats(store).mode).toBe('eval');
+        expect(await adminOf(functionless).script('EXISTS', bindings.batch.script.sha1)).toEqual([1]);
+      } finally {
+        await functionless.stop();
+      }
+    });
+  });
+
+  describe('a store whose client points at a replica', () => {
+    // GLIDE's standalone client looks for the primary among its addresses and refuses to start without one.
+    if (kind === 'glide') {
+      it('GLIDE: a client cannot be created on a replica alone (no primary), so no store can point at one', async () => {
+        const master = await startRedisServer();
+        const replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+        try {
+          await expect(connect(replica)).rejects.toThrow(/No primary node found/);
+        } finally {
+          await replica.stop();
+          await master.stop();
+        }
+      });
+      return;
     }
+
+    it(`answers READONLY as a store error and sends FUNCTION LOAD at most once per ${LOAD_REFUSAL_MS} ms, not with every call`, async () => {
+      const master = await startRedisServer();
+      const replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+      try {
+        // A replica refuses writes (READONLY) whether its link to the master is up yet or not.
+        const replicaAdmin = adminOf(replica);
+        const { client } = await connect(replica);
+        const store = new RedisStore({ client });
+        const before = await commandAttempts(replicaAdmin, 'function|load');
+        const started = performance.now();
+        const outcomes = [];
+        for (let i = 0; i < 20; i++) outcomes.push(await store.consume([perMinute()], 1).then(() => 'allowed', (err: Error) => err.message));
+        const elapsed = performance.now() - started;
+        const loads = (await commandAttempts(replicaAdmin, 'function|load')) - before;
+        expect(outcomes.every((outcome) => /READONLY/.test(outcome))).toBe(true);
+        // The constructor's background load and the first call share one attempt; later ones wait out the refusal.
+        expect(loads).toBeLessThanOrEqual(1 + Math.floor(elapsed / LOAD_REFUSAL_MS));
+      } finally {
+        await replica.stop();
+        await master.stop();
+      }
+    });
+  });
+
+  describe('Redis unavailable', () => {
+    it('fails within the budget, then at once without sending, while Redis is down', async () => {
+      const server = await startRedisServer();
+      try {
+        const { client } = await connect(server);
+        const store = new RedisStore({ client });
+        await store.ready();
+        const limiter = new RateLimiter({ store, limit: 1_000, window: '1m', timeout: 300, logger: { warn: () => undefined } });
+        await server.stop();
+        await sleep(50); // the client sees its connection close (where it can tell)
+        const samples: { at: number; ms: number; reason: string }[] = [];
+        const origin = performance.now();
+        while (performance.now() - origin < 600) {
+          const started = performance.now();
+          const decision = await limiter.consume(uniqueId('down'));
+          samples.push({ at: started - origin, ms: performance.now() - started, reason: decision.reason });
+          await sleep(20);
+        }
+        expect(samples.every((sample) => sample.reason === 'store-error' || sample.reason === 'store-timeout')).toBe(true);
+        expect(Math.max(...samples.map((sample) => sample.ms))).toBeLessThan(300 + 100);
+        // Clients that report their connection state fail fast from the start; GLIDE reports none,
+        // so its first calls wait (one stall window, STALL_MS), and every later one fails at once.
+        const fastFrom = kind === 'glide' ? 350 : 0;
+        expect(samples.filter((sample) => sample.at >= fastFrom).every((sample) => sample.ms < 50 && sample.reason === 'store-error')).toBe(true);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    it('sends a call made during the first connection once connected (an app serving right after start-up)', async () => {
+      const server = await startRedisServer();
+      try {
+        const { client } = await connect(server, { connection: 'start' });
+        const store = new RedisStore({ client }); // starts connecting and loading in the background
+        await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).resolves.toMatchObject({ acquired: true });
+      } finally {
+        await server.stop();
+      }
+    });
   });
 });
 
-describe('Redis unavailable', () => {
+describe('ioredis only', () => {
+  it('computes the SHA1 that SCRIPT LOAD answers, for every script', async () => {
+    const server = await startRedisServer();
+    try {
+      const admin = adminOf(server);
+      for (const { script } of Object.values(bindings)) {
+        expect(await admin.script('LOAD', script.evalSource)).toBe(script.sha1);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('sends a call made before a lazyConnect client connected once it has', async () => {
+    const server = await startRedisServer();
+    try {
+      const client = new Redis(server.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+      open.push(client);
+      expect(client.status).toBe('wait');
+      const store = new RedisStore({ client });
+      await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).resolves.toMatchObject({ acquired: true });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('fails fast once a client that was ready is reconnecting, even mid-reconnect ("connecting")', async () => {
+    const server = await startRedisServer();
+    const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+    client.on('error', () => {});
+    open.push(client);
+    try {
+      const store = new RedisStore({ client });
+      await store.ready();
+      await server.stop();
+      for (const status of ['reconnecting', 'connecting', 'connect']) {
+        Object.defineProperty(client, 'status', { value: status, configurable: true, writable: true });
+        await expect(store.consume([perMinute()], 1)).rejects.toThrow(`not ready (status: ${status})`);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('fails fast with a StoreError when the client is not ready, instead of queueing', async () => {
     const server = await startRedisServer();
     try {
-      const client = connect(server);
+      const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+      client.on('error', () => {});
+      open.push(client);
       const store = new RedisStore({ client });
       await store.ready();
       await server.stop();
@@ -205,36 +376,6 @@ describe('Redis unavailable', () => {
       await expect(failure).rejects.toThrow(/Redis client not ready \(status: (connecting|reconnecting|close|end)\)/);
       expect(performance.now() - started).toBeLessThan(50);
     } finally {
-      await server.stop();
-    }
-  });
-
-  it('sends a call made during the first connection once connected (an app serving right after start-up)', async () => {
-    const server = await startRedisServer();
-    const client = connect(server, { lazyConnect: true });
-    try {
-      expect(client.status).toBe('wait');
-      const store = new RedisStore({ client }); // starts connecting and loading in the background
-      await expect(store.acquireLock({ lock: 'l', fence: 'f' }, 't', 1000)).resolves.toMatchObject({ acquired: true });
-    } finally {
-      client.disconnect();
-      await server.stop();
-    }
-  });
-
-  it('fails fast once a client that was ready is reconnecting, even mid-reconnect ("connecting")', async () => {
-    const server = await startRedisServer();
-    const client = connect(server);
-    try {
-      const store = new RedisStore({ client });
-      await store.ready();
-      await server.stop();
-      for (const status of ['reconnecting', 'connecting', 'connect']) {
-        Object.defineProperty(client, 'status', { value: status, configurable: true, writable: true });
-        await expect(store.consume([perMinute()], 1)).rejects.toThrow(`not ready (status: ${status})`);
-      }
-    } finally {
-      client.disconnect();
       await server.stop();
     }
   });

@@ -175,11 +175,14 @@ export const STALL_MS = 100;
 
 /**
  * After a probe ended without a reply (the client gave up on it: its own request timeout, the
- * connection closed), the next probe is sent no sooner than this. Clients that time requests out
- * themselves (GLIDE: 250 ms by default) may still hold a timed-out request until the server
- * answers, so this bounds what probes add to their queue: ≤ 4 a second.
+ * connection closed), the next probe waits this long, doubled after each probe without a reply up
+ * to MAX_PROBE_INTERVAL_MS. Clients that time requests out themselves (GLIDE: 250 ms by default)
+ * still hold a timed-out request until the server answers, so this bounds what probes add to their
+ * queue (≤ 5 in the first 5 s of an outage, then 1 a second), while a server that is back is found
+ * within a second.
  */
 export const PROBE_INTERVAL_MS = 250;
+export const MAX_PROBE_INTERVAL_MS = 1_000;
 
 /**
  * Whether a rejection is a reply of the server (`ERR …`, `WRONGTYPE …`, `NOSCRIPT …`, `MOVED …`,
@@ -197,11 +200,13 @@ export function isErrorReply(err: unknown): boolean {
  * rate × outage. So: when calls are outstanding and no reply has come for STALL_MS, confirmed one
  * event-loop turn later (so that a blocked event loop, whose replies are waiting in the socket,
  * never counts as a stalled Redis), the connection is stalled. Then new calls fail at once with a
- * StoreError, without being sent, except one probe at a time (at most one per PROBE_INTERVAL_MS
- * after a probe that got no reply). The first reply of any call reopens the gate.
+ * StoreError, without being sent, except one probe at a time (after a probe that got no reply,
+ * the next one waits PROBE_INTERVAL_MS, doubling up to MAX_PROBE_INTERVAL_MS). The first reply of
+ * any call reopens the gate.
  *
- * Bound: the calls made within STALL_MS (plus one event-loop turn) of the last reply, plus one
- * probe per PROBE_INTERVAL_MS at most while the client times its requests out itself (else one).
+ * Bound on the commands a stalled connection is handed: the calls made within STALL_MS (plus one
+ * event-loop turn) of the last reply, plus one probe — or, with a client that times its requests
+ * out itself, one probe per interval above.
  *
  * O(1) per call: a counter, the time of the last progress and two flags; no timer, no promise per
  * call (one setImmediate per suspicion of a stall).
@@ -214,6 +219,7 @@ export class InFlightGate {
   #confirming = false;
   #probing = false;
   #nextProbeAt = 0;
+  #probeInterval = PROBE_INTERVAL_MS;
   /** The stall is confirmed only if no progress happened since it was suspected. */
   readonly #confirm = (): void => {
     this.#confirming = false;
@@ -263,10 +269,14 @@ export class InFlightGate {
     if (replied) {
       this.#lastProgress = performance.now();
       this.#stalled = false;
+      this.#probeInterval = PROBE_INTERVAL_MS;
     }
     if (probe) {
       this.#probing = false;
-      if (!replied) this.#nextProbeAt = performance.now() + PROBE_INTERVAL_MS;
+      if (!replied) {
+        this.#nextProbeAt = performance.now() + this.#probeInterval;
+        this.#probeInterval = Math.min(this.#probeInterval * 2, MAX_PROBE_INTERVAL_MS);
+      }
     }
   }
 }

@@ -1,0 +1,144 @@
+/**
+ * A frozen Redis (SIGSTOP: the TCP connection stays open, no error, the client stays "ready"):
+ * each call answers within its budget, and once the connection has not answered for STALL_MS the
+ * store stops handing the client new commands (they fail at once, one probe at a time), so the
+ * client's queue of commands awaiting a reply stops growing; the first reply after SIGCONT opens
+ * the gate again. On every client: standalone, and on Cluster with one master frozen, where the
+ * other masters keep answering (the gate is per server). The fault tier (a1-a2-outages.fault.ts)
+ * measures the same over HTTP for longer.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RateLimiter } from '../../src/core/rate-limiter.js';
+import type { StoreLimit } from '../../src/core/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { MAX_PROBE_INTERVAL_MS, STALL_MS } from '../../src/stores/redis/client.js';
+import { keySlot } from '../../src/stores/redis/hash-tag.js';
+import { type ClientKind, clientKinds, connectClient, countCommands } from '../helpers/clients.js';
+import { limitKey } from '../helpers/keys.js';
+import { startRedisCluster, startRedisServer, type RedisClusterHandle, type RedisServerHandle } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+const TIMEOUT_MS = 100;
+const INTERVAL_MS = 10;
+const FROZEN_MS = 600;
+/** Calls made while the gate is still open (STALL_MS + a turn, at one per INTERVAL_MS), plus probes. */
+const SENT_WHILE_FROZEN_BOUND = Math.ceil((STALL_MS + 50) / INTERVAL_MS) + 3;
+const quiet = { warn: () => undefined };
+
+interface Sample {
+  readonly at: number;
+  readonly ms: number;
+  readonly reason: string;
+}
+
+/** Decisions on `id` every INTERVAL_MS for `durationMs`; each one's start (from `origin`), duration and reason. */
+async function traffic(limiter: RateLimiter, id: () => string, durationMs: number, origin: number): Promise<Sample[]> {
+  const pending: Promise<Sample>[] = [];
+  const end = performance.now() + durationMs;
+  while (performance.now() < end) {
+    const started = performance.now();
+    pending.push(limiter.consume(id()).then((decision) => ({ at: started - origin, ms: performance.now() - started, reason: decision.reason })));
+    await sleep(INTERVAL_MS);
+  }
+  return Promise.all(pending);
+}
+
+describe.each(clientKinds)('%s client, Redis frozen', (kind: ClientKind) => {
+  describe('standalone', () => {
+    let server: RedisServerHandle;
+    beforeAll(async () => {
+      server = await startRedisServer();
+    });
+    afterAll(() => server.stop());
+
+    it('answers every call within its budget, stops sending once the connection stalls, and recovers after SIGCONT', async () => {
+      const tested = await connectClient(kind, { url: server.url }, { defaults: true });
+      try {
+        const counter = countCommands(kind, tested.client);
+        const store = new RedisStore({ client: counter.client });
+        await store.ready();
+        const limiter = new RateLimiter({ store, limit: 1_000_000, window: '1h', timeout: TIMEOUT_MS, logger: quiet });
+        const id = uniqueId('stall');
+        const origin = performance.now();
+        server.kill('SIGSTOP');
+        const sentBefore = counter.sent;
+        const frozen = traffic(limiter, () => id, FROZEN_MS, origin);
+        await sleep(FROZEN_MS);
+        const sentWhileFrozen = counter.sent - sentBefore;
+        server.kill('SIGCONT');
+        const samples = await frozen;
+        // After SIGCONT: the gate opens at the first reply (GLIDE: its next probe, ≤ MAX_PROBE_INTERVAL_MS).
+        const resumed = performance.now();
+        let recoveredAfter = Number.POSITIVE_INFINITY;
+        while (performance.now() - resumed < MAX_PROBE_INTERVAL_MS + 300) {
+          if ((await limiter.consume(id)).reason === 'allowed') {
+            recoveredAfter = performance.now() - resumed;
+            break;
+          }
+          await sleep(INTERVAL_MS);
+        }
+
+        expect(Math.max(...samples.map((sample) => sample.ms))).toBeLessThan(TIMEOUT_MS + 60);
+        expect(samples.every((sample) => sample.reason === 'store-timeout' || sample.reason === 'store-error')).toBe(true);
+        expect(samples.some((sample) => sample.reason === 'store-error')).toBe(true); // failed at once, not sent
+        expect(sentWhileFrozen).toBeLessThanOrEqual(SENT_WHILE_FROZEN_BOUND);
+        expect(recoveredAfter).toBeLessThanOrEqual(MAX_PROBE_INTERVAL_MS + 300);
+        expect((await limiter.consume(id)).reason).toBe('allowed');
+      } finally {
+        server.kill('SIGCONT');
+        await tested.close();
+      }
+    });
+  });
+
+  describe('Cluster, one master frozen', () => {
+    let cluster: RedisClusterHandle;
+    beforeAll(async () => {
+      cluster = await sharedCluster();
+    });
+
+    it('keeps answering on the other masters while the frozen one fails fast', async () => {
+      const nodes = cluster.masters.map((node) => ({ host: '127.0.0.1', port: node.port }));
+      const tested = await connectClient(kind, { nodes }, { defaults: true });
+      const frozen = cluster.masters[0]!;
+      try {
+        const store = new RedisStore({ client: tested.client });
+        await store.ready();
+        const limiter = new RateLimiter({ store, limit: 1_000_000, window: '1h', timeout: TIMEOUT_MS, logger: quiet });
+        // Ids whose keys live on the frozen master and elsewhere, by the slot ranges as created (3 equal parts).
+        const onFrozen = idServedBy(limiter, (slot) => slot <= 5460);
+        const elsewhere = idServedBy(limiter, (slot) => slot > 5460);
+        const origin = performance.now();
+        frozen.kill('SIGSTOP');
+        const [stuck, served] = await Promise.all([traffic(limiter, () => onFrozen, FROZEN_MS, origin), traffic(limiter, () => elsewhere, FROZEN_MS, origin)]);
+        frozen.kill('SIGCONT');
+        expect(Math.max(...stuck.map((sample) => sample.ms))).toBeLessThan(TIMEOUT_MS + 60);
+        expect(stuck.some((sample) => sample.reason === 'store-error' && sample.ms < 20)).toBe(true);
+        expect(served.every((sample) => sample.reason === 'allowed')).toBe(true);
+      } finally {
+        frozen.kill('SIGCONT');
+        await tested.close();
+      }
+    });
+  });
+});
+
+let clusterStarted: Promise<RedisClusterHandle> | undefined;
+/** One throwaway cluster for the file (SIGSTOP is node-wide), stopped after the last client. */
+function sharedCluster(): Promise<RedisClusterHandle> {
+  clusterStarted ??= startRedisCluster();
+  return clusterStarted;
+}
+afterAll(async () => {
+  await (await clusterStarted)?.stop();
+});
+
+/** An id whose limit key (as `limiter` builds it) hashes to a slot `wanted` accepts. */
+function idServedBy(limiter: RateLimiter, wanted: (slot: number) => boolean): string {
+  for (;;) {
+    const id = uniqueId('stall');
+    const limit: StoreLimit = { key: limitKey('rl:', id, limiter.policies[0]!.name), windowMs: 3_600_000, limit: 1 };
+    if (wanted(keySlot(limit.key))) return id;
+  }
+}
