@@ -72,11 +72,14 @@ describe('Fastify rateLimit plugin', () => {
     app.get('/b', async () => 'b');
     app.get('/login', { config: { rateLimit: strict } }, async () => 'login');
     app.get('/signup', { config: { rateLimit: strict } }, async () => 'signup');
+    app.get('/search', { config: { rateLimit: { limit: 1 } } }, async () => 'search'); // the plugin's window
     app.get('/health', { config: { rateLimit: false } }, async () => 'ok');
 
     const login = await app.inject('/login');
     // The plugin's `headers` option applies; the route's limit replaced the plugin's.
     expect(login.headers['x-ratelimit-limit']).toBe('1');
+    const search = await app.inject('/search');
+    expect([search.headers['x-ratelimit-limit'], search.headers['x-ratelimit-reset']]).toEqual(['1', '60']);
     expect(await statuses(app, ['GET /a', 'GET /b', 'GET /a', 'GET /b', 'HEAD /login', 'GET /signup', 'GET /signup', 'GET /health', 'GET /health'])).toEqual([
       'GET /a 200',
       'GET /b 200',

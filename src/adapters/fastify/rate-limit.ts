@@ -7,7 +7,8 @@
  * - The plugin's limits are ONE quota across all those routes (as `app.use(rateLimit(...))` in
  *   Express), keyed per client.
  * - A route's `config.rateLimit` (as @fastify/rate-limit users write it) replaces them on that
- *   route: its options are merged over the plugin's and its limits count per route (the route's
+ *   route: its options are merged over the plugin's (a `limit` alone keeps the plugin's `window`;
+ *   `limits` replace the plugin's limits) and its limits count per route (the route's
  *   logs are named after it, e.g. `rl:POST_/login:`, unless it sets its own `prefix`); a GET route
  *   and the HEAD route Fastify adds for it share one count. `config.rateLimit: false` opts a route
  *   out. With `global: false` only routes with a `config.rateLimit` are limited.
@@ -84,8 +85,6 @@ export function pluginSettings(
   return { hook: (hook as FastifyLimiterHook | undefined) ?? 'onRequest', rest, extra: found };
 }
 
-/** The option names that define a limiter's limits: a route's own replace all of the plugin's. */
-const LIMIT_OPTIONS = ['limit', 'window', 'limits'] as const;
 
 function rateLimitPlugin(fastify: FastifyInstance, options: FastifyRateLimitOptions, done: (err?: Error) => void): void {
   try {
@@ -158,7 +157,14 @@ function routeHandler(own: unknown, route: RouteOptions, limiters: PluginLimiter
   if (cached !== undefined) return cached;
   const merged: Record<string, unknown> = { ...pluginOptions };
   const ownOptions = own as Record<string, unknown>;
-  if (LIMIT_OPTIONS.some((name) => ownOptions[name] !== undefined)) for (const name of LIMIT_OPTIONS) delete merged[name];
+  // A route's `limits` replace the plugin's limits; its `limit` or `window` alone takes the other
+  // from the plugin (`{ limit: 9 }` keeps the plugin's window), as @fastify/rate-limit's max does.
+  if (ownOptions.limits !== undefined) {
+    delete merged.limit;
+    delete merged.window;
+  } else if (ownOptions.limit !== undefined || ownOptions.window !== undefined) {
+    delete merged.limits;
+  }
   Object.assign(merged, ownOptions);
   if (ownOptions.prefix === undefined) merged.prefix = `${(pluginOptions.prefix as string | undefined) ?? DEFAULTS.prefix}${ruleNameFromRoute(label)}:`;
   let handler: FastifyLimiterHandler;
