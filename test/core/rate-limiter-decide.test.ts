@@ -224,7 +224,7 @@ describe('RateLimiter.decide() and refund() on MemoryStore (virtual clock)', () 
 
   it('keeps refund data off the decision (plain, serialisable value)', async () => {
     const decision = await decide([part('k', policy(1, 1_000))], 1, 'consume', options);
-    expect(Object.keys(decision).sort()).toEqual(['allowed', 'key', 'limit', 'policies', 'policy', 'reason', 'remaining', 'resetMs', 'retryAfterMs']);
+    expect(Object.keys(decision).sort()).toEqual(['allowed', 'key', 'limit', 'nextQuotaMs', 'policies', 'policy', 'reason', 'remaining', 'resetMs', 'retryAfterMs', 'shadow']);
     expect(Object.getOwnPropertySymbols(decision).filter((symbol) => Object.prototype.propertyIsEnumerable.call(decision, symbol))).toEqual([]);
     expect(JSON.parse(JSON.stringify(decision))).toEqual(decision);
     expect({ ...decision }).toStrictEqual(decision);
