@@ -1,5 +1,5 @@
 -- batch: the consume / peek / refund calls one process made in one event-loop turn, in one call
--- (needs prelude.lua, sliding-log.lua and consume.lua). They run one after another in arrival
+-- (needs prelude.lua, sliding-log.lua, gcra.lua, penalty-box.lua and consume.lua). They run one after another in arrival
 -- order, each exactly as it would alone: a decision sees every write of the ones before it. Each
 -- runs under pcall, so an error (WRONGTYPE, a key another node serves) fails that decision
 -- alone; none writes before its last read, so a failed decision has written nothing. Store time
@@ -46,10 +46,10 @@ end
 --           call_record_key)
 --   then per decision: kind ('c' consume, 'p' peek, 'r' refund), n (its number of limits), extra
 --           (consume: its align, '' = none; refund: the stamp to remove; peek: ''), then per
---           limit: consume and peek: window_ms, limit, cost; refund: window_ms, cost. Every
---           limit's cost is sent (no call cost to fall back on).
+--           limit: window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent
+--           (no call cost to fall back on).
 -- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
--- refund 1 integer (entries removed); a failed decision the error's message (a string) instead.
+-- refund 1 integer (units given back); a failed decision the error's message (a string) instead.
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
 -- partial reply behind.
 local function run_batch(keys, key_at, argv, arg_at)
@@ -82,12 +82,12 @@ local function run_batch(keys, key_at, argv, arg_at)
         out[pos + 1] = result
         pos = pos + 1
       end
-      at = at + 3 + 2 * n
+      at = at + 3 + 4 * n
     else
       if not now then now = now_ms(clock) end
       ok, result = pcall(check_limits, keys, key_at, argv, at + 2, n, now, clock, nil, tonumber(extra), kind == CONSUME, out, pos)
       if ok then pos = result end
-      at = at + 3 + 3 * n
+      at = at + 3 + 4 * n
     end
     if not ok then
       out[pos + 1] = error_text(result)

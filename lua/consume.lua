@@ -1,8 +1,17 @@
--- consume / peek / refund on sliding logs (needs prelude.lua and sliding-log.lua).
+-- consume / peek / refund over a request's limits: sliding logs, GCRA limits and penalty boxes
+-- (needs prelude.lua, sliding-log.lua, gcra.lua and penalty-box.lua).
+
+-- What a limit is, from the 4th field of its ARGV (`shape`): '' a sliding log; a number the burst
+-- of a GCRA limit; 'b<ms>' a penalty box closing for <ms> (its window = how long strikes are
+-- remembered, its limit = the strikes that close it).
+local LOG, GCRA, BOX = 1, 2, 3
+local BOX_BYTE = 98 -- 'b'
 
 -- Per-limit state of check_limits, reused by every call: one check runs at a time, and entries
--- past the current call's n are never read.
-local windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}
+-- past the current call's n are never read. GCRA limits use tats (their TAT), periods and bursts;
+-- boxes use counts (their strikes) and bursts (how long they close).
+local kinds, windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}, {}
+local tats, periods, bursts, log_costs = {}, {}, {}, {}
 
 -- int_str of the last stamp written (formatting costs about as much as a command): the decisions
 -- of one batch call mostly share one stamp.
@@ -12,43 +21,103 @@ local function stamp_str(stamp)
   return last_stamp_str
 end
 
+-- Kind of the limit whose shape field is `shape` (see LOG, GCRA, BOX).
+local function kind_of(shape)
+  if shape == '' then return LOG end
+  if string.byte(shape, 1) == BOX_BYTE then return BOX end
+  return GCRA
+end
+
+-- Units left on limit i at `now` after taking `taken` more (0 = as it stands); may be negative.
+local function units_left(i, now, taken)
+  if kinds[i] == LOG then return limits[i] - counts[i] - taken end
+  local period = periods[i]
+  return math.floor((bursts[i] * period - (tats[i] + taken * period - now)) / period + GCRA_EPSILON)
+end
+
+-- Whether limit i has room for its cost at `now`.
+local function fits(i, now)
+  if kinds[i] == LOG then return counts[i] + costs[i] <= limits[i] end
+  return tats[i] + costs[i] * periods[i] - now <= bursts[i] * periods[i] + GCRA_EPSILON
+end
+
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
--- writes the request to all of them; else writes nothing. Limit i (1 .. n) is the log
--- keys[key_at + i] with window_ms, limit and cost at argv[arg_at + 3i - 2], argv[arg_at + 3i - 1],
--- argv[arg_at + 3i] (cost '' = call_cost). `now` is the store time (ms) the check runs at;
+-- writes the request to all of them; else writes nothing to them. Limit i (1 .. n) is
+-- keys[key_at + i] with window_ms, limit, cost and shape at argv[arg_at + 4i - 3 .. arg_at + 4i]
+-- (cost '' = call_cost; shape: see kind_of). `now` is the store time (ms) the check runs at;
 -- `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 7],
 -- only after its last command, and returns pos + 7:
--- { allowed 0|1, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp,
+-- { allowed 0|1|2, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp,
 --   nextQuotaMs }.
+-- allowed 2: refused by a penalty box (index names it): closed now, or closed by this refusal;
+-- resetMs, retryAfterMs and nextQuotaMs are then the ms until it opens. A closed box refuses
+-- before any limit is read; a consume refused by its limits strikes every box of the call, and
+-- one allowed clears their strikes. Peek never strikes.
 -- nextQuotaMs: ms until the deciding limit has one more unit of quota (remaining + 1), counted on
 -- its log after this request's write (real, or hypothetical for peek; none when blocked): until the
 -- entry at min(count, limit) - 1 from the newest leaves the window, which is the oldest entry
 -- unless the log holds more than the limit (a lowered limit(req)). 0 when that log is empty:
 -- nothing is waiting to free (only a blocked request whose cost exceeds the limit meets that).
+-- For a GCRA limit: until its TAT has fallen by enough for one more unit (0 when all are free).
 local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos)
+  -- Boxes first: a closed one refuses without a limit being read.
+  local boxes = false
+  for i = 1, n do
+    local at = arg_at + 4 * i
+    local kind = kind_of(argv[at])
+    kinds[i] = kind
+    if kind == BOX then
+      boxes = true
+      local for_ms = tonumber(string.sub(argv[at], 2))
+      local closed_ms, strikes = read_box(keys[key_at + i], now, for_ms, tonumber(argv[at - 3]))
+      if closed_ms > 0 then
+        out[pos + 1], out[pos + 2], out[pos + 3] = 2, i - 1, 0
+        out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = closed_ms, closed_ms, 0, closed_ms
+        return pos + 7
+      end
+      windows[i], limits[i], bursts[i], counts[i] = tonumber(argv[at - 3]), tonumber(argv[at - 2]), for_ms, strikes
+    end
+  end
+
   local max_head = -math.huge -- the newest entry of all logs: the stamp must not be older
   local shortest_window = nil
   local blocked = false
   for i = 1, n do
-    local at = arg_at + 3 * i
-    local window_ms = tonumber(argv[at - 2])
-    local limit = tonumber(argv[at - 1])
-    local cost = tonumber(argv[at]) or call_cost
-    local count, head, oldest = read_log(keys[key_at + i], window_ms, now, clock)
-    windows[i], limits[i], costs[i], counts[i], heads[i], oldests[i] = window_ms, limit, cost, count, head, oldest
-    if count + cost > limit then blocked = true end
-    if head and head > max_head then max_head = head end
-    if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
+    local kind = kinds[i]
+    if kind ~= BOX then
+      local at = arg_at + 4 * i
+      local window_ms = tonumber(argv[at - 3])
+      local limit = tonumber(argv[at - 2])
+      local cost = tonumber(argv[at - 1]) or call_cost
+      windows[i], limits[i], costs[i] = window_ms, limit, cost
+      if kind == LOG then
+        local count, head, oldest = read_log(keys[key_at + i], window_ms, now, clock)
+        counts[i], heads[i], oldests[i] = count, head, oldest
+        log_costs[i] = cost
+        if head and head > max_head then max_head = head end
+        if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
+      else
+        local burst = tonumber(argv[at])
+        local period = window_ms / limit
+        bursts[i], periods[i], log_costs[i] = burst, period, 0
+        tats[i] = read_tat(keys[key_at + i], now, period, burst)
+      end
+      if not fits(i, now) then blocked = true end
+    else
+      log_costs[i] = 0
+    end
   end
 
   if blocked then
     -- Deciding limit: the blocking one with the longest wait (-1 = never, longer than any).
     local index, wait = 0, 0
     for i = 1, n do
-      local limit, cost = limits[i], costs[i]
-      if counts[i] + cost > limit then
+      if kinds[i] ~= BOX and not fits(i, now) then
+        local limit, cost = limits[i], costs[i]
         local this_wait = -1
-        if cost <= limit then
+        if kinds[i] == GCRA then
+          this_wait = gcra_wait_ms(tats[i], now, periods[i], bursts[i], cost)
+        elseif cost <= limit then
           -- Entries 0 .. limit-cost-1 (newest first) may stay; the one at limit-cost must age out.
           -- On a log filled exactly to the limit that is the oldest in the window, already read.
           local entry = oldests[i]
@@ -60,16 +129,36 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         end
       end
     end
-    local reset_ms, next_ms = 0, 0
-    local count, limit = counts[index], limits[index]
-    if heads[index] then reset_ms = heads[index] + windows[index] - now end
-    if count > limit then
-      -- More entries than the limit: one more unit frees when the one at limit - 1 ages out.
-      next_ms = tonumber(redis.call('LINDEX', keys[key_at + index], limit - 1)) + windows[index] - now
-    elseif count > 0 then
-      next_ms = oldests[index] + windows[index] - now
+    local reset_ms, next_ms, remaining = 0, 0, 0
+    if kinds[index] == GCRA then
+      reset_ms = math.ceil(tats[index] - now)
+      next_ms = gcra_next_ms(tats[index], now, periods[index], bursts[index])
+      remaining = math.max(units_left(index, now, 0), 0)
+    else
+      local count, limit = counts[index], limits[index]
+      if heads[index] then reset_ms = heads[index] + windows[index] - now end
+      if count > limit then
+        -- More entries than the limit: one more unit frees when the one at limit - 1 ages out.
+        next_ms = tonumber(redis.call('LINDEX', keys[key_at + index], limit - 1)) + windows[index] - now
+      elseif count > 0 then
+        next_ms = oldests[index] + windows[index] - now
+      end
+      remaining = math.max(limit - count, 0)
     end
-    out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, math.max(limit - count, 0)
+    if boxes and record then
+      -- A refusal strikes every box; one that closes now answers for the decision.
+      for i = 1, n do
+        if kinds[i] == BOX then
+          local closed_ms = strike_box(keys[key_at + i], counts[i], now, limits[i], bursts[i], windows[i], clock)
+          if closed_ms > 0 then
+            out[pos + 1], out[pos + 2], out[pos + 3] = 2, i - 1, 0
+            out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = closed_ms, closed_ms, 0, closed_ms
+            return pos + 7
+          end
+        end
+      end
+    end
+    out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, remaining
     out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = reset_ms, wait, 0, next_ms
     return pos + 7
   end
@@ -77,30 +166,45 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
   -- stamp = max(now, every head) keeps every log sorted newest-first even if the clock stepped
   -- back a little: such entries are trimmed late, never early.
   local stamp = math.max(now, max_head)
-  if align and align >= max_head and math.abs(now - align) <= math.floor(shortest_window / 100) then
+  if align and shortest_window and align >= max_head and math.abs(now - align) <= math.floor(shortest_window / 100) then
     stamp = align
   end
 
   -- Deciding limit: the fewest remaining after this request (ties: lowest index).
-  local index, remaining = 1, limits[1] - counts[1] - costs[1]
-  for i = 2, n do
-    local left = limits[i] - counts[i] - costs[i]
-    if left < remaining then index, remaining = i, left end
+  local index, remaining = 0, math.huge
+  for i = 1, n do
+    if kinds[i] ~= BOX then
+      local left = units_left(i, now, costs[i])
+      if left < remaining then index, remaining = i, left end
+    end
   end
 
   local written = 0
   if record then
-    push_entries(keys, key_at, n, stamp_str(stamp), costs)
+    push_entries(keys, key_at, n, stamp_str(stamp), log_costs)
     for i = 1, n do
-      if counts[i] == 0 then redis.call('PEXPIRE', keys[key_at + i], log_ttl_ms(windows[i], clock)) end
+      local kind = kinds[i]
+      if kind == LOG then
+        if counts[i] == 0 then redis.call('PEXPIRE', keys[key_at + i], log_ttl_ms(windows[i], clock)) end
+      elseif kind == GCRA then
+        write_tat(keys[key_at + i], tats[i] + costs[i] * periods[i], now, clock)
+      elseif counts[i] > 0 then
+        redis.call('DEL', keys[key_at + i]) -- an allowed request clears the box's strikes
+      end
     end
     written = stamp
   end
-  -- After the write the deciding log holds at most its limit: its oldest entry frees first (this
-  -- request's stamp when the log was empty).
   out[pos + 1], out[pos + 2], out[pos + 3] = 1, index - 1, remaining
-  out[pos + 4], out[pos + 5], out[pos + 6] = stamp + windows[index] - now, 0, written
-  out[pos + 7] = (oldests[index] or stamp) + windows[index] - now
+  out[pos + 6] = written
+  if kinds[index] == GCRA then
+    local tat = tats[index] + costs[index] * periods[index]
+    out[pos + 4], out[pos + 5], out[pos + 7] = math.ceil(tat - now), 0, gcra_next_ms(tat, now, periods[index], bursts[index])
+  else
+    -- After the write the deciding log holds at most its limit: its oldest entry frees first (this
+    -- request's stamp when the log was empty).
+    out[pos + 4], out[pos + 5] = stamp + windows[index] - now, 0
+    out[pos + 7] = (oldests[index] or stamp) + windows[index] - now
+  end
   return pos + 7
 end
 
@@ -114,7 +218,7 @@ end
 --              shortest window from `now` (entries then age out at most that much early), so
 --              that one stamp refunds the request everywhere
 --   then per limit i: window_ms (ms), limit (quota per window), cost (units this request
---              takes on limit i, '' = call_cost)
+--              takes on limit i, '' = call_cost), shape ('' sliding log; see kind_of)
 local function check_one(keys, argv, record)
   local clock = argv[1]
   local out = {}
@@ -130,24 +234,33 @@ local function peek(keys, argv)
   return check_one(keys, argv, false)
 end
 
--- refund: removes one request's entries (those still there) from n logs: log i (1 .. n) is
--- keys[key_at + i], with window_ms and cost (entries to remove, '' = call_cost) at
--- argv[arg_at + 2i - 1] and argv[arg_at + 2i]. Equal stamps are interchangeable, so LREM never
--- removes a newer request's entry. Returns the number of entries removed over all logs.
+-- refund: gives one request's units back on n limits: limit i (1 .. n) is keys[key_at + i], with
+-- window_ms, limit, cost (units to give back, '' = call_cost) and shape at
+-- argv[arg_at + 4i - 3 .. arg_at + 4i]. A log loses that many entries of `stamp` (those still
+-- there: equal stamps are interchangeable, so LREM never removes a newer request's entry); a GCRA
+-- limit's TAT moves back; a box is left as it is. Returns the units given back over all limits.
 local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, stamp)
   local entry = int_str(stamp)
   local removed = 0
+  local now = nil
   for i = 1, n do
-    local key = keys[key_at + i]
-    local oldest = redis.call('LINDEX', key, -1)
-    -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
-    if oldest and tonumber(oldest) <= stamp then
-      local n_removed = redis.call('LREM', key, tonumber(argv[arg_at + 2 * i]) or call_cost, entry)
-      if n_removed > 0 then
-        removed = removed + n_removed
-        -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
-        redis.call('PEXPIRE', key, log_ttl_ms(tonumber(argv[arg_at + 2 * i - 1]), clock))
+    local at = arg_at + 4 * i
+    local key, kind = keys[key_at + i], kind_of(argv[at])
+    local cost = tonumber(argv[at - 1]) or call_cost
+    if kind == LOG then
+      local oldest = redis.call('LINDEX', key, -1)
+      -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
+      if oldest and tonumber(oldest) <= stamp then
+        local n_removed = redis.call('LREM', key, cost, entry)
+        if n_removed > 0 then
+          removed = removed + n_removed
+          -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
+          redis.call('PEXPIRE', key, log_ttl_ms(tonumber(argv[at - 3]), clock))
+        end
       end
+    elseif kind == GCRA then
+      if not now then now = now_ms(clock) end
+      removed = removed + refund_tat(key, now, tonumber(argv[at - 3]) / tonumber(argv[at - 2]), cost, clock)
     end
   end
   return removed
@@ -157,9 +270,9 @@ end
 local function refund(keys, argv)
   -- KEYS[i]: the log of limit i.
   -- ARGV, in order:
-  --   clock      store time injected by tests, '' = none (only shapes the TTL here)
-  --   call_cost  entries to remove from a log without its own cost
+  --   clock      store time injected by tests, '' = Redis TIME (read only for a GCRA limit)
+  --   call_cost  units to give back on a limit without its own cost
   --   stamp      the stamp consume returned (ms)
-  --   then per limit i: window_ms (ms), cost (entries to remove from log i, '' = call_cost)
+  --   then per limit i: window_ms, limit, cost ('' = call_cost), shape, as consume reads them
   return refund_limits(keys, 0, argv, 3, #keys, argv[1], tonumber(argv[2]), tonumber(argv[3]))
 end

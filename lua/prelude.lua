@@ -17,6 +17,17 @@ local function now_ms(clock)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Under a clock injected by tests, Redis expiry still runs on real time: keys whose times live in
+-- their values are kept alive for at least an hour there.
+local TEST_CLOCK_MIN_KEY_TTL_MS = 3600 * 1000
+
+-- TTL (ms, integer >= 1) of a key that may go once `ms` have passed on the store clock.
+local function key_ttl_ms(ms, clock)
+  ms = math.max(math.ceil(ms), 1)
+  if tonumber(clock) then return math.max(ms, TEST_CLOCK_MIN_KEY_TTL_MS) end
+  return ms
+end
+
 -- Store time in µs (same override, scaled). µs since 1970 (~1.7e15) stays exact in a double (< 2^53).
 local function now_us(clock)
   local override = tonumber(clock)

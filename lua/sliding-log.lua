@@ -70,14 +70,15 @@ end
 -- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
 local PUSH_BATCH = 4096
 
--- Pushes costs[i] copies of `stamp` (a string) to the head of keys[offset + i], for i = 1 .. n.
+-- Pushes costs[i] copies of `stamp` (a string) to the head of keys[offset + i], for i = 1 .. n
+-- (a cost of 0 pushes nothing: a limit that is not a log).
 local function push_entries(keys, offset, n, stamp, costs)
   local batch = nil
   for i = 1, n do
     local key, cost = keys[offset + i], costs[i]
     if cost == 1 then
       redis.call('LPUSH', key, stamp) -- hot path: one command, no table
-    else
+    elseif cost > 1 then
       if not batch then batch = {} end
       for j = #batch + 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
       local left = cost

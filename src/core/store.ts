@@ -8,7 +8,19 @@
  */
 
 /**
- * One sliding-log limit as the store sees it. A store may read it after the call returns (RedisStore
+ * How a limit counts (`StoreLimit.algorithm`):
+ * - `'sliding-log'` (absent): one entry per unit admitted in the last `windowMs`; exact.
+ * - `'gcra'`: one timestamp per key (the theoretical arrival time). One unit is emitted every
+ *   `windowMs / limit` ms and up to `burst` units may pass at once.
+ * - `'penalty-box'`: not a quota but the client's box: `limit` refusals of this call's limits in
+ *   a row (no allowed request between them, each within `windowMs` of the previous one) close it
+ *   for `blockMs`, during which every call that includes it is refused without reading or
+ *   writing the other limits.
+ */
+export type StoreAlgorithm = 'sliding-log' | 'gcra' | 'penalty-box';
+
+/**
+ * One limit as the store sees it. A store may read it after the call returns (RedisStore
  * sends the decisions of one event-loop turn together), so callers never change it afterwards.
  */
 export interface StoreLimit {
@@ -23,6 +35,12 @@ export interface StoreLimit {
    * atomic call charge each limit differently (route-table rules with their own costs).
    */
   readonly cost?: number | undefined;
+  /** @default 'sliding-log' */
+  readonly algorithm?: StoreAlgorithm | undefined;
+  /** `'gcra'`: units that may pass at once, integer ≥ 1. @default limit */
+  readonly burst?: number | undefined;
+  /** `'penalty-box'`: ms the box stays closed, integer ≥ 1. */
+  readonly blockMs?: number | undefined;
 }
 
 /**
@@ -58,6 +76,11 @@ export interface ConsumeResult {
    * Never more than `resetMs`; when blocked, never more than `retryAfterMs` (unless that is -1).
    */
   readonly nextQuotaMs: number;
+  /**
+   * `true` when a penalty box refused the call (`index` is the box's): it was closed, or this
+   * refusal closed it. `resetMs`, `retryAfterMs` and `nextQuotaMs` are then the ms until it opens.
+   */
+  readonly boxed?: boolean | undefined;
 }
 
 /** Keys of one lock: the lease and its fencing counter (same hash tag). */

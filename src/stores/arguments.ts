@@ -19,15 +19,32 @@ function isCount(value: unknown): boolean {
 export function checkCall(limits: readonly StoreLimit[], cost: number): void {
   if (isCount(cost) && Array.isArray(limits) && limits.length > 0) {
     let i = 0;
+    let quotas = 0;
     for (; i < limits.length; i++) {
       const item = limits[i];
       if (typeof item?.key !== 'string' || !isCount(item.windowMs) || !isCount(item.limit)) break;
       if (item.cost !== undefined && !isCount(item.cost)) break;
+      if (item.algorithm !== undefined && !hasValidShape(item)) break;
+      if (item.algorithm !== 'penalty-box') quotas++;
     }
-    if (i === limits.length) return;
+    if (i === limits.length && quotas > 0) return;
   }
   checkInteger('cost', cost, 1);
   rejectBadLimit(limits);
+}
+
+/** `algorithm` is known, and a GCRA limit's `burst` (if any) and a box's `blockMs` are counts. */
+function hasValidShape(item: StoreLimit): boolean {
+  switch (item.algorithm) {
+    case 'sliding-log':
+      return true;
+    case 'gcra':
+      return item.burst === undefined || isCount(item.burst);
+    case 'penalty-box':
+      return isCount(item.blockMs);
+    default:
+      return false;
+  }
 }
 
 /** Throws a ConfigError naming the first bad field of `limits`. */
@@ -41,7 +58,13 @@ function rejectBadLimit(limits: readonly StoreLimit[]): void {
     checkInteger(`limits[${i}].windowMs`, item.windowMs, 1);
     checkInteger(`limits[${i}].limit`, item.limit, 1);
     if (item.cost !== undefined) checkInteger(`limits[${i}].cost`, item.cost, 1);
+    if (item.algorithm !== undefined && !['sliding-log', 'gcra', 'penalty-box'].includes(item.algorithm)) {
+      throw new ConfigError(`limits[${i}].algorithm must be 'sliding-log', 'gcra' or 'penalty-box'; got ${formatValue(item.algorithm)}`);
+    }
+    if (item.algorithm === 'gcra' && item.burst !== undefined) checkInteger(`limits[${i}].burst`, item.burst, 1);
+    if (item.algorithm === 'penalty-box') checkInteger(`limits[${i}].blockMs`, item.blockMs, 1);
   }
+  throw new ConfigError(`limits must include a quota (a limit that is not a penalty box); got ${formatValue(limits)}`);
 }
 
 /** Throws unless `value` is an integer from `min` to Number.MAX_SAFE_INTEGER. */

@@ -30,7 +30,9 @@ import type {
   StoredResponse,
 } from '../core/store.js';
 import { checkCall, checkInteger, checkResponse, checkToken } from './arguments.js';
-import { checkLimits } from './memory/check-limits.js';
+import { type LimitState, boxedResult, checkLimits, periodOf, tatOf } from './memory/check-limits.js';
+import { GcraState } from './memory/gcra.js';
+import { PenaltyBox, readBox, strikeBox } from './memory/penalty-box.js';
 import { type Clock, MicrosecondCounter, monotonicClock } from './memory/clock.js';
 import { type Expiring, ExpiringMap } from './memory/expiring-map.js';
 import { DoneRecord, HeldLock, RunningRecord, copyResponse, doneRecord } from './memory/locks-and-records.js';
@@ -68,7 +70,8 @@ export class MemoryStore implements Store, Disposable {
   readonly #clock: Clock;
   /** The source of every fence: strictly increasing across all keys (see memory/locks-and-records.ts). */
   readonly #micros: MicrosecondCounter;
-  readonly #logs: ExpiringMap<SlidingLog>;
+  /** Rate-limit state: sliding logs, GCRA states and penalty boxes (each key holds one kind). */
+  readonly #logs: ExpiringMap<LimitEntry>;
   /** Held locks and idempotency records in flight: the state that carries a lease. */
   readonly #leases: ExpiringMap<HeldLock | RunningRecord>;
   readonly #replays: ExpiringMap<DoneRecord>;
@@ -100,17 +103,12 @@ export class MemoryStore implements Store, Disposable {
 
   async consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
     checkCall(limits, cost);
-    const now = this.#clock();
-    const logs = this.#liveLogs(limits, now);
-    const result = checkLimits(limits, logs, cost, now, true);
-    if (result.allowed) this.#record(limits, logs, cost, result.stamp, now);
-    return result;
+    return this.#decide(limits, cost, this.#clock(), true);
   }
 
   async peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
     checkCall(limits, cost);
-    const now = this.#clock();
-    return checkLimits(limits, this.#liveLogs(limits, now), cost, now, false);
+    return this.#decide(limits, cost, this.#clock(), false);
   }
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
@@ -118,10 +116,18 @@ export class MemoryStore implements Store, Disposable {
     checkInteger('stamp', stamp, 0);
     const now = this.#clock();
     for (const limit of limits) {
-      const log = this.#logs.get(limit.key, now);
-      if (log === undefined) continue;
-      log.remove(stamp, limit.cost ?? cost);
-      if (log.total === 0) this.#logs.delete(limit.key);
+      const entry = this.#logs.get(limit.key, now);
+      if (entry === undefined || limit.algorithm === 'penalty-box') continue;
+      if (limit.algorithm === 'gcra') {
+        // As lua/gcra.lua's refund_tat: TAT moves back, never before now.
+        if (!(entry instanceof GcraState)) throw wrongType(limit.key, entry, GcraState);
+        entry.tat -= (limit.cost ?? cost) * periodOf(limit);
+        if (entry.tat <= now) this.#logs.delete(limit.key);
+        continue;
+      }
+      if (!(entry instanceof SlidingLog)) throw wrongType(limit.key, entry, SlidingLog);
+      entry.remove(stamp, limit.cost ?? cost);
+      if (entry.total === 0) this.#logs.delete(limit.key);
     }
   }
 
@@ -245,36 +251,89 @@ export class MemoryStore implements Store, Disposable {
     this.close();
   }
 
-  /** Each limit's log trimmed to its window at `now` (undefined = empty). */
-  #liveLogs(limits: readonly StoreLimit[], now: number): (SlidingLog | undefined)[] {
-    const logs = new Array<SlidingLog | undefined>(limits.length);
-    for (let i = 0; i < limits.length; i++) logs[i] = this.#liveLog(limits[i]!, now);
-    return logs;
+  /**
+   * consume (`record`) or peek, in lua/consume.lua's order: penalty boxes first (a closed one
+   * answers alone, before any limit is read), then the quotas; a recorded refusal strikes every
+   * box (one that closes answers for the call), a recorded admission writes the quotas and clears
+   * the boxes' strikes.
+   */
+  #decide(limits: readonly StoreLimit[], cost: number, now: number, record: boolean): ConsumeResult {
+    let boxes: { index: number; strikes: number }[] | undefined;
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!;
+      if (limit.algorithm !== 'penalty-box') continue;
+      const { closedMs, strikes } = readBox(this.#entry(limit.key, now, PenaltyBox), now, limit.blockMs!, limit.windowMs);
+      if (closedMs > 0) return boxedResult(i, closedMs);
+      (boxes ??= []).push({ index: i, strikes });
+    }
+    const states = this.#liveStates(limits, now);
+    const result = checkLimits(limits, states, cost, now, record);
+    if (!record) return result;
+    if (!result.allowed) {
+      for (const { index, strikes } of boxes ?? []) {
+        const limit = limits[index]!;
+        const box = strikeBox(strikes, now, limit.limit, limit.blockMs!, limit.windowMs);
+        this.#logs.set(limit.key, box);
+        if (box.closedUntil > 0) return boxedResult(index, limit.blockMs!);
+      }
+      return result;
+    }
+    this.#record(limits, states, cost, result.stamp, now);
+    for (const { index, strikes } of boxes ?? []) if (strikes > 0) this.#logs.delete(limits[index]!.key);
+    return result;
   }
 
-  /** Writes an allowed consume: each limit's cost (its own, else `cost`) of entries stamped `stamp`. */
-  #record(limits: readonly StoreLimit[], logs: readonly (SlidingLog | undefined)[], cost: number, stamp: number, now: number): void {
+  /** Each quota's state at `now`: its log trimmed to its window, its GCRA state (undefined = empty, or a box). */
+  #liveStates(limits: readonly StoreLimit[], now: number): LimitState[] {
+    const states = new Array<LimitState>(limits.length);
     for (let i = 0; i < limits.length; i++) {
-      const { key, windowMs, cost: ownCost } = limits[i]!;
-      const entries = ownCost ?? cost;
+      const limit = limits[i]!;
+      if (limit.algorithm === 'gcra') states[i] = this.#entry(limit.key, now, GcraState);
+      else if (limit.algorithm !== 'penalty-box') states[i] = this.#liveLog(limit, now);
+    }
+    return states;
+  }
+
+  /** Writes an allowed consume: each log's cost (its own, else `cost`) of entries stamped `stamp`, each GCRA limit's new TAT. */
+  #record(limits: readonly StoreLimit[], states: readonly LimitState[], cost: number, stamp: number, now: number): void {
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!;
+      const { key, windowMs, cost: ownCost, algorithm } = limit;
+      const units = ownCost ?? cost;
+      if (algorithm === 'penalty-box') continue;
+      if (algorithm === 'gcra') {
+        const tat = tatOf(limit, states[i], now) + units * periodOf(limit);
+        const state = states[i] ?? this.#entry(key, now, GcraState); // a key listed twice may have been created just before
+        if (state instanceof GcraState) state.tat = tat;
+        else this.#logs.set(key, new GcraState(tat));
+        continue;
+      }
       // An empty log is looked up again: a key listed twice may have been created just before.
-      const log = logs[i] ?? this.#logs.get(key, now);
-      if (log === undefined) this.#logs.set(key, new SlidingLog(stamp, entries, windowMs));
-      else log.append(stamp, entries, windowMs);
+      const log = (states[i] as SlidingLog | undefined) ?? this.#entry(key, now, SlidingLog);
+      if (log === undefined) this.#logs.set(key, new SlidingLog(stamp, units, windowMs));
+      else log.append(stamp, units, windowMs);
     }
     this.#logs.evictOverflow();
   }
 
   /**
-   * The log of `limit` trimmed to its window at `now`; undefined (and the key deleted) when
-   * empty. A key without a log must not hold another kind of state (checked before any write).
+   * The live rate-limit state under `key` if it is a `type`; undefined when there is none. A key
+   * holding another kind of state is a StoreError (Redis: WRONGTYPE), checked before any write.
    */
-  #liveLog({ key, windowMs }: StoreLimit, now: number): SlidingLog | undefined {
-    const log = this.#logs.get(key, now);
-    if (log === undefined) {
-      this.#assertFree(key, now, SlidingLog, this.#leases, this.#replays);
+  #entry<T extends LimitEntry>(key: string, now: number, type: new (...args: never[]) => T): T | undefined {
+    const entry = this.#logs.get(key, now);
+    if (entry === undefined) {
+      this.#assertFree(key, now, type, this.#leases, this.#replays);
       return undefined;
     }
+    if (entry instanceof type) return entry;
+    throw wrongType(key, entry, type);
+  }
+
+  /** The log of `limit` trimmed to its window at `now`; undefined (and the key deleted) when empty. */
+  #liveLog({ key, windowMs }: StoreLimit, now: number): SlidingLog | undefined {
+    const log = this.#entry(key, now, SlidingLog);
+    if (log === undefined) return undefined;
     log.trim(now, windowMs);
     if (log.total > 0) return log;
     this.#logs.delete(key);
@@ -330,6 +389,9 @@ export class MemoryStore implements Store, Disposable {
     this.#replays.sweep(now, budget);
   }
 }
+
+/** What one rate-limit key holds. */
+type LimitEntry = SlidingLog | GcraState | PenaltyBox;
 
 function wrongType(key: string, entry: Expiring, wanted: { readonly name: string }): StoreError {
   return new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${wanted.name}: two kinds of state share one key`);

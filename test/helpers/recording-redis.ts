@@ -24,7 +24,7 @@ export interface SentDecision {
   readonly kind: 'c' | 'p' | 'r';
   readonly keys: string[];
   readonly stamp: RedisArgument;
-  /** Per limit: consume / peek [window, limit, cost]; refund [window, cost]. */
+  /** Per limit: [window, limit, cost, shape]. */
   readonly limits: RedisArgument[][];
 }
 
@@ -54,7 +54,7 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
     const n = Number(args[at + 1]);
     const stamp = args[at + 2]!;
     at += 3;
-    const width = kind === 'r' ? 2 : 3;
+    const width = 4;
     const limits: RedisArgument[][] = [];
     for (let i = 0; i < n; i++, at += width) limits.push(args.slice(at, at + width));
     decisions.push({ kind, keys: keys.slice(key, key + n).map(String), stamp, limits });

@@ -94,6 +94,6 @@ describe.each([
     expect(ttl).toBeLessThanOrEqual(10_000);
     const peek = batchCall([{ kind: 'peek', limits: [a], cost: 1, stamp: undefined }]);
     expect(peek[4]).toBe('');
-    expect(await redis().call('FCALL', ...peek)).toHaveLength(6);
+    expect(await redis().call('FCALL', ...peek)).toHaveLength(7);
   });
 });

@@ -13,6 +13,10 @@ import type { ConsumeResult, Store, StoreLimit } from '../../src/core/store.js';
 export interface RunConfig {
   readonly windows: readonly number[];
   readonly limits: readonly number[];
+  /** Per policy: null a sliding log, a number the burst of a GCRA limit (absent: every policy a log). */
+  readonly shapes?: readonly (number | null)[] | undefined;
+  /** A penalty box that every call of the run carries after its limits (absent or null: none). */
+  readonly box?: { readonly after: number; readonly blockMs: number; readonly memoryMs: number } | null | undefined;
 }
 
 /**
@@ -46,6 +50,17 @@ export interface Operation {
 export const runConfigArbitrary: fc.Arbitrary<RunConfig> = fc.record({
   windows: fc.uniqueArray(fc.integer({ min: 1_000, max: 4_000 }), { minLength: 3, maxLength: 3 }),
   limits: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 }),
+});
+
+/** Runs that mix sliding logs with GCRA limits, and often carry a penalty box. */
+export const mixedRunConfigArbitrary: fc.Arbitrary<RunConfig> = fc.record({
+  windows: fc.uniqueArray(fc.integer({ min: 1_000, max: 4_000 }), { minLength: 3, maxLength: 3 }),
+  limits: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 }),
+  shapes: fc.array(fc.option(fc.integer({ min: 1, max: 6 }), { nil: null, freq: 2 }), { minLength: 3, maxLength: 3 }),
+  box: fc.option(
+    fc.record({ after: fc.integer({ min: 1, max: 3 }), blockMs: fc.integer({ min: 500, max: 3_000 }), memoryMs: fc.integer({ min: 500, max: 3_000 }) }),
+    { nil: null, freq: 2 },
+  ),
 });
 
 const advanceArbitrary: fc.Arbitrary<Advance> = fc.oneof(
@@ -94,15 +109,21 @@ export class VirtualClock {
 
 /** The limits of one operation, with production-shaped keys (`rl:{<digest of run + client>}:<window>`) and any own costs. */
 export function limitsOf(operation: Operation, config: RunConfig, runId: string): StoreLimit[] {
-  return operation.policies.map((policy, i) => {
-    const limit: StoreLimit = {
-      key: limitKey('rl:', `${runId}:client-${operation.client}`, `${config.windows[policy]}ms`),
+  const id = `${runId}:client-${operation.client}`;
+  const limits = operation.policies.map((policy, i) => {
+    const burst = config.shapes?.[policy] ?? null;
+    let limit: StoreLimit = {
+      key: limitKey('rl:', id, `${burst === null ? '' : 'gcra-'}${config.windows[policy]}ms`),
       windowMs: config.windows[policy]!,
       limit: operation.limitOverride ?? config.limits[policy]!,
     };
+    if (burst !== null) limit = { ...limit, algorithm: 'gcra', burst };
     const ownCost = operation.limitCosts?.[i] ?? null;
     return ownCost === null ? limit : { ...limit, cost: ownCost };
   });
+  const { box } = config;
+  if (box) limits.push({ key: limitKey('rl:', id, 'box'), windowMs: box.memoryMs, limit: box.after, algorithm: 'penalty-box', blockMs: box.blockMs });
+  return limits;
 }
 
 /** What one operation did, comparable across stores. */
@@ -219,8 +240,8 @@ export function storePlayer(store: Store): Player {
   };
 }
 
-export const sequenceArbitrary = (maxOperations: number) =>
-  fc.tuple(runConfigArbitrary, fc.array(operationArbitrary, { minLength: 1, maxLength: maxOperations, size: 'max' }));
+export const sequenceArbitrary = (maxOperations: number, config: fc.Arbitrary<RunConfig> = runConfigArbitrary) =>
+  fc.tuple(config, fc.array(operationArbitrary, { minLength: 1, maxLength: maxOperations, size: 'max' }));
 
 /**
  * fast-check parameters: `numRuns`, or a failing run replayed from the seed and path it printed

@@ -4,7 +4,8 @@
  * remaining, resetMs, retryAfterMs, stamp, nextQuotaMs), and so do standalone Redis and Redis Cluster. Every
  * store runs on its own copy of one virtual clock (injected through src/stores/testing.ts).
  * fast-check prints the seed and path of a failing run; replay it with PROPERTY_SEED /
- * PROPERTY_PATH (see operations.ts).
+ * PROPERTY_PATH (see operations.ts). Runs mix sliding logs with GCRA limits (half the policies)
+ * and carry a penalty box half the time.
  *
  * RedisStore coalesces the decisions of one event-loop turn into batch calls, so the pairs run
  * twice over: played one operation at a time (batches of one), and in turns (operations at the
@@ -29,7 +30,7 @@ import { ScriptRunner } from '../../src/stores/redis/script-runner.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { newRedisClient } from '../helpers/redis.js';
 import { type StoreKind, type TestStore, clientStoreKinds, createTestStore, crowdedClientStoreKinds, uniqueId } from '../helpers/stores.js';
-import { type PlayMode, type Player, VirtualClock, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
+import { type PlayMode, type Player, VirtualClock, mixedRunConfigArbitrary, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
 
 const RUNS = 500;
 const TURN_RUNS = 300;
@@ -72,7 +73,7 @@ function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: nu
     it('gives identical results on random request/time sequences', async () => {
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS), async ([config, operations]) => {
+        fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS, mixedRunConfigArbitrary), async ([config, operations]) => {
           const start = 1_750_000_000_000 + ++run * RUN_SPACING_MS;
           a.clock = new VirtualClock(start);
           b.clock = new VirtualClock(start);
@@ -127,7 +128,7 @@ describe('memory store vs the single-decision Lua functions, one at a time (prop
     };
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS), async ([config, operations]) => {
+      fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS, mixedRunConfigArbitrary), async ([config, operations]) => {
         const start = 1_750_000_000_000 + ++run * RUN_SPACING_MS;
         memory.clock = new VirtualClock(start);
         redisClock = new VirtualClock(start);

@@ -2,7 +2,7 @@
  * The commands RedisStore sends, seen by a recording client (no Redis needed): each binding puts
  * its KEYS and ARGV where the Lua function's named locals expect them (a batch call: every
  * decision's keys, then the clock once and the call's id, then per decision its kind, limit count, stamp and
- * window/limit/cost per limit), the caller's input is never written, and the EVALSHA → EVAL
+ * window/limit/cost/shape per limit), the caller's input is never written, and the EVALSHA → EVAL
  * fallback resends the same arguments. How decisions are coalesced into calls is in
  * redis-batching.test.ts; real-server behaviour in redis-loading.test.ts and test/lua.
  */
@@ -17,7 +17,7 @@ import { recordingClient, scriptCalls } from '../helpers/recording-redis.js';
 const CALL_ID = expect.stringMatching(/^[\w-]{12}[0-9a-z]+$/);
 
 describe('RedisStore commands', () => {
-  it('consume: FCALL batch, numkeys, the keys, then the clock and the call id, then kind, limit count, align and window/limit/cost per limit', async () => {
+  it('consume: FCALL batch, numkeys, the keys, then the clock and the call id, then kind, limit count, align and window/limit/cost/shape per limit', async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
     const limits: StoreLimit[] = [
@@ -29,11 +29,11 @@ describe('RedisStore commands', () => {
     const [call] = scriptCalls(client.sent);
     expect(call).toMatchObject({
       command: 'FCALL',
-      args: [bindings.batch.script.functionName, 2, 'rl:{a}:1s', 'rl:{a}:1h', '', CALL_ID, 'c', 2, '', 1_000, 5, 2, 3_600_000, 100, 3],
+      args: [bindings.batch.script.functionName, 2, 'rl:{a}:1s', 'rl:{a}:1h', '', CALL_ID, 'c', 2, '', 1_000, 5, 2, '', 3_600_000, 100, 3, ''],
     });
   });
 
-  it('peek and refund: kind p with window/limit/cost, kind r with the stamp and window/cost per limit', async () => {
+  it('peek and refund: kind p, kind r with the stamp, both with window/limit/cost/shape per limit', async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
     const limits: StoreLimit[] = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }, { key: 'rl:{a}:1h', windowMs: 3_600_000, limit: 9, cost: 4 }];
@@ -41,8 +41,8 @@ describe('RedisStore commands', () => {
     expect(scriptCalls(client.sent).map((entry) => entry.args)).toEqual([
       [
         bindings.batch.script.functionName, 4, 'rl:{a}:1m', 'rl:{a}:1h', 'rl:{a}:1m', 'rl:{a}:1h', '', CALL_ID,
-        'p', 2, '', 60_000, 5, 1, 3_600_000, 9, 4,
-        'r', 2, 1_700_000_000_000, 60_000, 2, 3_600_000, 4,
+        'p', 2, '', 60_000, 5, 1, '', 3_600_000, 9, 4, '',
+        'r', 2, 1_700_000_000_000, 60_000, 5, 2, '', 3_600_000, 9, 4, '',
       ],
     ]);
   });
@@ -51,7 +51,7 @@ describe('RedisStore commands', () => {
     const client = recordingClient();
     const store = redisStoreForTests(client, { clock: () => 1_700_000_000_123.9 });
     await store.refund([{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }], 1, 1_700_000_000_000);
-    expect(scriptCalls(client.sent)[0]!.args).toEqual([bindings.batch.script.functionName, 1, 'rl:{a}:1m', 1_700_000_000_123, CALL_ID, 'r', 1, 1_700_000_000_000, 60_000, 1]);
+    expect(scriptCalls(client.sent)[0]!.args).toEqual([bindings.batch.script.functionName, 1, 'rl:{a}:1m', 1_700_000_000_123, CALL_ID, 'r', 1, 1_700_000_000_000, 60_000, 5, 1, '']);
   });
 
   it('gives every call that writes an id of its own, and a call that only peeks none', async () => {
@@ -104,7 +104,7 @@ describe('RedisStore commands', () => {
     const limits = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }];
     expect(await store.consume(limits, 1)).toMatchObject({ allowed: true, remaining: 4, stamp: 1_700_000_000_000 });
     const sent = scriptCalls(client.sent);
-    const tail = [1, 'rl:{a}:1m', '', sent[0]!.args[4], 'c', 1, '', 60_000, 5, 1];
+    const tail = [1, 'rl:{a}:1m', '', sent[0]!.args[4], 'c', 1, '', 60_000, 5, 1, ''];
     expect(sent[0]!.args[4]).toEqual(CALL_ID); // the same id both times: the EVAL is the same call
     expect(sent.map(({ command, args }) => [command, ...args])).toEqual([
       ['EVALSHA', bindings.batch.script.sha1, ...tail],

@@ -116,14 +116,14 @@ export interface CrossSlotInput {
 const KIND_CODES = { consume: 'c', peek: 'p', refund: 'r' } as const;
 
 /**
- * Arguments a decision adds to a batch call: kind, n, stamp, then per limit its key and window,
- * limit, cost (a refund sends no limit).
+ * Arguments a decision adds to a batch call: kind, n, stamp, then per limit its key and its four
+ * fields (window, limit, cost, shape).
  */
 export function batchArgumentCount(decision: BatchDecision): number {
-  return 3 + decision.limits.length * (decision.kind === 'refund' ? 3 : 4);
+  return 3 + decision.limits.length * 5;
 }
 
-const slidingLogFiles = [lua.prelude, lua.slidingLog, lua.consume];
+const slidingLogFiles = [lua.prelude, lua.slidingLog, lua.gcra, lua.penaltyBox, lua.consume];
 const batchFiles = [...slidingLogFiles, lua.batch];
 const lockFiles = [lua.prelude, lua.lock];
 const recordFiles = [lua.prelude, lua.idempotency];
@@ -132,10 +132,20 @@ function limitKeys(into: RedisArgument[], { limits }: { readonly limits: readonl
   for (const limit of limits) into.push(limit.key);
 }
 
-/** Every limit's cost is sent (its own, else the call's), so the script never falls back. */
+/**
+ * One limit's four fields, as check_limits and refund_limits in lua/consume.lua read them: window,
+ * limit, cost (its own, else the call's: the script never falls back) and shape ('' a sliding
+ * log, the burst of a GCRA limit, 'b<blockMs>' a penalty box).
+ */
+function pushLimit(into: RedisArgument[], limit: StoreLimit, cost: number): void {
+  const { algorithm } = limit;
+  const shape = algorithm === undefined || algorithm === 'sliding-log' ? '' : algorithm === 'gcra' ? (limit.burst ?? limit.limit) : `b${limit.blockMs}`;
+  into.push(limit.windowMs, limit.limit, limit.cost ?? cost, shape);
+}
+
 function limitsArgv(into: RedisArgument[], { limits, cost, align }: LimitsInput, clock: ClockArgument): void {
   into.push(clock, cost, align ?? '');
-  for (const limit of limits) into.push(limit.windowMs, limit.limit, limit.cost ?? cost);
+  for (const limit of limits) pushLimit(into, limit, cost);
 }
 
 const parseLimits = (reply: unknown, operation: string, { limits }: LimitsInput): ConsumeResult =>
@@ -161,12 +171,11 @@ function batchArgv(into: RedisArgument[], decisions: readonly BatchDecision[]): 
   batchRecords(into, decisions);
 }
 
-/** Per decision: kind, n, stamp, then per limit window, limit, cost (refund: window, cost). */
+/** Per decision: kind, n, stamp, then per limit its four fields (pushLimit). */
 function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
   for (const { kind, limits, cost, stamp } of decisions) {
     into.push(KIND_CODES[kind], limits.length, stamp ?? '');
-    if (kind === 'refund') for (const limit of limits) into.push(limit.windowMs, limit.cost ?? cost);
-    else for (const limit of limits) into.push(limit.windowMs, limit.limit, limit.cost ?? cost);
+    for (const limit of limits) pushLimit(into, limit, cost);
   }
 }
 
@@ -202,7 +211,7 @@ export const bindings = {
     keys: limitKeys,
     argv: (into, { limits, cost, stamp }, clock) => {
       into.push(clock, cost, stamp);
-      for (const limit of limits) into.push(limit.windowMs, limit.cost ?? cost);
+      for (const limit of limits) pushLimit(into, limit, cost);
     },
     parse: parseInteger,
   }),

@@ -45,10 +45,11 @@ function consumeAt(reply: readonly unknown[], at: number, operation: string, lim
   ) {
     throw malformed(operation, reply, at === 0 ? 'expected 7 integers' : `expected 7 integers at ${at}`);
   }
-  if ((allowed !== 0 && allowed !== 1) || index < 0 || index >= limitCount) {
-    throw malformed(operation, reply, `expected allowed 0|1 and index in [0, ${limitCount - 1}]`);
+  if ((allowed !== 0 && allowed !== 1 && allowed !== 2) || index < 0 || index >= limitCount) {
+    throw malformed(operation, reply, `expected allowed 0|1|2 and index in [0, ${limitCount - 1}]`);
   }
-  return { allowed: allowed === 1, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs };
+  const result: ConsumeResult = { allowed: allowed === 1, index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs };
+  return allowed === 2 ? { ...result, boxed: true } : result;
 }
 
 /** What a batch call sends per decision (see bindings.ts), as far as reading its reply needs. */

@@ -10,6 +10,8 @@
 import { createHash } from 'node:crypto';
 import prelude from '../../../lua/prelude.lua';
 import slidingLog from '../../../lua/sliding-log.lua';
+import gcra from '../../../lua/gcra.lua';
+import penaltyBox from '../../../lua/penalty-box.lua';
 import consume from '../../../lua/consume.lua';
 import batch from '../../../lua/batch.lua';
 import lock from '../../../lua/lock.lua';
@@ -17,10 +19,10 @@ import idempotency from '../../../lua/idempotency.lua';
 import reset from '../../../lua/reset.lua';
 
 /** The files of lua/, by name. */
-export const lua = { prelude, slidingLog, consume, batch, lock, idempotency, reset } as const;
+export const lua = { prelude, slidingLog, gcra, penaltyBox, consume, batch, lock, idempotency, reset } as const;
 
 /** Files in library order: a file may only use locals of the files before it. */
-const LIBRARY_FILES = [prelude, slidingLog, consume, batch, lock, idempotency, reset] as const;
+const LIBRARY_FILES = [prelude, slidingLog, gcra, penaltyBox, consume, batch, lock, idempotency, reset] as const;
 
 /**
  * The library's name carries its version: the protocol generation plus a digest of the Lua itself,
