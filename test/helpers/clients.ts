@@ -45,6 +45,8 @@ export interface ConnectOptions {
   readonly connection?: 'await' | 'start' | 'lazy';
   /** `false`: ioredis `enableOfflineQueue: false`, node-redis `disableOfflineQueue: true` (GLIDE has none). */
   readonly offlineQueue?: boolean;
+  /** GLIDE only: configuration to merge in (e.g. `requestTimeout`, default 250 ms or 5 s in test settings; `connectionBackoff`). */
+  readonly glide?: Readonly<Record<string, unknown>>;
 }
 
 export interface TestClient {
@@ -136,6 +138,7 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
       const base = {
         protocol: ProtocolVersion.RESP3,
         ...(defaults ? {} : { requestTimeout: GLIDE_TEST_REQUEST_TIMEOUT_MS }),
+        ...options.glide,
         ...(connection === 'await' ? {} : { lazyConnect: true }),
       };
       const client =

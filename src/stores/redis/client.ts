@@ -174,12 +174,12 @@ export class ReadinessGate {
 export const STALL_MS = 100;
 
 /**
- * After a probe ended without a reply (the client gave up on it: its own request timeout, the
- * connection closed), the next probe waits this long, doubled after each probe without a reply up
- * to MAX_PROBE_INTERVAL_MS. Clients that time requests out themselves (GLIDE: 250 ms by default)
- * still hold a timed-out request until the server answers, so this bounds what probes add to their
- * queue (≤ 5 in the first 5 s of an outage, then 1 a second), while a server that is back is found
- * within a second.
+ * Probes of a stalled connection: the first goes at once, each next one PROBE_INTERVAL_MS after
+ * the previous, the interval doubling up to MAX_PROBE_INTERVAL_MS, and only once the previous probe
+ * has settled or has waited MAX_PROBE_INTERVAL_MS itself (some clients hold a request across a
+ * reconnect until their own timeout, GLIDE for one, so a probe sent to a dead connection would
+ * otherwise hide a server that is back). So a stalled connection is handed at most one command a
+ * second after its first seconds, and a server that is back is found within a second.
  */
 export const PROBE_INTERVAL_MS = 250;
 export const MAX_PROBE_INTERVAL_MS = 1_000;
@@ -200,13 +200,11 @@ export function isErrorReply(err: unknown): boolean {
  * rate × outage. So: when calls are outstanding and no reply has come for STALL_MS, confirmed one
  * event-loop turn later (so that a blocked event loop, whose replies are waiting in the socket,
  * never counts as a stalled Redis), the connection is stalled. Then new calls fail at once with a
- * StoreError, without being sent, except one probe at a time (after a probe that got no reply,
- * the next one waits PROBE_INTERVAL_MS, doubling up to MAX_PROBE_INTERVAL_MS). The first reply of
- * any call reopens the gate.
+ * StoreError, without being sent, except probes (see PROBE_INTERVAL_MS). The first reply of any
+ * call reopens the gate.
  *
  * Bound on the commands a stalled connection is handed: the calls made within STALL_MS (plus one
- * event-loop turn) of the last reply, plus one probe — or, with a client that times its requests
- * out itself, one probe per interval above.
+ * event-loop turn) of the last reply, plus the probes: at 0, 0.25, 0.75 s, then one a second.
  *
  * O(1) per call: a counter, the time of the last progress and two flags; no timer, no promise per
  * call (one setImmediate per suspicion of a stall).
@@ -217,7 +215,10 @@ export class InFlightGate {
   #lastProgress = 0;
   #stalled = false;
   #confirming = false;
-  #probing = false;
+  /** The latest probe: its id (0 = none in flight) and when it was sent. */
+  #probe = 0;
+  #probeSentAt = 0;
+  #probes = 0;
   #nextProbeAt = 0;
   #probeInterval = PROBE_INTERVAL_MS;
   /** The stall is confirmed only if no progress happened since it was suspected. */
@@ -239,20 +240,24 @@ export class InFlightGate {
   }
 
   /**
-   * Called right before a call is sent: `true` if it goes as the stalled connection's probe.
-   * @throws StoreError when the connection is stalled and a probe is already out (the call is not sent).
+   * Called right before a call is sent: its probe id if it goes as the stalled connection's probe,
+   * else 0. Pass the id to `leave`.
+   * @throws StoreError when the connection is stalled and no probe is due (the call is not sent).
    */
-  enter(): boolean {
+  enter(): number {
     const now = performance.now();
     if (this.#stalled) {
-      if (this.#probing || now < this.#nextProbeAt) {
+      if ((this.#probe !== 0 && now - this.#probeSentAt < MAX_PROBE_INTERVAL_MS) || now < this.#nextProbeAt) {
         throw new StoreError(
           `Redis (${this.name}) has not answered for ${Math.round(now - this.#lastProgress)} ms with ${this.#outstanding} calls outstanding; the call was not sent`,
         );
       }
-      this.#probing = true;
+      this.#probe = ++this.#probes;
+      this.#probeSentAt = now;
+      this.#nextProbeAt = now + this.#probeInterval;
+      this.#probeInterval = Math.min(this.#probeInterval * 2, MAX_PROBE_INTERVAL_MS);
       this.#outstanding++;
-      return true;
+      return this.#probe;
     }
     if (this.#outstanding === 0) this.#lastProgress = now;
     else if (!this.#confirming && now - this.#lastProgress > STALL_MS) {
@@ -260,23 +265,18 @@ export class InFlightGate {
       setImmediate(this.#confirm);
     }
     this.#outstanding++;
-    return false;
+    return 0;
   }
 
-  /** Called when a call settled: `replied` if the server answered it (a result or an error reply). */
-  leave(replied: boolean, probe: boolean): void {
+  /** Called when a call settled: `replied` if the server answered it (a result or an error reply); `probe` as `enter` returned it. */
+  leave(replied: boolean, probe: number): void {
     this.#outstanding--;
+    if (probe !== 0 && probe === this.#probe) this.#probe = 0;
     if (replied) {
       this.#lastProgress = performance.now();
       this.#stalled = false;
       this.#probeInterval = PROBE_INTERVAL_MS;
-    }
-    if (probe) {
-      this.#probing = false;
-      if (!replied) {
-        this.#nextProbeAt = performance.now() + this.#probeInterval;
-        this.#probeInterval = Math.min(this.#probeInterval * 2, MAX_PROBE_INTERVAL_MS);
-      }
+      this.#nextProbeAt = 0;
     }
   }
 }
