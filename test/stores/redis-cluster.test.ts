@@ -12,7 +12,10 @@ import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { keySlot } from '../../src/stores/redis/hash-tag.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
+import { parseInfo, sendCommand } from '../helpers/resp.js';
 import { clusterNodes, newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -247,6 +250,65 @@ describe('own cluster: one master loses the library; a turn costs one call per m
       const loadsAfter = await Promise.all(direct.map(functionLoads));
       expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
       expect(scriptStats(store).libraryLoads.get(flushedName)).toBe(2);
+    } finally {
+      await tested.close();
+    }
+  });
+});
+
+/** Polls `port` until CLUSTER INFO says the cluster is whole again (a restarted node has rejoined). */
+async function untilClusterOk(port: number): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    const info = await sendCommand(port, ['CLUSTER', 'INFO'], 500).catch(() => null);
+    if (info !== null && parseInfo(info).get('cluster_state') === 'ok') return;
+    if (performance.now() > deadline) throw new Error(`cluster not ok on ${port} within 10 s`);
+    await sleep(20);
+  }
+}
+
+describe('own cluster: a master restarted empty (RELIABILITY B4)', () => {
+  let handle: RedisClusterHandle;
+  let cluster: Cluster;
+
+  beforeAll(async () => {
+    handle = await startRedisCluster();
+    cluster = new Cluster(handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })), { redisOptions: { maxRetriesPerRequest: 1 } });
+  });
+
+  afterAll(async () => {
+    cluster.disconnect();
+    await handle.stop();
+  });
+
+  // Its data and library are gone, its slots stay (nodes.conf survives the restart): that master
+  // alone gets the library again, once, and as soon as the client has reconnected no call fails.
+  it.each(clientKinds)('reloads the library on that master only, and no call fails once the client is back (%s client)', async (kind) => {
+    const restarted = handle.masters[2]!;
+    const name = `127.0.0.1:${restarted.port}`;
+    const tested = await connectClient(kind, { nodes: handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })) });
+    try {
+      const store = new RedisStore({ client: tested.client });
+      await store.ready();
+      expect(scriptStats(store).libraryLoads.get(name)).toBe(1);
+      const limits = Array.from({ length: 60 }, (_, i) => limit(uniqueId(`restart-${i}`), '1m', 10));
+      const there = limits.filter((l) => cluster.slots[keySlot(l.key)]![0] === name);
+      expect(there.length).toBeGreaterThan(0);
+
+      await restarted.restart();
+      await untilClusterOk(restarted.port);
+      // The client reconnects by its own backoff; meanwhile calls to that master fail (fast).
+      const back = performance.now() + 5_000;
+      while (await store.consume([there[0]!], 1).then(() => false, () => true)) {
+        if (performance.now() > back) throw new Error(`${kind}: no answer from the restarted master within 5 s`);
+        await sleep(50);
+      }
+      const results = await Promise.allSettled(limits.map((l) => store.consume([l], 1)));
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+      const loadsThere = Number(/^cmdstat_function\|load:calls=(\d+)/m.exec((await sendCommand(restarted.port, ['INFO', 'commandstats'], 2_000)) ?? '')?.[1] ?? 0);
+      expect(loadsThere).toBe(1); // the restarted server has seen exactly one FUNCTION LOAD
+      expect(scriptStats(store).libraryLoads.get(name)).toBe(2);
+      expect([...scriptStats(store).libraryLoads.values()].reduce((a, b) => a + b, 0)).toBe(4);
     } finally {
       await tested.close();
     }

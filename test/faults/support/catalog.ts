@@ -113,7 +113,7 @@ export const CHECKS: readonly Check[] = [
     id: 'B2',
     fault: "live resharding of the hot key's slot (MIGRATING/IMPORTING + MIGRATE)",
     expected: 'ASK, MOVED and TRYAGAIN absorbed within the budget; the limit stays exact, 0 × 5xx',
-    cited: [{ file: 'stores/redis-resharding.test.ts', tests: ['keeps the limit exact with no failed decision while the slot moves'], run: true }],
+    cited: [{ file: 'stores/redis-resharding.test.ts', tests: ['keeps the limit exact with no failed decision while the slot moves', 'keeps every key exact with no failed decision while one slot moves key by key'], run: true }],
   },
   {
     id: 'B3',
@@ -124,7 +124,7 @@ export const CHECKS: readonly Check[] = [
     id: 'B4',
     fault: 'one master restarted empty (its FUNCTION LIST empty, the others not)',
     expected: 'Function not found → reload on that node only; 0 errors reach users',
-    cited: [{ file: 'stores/redis-cluster.test.ts', tests: ['reloads only that master, and no call fails'], run: true }],
+    cited: [{ file: 'stores/redis-cluster.test.ts', tests: ['reloads only that master, and no call fails', 'reloads the library on that master only, and no call fails once the client is back'], run: true }],
   },
   {
     id: 'C1',
