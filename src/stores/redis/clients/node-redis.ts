@@ -20,7 +20,8 @@ import { type ClusterTopology, type RedisArgument, type RedisConnection, type St
 import { keySlot } from '../hash-tag.js';
 import { retryingTryAgain, toWire } from './wire.js';
 
-type Listener = (...args: never[]) => void;
+/** Only listeners without arguments are registered. */
+type Listener = () => void;
 
 /** The shape of a node-redis client (`createClient()`, v5 / v6) that RedisStore reads. */
 export interface NodeRedisClientLike {

@@ -1,0 +1,136 @@
+/**
+ * How RedisStore tells the Redis clients apart (src/stores/redis/clients/index.ts): by shape, on
+ * the real client objects of each library (none needs a server to be recognised), never by
+ * importing the libraries; the constants the adapters hold for GLIDE and node-redis match those
+ * libraries' own; GLIDE's rewritten error texts come back as Redis's; and the real clients' types
+ * are accepted by `RedisStoreOptions.client` (checked by tsc: this file is type-checked).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Decoder, GlideClient, GlideClusterClient } from '@valkey/valkey-glide';
+import { Cluster, Redis } from 'ioredis';
+import { RESP_TYPES, createClient, createCluster } from 'redis';
+import { createClient as createClient5, createCluster as createCluster5 } from 'redis5';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
+import { detectClient } from '../../src/stores/redis/clients/index.js';
+import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
+import { isErrorReply } from '../../src/stores/redis/client.js';
+
+/** A GLIDE client object without a connection (its prototype is what detection reads). */
+function glideShaped<T extends object>(ctor: { prototype: T }): T {
+  return Object.create(ctor.prototype) as T;
+}
+
+describe('client detection', () => {
+  it('recognises each library by its shape, standalone and Cluster', () => {
+    const ioredis = new Redis({ lazyConnect: true });
+    const ioredisCluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+    const nodeRedis = createClient();
+    const nodeRedisCluster = createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:1' }] });
+    const nodeRedis5 = createClient5();
+    const nodeRedis5Cluster = createCluster5({ rootNodes: [{ url: 'redis://127.0.0.1:1' }] });
+    try {
+      const seen = [ioredis, ioredisCluster, nodeRedis, nodeRedisCluster, nodeRedis5, nodeRedis5Cluster, glideShaped(GlideClient), glideShaped(GlideClusterClient)].map((client) => {
+        const view = detectClient(client)!;
+        return [view.kind, view.cluster !== undefined];
+      });
+      expect(seen).toEqual([
+        ['ioredis', false],
+        ['ioredis', true],
+        ['node-redis', false],
+        ['node-redis', true],
+        ['node-redis', false],
+        ['node-redis', true],
+        ['glide', false],
+        ['glide', true],
+      ]);
+    } finally {
+      ioredis.disconnect();
+      ioredisCluster.disconnect();
+    }
+  });
+
+  it('uses an ioredis client as it is (no wrapper on the hot path)', () => {
+    const client = new Redis({ lazyConnect: true });
+    try {
+      expect(detectClient(client)!.connection).toBe(client);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['a URL string', 'redis://localhost'],
+    ['a plain object', { get: () => undefined }],
+    ['a node-redis multi', { exec: () => undefined, sendCommand: () => undefined }],
+  ])('refuses %s with a ConfigError naming every accepted client', (_label, client) => {
+    expect(() => new RedisStore({ client } as unknown as RedisStoreOptions)).toThrow(ConfigError);
+    expect(() => new RedisStore({ client } as unknown as RedisStoreOptions)).toThrow(/ioredis Redis or Cluster, a node-redis client or cluster, or a Valkey GLIDE client/);
+  });
+
+  it('never imports a client library: RedisStore reads shapes only, so an app loads only the client it uses', () => {
+    const dir = join(import.meta.dirname, '../../src/stores/redis');
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+    expect(files.length).toBeGreaterThan(10);
+    const imports = files.flatMap((file) =>
+      [...readFileSync(join(dir, file), 'utf8').matchAll(/^\s*(?:import|export)[^;]*?from\s+'([^']+)'/gm)].map((match) => match[1]!),
+    );
+    expect(imports.filter((source) => !source.startsWith('.') && !source.startsWith('node:'))).toEqual([]);
+  });
+});
+
+describe('what the adapters hold of the libraries', () => {
+  it("GLIDE's Decoder values and node-redis's BLOB_STRING type are the ones the adapters send", () => {
+    const glide = readFileSync(join(import.meta.dirname, '../../src/stores/redis/clients/glide.ts'), 'utf8');
+    expect(glide).toContain(`const DECODER_BYTES = ${Decoder.Bytes};`);
+    expect(glide).toContain(`const DECODER_STRING = ${Decoder.String};`);
+    const nodeRedis = readFileSync(join(import.meta.dirname, '../../src/stores/redis/clients/node-redis.ts'), 'utf8');
+    expect(nodeRedis).toContain(`const BLOB_STRING = ${RESP_TYPES.BLOB_STRING};`);
+  });
+
+  it.each([
+    ['An error was signalled by the server: - ResponseError: Function not found', 'ERR Function not found'],
+    ['An error was signalled by the server: - NoScriptError: No matching script. Please use EVAL.', 'NOSCRIPT No matching script. Please use EVAL.'],
+    ['An error was signalled by the server: - ReadOnly: You can\'t write against a read only replica.', "READONLY You can't write against a read only replica."],
+    ['An error was signalled by the server: - Moved: 3999 127.0.0.1:6381', 'MOVED 3999 127.0.0.1:6381'],
+    ['An error was signalled by the server: - TryAgain: Multiple keys request during rehashing of slot', 'TRYAGAIN Multiple keys request during rehashing of slot'],
+    ['An error was signalled by the server: - BusyLoadingError: Redis is loading the dataset in memory', 'LOADING Redis is loading the dataset in memory'],
+    ['WRONGTYPE: Operation against a key holding the wrong kind of value', 'WRONGTYPE Operation against a key holding the wrong kind of value'],
+    ["OOM: command not allowed when used memory > 'maxmemory'.", "OOM command not allowed when used memory > 'maxmemory'."],
+    ['timed out', 'timed out'],
+  ])('GLIDE error %j is read as %j', (glide, redis) => {
+    const normalised = normaliseGlideError(new Error(glide));
+    expect(normalised.message).toBe(redis);
+    // Server replies count as replies for the in-flight gate; GLIDE's own timeout does not.
+    expect(isErrorReply(normalised)).toBe(redis !== 'timed out');
+  });
+});
+
+// Type-level: the real clients fit `RedisStoreOptions.client` as they are (tsc checks this file;
+// nothing here runs).
+export function acceptedByType(clients: {
+  ioredis: Redis;
+  ioredisCluster: Cluster;
+  nodeRedis: ReturnType<typeof createClient>;
+  nodeRedisResp3: ReturnType<typeof createClient<{}, {}, {}, 3>>;
+  nodeRedisCluster: ReturnType<typeof createCluster>;
+  nodeRedis5: ReturnType<typeof createClient5>;
+  nodeRedis5Cluster: ReturnType<typeof createCluster5>;
+  glide: GlideClient;
+  glideCluster: GlideClusterClient;
+}): RedisStoreOptions['client'][] {
+  return [
+    clients.ioredis,
+    clients.ioredisCluster,
+    clients.nodeRedis,
+    clients.nodeRedisResp3,
+    clients.nodeRedisCluster,
+    clients.nodeRedis5,
+    clients.nodeRedis5Cluster,
+    clients.glide,
+    clients.glideCluster,
+  ];
+}
