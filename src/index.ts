@@ -29,7 +29,7 @@ export { keys } from './keys/index.js';
 export type { KeyExtractor, KeySpec, KeyValue, IpKeyOptions } from './keys/index.js';
 export { RatelockError, ConfigError, StoreError, StoreTimeoutError, LockBusyError, LeaseLostError } from './core/index.js';
 export type { RatelockErrorCode } from './core/index.js';
-export type { Decision, DecisionReason, LimitMode, Policy } from './core/index.js';
+export type { Algorithm, BlockOptions, Decision, DecisionReason, LimitDefinition, LimitMode, Policy } from './core/index.js';
 export { DECISION_CHANNEL, LOCK_CHANNEL } from './core/index.js';
 export type { DecisionMessage, DecisionOutcome, DecisionSource, LockMessage, LockOutcomeName } from './core/index.js';
 export { enableOpenTelemetry } from './metrics/opentelemetry.js';

@@ -1,19 +1,31 @@
 /** What a rate-limit check returns: a plain value the adapters translate to HTTP. */
 import type { StoreError, StoreTimeoutError } from './errors.js';
 
+/**
+ * How a limit counts: `'sliding-log'` (exact count of the last window, one entry per unit) or
+ * `'gcra'` (one timestamp per key: `limit` per `window` as an even rate, `burst` at once).
+ */
+export type Algorithm = 'sliding-log' | 'gcra';
+
 /** One limit as configured: `limit` requests (cost units) per `windowMs`. */
 export interface Policy {
-  /** Names the limit in headers and keys: the `name` option, else `<limit>-in-<window>` (e.g. `'100-in-1m'`), or the window alone (`'1m'`) for a `limit(req)` function. */
+  /** Names the limit in headers and keys: the `name` option, else `<limit>-in-<window>` (e.g. `'100-in-1m'`; `'100-in-1m-gcra'` for GCRA), or the window alone (`'1m'`) for a `limit(req)` function. */
   readonly name: string;
   readonly limit: number;
   readonly windowMs: number;
+  /** Present only on GCRA limits (absent = `'sliding-log'`). */
+  readonly algorithm?: 'gcra' | undefined;
+  /** GCRA: units that may pass at once (default `limit`). */
+  readonly burst?: number | undefined;
 }
 
 /**
  * - `allowed` / `limited`: the store decided.
+ * - `blocked`: the client's penalty box (`block` option) is closed, or this refusal closed it:
+ *   refused until it opens (`retryAfterMs`), without its limits being read or written.
  * - `store-error` / `store-timeout`: the store failed; `allowed` then follows `onStoreError`.
  */
-export type DecisionReason = 'allowed' | 'limited' | 'store-error' | 'store-timeout';
+export type DecisionReason = 'allowed' | 'limited' | 'blocked' | 'store-error' | 'store-timeout';
 
 /** `'enforce'`: refuse what the limits refuse; `'shadow'`: decide and record the same way, never refuse. */
 export type LimitMode = 'enforce' | 'shadow';

@@ -28,7 +28,7 @@ export const DEFAULTS = {
   storeErrorRetryAfterMs: 1_000,
   /** IPv6 clients are keyed by this prefix length, so one client cannot rotate through its delegation. */
   ipv6Subnet: 56,
-  /** Sliding log is the only algorithm so far. */
+  /** The exact sliding log, unless `algorithm` (or a limit's own) says `'gcra'`. */
   algorithm: 'sliding-log',
   /** Lock lease, auto-extended while the handler runs. */
   lockTtlMs: 30_000,

@@ -7,9 +7,9 @@ export { RateLimiter, requestRateLimiter, resolveLimiterSettings, resolveShadowM
 export type { RateLimiterOptions, ConsumeOptions, LimiterStoreOptions, LimiterSettings } from './rate-limiter.js';
 export { singleLimitResolver, unlessSkipped, costOf } from './limit-request.js';
 export type { LimitRequest, LimitRequestResolver, LimitPart, CostOption, SingleLimitSettings } from './limit-request.js';
-export { resolveLimits, staticPolicies, policiesFor, validateCost, validateLimitValue, claimLogs, MAX_COST, MAX_LIMIT } from './limits.js';
-export type { LimitDefinition, ResolvedLimit, DynamicLimit } from './limits.js';
-export type { Decision, DecisionReason, LimitMode, Policy } from './decision.js';
+export { resolveLimits, staticPolicies, policiesFor, validateCost, validateLimitValue, validateAlgorithm, resolveBlock, claimLogs, MAX_COST, MAX_LIMIT } from './limits.js';
+export type { LimitDefinition, ResolvedLimit, DynamicLimit, BlockOptions, PenaltyBoxSettings } from './limits.js';
+export type { Algorithm, Decision, DecisionReason, LimitMode, Policy } from './decision.js';
 export { DECISION_CHANNEL, LOCK_CHANNEL, decisionOutcome } from './metrics.js';
 export type { DecisionMessage, DecisionOutcome, DecisionSource, LockMessage, LockOutcomeName } from './metrics.js';
 

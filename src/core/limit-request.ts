@@ -7,7 +7,7 @@
  * and synchronous extractors awaits nothing but the store.
  */
 import type { Policy } from './decision.js';
-import { policiesFor, validateCost, type ResolvedLimit } from './limits.js';
+import { policiesFor, validateCost, type PenaltyBoxSettings, type ResolvedLimit } from './limits.js';
 import { isThenable, type Awaitable } from './options.js';
 import type { LimitPart } from './store-keys.js';
 
@@ -65,12 +65,17 @@ export interface SingleLimitSettings<Req> {
   readonly skip: ((req: Req) => Awaitable<boolean>) | undefined;
   /** `mode: 'shadow'`: the part is decided and recorded, never enforced. */
   readonly shadow?: boolean | undefined;
+  /** `block`: the part's penalty box. */
+  readonly block?: PenaltyBoxSettings | undefined;
 }
 
 /** The resolver of `rateLimit()`: one part (the client key and the configured limits). */
 export function singleLimitResolver<Req>(settings: SingleLimitSettings<Req>): LimitRequestResolver<Req> {
   const { prefix, limits, policies: staticPolicies, key, cost } = settings;
-  const part = settings.shadow === true ? shadowPart : enforcedPart;
+  const { block } = settings;
+  const plainPart = settings.shadow === true ? shadowPart : enforcedPart;
+  const part =
+    block === undefined ? plainPart : (id: string, prefix: string, policies: readonly Policy[]): LimitPart => ({ ...plainPart(id, prefix, policies), block });
   const build = (req: Req): Awaitable<LimitRequest> => {
     const id = key(req);
     const policies = staticPolicies ?? policiesFor(limits, req);

@@ -12,14 +12,36 @@
 import { ConfigError } from './errors.js';
 import { formatValue, formatDuration, parseDuration, type Duration } from './duration.js';
 import { isThenable, readOptions } from './options.js';
-import type { Policy } from './decision.js';
+import type { Algorithm, Policy } from './decision.js';
 import type { Logger } from './store-call.js';
 
-/** One limit as users write it. `name` defaults to `<limit>-in-<window>` (`'100-in-1m'`), or the window for a `limit(req)` function. */
+/** One limit as users write it. `name` defaults to `<limit>-in-<window>` (`'100-in-1m'`, `'100-in-1m-gcra'`), or the window for a `limit(req)` function. */
 export interface LimitDefinition {
   limit: number;
   window: Duration;
   name?: string | undefined;
+  /** How this limit counts. @default the limiter's `algorithm` option, else `'sliding-log'` */
+  algorithm?: Algorithm | undefined;
+  /** GCRA only: units that may pass at once, integer 1–1e9. @default limit */
+  burst?: number | undefined;
+}
+
+/**
+ * The penalty box (`block` option): after `after` refusals in a row (no request allowed between
+ * them, each within the limiter's longest window of the previous one) the client is refused for
+ * `for`, without its limits being read or written.
+ */
+export interface BlockOptions {
+  /** Refusals in a row that close the box, integer 1–1 000. @default 1 */
+  after?: number | undefined;
+  /** How long the box stays closed: ms or a duration string (`'15m'`). */
+  for: Duration;
+}
+
+/** A parsed `block` option. */
+export interface PenaltyBoxSettings {
+  readonly after: number;
+  readonly blockMs: number;
 }
 
 /** A limit whose quota may depend on the request (`rateLimit({ limit: (req) => ... })`). */
@@ -29,6 +51,9 @@ export interface ResolvedLimit {
   readonly name: string;
   readonly windowMs: number;
   readonly limit: number | DynamicLimit;
+  /** GCRA limits only (absent = sliding log). */
+  readonly algorithm?: 'gcra' | undefined;
+  readonly burst?: number | undefined;
   /** Where the quota was configured (e.g. `'routes[1].limits[0].limit'`), for errors about a `limit(req)` result. */
   readonly option: string;
 }
@@ -44,7 +69,10 @@ export const MAX_LIMIT = 1_000_000_000;
  */
 export const MAX_COST = 10_000;
 
-const LIMIT_ITEM_FIELDS: readonly string[] = ['limit', 'window', 'name'];
+const LIMIT_ITEM_FIELDS: readonly string[] = ['limit', 'window', 'name', 'algorithm', 'burst'];
+const BLOCK_FIELDS: readonly string[] = ['after', 'for'];
+/** Most refusals in a row a penalty box may wait for. */
+export const MAX_BLOCK_AFTER = 1_000;
 /** Names go into store keys and `RateLimit-Policy` headers: short, no spaces, quotes or braces. */
 const LIMIT_NAME_PATTERN = /^[A-Za-z0-9_.:/@-]{1,64}$/;
 
@@ -74,9 +102,42 @@ export function validateCost(value: unknown, option: string): number {
   return validateInteger(value, option, MAX_COST);
 }
 
-/** Default name of a limit: `'100-in-1m'` for a fixed quota, the window (`'1m'`) for a `limit(req)` function. */
-function defaultLimitName(limit: number | DynamicLimit, windowMs: number): string {
-  return typeof limit === 'number' ? `${limit}-in-${formatDuration(windowMs)}` : formatDuration(windowMs);
+/**
+ * Default name of a limit: `'100-in-1m'` for a fixed quota, the window (`'1m'`) for a `limit(req)`
+ * function; GCRA limits end in `-gcra`, so a log and a GCRA limit of the same quota never share a key.
+ */
+function defaultLimitName(limit: number | DynamicLimit, windowMs: number, algorithm: Algorithm): string {
+  const name = typeof limit === 'number' ? `${limit}-in-${formatDuration(windowMs)}` : formatDuration(windowMs);
+  return algorithm === 'gcra' ? `${name}-gcra` : name;
+}
+
+/** An `algorithm` option: `'sliding-log'` or `'gcra'` (`fallback` when undefined). */
+export function validateAlgorithm(value: unknown, option: string, fallback: Algorithm = 'sliding-log'): Algorithm {
+  if (value === undefined) return fallback;
+  if (value === 'sliding-log' || value === 'gcra') return value;
+  throw new ConfigError(`${option} must be 'sliding-log' (exact count of the last window) or 'gcra' (even rate with a burst); got ${formatValue(value)}`);
+}
+
+/** A `block` option: `{ after?, for }`, or undefined when not given. */
+export function resolveBlock(value: unknown, option: string): PenaltyBoxSettings | undefined {
+  if (value === undefined) return undefined;
+  const defined = readOptions(value, BLOCK_FIELDS, option, "{ after: 5, for: '15m' }", 'fields');
+  if (defined.for === undefined) throw new ConfigError(`${option}.for is required (how long the client stays blocked, e.g. '15m'); got ${formatValue(value)}`);
+  const after = defined.after === undefined ? 1 : validateInteger(defined.after, `${option}.after`, MAX_BLOCK_AFTER);
+  return { after, blockMs: parseDuration(defined.for, `${option}.for`) };
+}
+
+/** A `burst` option: GCRA only, an integer 1–1e9; undefined when absent. */
+function resolveBurst(value: unknown, option: string, algorithm: Algorithm): number | undefined {
+  if (value === undefined) return undefined;
+  if (algorithm !== 'gcra') throw new ConfigError(`${option} applies to algorithm 'gcra' only; got burst ${formatValue(value)} on a '${algorithm}' limit`);
+  return validateLimitValue(value, option);
+}
+
+/** The algorithm fields of a resolved limit or policy: none for a sliding log. */
+function algorithmFields(algorithm: Algorithm, burst: number | undefined): { algorithm?: 'gcra'; burst?: number } {
+  if (algorithm !== 'gcra') return {};
+  return burst === undefined ? { algorithm } : { algorithm, burst };
 }
 
 /**
@@ -85,11 +146,12 @@ function defaultLimitName(limit: number | DynamicLimit, windowMs: number): strin
  * Function limits are accepted only with `allowDynamic`.
  */
 export function resolveLimits(
-  input: { limit?: unknown; window?: unknown; limits?: unknown },
+  input: { limit?: unknown; window?: unknown; limits?: unknown; burst?: unknown },
   path: string,
-  options: { allowDynamic?: boolean } = {},
+  options: { allowDynamic?: boolean; algorithm?: Algorithm } = {},
 ): ResolvedLimit[] {
   const allowDynamic = options.allowDynamic ?? false;
+  const algorithm = options.algorithm ?? 'sliding-log';
   const hasSingle = input.limit !== undefined || input.window !== undefined;
   if (input.limits !== undefined) {
     if (hasSingle) {
@@ -98,7 +160,10 @@ export function resolveLimits(
           `use either { limit, window } or { limits: [...] }; got limit ${formatValue(input.limit)}, window ${formatValue(input.window)}`,
       );
     }
-    return resolveLimitList(input.limits, optionPath(path, 'limits'), allowDynamic);
+    if (input.burst !== undefined) {
+      throw new ConfigError(`${optionPath(path, 'burst')} goes on each GCRA limit of ${optionPath(path, 'limits')}; got burst ${formatValue(input.burst)}`);
+    }
+    return resolveLimitList(input.limits, optionPath(path, 'limits'), allowDynamic, algorithm);
   }
   if (input.limit === undefined || input.window === undefined) {
     throw new ConfigError(
@@ -109,10 +174,11 @@ export function resolveLimits(
   const windowMs = parseDuration(input.window, optionPath(path, 'window'));
   const option = optionPath(path, 'limit');
   const limit = resolveQuota(input.limit, option, allowDynamic);
-  return [{ name: defaultLimitName(limit, windowMs), windowMs, limit, option }];
+  const burst = resolveBurst(input.burst, optionPath(path, 'burst'), algorithm);
+  return [{ name: defaultLimitName(limit, windowMs, algorithm), windowMs, limit, option, ...algorithmFields(algorithm, burst) }];
 }
 
-function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): ResolvedLimit[] {
+function resolveLimitList(list: unknown, path: string, allowDynamic: boolean, defaultAlgorithm: Algorithm): ResolvedLimit[] {
   if (!Array.isArray(list) || list.length === 0) {
     throw new ConfigError(`${path} must be a non-empty array of { limit, window, name? }; got ${formatValue(list)}`);
   }
@@ -120,10 +186,12 @@ function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): R
   const indexByName = new Map<string, number>();
   list.forEach((item: unknown, index) => {
     const itemPath = `${path}[${index}]`;
-    const definition = readOptions(item, LIMIT_ITEM_FIELDS, itemPath, '{ limit, window, name? }', 'fields');
+    const definition = readOptions(item, LIMIT_ITEM_FIELDS, itemPath, '{ limit, window, name?, algorithm?, burst? }', 'fields');
     const limit = resolveQuota(definition.limit, `${itemPath}.limit`, allowDynamic);
     const windowMs = parseDuration(definition.window, `${itemPath}.window`);
-    const name = definition.name === undefined ? defaultLimitName(limit, windowMs) : validateLimitName(definition.name, `${itemPath}.name`);
+    const algorithm = validateAlgorithm(definition.algorithm, `${itemPath}.algorithm`, defaultAlgorithm);
+    const burst = resolveBurst(definition.burst, `${itemPath}.burst`, algorithm);
+    const name = definition.name === undefined ? defaultLimitName(limit, windowMs, algorithm) : validateLimitName(definition.name, `${itemPath}.name`);
     const previous = indexByName.get(name);
     if (previous !== undefined) {
       throw new ConfigError(
@@ -132,7 +200,7 @@ function resolveLimitList(list: unknown, path: string, allowDynamic: boolean): R
       );
     }
     indexByName.set(name, index);
-    resolved.push({ name, windowMs, limit, option: `${itemPath}.limit` });
+    resolved.push({ name, windowMs, limit, option: `${itemPath}.limit`, ...algorithmFields(algorithm, burst) });
   });
   return resolved;
 }
@@ -156,9 +224,9 @@ export function validateLimitName(value: unknown, option: string): string {
 /** The policies, built once, when no limit depends on the request; `undefined` otherwise. */
 export function staticPolicies(limits: readonly ResolvedLimit[]): readonly Policy[] | undefined {
   const policies: Policy[] = [];
-  for (const { name, windowMs, limit } of limits) {
+  for (const { name, windowMs, limit, algorithm, burst } of limits) {
     if (typeof limit !== 'number') return undefined;
-    policies.push(Object.freeze({ name, limit, windowMs }));
+    policies.push(Object.freeze({ name, limit, windowMs, ...algorithmFields(algorithm ?? 'sliding-log', burst) }));
   }
   return Object.freeze(policies);
 }
@@ -175,10 +243,11 @@ export function policiesFor(limits: readonly ResolvedLimit[], req: unknown): Pol
 }
 
 function toPolicies(limits: readonly ResolvedLimit[], quotas: readonly unknown[]): Policy[] {
-  return limits.map(({ name, windowMs, limit, option }, index) => ({
+  return limits.map(({ name, windowMs, limit, option, algorithm, burst }, index) => ({
     name,
     windowMs,
     limit: typeof limit === 'number' ? limit : validateLimitValue(quotas[index], option),
+    ...algorithmFields(algorithm ?? 'sliding-log', burst),
   }));
 }
 
@@ -206,9 +275,9 @@ function describeQuota(limit: number | DynamicLimit, windowMs: number): string {
 export function claimLogs(store: object, prefix: string, limits: readonly ResolvedLimit[], logger: Logger): void {
   let logs = claims.get(store);
   if (logs === undefined) claims.set(store, (logs = new Map()));
-  for (const { name, windowMs, limit } of limits) {
+  for (const { name, windowMs, limit, algorithm, burst } of limits) {
     const log = `${prefix}{…}:${name}`;
-    const quota = describeQuota(limit, windowMs);
+    const quota = describeQuota(limit, windowMs) + (algorithm === 'gcra' ? ` (GCRA, burst ${burst ?? 'limit'})` : '');
     const claim = logs.get(log);
     if (claim === undefined) {
       logs.set(log, { quota, warned: false });

@@ -12,7 +12,17 @@ import { ConfigError, StoreError, StoreTimeoutError } from './errors.js';
 import { DEFAULTS } from './defaults.js';
 import { defaultStore } from './default-store.js';
 import { formatValue, parseDuration, type Duration } from './duration.js';
-import { claimLogs, resolveLimits, staticPolicies, validateCost, type LimitDefinition } from './limits.js';
+import {
+  claimLogs,
+  resolveBlock,
+  resolveLimits,
+  staticPolicies,
+  validateAlgorithm,
+  validateCost,
+  type BlockOptions,
+  type LimitDefinition,
+  type PenaltyBoxSettings,
+} from './limits.js';
 import type { LimitRequest } from './limit-request.js';
 import { optionNames, readOptions, validateLogger, validateOnStoreError, validateStore, type OptionNames } from './options.js';
 import { decisionChannel, decisionOutcome, type DecisionMessage, type DecisionSource } from './metrics.js';
@@ -30,7 +40,7 @@ import {
 } from './store-call.js';
 import { storeLimits, validatePrefix, type LimitPart } from './store-keys.js';
 import { checkConsumeResult } from './store-replies.js';
-import type { Decision, LimitMode, Policy } from './decision.js';
+import type { Algorithm, Decision, LimitMode, Policy } from './decision.js';
 import type { ConsumeResult, RateLimitStore, StoreLimit } from './store.js';
 
 /** Where and how a limiter calls its store: the options `RateLimiter` shares with every HTTP limiter. */
@@ -59,6 +69,16 @@ export interface RateLimiterOptions extends LimiterStoreOptions {
    * `shadow: true` — the caller lets the work through whatever `allowed` says. @default 'enforce'
    */
   mode?: LimitMode | undefined;
+  /**
+   * How the limits count, unless a limit says otherwise: `'sliding-log'` (exact count of the last
+   * window; memory grows with the quota) or `'gcra'` (one timestamp per key: an even rate of
+   * `limit` per `window` with bursts of up to `burst`, default `limit`). @default 'sliding-log'
+   */
+  algorithm?: Algorithm | undefined;
+  /** GCRA with `limit`/`window`: units that may pass at once (with `limits`, set it per limit). @default limit */
+  burst?: number | undefined;
+  /** Penalty box: after `after` refusals in a row (default 1), refuse the key for `for` without touching its limits. */
+  block?: BlockOptions | undefined;
 }
 
 export interface ConsumeOptions {
@@ -67,7 +87,16 @@ export interface ConsumeOptions {
 }
 
 export const LIMITER_STORE_OPTIONS: OptionNames<LimiterStoreOptions> = { store: true, prefix: true, timeout: true, onStoreError: true, logger: true };
-const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>({ ...LIMITER_STORE_OPTIONS, limit: true, window: true, limits: true, mode: true });
+const RATE_LIMITER_OPTION_NAMES = optionNames<RateLimiterOptions>({
+  ...LIMITER_STORE_OPTIONS,
+  limit: true,
+  window: true,
+  limits: true,
+  mode: true,
+  algorithm: true,
+  burst: true,
+  block: true,
+});
 const CONSUME_OPTION_NAMES = optionNames<ConsumeOptions>({ cost: true });
 
 /** A limiter's store options, parsed. */
@@ -131,6 +160,8 @@ export class RateLimiter<Req = undefined> {
   /** `'shadow'`: every decision of `consume`/`peek` is marked `shadow` (never to be enforced). */
   readonly mode: LimitMode;
   readonly #settings: LimiterSettings<Req>;
+  /** The penalty box of `consume`/`peek` keys, if any. */
+  readonly #block: PenaltyBoxSettings | undefined;
 
   /** @throws ConfigError naming the bad option. */
   constructor(options: RateLimiterOptions) {
@@ -138,10 +169,12 @@ export class RateLimiter<Req = undefined> {
       this.#settings = (options as RequestLimiterSettings<Req>).settings;
       this.policies = [];
       this.mode = 'enforce'; // request limiters mark each part (rateLimit's mode, a route rule's)
+      this.#block = undefined; // and give each part its box
     } else {
       const defined = readOptions(options, RATE_LIMITER_OPTION_NAMES, 'RateLimiter', "{ limit: 100, window: '1m' }");
       // Without a request there is nothing to compute a function limit from: resolveLimits refuses it.
-      const limits = resolveLimits(defined, '');
+      const limits = resolveLimits(defined, '', { algorithm: validateAlgorithm(defined.algorithm, 'algorithm') });
+      this.#block = resolveBlock(defined.block, 'block');
       this.mode = resolveShadowMode(defined.mode) ? 'shadow' : 'enforce';
       this.#settings = resolveLimiterSettings<Req>(defined, true);
       this.policies = staticPolicies(limits)!;
@@ -288,13 +321,14 @@ export class RateLimiter<Req = undefined> {
     try {
       const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
       result = checkConsumeResult(mode, await withTimeout(call, timeoutMs, mode === 'consume' ? refundLate : undefined, { store, limits, cost }));
-      if (policies[result.index] === undefined) {
-        throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${policies.length} limits`);
+      if (result.boxed === true ? boxOwner(parts, result.index - policies.length) === undefined : policies[result.index] === undefined) {
+        throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${limits.length} limits`);
       }
     } catch (err) {
       return this.#failureDecision(toStoreError(err), parts[0]!, policies, req, shadow);
     }
     reportStoreSuccess(store, logger);
+    if (result.boxed === true) return blockedDecision(result, boxOwner(parts, result.index - policies.length)!, policies, shadow);
     const policy = policies[result.index]!;
     const decision: Decision = {
       allowed: result.allowed,
@@ -349,7 +383,8 @@ export class RateLimiter<Req = undefined> {
 
   #part(id: string): LimitPart {
     const { prefix } = this.#settings;
-    return this.mode === 'shadow' ? { id, prefix, policies: this.policies, shadow: true } : { id, prefix, policies: this.policies };
+    const part: LimitPart = this.mode === 'shadow' ? { id, prefix, policies: this.policies, shadow: true } : { id, prefix, policies: this.policies };
+    return this.#block === undefined ? part : { ...part, block: this.#block };
   }
 }
 
@@ -370,6 +405,36 @@ function concatPolicies(parts: readonly LimitPart[]): readonly Policy[] {
   const policies: Policy[] = [];
   for (const part of parts) policies.push(...part.policies);
   return policies;
+}
+
+/** The part of the `box`-th penalty box (boxes follow the policies, in part order: see storeLimits). */
+function boxOwner(parts: readonly LimitPart[], box: number): LimitPart | undefined {
+  if (box < 0) return undefined;
+  for (const part of parts) {
+    if (part.block === undefined) continue;
+    if (box === 0) return part;
+    box--;
+  }
+  return undefined;
+}
+
+/** A refusal by `part`'s penalty box: its first policy decides, nothing left until the box opens. */
+function blockedDecision(result: ConsumeResult, part: LimitPart, policies: readonly Policy[], shadow: boolean): Decision {
+  const policy = part.policies[0]!;
+  const waitMs = Math.max(1, result.retryAfterMs);
+  return {
+    allowed: false,
+    limit: policy.limit,
+    remaining: 0,
+    resetMs: waitMs,
+    nextQuotaMs: waitMs,
+    retryAfterMs: waitMs,
+    key: part.id,
+    policy,
+    policies,
+    reason: 'blocked',
+    shadow,
+  };
 }
 
 /** The part whose policies hold the flat limit `index`. */

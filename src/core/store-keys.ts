@@ -6,7 +6,8 @@
  *
  * | key | layout |
  * | --- | --- |
- * | a limit's log | `<prefix>{<digest of id>}:<limit name>` |
+ * | a limit's log (or GCRA state) | `<prefix>{<digest of id>}:<limit name>` |
+ * | a penalty box | `<prefix>{<digest of id>}!box` (`!` is never in a limit name) |
  * | a lock, its fence | `<prefix>{<digest>}`, `<prefix>{<digest>}:fence` |
  * | an idempotency record, its fence | the same, under the idempotency prefix |
  */
@@ -14,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { ConfigError } from './errors.js';
 import { formatValue } from './duration.js';
 import type { Policy } from './decision.js';
+import type { PenaltyBoxSettings } from './limits.js';
 import type { IdempotencyKeys, LockKeys, StoreLimit } from './store.js';
 
 /** Longest accepted `prefix`, so that every key stays well under 200 bytes. */
@@ -67,17 +69,21 @@ export interface LimitPart {
   readonly cost?: number | undefined;
   /** Decided in shadow mode (a limiter or route rule with `mode: 'shadow'`): recorded, never enforced. */
   readonly shadow?: boolean | undefined;
+  /** The part's penalty box (`block` option). */
+  readonly block?: PenaltyBoxSettings | undefined;
 }
 
 /**
  * The store limits of every part, in order, each with its part's own cost when it has one: the
  * key of each limit's log, as consume, peek, refund and reset all use it. Each id is hashed once,
- * also when consecutive parts share it (route rules with the same key spec).
+ * also when consecutive parts share it (route rules with the same key spec). The parts' penalty
+ * boxes follow every policy's limit, in part order, so index i < policies < boxes maps to policy i.
  */
 export function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
   const limits: StoreLimit[] = [];
   let hashedId: string | undefined;
   let tag = '';
+  let boxes: StoreLimit[] | undefined;
   for (const part of parts) {
     if (part.id !== hashedId) {
       hashedId = part.id;
@@ -85,12 +91,21 @@ export function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
     }
     const base = part.prefix + tag;
     const { cost } = part;
-    for (const { name, windowMs, limit } of part.policies) {
+    let longestWindow = 0;
+    for (const policy of part.policies) {
+      const { name, windowMs, limit } = policy;
       const key = `${base}:${name}`;
-      // No `cost` field at all without one, so single-cost calls keep one object shape.
-      limits.push(cost === undefined ? { key, windowMs, limit } : { key, windowMs, limit, cost });
+      if (windowMs > longestWindow) longestWindow = windowMs;
+      // No `cost` or algorithm fields at all without them, so plain calls keep one object shape.
+      if (policy.algorithm === 'gcra') limits.push({ key, windowMs, limit, cost, algorithm: 'gcra', burst: policy.burst });
+      else limits.push(cost === undefined ? { key, windowMs, limit } : { key, windowMs, limit, cost });
+    }
+    // Strikes are remembered for the part's longest window: a client refused again within it keeps counting.
+    if (part.block !== undefined) {
+      (boxes ??= []).push({ key: `${base}!box`, windowMs: longestWindow, limit: part.block.after, algorithm: 'penalty-box', blockMs: part.block.blockMs });
     }
   }
+  if (boxes !== undefined) limits.push(...boxes);
   return limits;
 }
 

@@ -29,14 +29,16 @@ describe.each([
   const construct = (options: Record<string, unknown>) => () => rateLimit(options as never);
 
   it.each([
-    [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, prefix, timeout, onStoreError, logger, algorithm, cost, skip, refund, headers'],
+    [{ ...base, windw: '1m' }, 'rateLimit() has no option "windw"; allowed options: store, prefix, timeout, onStoreError, logger, algorithm, block, cost, skip, refund, headers'],
     [{ store, max: 10, window: '1m' }, 'rateLimit() has no option "max": use "limit" (express-rate-limit\'s max); allowed options:'],
     [{ store, limit: 10, windowMs: 60_000 }, 'rateLimit() has no option "windowMs": use "window" (ms or a string like \'15m\'); allowed options:'],
     [{ ...base, keyGenerator: () => 'k' }, 'rateLimit() has no option "keyGenerator": use "key" with an extractor'],
     [{ ...base, skipFailedRequests: true }, 'rateLimit() has no option "skipFailedRequests": use "refund: \'failure\'"'],
     [{ ...base, headers: 'draft-9' }, "headers must be one of 'draft-10', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
     [{ ...base, headers: true }, "headers must be one of 'draft-10', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got true"],
-    [{ ...base, algorithm: 'fixed-window' }, "algorithm must be 'sliding-log' (the only algorithm so far); got \"fixed-window\""],
+    [{ ...base, algorithm: 'fixed-window' }, "algorithm must be 'sliding-log' (exact count of the last window) or 'gcra' (even rate with a burst); got \"fixed-window\""],
+    [{ ...base, burst: 5 }, "burst applies to algorithm 'gcra' only; got burst 5 on a 'sliding-log' limit"],
+    [{ ...base, block: { after: 3 } }, 'block.for is required'],
     [{ ...base, limit: 0 }, 'limit must be an integer from 1 to 1000000000; got 0'],
     [{ store, limit: 5 }, 'limit and window are both required'],
     [{ ...base, limits: [{ limit: 1, window: '1s' }] }, 'limits cannot be combined with limit/window'],

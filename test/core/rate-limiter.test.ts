@@ -16,7 +16,7 @@ describe('RateLimiter options', () => {
   it.each<[string, unknown, RegExp]>([
     ['not an object', 5, /^RateLimiter options must be an object like \{ limit: 100, window: '1m' \}; got 5$/],
     ['null', null, /^RateLimiter options must be an object/],
-    ['an unknown option', { ...valid, max: 5 }, /^RateLimiter has no option "max": use "limit" \(express-rate-limit's max\); allowed options: store, prefix, timeout, onStoreError, logger, limit, window, limits, mode$/],
+    ['an unknown option', { ...valid, max: 5 }, /^RateLimiter has no option "max": use "limit" \(express-rate-limit's max\); allowed options: store, prefix, timeout, onStoreError, logger, limit, window, limits, mode, algorithm, burst, block$/],
     ['a negative limit', { ...valid, limit: -1 }, /^limit must be an integer from 1 to 1000000000; got -1$/],
     ['a fractional limit', { ...valid, limit: 2.5 }, /^limit must be an integer from 1 to 1000000000; got 2\.5$/],
     ['a NaN limit', { ...valid, limit: Number.NaN }, /^limit must be an integer from 1 to 1000000000; got NaN$/],

@@ -8,6 +8,7 @@
  * | status | code | when |
  * | --- | --- | --- |
  * | 429 | (type `quota-exceeded`, title `Quota Exceeded`) | an enforced limit is exhausted (`statusCode` and `message` options) |
+ * | 429 | (type `abnormal-usage-detected`) | the client's penalty box is closed (`block` option; same options) |
  * | 400 | `idempotency-key-missing` / `idempotency-key-invalid` | no usable Idempotency-Key (default lock key) |
  * | 400 | `lock-key-missing` | a custom `key` extractor yielded nothing |
  * | 409 | `lock-busy` / `idempotency-in-flight` | another holder runs (`Retry-After` = its lease left, ≥ 1 s) |
@@ -22,7 +23,7 @@ import { STATUS_CODES } from 'node:http';
 import { ConfigError, DEFAULTS, formatDuration, formatValue, isThenable, type Awaitable, type BusyInfo, type Decision, type KeyReading, type LockOutcome, type StoredResponse } from '../../core/index.js';
 import { retryAfterSeconds, toSeconds } from './headers.js';
 import { REPLAYED_HEADER } from './idempotency-headers.js';
-import { problem, QUOTA_EXCEEDED_TITLE, QUOTA_EXCEEDED_TYPE } from './problem.js';
+import { ABNORMAL_USAGE_DETECTED_TITLE, ABNORMAL_USAGE_DETECTED_TYPE, problem, QUOTA_EXCEEDED_TITLE, QUOTA_EXCEEDED_TYPE } from './problem.js';
 
 /** A complete response: status, headers (Content-Type included) and body. */
 export interface HttpAnswer {
@@ -75,6 +76,17 @@ export function passes(decision: Decision): boolean {
  */
 export function quotaExceededAnswer(_req: unknown, decision: Decision, status: number): HttpAnswer {
   const seconds = retryAfterSeconds(decision);
+  if (decision.reason === 'blocked') {
+    // The penalty box: the draft's type for a client refused for how it behaves, not for a quota.
+    return problemAnswer(
+      status,
+      undefined,
+      `Blocked for repeatedly exceeding policy "${decision.policy.name}"; retry in ${seconds} s.`,
+      {},
+      { type: ABNORMAL_USAGE_DETECTED_TYPE, 'violated-policies': [decision.policy.name] },
+      ABNORMAL_USAGE_DETECTED_TITLE,
+    );
+  }
   return problemAnswer(
     status,
     undefined,

@@ -16,13 +16,18 @@ import {
   readOptions,
   requestRateLimiter,
   resolveLimiterSettings,
+  resolveBlock,
   resolveLimits,
   resolveShadowMode,
   singleLimitResolver,
   staticPolicies,
+  validateAlgorithm,
   validateCost,
   LIMITER_STORE_OPTIONS,
+  type Algorithm,
   type Awaitable,
+  type BlockOptions,
+  type PenaltyBoxSettings,
   type CostOption,
   type Decision,
   type LimitDefinition,
@@ -53,8 +58,18 @@ export type RefundOption<Predicate> = 'success' | 'failure' | Predicate;
  * `Req` is what callbacks receive: Express `req`, Koa `ctx`.
  */
 export interface HttpLimiterOptions<Req, OnLimited, RefundPredicate> extends LimiterStoreOptions<Req> {
-  /** Only `'sliding-log'` (exact) so far. @default 'sliding-log' */
-  algorithm?: 'sliding-log' | undefined;
+  /**
+   * How the limits count, unless a limit says otherwise: `'sliding-log'` (exact count of the last
+   * window; memory grows with the quota) or `'gcra'` (one timestamp per key: an even rate of
+   * `limit` per `window`, bursts of up to `burst`, default `limit`). @default 'sliding-log'
+   */
+  algorithm?: Algorithm | undefined;
+  /**
+   * Penalty box: after `after` refusals in a row (default 1) the client is refused for `for`
+   * (429, `reason: 'blocked'`, problem type `abnormal-usage-detected`) without its limits being
+   * read or written.
+   */
+  block?: BlockOptions | undefined;
   /** Cost units a request takes (integer 1–10 000, see `MAX_COST`), or a function of the request. @default 1 */
   cost?: CostOption<Req> | undefined;
   /** Requests for which it returns true are not limited (no store call, no headers). */
@@ -94,6 +109,8 @@ export interface RateLimitOptionsBase<Req, OnLimited, RefundPredicate> extends H
   window?: LimitDefinition['window'] | undefined;
   /** Several limits, all checked and recorded in one atomic call. */
   limits?: readonly (Omit<LimitDefinition, 'limit'> & { limit: number | ((req: Req) => Awaitable<number>) })[] | undefined;
+  /** GCRA with `limit`/`window`: units that may pass at once (with `limits`, set it per limit). @default limit */
+  burst?: number | undefined;
   /** Key extractor, or a list (the first that yields a value). @default keys.ip() */
   key?: KeySpec<Req> | undefined;
 }
@@ -121,11 +138,16 @@ export type HttpLimiterParts<Req, OnLimited, RefundPredicate> = Omit<HttpLimiter
   readonly skip: ((req: Req) => Awaitable<boolean>) | undefined;
   /** `mode: 'shadow'`: the limiter's (or, for a table, every rule's unless it says otherwise) parts are shadow. */
   readonly shadow: boolean;
+  /** `algorithm`: the limits' default (for a table, every rule's unless it says otherwise). */
+  readonly algorithm: Algorithm;
+  /** `block`: the penalty box of the limiter's part (for a table, of every rule's unless it says otherwise). */
+  readonly block: PenaltyBoxSettings | undefined;
 };
 
 export const HTTP_LIMITER_OPTIONS: OptionNames<HttpLimiterOptions<unknown, unknown, unknown>> = {
   ...LIMITER_STORE_OPTIONS,
   algorithm: true,
+  block: true,
   cost: true,
   skip: true,
   refund: true,
@@ -143,28 +165,26 @@ const RATE_LIMIT_OPTION_NAMES = optionNames<RateLimitOptionsBase<unknown, unknow
   limit: true,
   window: true,
   limits: true,
+  burst: true,
   key: true,
 });
 
 /** `rateLimit()`: validates every option and builds the limiter. Throws a ConfigError naming the first bad option. */
 export function resolveRateLimit<Req, OnLimited, RefundPredicate>(options: unknown, owner = 'rateLimit()'): HttpLimiter<Req, OnLimited, RefundPredicate> {
   const defined = readOptions(options, RATE_LIMIT_OPTION_NAMES, owner, "{ limit: 100, window: '1m' }");
-  const { cost, skip, shadow, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
-  const limits = resolveLimits(defined, '', { allowDynamic: true });
+  const { cost, skip, shadow, algorithm, block, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
+  const limits = resolveLimits(defined, '', { allowDynamic: true, algorithm });
   const policies = staticPolicies(limits);
   if (policies !== undefined) precomputeHeaderStrings(policies);
   const { logger, store, prefix } = limiter.limiter;
   const keySpec = defined.key === undefined ? keys.ip({ logger }) : validateKeySpec(defined.key, 'key');
   const key = compileKeySpec(keySpec as KeySpec<Req>, { logger });
   claimLogs(store, prefix, limits, logger);
-  return { ...limiter, resolve: singleLimitResolver<Req>({ prefix, limits, policies, key, cost, skip, shadow }) };
+  return { ...limiter, resolve: singleLimitResolver<Req>({ prefix, limits, policies, key, cost, skip, shadow, block }) };
 }
 
 /** Validates the options every HTTP limiter shares (`defined` comes from `readOptions`). */
 export function resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined: Readonly<Record<string, unknown>>): HttpLimiterParts<Req, OnLimited, RefundPredicate> {
-  if (defined.algorithm !== undefined && defined.algorithm !== DEFAULTS.algorithm) {
-    throw new ConfigError(`algorithm must be '${DEFAULTS.algorithm}' (the only algorithm so far); got ${formatValue(defined.algorithm)}`);
-  }
   const refund = resolveRefund<RefundPredicate>(defined.refund);
   return {
     // 'http' until the adapter names itself in `decide` (see metrics.ts: DecisionMessage.adapter).
@@ -173,6 +193,8 @@ export function resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined
     cost: resolveCostOption<Req>(defined.cost, 'cost') ?? 1,
     skip: optionalFunction(defined.skip, 'skip', 'a function (req) => boolean') as HttpLimiterParts<Req, OnLimited, RefundPredicate>['skip'],
     shadow: resolveShadowMode(defined.mode),
+    algorithm: validateAlgorithm(defined.algorithm, 'algorithm', DEFAULTS.algorithm),
+    block: resolveBlock(defined.block, 'block'),
     writeHeaders: resolveHeaders(defined.headers, defined.partitionKey, defined.quotaUnit),
     statusCode: resolveStatusCode(defined.statusCode),
     message: resolveMessage<Req>(defined.message),

@@ -25,6 +25,8 @@ import {
   optionNames,
   policiesFor,
   readOptions,
+  resolveBlock,
+  validateAlgorithm,
   resolveLimits,
   resolveShadowMode,
   staticPolicies,
@@ -32,7 +34,10 @@ import {
   validatePrefix,
   type Awaitable,
   type CostOption,
+  type Algorithm,
+  type BlockOptions,
   type LimitDefinition,
+  type PenaltyBoxSettings,
   type LimitMode,
   type LimitPart,
   type LimitRequest,
@@ -67,6 +72,12 @@ export interface RouteRule<Req> {
   name?: string | undefined;
   /** `'shadow'`: this rule is decided and recorded but never refuses (see the `mode` option). @default the table's `mode` */
   mode?: LimitMode | undefined;
+  /** How this rule's limits count (unless a limit says otherwise). @default the table's `algorithm` */
+  algorithm?: Algorithm | undefined;
+  /** GCRA with `limit`/`window`: units that may pass at once. @default limit */
+  burst?: number | undefined;
+  /** This rule's penalty box, or `false` for none. @default the table's `block` */
+  block?: BlockOptions | false | undefined;
 }
 
 /** `rateLimitRoutes()` options: the rules, plus every rateLimit option, applied to all rules. */
@@ -92,6 +103,8 @@ export interface CompiledRule<Req> {
   readonly costOption: string;
   /** Its effective mode is `'shadow'` (its own `mode`, else the table's). */
   readonly shadow: boolean;
+  /** Its penalty box (its own `block`, else the table's). */
+  readonly block: PenaltyBoxSettings | undefined;
 }
 
 /** The table's limiter, with its compiled rules (for diagnostics and tests). */
@@ -100,7 +113,7 @@ export interface RouteTable<Req, OnLimited, RefundPredicate> extends HttpLimiter
 }
 
 const TABLE_OPTION_NAMES = optionNames<RateLimitRoutesOptionsBase<unknown, unknown, unknown>>({ ...HTTP_LIMITER_OPTIONS, routes: true, user: true, key: true });
-const RULE_FIELDS: OptionNames<RouteRule<unknown>> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true, mode: true };
+const RULE_FIELDS: OptionNames<RouteRule<unknown>> = { route: true, limit: true, window: true, limits: true, key: true, cost: true, name: true, mode: true, algorithm: true, burst: true, block: true };
 const RULE_FIELD_NAMES = optionNames(RULE_FIELDS);
 const MAX_RULE_NAME_LENGTH = 32;
 const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}$`);
@@ -142,7 +155,7 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
     }
   }
   const defined = readOptions(options, TABLE_OPTION_NAMES, owner, "{ routes: [{ route: 'POST /login', limit: 5, window: '15m' }] }");
-  const { cost, skip, shadow, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
+  const { cost, skip, shadow, algorithm, block, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
     throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${formatValue(defined.user)}`);
   }
@@ -155,7 +168,7 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
   }
   const names = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
-    const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler, shadow);
+    const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler, { shadow, algorithm, block });
     const previous = names.get(compiled.name);
     if (previous !== undefined) {
       throw new ConfigError(
@@ -184,7 +197,7 @@ function compileRule<Req>(
   tablePrefix: string,
   defaultKey: unknown,
   keyCompiler: RouteKeyCompiler<Req>,
-  tableShadow: boolean,
+  table: { readonly shadow: boolean; readonly algorithm: Algorithm; readonly block: PenaltyBoxSettings | undefined },
 ): CompiledRule<Req> {
   const path = `routes[${index}]`;
   const fields = readOptions(rule, RULE_FIELD_NAMES, path, "{ route: 'GET /search', limit: 10, window: '1s' }", 'fields');
@@ -200,7 +213,8 @@ function compileRule<Req>(
   }
   validatePrefix(prefix, named ? `${path}.name` : `${path}.route`);
   // Policy names carry the rule's name, so headers and decisions say which rule decided.
-  const limits = resolveLimits(fields, path, { allowDynamic: true }).map((limit) => ({ ...limit, name: `${name}/${limit.name}` }));
+  const algorithm = validateAlgorithm(fields.algorithm, `${path}.algorithm`, table.algorithm);
+  const limits = resolveLimits(fields, path, { allowDynamic: true, algorithm }).map((limit) => ({ ...limit, name: `${name}/${limit.name}` }));
   const policies = staticPolicies(limits);
   if (policies !== undefined) precomputeHeaderStrings(policies);
   return {
@@ -213,7 +227,8 @@ function compileRule<Req>(
     key: keyCompiler.compile(fields.key ?? defaultKey, fields.key === undefined ? 'key' : `${path}.key`),
     cost: resolveCostOption<Req>(fields.cost, `${path}.cost`),
     costOption: `${path}.cost`,
-    shadow: fields.mode === undefined ? tableShadow : resolveShadowMode(fields.mode, `${path}.mode`),
+    shadow: fields.mode === undefined ? table.shadow : resolveShadowMode(fields.mode, `${path}.mode`),
+    block: fields.block === undefined ? table.block : fields.block === false ? undefined : resolveBlock(fields.block, `${path}.block`),
   };
 }
 
@@ -311,9 +326,10 @@ function assemble<Req>(
   const parts: LimitPart[] = new Array(rules.length);
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
-    const part: LimitPart = rule.shadow
+    let part: LimitPart = rule.shadow
       ? { id: ids[i]!, prefix: rule.prefix, policies: policyLists[i]!, shadow: true }
       : { id: ids[i]!, prefix: rule.prefix, policies: policyLists[i]! };
+    if (rule.block !== undefined) part = { ...part, block: rule.block };
     parts[i] = uniform ? part : { ...part, cost: costs[i]! };
   }
   return { parts, cost, policies };

@@ -57,7 +57,7 @@ export class RefusalCache {
       this.#delete(signature, refusal);
       return undefined;
     }
-    const { index, remaining, resetMs, nextQuotaMs } = refusal.result;
+    const { index, remaining, resetMs, nextQuotaMs, boxed } = refusal.result;
     const elapsed = now - refusal.at;
     return {
       allowed: false,
@@ -68,12 +68,18 @@ export class RefusalCache {
       stamp: 0,
       // 0 keeps its meaning (nothing waiting to free); a time that ran out reads as 1 ms.
       nextQuotaMs: nextQuotaMs === 0 ? 0 : Math.max(1, Math.ceil(nextQuotaMs - elapsed)),
+      ...(boxed === true ? { boxed } : {}),
     };
   }
 
-  /** Remembers `result` if it is a refusal with a known end (a cost that can never fit is not remembered). */
+  /**
+   * Remembers `result` if it is a refusal with a known end (a cost that can never fit is not
+   * remembered). A call with a penalty box is remembered only once its box is closed: until then
+   * each of its refusals is a strike that only Redis can count.
+   */
   remember(limits: readonly StoreLimit[], cost: number, result: ConsumeResult): void {
     if (result.allowed || !(result.retryAfterMs > 0)) return;
+    if (result.boxed !== true && limits.some((limit) => limit.algorithm === 'penalty-box')) return;
     const signature = signatureOf(limits);
     const previous = this.#refusals.get(signature);
     if (previous !== undefined) this.#delete(signature, previous);
