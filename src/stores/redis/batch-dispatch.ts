@@ -102,11 +102,12 @@ export function clusterDispatch(
         }
       },
       (err: unknown) => {
+        // Whatever failed the call (a master that became a replica, or died), a slot map the
+        // adapter keeps itself (GLIDE) is read again: it may still name a master that is gone.
+        topology.staleMap?.();
         const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
-        if (REFUSED.test(errorMessage(cause))) {
-          topology.staleMap?.();
-          bySlot(decisions);
-        } else failAll(decisions, err);
+        if (REFUSED.test(errorMessage(cause))) bySlot(decisions);
+        else failAll(decisions, err);
       },
     );
   };
