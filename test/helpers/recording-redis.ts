@@ -4,7 +4,7 @@
  * FCALL / EVALSHA) decision by decision, like the script would for empty logs. A Cluster variant
  * has a slot map and one recording connection per master.
  */
-import type { RedisArgument, RedisCommandClient } from '../../src/stores/redis/client.js';
+import type { RedisArgument, RedisConnection } from '../../src/stores/redis/client.js';
 import type { IoredisLike as RedisClientLike } from '../../src/stores/redis/clients/index.js';
 import { bindings } from '../../src/stores/redis/bindings.js';
 import { keySlot } from '../../src/stores/redis/hash-tag.js';
@@ -127,10 +127,10 @@ export function scriptCalls(sent: readonly Sent[]): Sent[] {
 export function recordingCluster(masters: number, options: RecordingOptions = {}): RedisClientLike & { sent: Sent[]; masterOf(key: string): string } {
   const sent: Sent[] = [];
   const names = Array.from({ length: masters }, (_, i) => `10.0.0.${i + 1}:6379`);
-  const connections: RedisCommandClient[] = names.map((name) => {
+  const connections: RedisConnection[] = names.map((name) => {
     const answer = answerer(name, sent, options);
     const [host, port] = name.split(':');
-    return { status: 'ready', call: answer, callBuffer: answer, options: { host, port: Number(port) } } as RedisCommandClient;
+    return { status: 'ready', call: answer, callBuffer: answer, options: { host, port: Number(port) } } as RedisConnection;
   });
   const perMaster = Math.ceil(16_384 / masters);
   const slots = Array.from({ length: 16_384 }, (_, slot) => [names[Math.floor(slot / perMaster)]!]);

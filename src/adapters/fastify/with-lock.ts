@@ -4,7 +4,7 @@
  * lease is auto-extended (every ttl/3, up to `maxHold`) while the request is handled and exposed
  * as `request.lock`. Refusals (409, 400, 422, 503) and replays go through `reply`.
  *
- * When the lease ends: when the handler's work is over, as the response shows it (`onWorkDone`):
+ * When the lease ends: when the handler's work is over, as the response shows it (`onResponseOutcome`):
  * the app ended the response (the handler's reply, or Fastify's error handler's answer to a throw),
  * or its headers were out when the connection closed. A client that leaves while the handler runs
  * does not end it early: the lease is held (and extended) until the app ends the response, so a
@@ -35,6 +35,7 @@ import { lockAnswer } from '../http/answers.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
 import { readLockRequest, resolveWithLock, type HttpLock, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
 import { finishRecord } from '../http/replay-record.js';
+import { onResponseOutcome } from '../http/response-outcome.js';
 import { sendAnswer } from './send-answer.js';
 
 declare module 'fastify' {
@@ -162,7 +163,7 @@ function holdLease(config: Config, held: HeldLease, request: FastifyRequest, rep
     }
     return {
       end: () => config.guard.end(held),
-      responseDone: new Promise<void>((resolve) => onWorkDone(reply.raw, resolve)),
+      responseDone: new Promise<void>((resolve) => onResponseOutcome(reply.raw, resolve, answeredOrStarted)),
     };
   } catch (err) {
     void config.guard.end(held);
@@ -171,29 +172,11 @@ function holdLease(config: Config, held: HeldLease, request: FastifyRequest, rep
 }
 
 /**
- * Calls `done` once the handler's work is over, as the response shows it: when the response
- * finished; when it closed after the app had started or ended it (its headers are out: the handler
- * has produced its answer, e.g. a stream the client stopped reading); or, when the client left
- * before that, once the app ends the response (the handler settled and Fastify sent its answer).
+ * The handler's work is over, as the response shows it: it finished; it closed after the app had
+ * started or ended it (its headers are out: the handler produced its answer, e.g. a stream the
+ * client stopped reading); or, when the client left before that, once the app ends it.
  */
-function onWorkDone(res: ServerResponse, done: () => void): void {
-  let called = false;
-  const once = (): void => {
-    if (called) return;
-    called = true;
-    done();
-  };
-  res.once('finish', once);
-  res.once('close', () => {
-    if (res.writableEnded || res.headersSent) return once();
-    const end = res.end;
-    res.end = function endAfterClientLeft(this: ServerResponse, ...args: unknown[]) {
-      const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-      once();
-      return result;
-    } as typeof res.end;
-  });
-}
+const answeredOrStarted = (res: ServerResponse): boolean => res.writableEnded || res.headersSent;
 
 /** Runs `onBusy`; true when it answered (sent the reply), so the default 409 is skipped. */
 async function answeredByOnBusy(config: Config, request: FastifyRequest, reply: FastifyReply, info: BusyInfo): Promise<boolean> {

@@ -11,38 +11,13 @@
 import type { ServerResponse } from 'node:http';
 import type { Decision, RateLimiter } from '../../core/index.js';
 import type { RefundConfig } from './limiter-options.js';
+import { onResponseOutcome } from './response-outcome.js';
 
 /** `true` for a produced status that counts as success (below 400). */
 export function isSuccessStatus(status: number): boolean {
   return status < 400;
 }
 
-/**
- * Calls `settle` once, when the Node response's outcome is known: when it finished, or, if the
- * client left first, when the app ends the response anyway (its status is then the one the handler
- * produced, even though nothing reaches the client). Never when the app never ends it.
- */
-export function onResponseOutcome(res: ServerResponse, settle: () => void): void {
-  let settled = false;
-  const once = (): void => {
-    if (settled) return;
-    settled = true;
-    settle();
-  };
-  res.once('finish', once);
-  res.once('close', () => {
-    if (settled) return;
-    // Ended by the app, but the socket was gone before the last byte: the status is known.
-    if (res.writableEnded) return once();
-    // The client left while the handler still runs: its outcome comes when it ends the response.
-    const end = res.end;
-    res.end = function endAfterClientLeft(this: ServerResponse, ...args: unknown[]) {
-      const result = (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-      once();
-      return result;
-    } as typeof res.end;
-  });
-}
 
 /**
  * Gives back `decision`'s cost if `refundConfig` says so for this outcome. `succeeded` is the known

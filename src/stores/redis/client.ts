@@ -39,9 +39,6 @@ export interface RedisConnection {
   readonly name?: string;
 }
 
-/** @deprecated name kept for the test helpers: a RedisConnection. */
-export type RedisCommandClient = RedisConnection;
-
 /** A Cluster client's topology, as far as the store needs it. */
 export interface ClusterTopology {
   /**

@@ -6,17 +6,11 @@
  * and TRYAGAIN itself; its slot map (`cluster.slots`, per slot the `host:port` of its nodes,
  * master first) tells which master serves a slot.
  */
-import type { ClusterTopology, RedisArgument, RedisConnection, StoreClient } from '../client.js';
+import type { ClusterTopology, RedisConnection, StoreClient } from '../client.js';
 import { serverName } from '../client.js';
 
-/** The shape of an ioredis `Redis` or `Cluster` that RedisStore reads. */
-export interface IoredisLike {
-  readonly status: string;
-  call(command: string, args: RedisArgument[]): Promise<unknown>;
-  callBuffer(command: string, args: RedisArgument[]): Promise<unknown>;
-  once?(event: string, listener: () => void): unknown;
-  removeListener?(event: string, listener: () => void): unknown;
-  connect?(): Promise<unknown>;
+/** The shape of an ioredis `Redis` or `Cluster` that RedisStore reads: a connection as it is, plus its Cluster parts. */
+export interface IoredisLike extends RedisConnection {
   /** `true` on an ioredis `Cluster`. */
   readonly isCluster?: boolean | undefined;
   /** Cluster only: one client per master, for commands that must reach every master (FUNCTION LOAD). */
