@@ -7,13 +7,8 @@
 import { parseList, type Item } from 'structured-headers';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { memoryStoreForTests } from '../../src/stores/testing.js';
+import { stillStore } from './support/still-store.js';
 import { frameworks } from './frameworks.js';
-
-function stillStore() {
-  const clock = { now: 1_700_000_000_000 };
-  return { store: memoryStoreForTests({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
-}
 
 /** The one item of a `RateLimit` field: its policy name and parameters. */
 function rateLimitItem(value: unknown): { name: unknown; params: Record<string, unknown> } {

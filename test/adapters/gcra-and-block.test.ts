@@ -6,13 +6,8 @@
 import { parseList, type Item } from 'structured-headers';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { memoryStoreForTests } from '../../src/stores/testing.js';
+import { stillStore } from './support/still-store.js';
 import { frameworks } from './frameworks.js';
-
-function stillStore() {
-  const clock = { now: 1_700_000_000_000 };
-  return { store: memoryStoreForTests({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
-}
 
 function rateLimitParams(value: unknown): Record<string, unknown> {
   const [[, params]] = parseList(String(value)) as [Item];

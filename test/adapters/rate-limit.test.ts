@@ -10,14 +10,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
 import { limitKey } from '../helpers/keys.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { memoryStoreForTests } from '../../src/stores/testing.js';
+import { stillStore } from './support/still-store.js';
 import { frameworks, recordingLogger } from './frameworks.js';
-
-/** A MemoryStore whose clock stands still at `now` (advance it by assigning `clock.now`). */
-function stillStore(): { store: MemoryStore; clock: { now: number } } {
-  const clock = { now: 1_700_000_000_000 };
-  return { store: memoryStoreForTests({ clock: () => clock.now, sweepIntervalMs: 0 }), clock };
-}
 
 /** Quota left now for id `k` under the default prefix and a 1-minute limit of `limit` (its log: `<limit>-in-1m`). */
 async function remainingFor(store: MemoryStore, limit: number, id = 'k'): Promise<number> {

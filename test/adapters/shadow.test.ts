@@ -8,21 +8,16 @@
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
-import { memoryStoreForTests } from '../../src/stores/testing.js';
+import { stillStore } from './support/still-store.js';
 import { failingStore } from '../core/fake-stores.js';
 import { frameworks, recordingLogger } from './frameworks.js';
-
-function stillStore() {
-  const clock = { now: 1_700_000_000_000 };
-  return memoryStoreForTests({ clock: () => clock.now, sweepIntervalMs: 0 });
-}
 
 const fixedKey = () => 'k';
 const quotaHeaders = (headers: Record<string, unknown>) => Object.keys(headers).filter((name) => name.includes('ratelimit') || name === 'retry-after');
 
 describe.each(frameworks)('shadow mode on $name', (fw) => {
   it('never refuses nor shows anything, and exposes the decision an enforcing limiter would make', async () => {
-    const store = stillStore();
+    const store = stillStore().store;
     const decisions: Decision[] = [];
     const onDecision = (_req: unknown, decision: Decision) => void decisions.push(decision);
     const app = fw.app([fw.rateLimit({ store, limit: 2, window: '1m', key: fixedKey, mode: 'shadow', onDecision })]);
@@ -58,7 +53,7 @@ describe.each(frameworks)('shadow mode on $name', (fw) => {
   });
 
   it('a route table mixes modes: a shadow rule never refuses, the response follows the enforced rules', async () => {
-    const store = stillStore();
+    const store = stillStore().store;
     const seen: Decision[] = [];
     const app = fw.app([
       fw.rateLimitRoutes({
@@ -88,7 +83,7 @@ describe.each(frameworks)('shadow mode on $name', (fw) => {
   });
 
   it("a table's mode applies to every rule without one; a rule may enforce in a shadow table", async () => {
-    const store = stillStore();
+    const store = stillStore().store;
     const app = fw.app([
       fw.rateLimitRoutes({
         store,

@@ -5,8 +5,13 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import { limitKey } from '../helpers/keys.js';
-import type { Store, StoreLimit } from '../../src/core/store.js';
+import type { ConsumeResult, Store, StoreLimit } from '../../src/core/store.js';
 import { type StoreKind, type TestStore, createTestStore, uniqueId } from '../helpers/stores.js';
+
+/** An allowed result: `retryAfterMs` 0, the rest as given. */
+export const allowed = (fields: Omit<ConsumeResult, 'allowed' | 'retryAfterMs'>): ConsumeResult => ({ allowed: true, retryAfterMs: 0, ...fields });
+/** A refused result: nothing recorded (`stamp` 0), the rest as given. */
+export const blocked = (fields: Omit<ConsumeResult, 'allowed' | 'stamp'>): ConsumeResult => ({ allowed: false, stamp: 0, ...fields });
 
 /** Virtual store time in whole ms; each test starts from its own `start()`. */
 export class ManualClock {

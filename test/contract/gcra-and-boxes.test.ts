@@ -7,10 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { contractDecisionKinds, uniqueId } from '../helpers/stores.js';
-import { ManualClock, entriesIn, freshLimit, useStore } from './fixtures.js';
+import { ManualClock, allowed, blocked, entriesIn, freshLimit, useStore } from './fixtures.js';
 
-const allowed = (fields: Omit<ConsumeResult, 'allowed' | 'retryAfterMs'>): ConsumeResult => ({ allowed: true, retryAfterMs: 0, ...fields });
-const blocked = (fields: Omit<ConsumeResult, 'allowed' | 'stamp'>): ConsumeResult => ({ allowed: false, stamp: 0, ...fields });
 const boxed = (index: number, ms: number): ConsumeResult => ({
   allowed: false,
   index,

@@ -7,16 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
+import type { StoreLimit } from '../../src/core/store.js';
 import { contractDecisionKinds, uniqueId } from '../helpers/stores.js';
-import { ManualClock, entriesIn, freshLimit, useStore, withQuota } from './fixtures.js';
-
-const allowed = (fields: Omit<ConsumeResult, 'allowed' | 'retryAfterMs'>): ConsumeResult => ({
-  allowed: true,
-  retryAfterMs: 0,
-  ...fields,
-});
-const blocked = (fields: Omit<ConsumeResult, 'allowed' | 'stamp'>): ConsumeResult => ({ allowed: false, stamp: 0, ...fields });
+import { ManualClock, allowed, blocked, entriesIn, freshLimit, useStore, withQuota } from './fixtures.js';
 
 describe.each(contractDecisionKinds)('%s store: sliding log', (kind) => {
   const clock = new ManualClock();
