@@ -7,7 +7,7 @@
  * Fastify through frameworks.ts. Requests are injected (no socket); stores are MemoryStores.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { rateLimit } from '../../src/adapters/fastify/rate-limit.js';
 import { rateLimitRoutes } from '../../src/adapters/fastify/routes.js';
@@ -19,16 +19,8 @@ declare module 'fastify' {
   }
 }
 
-const stores: MemoryStore[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
-});
-
-function newStore(): MemoryStore {
-  const store = new MemoryStore({ sweepIntervalMs: 0 });
-  stores.push(store);
-  return store;
-}
+/** A store without a sweep timer: nothing to close after a test. */
+const newStore = (): MemoryStore => new MemoryStore({ sweepIntervalMs: 0 });
 
 async function statuses(app: FastifyInstance, requests: readonly string[]): Promise<string[]> {
   const seen: string[] = [];

@@ -9,7 +9,7 @@
 import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import type { Decision } from '../../src/core/decision.js';
 import { rateLimit, type RateLimitEnv } from '../../src/adapters/hono/rate-limit.js';
@@ -19,16 +19,8 @@ import { keys } from '../../src/keys/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { recordingLogger } from './frameworks.js';
 
-const stores: MemoryStore[] = [];
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
-});
-
-function newStore(): MemoryStore {
-  const store = new MemoryStore({ sweepIntervalMs: 0 });
-  stores.push(store);
-  return store;
-}
+/** A store without a sweep timer: nothing to close after a test. */
+const newStore = (): MemoryStore => new MemoryStore({ sweepIntervalMs: 0 });
 
 /** An app answering every path with the decision's key. */
 function keyApp(setUp: (app: Hono<RateLimitEnv>) => void) {
