@@ -41,6 +41,13 @@ local function fits(i, now)
   return tats[i] + costs[i] * periods[i] - now <= bursts[i] * periods[i] + GCRA_EPSILON
 end
 
+-- The reply of a call refused by the penalty box i, closed for `closed_ms` (see check_limits).
+local function boxed_reply(out, pos, i, closed_ms)
+  out[pos + 1], out[pos + 2], out[pos + 3] = 2, i - 1, 0
+  out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = closed_ms, closed_ms, 0, closed_ms
+  return pos + 7
+end
+
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
 -- writes the request to all of them; else writes nothing to them. Limit i (1 .. n) is
 -- keys[key_at + i] with window_ms, limit, cost and shape at argv[arg_at + 4i - 3 .. arg_at + 4i]
@@ -70,11 +77,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
       boxes = true
       local for_ms = tonumber(string.sub(argv[at], 2))
       local closed_ms, strikes = read_box(keys[key_at + i], now, for_ms, tonumber(argv[at - 3]))
-      if closed_ms > 0 then
-        out[pos + 1], out[pos + 2], out[pos + 3] = 2, i - 1, 0
-        out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = closed_ms, closed_ms, 0, closed_ms
-        return pos + 7
-      end
+      if closed_ms > 0 then return boxed_reply(out, pos, i, closed_ms) end
       windows[i], limits[i], bursts[i], counts[i] = tonumber(argv[at - 3]), tonumber(argv[at - 2]), for_ms, strikes
     end
   end
@@ -150,11 +153,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
       for i = 1, n do
         if kinds[i] == BOX then
           local closed_ms = strike_box(keys[key_at + i], counts[i], now, limits[i], bursts[i], windows[i], clock)
-          if closed_ms > 0 then
-            out[pos + 1], out[pos + 2], out[pos + 3] = 2, i - 1, 0
-            out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = closed_ms, closed_ms, 0, closed_ms
-            return pos + 7
-          end
+          if closed_ms > 0 then return boxed_reply(out, pos, i, closed_ms) end
         end
       end
     end

@@ -138,9 +138,18 @@ function limitKeys(into: RedisArgument[], { limits }: { readonly limits: readonl
  * log, the burst of a GCRA limit, 'b<blockMs>' a penalty box).
  */
 function pushLimit(into: RedisArgument[], limit: StoreLimit, cost: number): void {
-  const { algorithm } = limit;
-  const shape = algorithm === undefined || algorithm === 'sliding-log' ? '' : algorithm === 'gcra' ? (limit.burst ?? limit.limit) : `b${limit.blockMs}`;
-  into.push(limit.windowMs, limit.limit, limit.cost ?? cost, shape);
+  into.push(limit.windowMs, limit.limit, limit.cost ?? cost, shapeOf(limit));
+}
+
+function shapeOf(limit: StoreLimit): RedisArgument {
+  switch (limit.algorithm) {
+    case 'gcra':
+      return limit.burst ?? limit.limit;
+    case 'penalty-box':
+      return `b${limit.blockMs}`;
+    default:
+      return '';
+  }
 }
 
 function limitsArgv(into: RedisArgument[], { limits, cost, align }: LimitsInput, clock: ClockArgument): void {
