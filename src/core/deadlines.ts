@@ -1,37 +1,73 @@
 /**
  * Time budgets of store calls without one timer per call. Every call of a guard has the same
  * budget, so calls enter a per-budget queue in deadline order; ONE timer per budget waits for the
- * oldest call still pending. A call that settles is only marked (no timer to clear), and the timer,
- * when it fires, drops the settled calls at the head, fails the pending ones whose deadline passed,
- * and waits for the next pending one. Under steady traffic that is a few timer firings per second,
- * instead of a setTimeout and a clearTimeout per request.
+ * oldest call still pending. A call that settles leaves its queue at once (a linked list in
+ * deadline order: a removal is two pointer writes, with no table for V8 to rebuild as a Set's
+ * add/delete churn makes it do): only pending calls are held,
+ * so a settled call's objects die young instead of living for a whole budget (at 100 k calls/s and
+ * a 250 ms budget, 25 k calls kept alive, promoted and marked by the GC). Under steady traffic the
+ * timer fires a few times per second, instead of a setTimeout and a clearTimeout per request.
  */
 import { performance } from 'node:perf_hooks';
 
 /** One call's place in its queue. */
 export interface Deadline {
   readonly at: number;
-  /** Set when the call settled in time: the timer then passes over it. */
-  settled: boolean;
-  /** Called (once) when the deadline passes before the call settled. */
-  readonly expire: () => void;
+  /** True once the call settled in time or its deadline passed. */
+  readonly settled: boolean;
+  /**
+   * Marks the call settled in time and takes it out of its queue; false if it had settled already
+   * (the deadline passed first, or a second settle).
+   */
+  settle(): boolean;
 }
 
-/** Fewer pending calls than this keep their dropped head in the array; beyond, it is compacted. */
-const COMPACT_AFTER = 1_024;
+class QueuedDeadline implements Deadline {
+  settled = false;
+  /** Neighbours in the queue: `earlier` has the earlier deadline. */
+  earlier: QueuedDeadline | undefined;
+  later: QueuedDeadline | undefined;
+  constructor(
+    readonly queue: DeadlineQueue,
+    readonly at: number,
+    readonly expire: () => void,
+  ) {}
+
+  settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.queue.remove(this);
+    return true;
+  }
+}
 
 class DeadlineQueue {
-  #entries: Deadline[] = [];
-  #head = 0;
+  /** Pending calls, earliest deadline first (all share one budget, so arrival order is deadline order). */
+  #first: QueuedDeadline | undefined;
+  #last: QueuedDeadline | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(readonly budgetMs: number) {}
 
   add(expire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.budgetMs, settled: false, expire };
-    this.#entries.push(deadline);
+    const deadline = new QueuedDeadline(this, performance.now() + this.budgetMs, expire);
+    deadline.earlier = this.#last;
+    if (this.#last === undefined) this.#first = deadline;
+    else this.#last.later = deadline;
+    this.#last = deadline;
     if (this.#timer === undefined) this.#arm(deadline.at);
     return deadline;
+  }
+
+  remove(deadline: QueuedDeadline): void {
+    // The timer stays armed: when it fires with nothing due it re-arms for the oldest, or stops.
+    const { earlier, later } = deadline;
+    if (earlier === undefined) this.#first = later;
+    else earlier.later = later;
+    if (later === undefined) this.#last = earlier;
+    else later.earlier = earlier;
+    deadline.earlier = undefined;
+    deadline.later = undefined;
   }
 
   #arm(at: number): void {
@@ -43,32 +79,21 @@ class DeadlineQueue {
   #fire(): void {
     this.#timer = undefined;
     const now = performance.now();
-    const entries = this.#entries;
-    while (this.#head < entries.length) {
-      const deadline = entries[this.#head]!;
-      if (!deadline.settled) {
-        if (deadline.at > now) break;
-        deadline.settled = true;
-        deadline.expire();
+    for (let deadline = this.#first; deadline !== undefined; deadline = this.#first) {
+      if (deadline.at > now) {
+        this.#arm(deadline.at);
+        return;
       }
-      this.#head++;
+      this.remove(deadline);
+      deadline.settled = true;
+      deadline.expire();
     }
-    if (this.#head >= entries.length) {
-      this.#entries = [];
-      this.#head = 0;
-      return;
-    }
-    if (this.#head > COMPACT_AFTER) {
-      this.#entries = entries.slice(this.#head);
-      this.#head = 0;
-    }
-    this.#arm(this.#entries[this.#head]!.at);
   }
 }
 
 const queues = new Map<number, DeadlineQueue>();
 
-/** Starts the budget of one call: `expire` runs when `budgetMs` pass before `deadline.settled` is set. */
+/** Starts the budget of one call: `expire` runs when `budgetMs` pass before `deadline.settle()` is called. */
 export function startDeadline(budgetMs: number, expire: () => void): Deadline {
   let queue = queues.get(budgetMs);
   if (queue === undefined) queues.set(budgetMs, (queue = new DeadlineQueue(budgetMs)));

@@ -43,15 +43,11 @@ export function withTimeout<T, C = undefined>(operation: Promise<T>, timeoutMs: 
     const deadline = startDeadline(timeoutMs, () => reject(new StoreTimeoutError(timeoutMs)));
     operation.then(
       (value) => {
-        if (!deadline.settled) {
-          deadline.settled = true;
-          resolve(value);
-        } else onLate?.(value, context as C);
+        if (deadline.settle()) resolve(value);
+        else onLate?.(value, context as C);
       },
       (err: unknown) => {
-        if (deadline.settled) return;
-        deadline.settled = true;
-        reject(toStoreError(err));
+        if (deadline.settle()) reject(toStoreError(err));
       },
     );
   });

@@ -79,7 +79,45 @@ export interface LimitPart {
  * also when consecutive parts share it (route rules with the same key spec). The parts' penalty
  * boxes follow every policy's limit, in part order, so index i < policies < boxes maps to policy i.
  */
-export function storeLimits(parts: readonly LimitPart[]): StoreLimit[] {
+export function storeLimits(parts: readonly LimitPart[]): readonly StoreLimit[] {
+  const part = parts[0];
+  if (parts.length === 1 && part!.cost === undefined) return recentLimitsOf(part!);
+  return buildLimits(parts);
+}
+
+/**
+ * The store limits of one part with the call's cost (every `RateLimiter` call, every `rateLimit`
+ * request): a Map hit on the id instead of building the keys and hashing them again in the store
+ * (a fresh key string is hashed on every Map or Redis lookup; a cached one keeps its hash).
+ * Cached per policies array, for ids seen lately; bounded like the digests (cleared when full).
+ * The arrays are shared, so nothing may change them (typed readonly).
+ */
+interface RecentLimits {
+  readonly prefix: string;
+  readonly block: PenaltyBoxSettings | undefined;
+  byId: Map<string, readonly StoreLimit[]>;
+}
+const recentLimits = new WeakMap<readonly Policy[], RecentLimits>();
+/** Per policies array: ~170 bytes per id with one limit, so at most ~2.8 MB. */
+const RECENT_LIMITS_SIZE = 16_384;
+
+function recentLimitsOf(part: LimitPart): readonly StoreLimit[] {
+  let recent = recentLimits.get(part.policies);
+  if (recent === undefined || recent.prefix !== part.prefix || recent.block !== part.block) {
+    recent = { prefix: part.prefix, block: part.block, byId: new Map() };
+    recentLimits.set(part.policies, recent);
+  }
+  let limits = recent.byId.get(part.id);
+  if (limits !== undefined) return limits;
+  limits = buildLimits([part]);
+  if (part.id.length <= MAX_CACHED_ID_LENGTH) {
+    if (recent.byId.size >= RECENT_LIMITS_SIZE) recent.byId = new Map();
+    recent.byId.set(part.id, limits);
+  }
+  return limits;
+}
+
+function buildLimits(parts: readonly LimitPart[]): StoreLimit[] {
   const limits: StoreLimit[] = [];
   let hashedId: string | undefined;
   let tag = '';

@@ -20,22 +20,40 @@ export interface ExpiringMapBounds<T> {
   readonly weigh?: ((entry: T) => number) | undefined;
 }
 
+/**
+ * One key's place in the LRU order: a doubly linked list beside the Map, so that marking a key used
+ * is a few pointer writes. (Re-inserting the key in the Map instead costs a delete and a set per
+ * access, and the churn of deleted slots makes V8 rebuild the Map's table: measured ~0.7 µs per
+ * access on one hot key.)
+ */
+class Node<T> {
+  /** Towards the least recently used end. */
+  older: Node<T> | undefined;
+  /** Towards the most recently used end. */
+  newer: Node<T> | undefined;
+  constructor(
+    readonly key: string,
+    public entry: T,
+  ) {}
+}
+
 export class ExpiringMap<T extends Expiring> {
-  private readonly entries = new Map<string, T>();
+  private readonly nodes = new Map<string, Node<T>>();
+  /** Least recently used. */
+  private oldest: Node<T> | undefined;
+  /** Most recently used. */
+  private newest: Node<T> | undefined;
   private readonly maxKeys: number;
   private readonly maxWeight: number;
   /** Undefined for unweighted maps, so their hot paths skip the bookkeeping. */
   private readonly weigh: ((entry: T) => number) | undefined;
   private totalWeight = 0;
-  /** The rolling sweep's position: a live Map iterator, and how many keys its pass may still visit. */
-  private cursor: Iterator<[string, T]> | undefined;
-  private passLeft = 0;
   /**
-   * Eviction's position: a live iterator over keys in LRU order. Kept across calls because a
-   * fresh iterator would re-skip every deleted slot at the front of the Map's table, O(n) per
-   * eviction; every key it has passed was evicted, so its next key is always the LRU one.
+   * The rolling sweep's position: the next node to visit (towards the newest), and how many keys
+   * its pass may still visit. Removing that node first moves the cursor to its newer neighbour.
    */
-  private evictionCursor: Iterator<string> | undefined;
+  private cursor: Node<T> | undefined;
+  private passLeft = 0;
 
   constructor(bounds: ExpiringMapBounds<T> = {}) {
     this.maxKeys = bounds.maxKeys ?? Infinity;
@@ -45,7 +63,7 @@ export class ExpiringMap<T extends Expiring> {
 
   /** Number of keys held, expired ones not yet swept included. */
   get size(): number {
-    return this.entries.size;
+    return this.nodes.size;
   }
 
   /** Total weight of the entries held (0 for an unweighted map). */
@@ -55,43 +73,51 @@ export class ExpiringMap<T extends Expiring> {
 
   /** The live entry under `key`, marked most recently used; an expired one is deleted instead. */
   get(key: string, now: number): T | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt <= now) {
-      this.forget(entry);
+    const node = this.nodes.get(key);
+    if (node === undefined) return undefined;
+    if (node.entry.expiresAt <= now) {
+      this.remove(node);
       return undefined;
     }
-    this.entries.set(key, entry);
-    return entry;
+    if (node !== this.newest) {
+      this.unlink(node);
+      this.append(node);
+    }
+    return node.entry;
   }
 
   /** The live entry under `key`, without marking it used; an expired one is deleted instead. */
   find(key: string, now: number): T | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined || entry.expiresAt > now) return entry;
-    this.entries.delete(key);
-    this.forget(entry);
+    const node = this.nodes.get(key);
+    if (node === undefined) return undefined;
+    if (node.entry.expiresAt > now) return node.entry;
+    this.remove(node);
     return undefined;
   }
 
   /** Stores `entry` under `key` as the most recently used. Call `evictOverflow` when the operation ends. */
   set(key: string, entry: T): void {
+    const node = this.nodes.get(key);
     if (this.weigh !== undefined) {
-      const previous = this.entries.get(key);
-      if (previous !== undefined) this.forget(previous);
+      if (node !== undefined) this.forget(node.entry);
       this.totalWeight += this.weigh(entry);
     }
-    this.entries.delete(key);
-    this.entries.set(flatten(key), entry);
+    if (node !== undefined) {
+      node.entry = entry;
+      if (node !== this.newest) {
+        this.unlink(node);
+        this.append(node);
+      }
+      return;
+    }
+    const added = new Node(flatten(key), entry);
+    this.nodes.set(added.key, added);
+    this.append(added);
   }
 
   delete(key: string): void {
-    if (this.weigh !== undefined) {
-      const entry = this.entries.get(key);
-      if (entry !== undefined) this.forget(entry);
-    }
-    this.entries.delete(key);
+    const node = this.nodes.get(key);
+    if (node !== undefined) this.remove(node);
   }
 
   /**
@@ -100,14 +126,8 @@ export class ExpiringMap<T extends Expiring> {
    */
   evictOverflow(): number {
     let evicted = 0;
-    while (this.entries.size > this.maxKeys || this.totalWeight > this.maxWeight) {
-      this.evictionCursor ??= this.entries.keys();
-      const oldest = this.evictionCursor.next();
-      if (oldest.done) {
-        this.evictionCursor = undefined; // exhausted iterators stay done: start a new one
-        continue;
-      }
-      this.delete(oldest.value);
+    while ((this.nodes.size > this.maxKeys || this.totalWeight > this.maxWeight) && this.oldest !== undefined) {
+      this.remove(this.oldest);
       evicted++;
     }
     return evicted;
@@ -122,24 +142,43 @@ export class ExpiringMap<T extends Expiring> {
     let removed = 0;
     for (let visited = 0; visited < budget; visited++) {
       if (this.cursor === undefined || this.passLeft === 0) {
-        if (this.entries.size === 0) break;
-        this.cursor = this.entries.entries();
-        this.passLeft = this.entries.size;
+        if (this.nodes.size === 0) break;
+        this.cursor = this.oldest;
+        this.passLeft = this.nodes.size;
       }
-      const step = this.cursor.next();
+      const node = this.cursor!;
+      this.cursor = node.newer;
       this.passLeft--;
-      if (step.done) {
-        this.passLeft = 0;
-        continue;
-      }
-      const [key, entry] = step.value;
-      if (entry.expiresAt <= now) {
-        this.entries.delete(key);
-        this.forget(entry);
+      if (node.entry.expiresAt <= now) {
+        this.remove(node);
         removed++;
       }
     }
     return removed;
+  }
+
+  private remove(node: Node<T>): void {
+    this.nodes.delete(node.key);
+    this.unlink(node);
+    this.forget(node.entry);
+  }
+
+  private append(node: Node<T>): void {
+    node.older = this.newest;
+    node.newer = undefined;
+    if (this.newest === undefined) this.oldest = node;
+    else this.newest.newer = node;
+    this.newest = node;
+  }
+
+  private unlink(node: Node<T>): void {
+    if (this.cursor === node) this.cursor = node.newer;
+    if (node.older === undefined) this.oldest = node.newer;
+    else node.older.newer = node.newer;
+    if (node.newer === undefined) this.newest = node.older;
+    else node.newer.older = node.older;
+    node.older = undefined;
+    node.newer = undefined;
   }
 
   /** Takes a removed entry's weight off the total. */
