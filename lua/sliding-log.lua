@@ -2,11 +2,11 @@
 -- of cost. The list stays sorted newest-first because every stamp is >= the head of every log it
 -- is pushed to. An entry at t counts while now - t < window.
 
--- Tail chunks read while looking for the first entry still in the window (after the oldest, known
--- to be expired); past their sum the boundary is binary-searched, so a single call never scans a
--- whole large log. The first chunk is small: under steady traffic a call finds one or two expired
--- entries, and every value read costs a Lua string.
-local TRIM_SCAN_CHUNKS = { 3, 16, 64, 256, 1024 }
+-- Tail chunks read while looking for the first entry still in the window, after the TAIL_READ
+-- oldest (read first: under steady traffic a call finds one or two expired entries there); past
+-- their sum the boundary is binary-searched, so a single call never scans a whole large log.
+-- Every value read costs a Lua string, hence the growing sizes.
+local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
 
 -- Under a clock injected by tests, Redis expiry still runs on real time: keep test logs alive
 -- for an hour.
@@ -22,11 +22,15 @@ local function log_ttl_ms(window_ms, clock)
   return 2 * window_ms
 end
 
--- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window.
--- Requires len >= 2, the head in the window and the tail expired, so the boundary lies strictly
--- inside the list.
-local function count_expired(key, len, cutoff)
-  local scanned = 1 -- the tail
+-- Entries read from the tail by a log's first command. A log this short is read whole by that one
+-- command (its length, newest and oldest entry included), which under steady traffic is most logs:
+-- one LRANGE instead of LINDEX, LLEN, LINDEX and, to trim, another LRANGE.
+local TAIL_READ = 4
+
+-- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window,
+-- the `scanned` oldest being known to be expired. Requires the head in the window, so the boundary
+-- lies strictly inside the list.
+local function count_expired(key, len, cutoff, scanned)
   for _, size in ipairs(TRIM_SCAN_CHUNKS) do
     local chunk = redis.call('LRANGE', key, -math.min(scanned + size, len), -(scanned + 1))
     for j = #chunk, 1, -1 do
@@ -47,12 +51,17 @@ end
 -- Reads one log at `now`, dropping what no longer counts. Returns the number of entries in the
 -- window, the newest entry and the oldest one in the window (both nil when the log is empty).
 local function read_log(key, window_ms, now, clock)
-  local oldest = redis.call('LINDEX', key, -1)
-  if not oldest then return 0, nil, nil end
-  oldest = tonumber(oldest)
-  local len = redis.call('LLEN', key)
-  local head = oldest
-  if len > 1 then head = tonumber(redis.call('LINDEX', key, 0)) end
+  local tail = redis.call('LRANGE', key, -TAIL_READ, -1) -- oldest last
+  local got = #tail
+  if got == 0 then return 0, nil, nil end
+  local oldest = tonumber(tail[got])
+  local len, head
+  if got < TAIL_READ then
+    len, head = got, tonumber(tail[1])
+  else
+    len = redis.call('LLEN', key)
+    if len == got then head = tonumber(tail[1]) else head = tonumber(redis.call('LINDEX', key, 0)) end
+  end
   local cutoff = now - window_ms
   if head <= cutoff or head > now + window_ms then
     -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
@@ -61,7 +70,16 @@ local function read_log(key, window_ms, now, clock)
     return 0, nil, nil
   end
   if oldest > cutoff then return len, head, oldest end -- hot path: nothing to trim
-  local expired, oldest_kept = count_expired(key, len, cutoff)
+  -- The boundary: within the entries read, else further in (the head is in the window).
+  local expired, oldest_kept = nil, nil
+  for j = got - 1, 1, -1 do
+    local entry = tonumber(tail[j])
+    if entry > cutoff then
+      expired, oldest_kept = got - j, entry
+      break
+    end
+  end
+  if not expired then expired, oldest_kept = count_expired(key, len, cutoff, got) end
   redis.call('LTRIM', key, 0, len - expired - 1)
   redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock))
   return len - expired, head, oldest_kept
