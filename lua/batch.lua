@@ -69,6 +69,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     end
   end
   local now = nil
+  forget_known() -- a new call: another `now`, and keys others may have written since
   local out = {}
   local pos = 0
   local last = #argv
@@ -78,6 +79,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     local ok, result
     if kind == REFUND then
       ok, result = pcall(refund_limits, keys, key_at, argv, at + 2, n, clock, nil, tonumber(extra))
+      forget_known() -- it removed entries
       if ok then
         out[pos + 1] = result
         pos = pos + 1
@@ -85,7 +87,7 @@ local function run_batch(keys, key_at, argv, arg_at)
       at = at + 3 + 4 * n
     else
       if not now then now = now_ms(clock) end
-      ok, result = pcall(check_limits, keys, key_at, argv, at + 2, n, now, clock, nil, tonumber(extra), kind == CONSUME, out, pos)
+      ok, result = pcall(check_limits, keys, key_at, argv, at + 2, n, now, clock, nil, tonumber(extra), kind == CONSUME, out, pos, true)
       if ok then pos = result end
       at = at + 3 + 4 * n
     end

@@ -13,6 +13,19 @@ local BOX_BYTE = 98 -- 'b'
 local kinds, windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}, {}
 local tats, periods, bursts, log_costs = {}, {}, {}, {}
 
+-- The previous decision of the same batch call (same `now`), limit by limit: its key, kind and
+-- the state it left (a log: count, head, oldest, window; GCRA: TAT, period, burst). A decision
+-- whose limit i has the same key, kind and parameters takes that state instead of reading it
+-- again, so a hot key costs one read per batch, not one per decision. Plain arrays reused by
+-- every call, so a decision allocates nothing for it. Only the first `known_n` limits hold; 0
+-- forgets them all (a new batch, a refund, a failed or boxed decision).
+local known_keys, known_kinds, known_a, known_b, known_c, known_d = {}, {}, {}, {}, {}, {}
+local known_n = 0
+
+local function forget_known()
+  known_n = 0
+end
+
 -- int_str of the last stamp written (formatting costs about as much as a command): the decisions
 -- of one batch call mostly share one stamp.
 local last_stamp, last_stamp_str = nil, nil
@@ -48,6 +61,34 @@ local function boxed_reply(out, pos, i, closed_ms)
   return pos + 7
 end
 
+-- Keeps what this decision knows of its limits for the next one (see known_keys): the state it
+-- read, or, when it wrote at `stamp` (nil = no write), the state after its write. A key listed
+-- twice in one decision is forgotten: written twice, neither slot knows its state.
+local function remember(keys, key_at, n, stamp)
+  for i = 1, n do
+    local kind = kinds[i]
+    known_kinds[i] = kind
+    known_keys[i] = keys[key_at + i]
+    if kind == LOG then
+      if stamp then
+        known_a[i], known_b[i], known_c[i] = counts[i] + costs[i], stamp, oldests[i] or stamp
+      else
+        known_a[i], known_b[i], known_c[i] = counts[i], heads[i], oldests[i]
+      end
+      known_d[i] = windows[i]
+    elseif kind == GCRA then
+      if stamp then known_a[i] = tats[i] + costs[i] * periods[i] else known_a[i] = tats[i] end
+      known_b[i], known_c[i] = periods[i], bursts[i]
+    end
+  end
+  for i = 2, n do
+    for j = 1, i - 1 do
+      if known_keys[j] == known_keys[i] then known_keys[i], known_keys[j] = false, false end
+    end
+  end
+  known_n = n
+end
+
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
 -- writes the request to all of them; else writes nothing to them. Limit i (1 .. n) is
 -- keys[key_at + i] with window_ms, limit, cost and shape at argv[arg_at + 4i - 3 .. arg_at + 4i]
@@ -66,7 +107,13 @@ end
 -- unless the log holds more than the limit (a lowered limit(req)). 0 when that log is empty:
 -- nothing is waiting to free (only a blocked request whose cost exceeds the limit meets that).
 -- For a GCRA limit: until its TAT has fallen by enough for one more unit (0 when all are free).
-local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos)
+-- `batched`: one of the decisions of a batch call, which may take what the previous one of the
+-- same call knew of its limits (see known_keys).
+local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos, batched)
+  -- Limits the previous decision left known (see known_keys); none while this one runs, so a
+  -- decision that fails or answers early leaves nothing behind.
+  local reusable = batched and known_n or 0
+  known_n = 0
   -- Boxes first: a closed one refuses without a limit being read.
   local boxes = false
   for i = 1, n do
@@ -93,8 +140,15 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
       local limit = tonumber(argv[at - 2])
       local cost = tonumber(argv[at - 1]) or call_cost
       windows[i], limits[i], costs[i] = window_ms, limit, cost
+      local key = keys[key_at + i]
+      local same = i <= reusable and known_keys[i] == key and known_kinds[i] == kind
       if kind == LOG then
-        local count, head, oldest = read_log(keys[key_at + i], window_ms, now, clock)
+        local count, head, oldest
+        if same and known_d[i] == window_ms then
+          count, head, oldest = known_a[i], known_b[i], known_c[i]
+        else
+          count, head, oldest = read_log(key, window_ms, now, clock)
+        end
         counts[i], heads[i], oldests[i] = count, head, oldest
         log_costs[i] = cost
         if head and head > max_head then max_head = head end
@@ -103,7 +157,11 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         local burst = tonumber(argv[at])
         local period = window_ms / limit
         bursts[i], periods[i], log_costs[i] = burst, period, 0
-        tats[i] = read_tat(keys[key_at + i], now, period, burst)
+        if same and known_b[i] == period and known_c[i] == burst then
+          tats[i] = known_a[i]
+        else
+          tats[i] = read_tat(key, now, period, burst)
+        end
       end
       if not fits(i, now) then blocked = true end
     else
@@ -157,6 +215,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         end
       end
     end
+    if batched then remember(keys, key_at, n, nil) end
     out[pos + 1], out[pos + 2], out[pos + 3] = 0, index - 1, remaining
     out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = reset_ms, wait, 0, next_ms
     return pos + 7
@@ -193,6 +252,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
     end
     written = stamp
   end
+  if batched then remember(keys, key_at, n, written > 0 and stamp or nil) end
   out[pos + 1], out[pos + 2], out[pos + 3] = 1, index - 1, remaining
   out[pos + 6] = written
   if kinds[index] == GCRA then
