@@ -10,16 +10,17 @@ local BOX_BYTE = 98 -- 'b'
 -- Per-limit state of check_limits, reused by every call: one check runs at a time, and entries
 -- past the current call's n are never read. GCRA limits use tats (their TAT), periods and bursts;
 -- boxes use counts (their strikes) and bursts (how long they close).
-local kinds, windows, limits, costs, counts, heads, oldests = {}, {}, {}, {}, {}, {}, {}
-local tats, periods, bursts, log_costs = {}, {}, {}, {}
+local kinds, windows, limits, costs, counts, heads, oldests, singles = {}, {}, {}, {}, {}, {}, {}, {}
+local tats, periods, bursts = {}, {}, {}
 
 -- The previous decision of the same batch call (same `now`), limit by limit: its key, kind and
--- the state it left (a log: count, head, oldest, window; GCRA: TAT, period, burst). A decision
+-- the state it left (a log: count, head, oldest, window, whether a STRING; GCRA: TAT, period,
+-- burst). A decision
 -- whose limit i has the same key, kind and parameters takes that state instead of reading it
 -- again, so a hot key costs one read per batch, not one per decision. Plain arrays reused by
 -- every call, so a decision allocates nothing for it. Only the first `known_n` limits hold; 0
 -- forgets them all (a new batch, a refund, a failed or boxed decision).
-local known_keys, known_kinds, known_a, known_b, known_c, known_d = {}, {}, {}, {}, {}, {}
+local known_keys, known_kinds, known_a, known_b, known_c, known_d, known_e = {}, {}, {}, {}, {}, {}, {}
 local known_n = 0
 
 local function forget_known()
@@ -72,8 +73,9 @@ local function remember(keys, key_at, n, stamp)
     if kind == LOG then
       if stamp then
         known_a[i], known_b[i], known_c[i] = counts[i] + costs[i], stamp, oldests[i] or stamp
+        known_e[i] = counts[i] == 0 and costs[i] == 1 -- as write_log wrote it
       else
-        known_a[i], known_b[i], known_c[i] = counts[i], heads[i], oldests[i]
+        known_a[i], known_b[i], known_c[i], known_e[i] = counts[i], heads[i], oldests[i], singles[i]
       end
       known_d[i] = windows[i]
     elseif kind == GCRA then
@@ -143,20 +145,19 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
       local key = keys[key_at + i]
       local same = i <= reusable and known_keys[i] == key and known_kinds[i] == kind
       if kind == LOG then
-        local count, head, oldest
+        local count, head, oldest, single
         if same and known_d[i] == window_ms then
-          count, head, oldest = known_a[i], known_b[i], known_c[i]
+          count, head, oldest, single = known_a[i], known_b[i], known_c[i], known_e[i]
         else
-          count, head, oldest = read_log(key, window_ms, now, clock)
+          count, head, oldest, single = read_log(key, window_ms, now, clock)
         end
-        counts[i], heads[i], oldests[i] = count, head, oldest
-        log_costs[i] = cost
+        counts[i], heads[i], oldests[i], singles[i] = count, head, oldest, single
         if head and head > max_head then max_head = head end
         if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
       else
         local burst = tonumber(argv[at])
         local period = window_ms / limit
-        bursts[i], periods[i], log_costs[i] = burst, period, 0
+        bursts[i], periods[i] = burst, period
         if same and known_b[i] == period and known_c[i] == burst then
           tats[i] = known_a[i]
         else
@@ -164,8 +165,6 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         end
       end
       if not fits(i, now) then blocked = true end
-    else
-      log_costs[i] = 0
     end
   end
 
@@ -239,11 +238,18 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
 
   local written = 0
   if record then
-    push_entries(keys, key_at, n, stamp_str(stamp), log_costs)
+    local entry = stamp_str(stamp)
     for i = 1, n do
       local kind = kinds[i]
       if kind == LOG then
-        if counts[i] == 0 then redis.call('PEXPIRE', keys[key_at + i], log_ttl_ms(windows[i], clock)) end
+        local key, count, single, oldest = keys[key_at + i], counts[i], singles[i], oldests[i]
+        -- A key listed twice holds what the earlier listing just wrote.
+        for j = 1, i - 1 do
+          if kinds[j] == LOG and keys[key_at + j] == key then
+            single, count, oldest = count == 0 and costs[j] == 1, count + costs[j], oldest or stamp
+          end
+        end
+        write_log(key, count, single, oldest, entry, costs[i], windows[i], clock)
       elseif kind == GCRA then
         write_tat(keys[key_at + i], tats[i] + costs[i] * periods[i], now, clock)
       elseif counts[i] > 0 then
@@ -307,9 +313,15 @@ local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, st
     local key, kind = keys[key_at + i], kind_of(argv[at])
     local cost = tonumber(argv[at - 1]) or call_cost
     if kind == LOG then
-      local oldest = redis.call('LINDEX', key, -1)
+      local oldest = redis.pcall('LINDEX', key, -1)
+      if type(oldest) == 'table' and wrong_type(oldest) then
+        -- A one-entry log (a STRING): given back if it is this request's.
+        if single_entry(key) == stamp then
+          redis.call('DEL', key)
+          removed = removed + 1
+        end
       -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
-      if oldest and tonumber(oldest) <= stamp then
+      elseif oldest and tonumber(oldest) <= stamp then
         local n_removed = redis.call('LREM', key, cost, entry)
         if n_removed > 0 then
           removed = removed + n_removed

@@ -48,12 +48,40 @@ local function count_expired(key, len, cutoff, scanned)
   return lo, tonumber(redis.call('LINDEX', key, -(lo + 1)))
 end
 
+-- A log of ONE entry is a STRING holding it (an integer, which Redis stores in the key's object):
+-- ~160 B per key on Redis 7.0, where a one-entry LIST costs ~280 B (a quicklist node around a
+-- listpack). A large keyspace (many clients, few requests each) is mostly such keys. The second
+-- entry turns it into a LIST, which it stays. Nothing else ratelock writes is a STRING holding an
+-- integer under a log's name (a GCRA limit's name ends in '-gcra'; a lock holds a token).
+local WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value'
+
+-- The one entry of a log kept as a STRING (see above), or a WRONGTYPE error for any other value.
+local function single_entry(key)
+  local entry = tonumber(redis.call('GET', key)) -- GET itself fails on a hash
+  if not entry then error({ err = WRONGTYPE }) end
+  return entry
+end
+
+-- Whether a failed command's error is WRONGTYPE (the key holds another type); any other error is raised again.
+local function wrong_type(reply)
+  if string.find(reply.err, 'WRONGTYPE', 1, true) then return true end
+  error(reply)
+end
+
 -- Reads one log at `now`, dropping what no longer counts. Returns the number of entries in the
--- window, the newest entry and the oldest one in the window (both nil when the log is empty).
+-- window, the newest entry and the oldest one in the window (both nil when the log is empty), and
+-- whether the log is a one-entry STRING.
 local function read_log(key, window_ms, now, clock)
-  local tail = redis.call('LRANGE', key, -TAIL_READ, -1) -- oldest last
+  local tail = redis.pcall('LRANGE', key, -TAIL_READ, -1) -- oldest last
+  local cutoff = now - window_ms
+  if tail.err and wrong_type(tail) then
+    local entry = single_entry(key)
+    if entry > cutoff and entry <= now + window_ms then return 1, entry, entry, true end
+    redis.call('UNLINK', key) -- expired, or from another clock epoch (see below)
+    return 0, nil, nil, false
+  end
   local got = #tail
-  if got == 0 then return 0, nil, nil end
+  if got == 0 then return 0, nil, nil, false end
   local oldest = tonumber(tail[got])
   local len, head
   if got < TAIL_READ then
@@ -62,14 +90,13 @@ local function read_log(key, window_ms, now, clock)
     len = redis.call('LLEN', key)
     if len == got then head = tonumber(tail[1]) else head = tonumber(redis.call('LINDEX', key, 0)) end
   end
-  local cutoff = now - window_ms
   if head <= cutoff or head > now + window_ms then
     -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
     -- more than a window): nobody may stay blocked by it. UNLINK frees big logs off the main thread.
     redis.call('UNLINK', key)
-    return 0, nil, nil
+    return 0, nil, nil, false
   end
-  if oldest > cutoff then return len, head, oldest end -- hot path: nothing to trim
+  if oldest > cutoff then return len, head, oldest, false end -- hot path: nothing to trim
   -- The boundary: within the entries read, else further in (the head is in the window).
   local expired, oldest_kept = nil, nil
   for j = got - 1, 1, -1 do
@@ -82,29 +109,36 @@ local function read_log(key, window_ms, now, clock)
   if not expired then expired, oldest_kept = count_expired(key, len, cutoff, got) end
   redis.call('LTRIM', key, 0, len - expired - 1)
   redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock))
-  return len - expired, head, oldest_kept
+  return len - expired, head, oldest_kept, false
 end
 
 -- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
 local PUSH_BATCH = 4096
+local push_batch = {}
 
--- Pushes costs[i] copies of `stamp` (a string) to the head of keys[offset + i], for i = 1 .. n
--- (a cost of 0 pushes nothing: a limit that is not a log).
-local function push_entries(keys, offset, n, stamp, costs)
-  local batch = nil
-  for i = 1, n do
-    local key, cost = keys[offset + i], costs[i]
-    if cost == 1 then
-      redis.call('LPUSH', key, stamp) -- hot path: one command, no table
-    elseif cost > 1 then
-      if not batch then batch = {} end
-      for j = #batch + 1, math.min(cost, PUSH_BATCH) do batch[j] = stamp end
-      local left = cost
-      while left > 0 do
-        local count = math.min(left, PUSH_BATCH)
-        redis.call('LPUSH', key, unpack(batch, 1, count))
-        left = left - count
-      end
+-- Writes `cost` entries of `stamp` (a string) to the log `key`, which holds `count` entries (read
+-- by read_log; `single`: as a STRING, that entry being `oldest`).
+local function write_log(key, count, single, oldest, stamp, cost, window_ms, clock)
+  if count == 0 and cost == 1 then
+    redis.call('SET', key, stamp, 'PX', log_ttl_ms(window_ms, clock)) -- a one-entry log
+    return
+  end
+  if single then
+    -- A second entry: the STRING becomes a LIST of its entry, then the new ones.
+    redis.call('DEL', key)
+    redis.call('LPUSH', key, int_str(oldest))
+  end
+  if cost == 1 then
+    redis.call('LPUSH', key, stamp) -- hot path: one command, no table
+  else
+    for j = 1, math.min(cost, PUSH_BATCH) do push_batch[j] = stamp end
+    local left = cost
+    while left > 0 do
+      local n = math.min(left, PUSH_BATCH)
+      redis.call('LPUSH', key, unpack(push_batch, 1, n))
+      left = left - n
     end
   end
+  -- A new LIST (or one made from a STRING by DEL) has no TTL yet.
+  if count == 0 or single then redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock)) end
 end

@@ -29,6 +29,7 @@ import { CLIENT_LABELS, type ClientKind, type CommandCounter, type TestClient, c
 import * as expressAdapter from '../../src/express.js';
 import * as koaAdapter from '../../src/koa.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server.js';
+import { logLength } from '../helpers/sliding-logs.js';
 import { listen, send, type Reply, type TestServer } from './support/http.js';
 import { openLoop } from './support/load.js';
 import { adminClient, clientQueues, scanKeys } from './support/redis-admin.js';
@@ -413,7 +414,7 @@ describe.each(FAULT_CLIENTS)('%s', (kind: FaultClient) => {
     /** Entries in an app's counting limiter's log now. */
     async function countedEntries(app: AppUnderTest): Promise<number> {
       let entries = 0;
-      for (const key of await scanKeys(admin, `${app.name}:cnt:*`)) entries += await admin.llen(key);
+      for (const key of await scanKeys(admin, `${app.name}:cnt:*`)) entries += await logLength(admin, key);
       return entries;
     }
 
@@ -558,7 +559,7 @@ describe.each(FAULT_CLIENTS)('%s', (kind: FaultClient) => {
         });
         await Promise.all([flusher, ...callers]);
         const failed = [...decisions, ...exactDecisions].filter(isFallback);
-        const entries = (await Promise.all((await scanKeys(admin, 'a4:*')).map((key) => admin.llen(key)))).reduce((a, b) => a + b, 0);
+        const entries = (await Promise.all((await scanKeys(admin, 'a4:*')).map((key) => logLength(admin, key)))).reduce((a, b) => a + b, 0);
         const reloads = [...scriptStats(store).libraryLoads.values()].reduce((a, b) => a + b, 0) - loadsBefore;
         record({
           check: 'A4',

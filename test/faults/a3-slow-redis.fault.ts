@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockGuard, RateLimiter, RedisStore, type Decision } from '../../src/index.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server.js';
+import { logLength } from '../helpers/sliding-logs.js';
 import { sendCommand } from '../helpers/resp.js';
 import { openLoop, type Sample } from './support/load.js';
 import { adminClient, clientQueues, commandAttempts, info, scanKeys } from './support/redis-admin.js';
@@ -122,7 +123,7 @@ function summarise(samples: readonly Sample<Outcome>[], faultEndedAt: number) {
 async function phantomEntries(admin: Redis, prefix: string, samples: readonly Sample<Outcome>[]): Promise<number> {
   const keys = await scanKeys(admin, `${prefix}rl:*`);
   let entries = 0;
-  for (const key of keys) entries += await admin.llen(key);
+  for (const key of keys) entries += await logLength(admin, key);
   return entries - samples.filter((sample) => sample.value.decision.reason === 'allowed').length;
 }
 

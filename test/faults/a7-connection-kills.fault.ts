@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LeaseLostError, LockBusyError, LockGuard, RateLimiter, RedisStore, type Decision } from '../../src/index.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server.js';
+import { logLength } from '../helpers/sliding-logs.js';
 import { sendCommand } from '../helpers/resp.js';
 import { countingStore, isNotSent, type CallCounts } from './support/counting-store.js';
 import { adminClient, commandCalls, scanKeys } from './support/redis-admin.js';
@@ -351,10 +352,8 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
   it('consume (limiter fails closed): every allowed decision is exactly one log entry, exactly the limit allowed per key', async () => {
     const logs = new Map<number, number>();
     const keys = await scanKeys(admin, 'a7c:*');
-    const pipeline = admin.pipeline();
-    for (const key of keys) pipeline.llen(key);
-    const lengths = (await pipeline.exec()) ?? [];
-    keys.forEach((key, index) => logs.set(Number(/^a7c:(\d+):/.exec(key)![1]), Number(lengths[index]![1])));
+    const lengths = await Promise.all(keys.map((key) => logLength(admin, key)));
+    keys.forEach((key, index) => logs.set(Number(/^a7c:(\d+):/.exec(key)![1]), lengths[index]!));
 
     const driftedKeys: string[] = [];
     const underLimit: string[] = [];
@@ -399,11 +398,9 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
   // of the same ms; its call's record answers the first removal instead.
   it('refund: a refund re-sent after a reconnect never gives back twice', async () => {
     const keys = await scanKeys(admin, 'a7r:*');
-    const pipeline = admin.pipeline();
-    for (const key of keys) pipeline.llen(key);
-    const lengths = (await pipeline.exec()) ?? [];
+    const lengths = await Promise.all(keys.map((key) => logLength(admin, key)));
     const logs = new Map<number, number>();
-    keys.forEach((key, index) => logs.set(Number(/^a7r:(\d+):/.exec(key)![1]), Number(lengths[index]![1])));
+    keys.forEach((key, index) => logs.set(Number(/^a7r:(\d+):/.exec(key)![1]), lengths[index]!));
 
     let attempted = 0;
     let givenBackTwice = 0;

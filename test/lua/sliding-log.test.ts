@@ -9,6 +9,7 @@ import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests } from '../../src/stores/testing.js';
 import { newRedisClient } from '../helpers/redis.js';
+import { logEntries } from '../helpers/sliding-logs.js';
 import { uniqueId } from '../helpers/stores.js';
 
 /** A store time far from 0, like a real one. */
@@ -39,7 +40,7 @@ function limit(max: number, windowMs: number, name = `${windowMs}ms`): StoreLimi
 }
 
 async function log(key: string): Promise<number[]> {
-  return (await client.lrange(key, 0, -1)).map(Number);
+  return logEntries(client, key);
 }
 
 describe('window edges', () => {

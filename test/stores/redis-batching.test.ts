@@ -19,6 +19,7 @@ import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testin
 import { FAKE_NOW, decodeBatch, recordingClient, recordingCluster, scriptCalls } from '../helpers/recording-redis.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
+import { logLength } from '../helpers/sliding-logs.js';
 import { uniqueId } from '../helpers/stores.js';
 
 function limit(id: string, max = 10, windowMs = 60_000, name = '1m'): StoreLimit {
@@ -296,7 +297,7 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     const settled = await Promise.allSettled([store.consume([before], 1), store.consume([after, broken], 1), store.consume([after], 1)]);
     expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(((settled[1] as PromiseRejectedResult).reason as Error).message).toMatch(/^Redis script consume failed: WRONGTYPE/);
-    expect([await admin.llen(before.key), await admin.llen(after.key)]).toEqual([1, 1]); // the failed one wrote nothing
+    expect([await logLength(admin, before.key), await logLength(admin, after.key)]).toEqual([1, 1]); // the failed one wrote nothing
     expect((settled[2] as PromiseFulfilledResult<ConsumeResult>).value.remaining).toBe(9);
   });
 
