@@ -1,7 +1,7 @@
 /**
  * RedisStore: the Store interface on Redis (standalone or Cluster; ioredis 5/6, node-redis 5/6 or
  * Valkey GLIDE 2, told apart by their shape in redis/clients/index.ts). The scripts live
- * in lua/ (sliding log on LISTs, lock with fencing, idempotency records); each has a typed binding
+ * in lua/ (sliding log on LISTs, one entry as a STRING; GCRA; lock with fencing; idempotency records); each has a typed binding
  * in src/stores/redis/bindings.ts, run by script-runner.ts.
  *
  * consume / peek / refund made in one event-loop turn are coalesced: sent at the end of the turn

@@ -1,5 +1,5 @@
 /**
- * One limit's sliding log, the in-memory twin of the Redis LIST of ms timestamps. A request of
+ * One limit's sliding log, the in-memory twin of lua/sliding-log.lua's log of ms timestamps. A request of
  * cost c is c entries of one stamp; entries of equal stamp are kept as one run `(stamp, count)`,
  * so memory grows with the number of distinct stamps, not with the cost. Results are identical
  * to one element per unit of cost.
