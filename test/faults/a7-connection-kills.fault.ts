@@ -361,21 +361,29 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
     let allowed = 0;
     let extraEntries = 0;
     let failed = 0;
+    let belowAfterFailures = 0;
     consumeTallies.forEach((tally, index) => {
       const entries = logs.get(index) ?? 0;
       allowed += tally.allowed;
       failed += tally.failed;
       extraEntries += Math.max(0, entries - tally.allowed);
       if (entries !== tally.allowed) driftedKeys.push(`key ${index}: ${entries} entries, ${tally.allowed} allowed`);
-      // Every key before the cursor was seen limited: exactly `limit` must have been allowed.
-      if (index < consumeCursor && tally.allowed < CONSUME.limit) underLimit.push(`key ${index}: ${tally.allowed} of ${CONSUME.limit}`);
+      // Every key before the cursor was seen limited: exactly `limit` must have been allowed, unless
+      // some of its calls failed (503 after the 250 ms timeout, their reply still on its way through
+      // a reconnect). Such a call held its quota in Redis when a later call was refused, and gave it
+      // back when its late reply came (a timed-out consume that landed is refunded): those keys end
+      // below the limit with log = allowed, which driftedKeys checks.
+      if (index < consumeCursor && tally.allowed < CONSUME.limit) {
+        if (tally.failed === 0) underLimit.push(`key ${index}: ${tally.allowed} of ${CONSUME.limit}`);
+        else belowAfterFailures++;
+      }
       if (tally.allowed > CONSUME.limit) overLimit.push(`key ${index}: ${tally.allowed} of ${CONSUME.limit}`);
     });
     record({
       check: 'A7',
       case: 'consume',
       done: `${DONE}: ${CONSUME.workers} consume workers, limit ${CONSUME.limit}/1 h per key, onStoreError 'closed', moving to the next key once it is limited`,
-      bound: 'per key: log entries = allowed decisions, allowed = limit exactly (0 drifted keys); no process exit',
+      bound: 'per key: log entries = allowed decisions (0 drifted keys); allowed = limit exactly for every key none of whose calls failed, never more; no process exit',
       figures: {
         ...runFigures(),
         'keys driven past their limit': consumeCursor,
@@ -383,7 +391,8 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
         'failed (503) decisions': failed,
         'keys whose log ≠ allowed decisions': driftedKeys.length,
         'entries without an allowed decision': extraEntries,
-        'keys with fewer than limit allowed': underLimit.length,
+        'keys with fewer than limit allowed, none of their calls failed': underLimit.length,
+        'keys below the limit after failed calls gave their quota back': belowAfterFailures,
         'keys with more than limit allowed': overLimit.length,
       },
       note: driftedKeys.length > 0 ? `e.g. ${driftedKeys.slice(0, 3).join('; ')}` : undefined,
