@@ -76,6 +76,20 @@ export function passes(decision: Decision): boolean {
  */
 export function quotaExceededAnswer(_req: unknown, decision: Decision, status: number): HttpAnswer {
   const seconds = retryAfterSeconds(decision);
+  // A 429 flood repeats the same answer (same policy, limit and seconds): it is built once per change.
+  const last = lastLimitedAnswers.get(decision.policy);
+  if (last !== undefined && last.status === status && last.limit === decision.limit && last.seconds === seconds && last.reason === decision.reason) {
+    return last.answer;
+  }
+  const answer = buildQuotaExceededAnswer(decision, status, seconds);
+  lastLimitedAnswers.set(decision.policy, { status, limit: decision.limit, seconds, reason: decision.reason, answer });
+  return answer;
+}
+
+/** The last default limited answer of each policy, with what it was built from (answers are never mutated). */
+const lastLimitedAnswers = new WeakMap<object, { status: number; limit: number; seconds: number; reason: Decision['reason']; answer: HttpAnswer }>();
+
+function buildQuotaExceededAnswer(decision: Decision, status: number, seconds: number): HttpAnswer {
   if (decision.reason === 'blocked') {
     // The penalty box: the draft's type for a client refused for how it behaves, not for a quota.
     return problemAnswer(

@@ -97,7 +97,7 @@ async function nextThenRefund(config: KoaLimiter, refund: RefundConfig<KoaRefund
 /** A refused request: 503 when the store failed (fail-closed), else the limited response (onLimited, then `message`). */
 async function refuse(config: KoaLimiter, decision: Decision, ctx: Context): Promise<void> {
   if (decision.error !== undefined) return setAnswer(ctx, STORE_UNAVAILABLE_ANSWER);
-  ctx.set('Retry-After', String(retryAfterSeconds(decision)));
+  setHeader(ctx, 'Retry-After', String(retryAfterSeconds(decision)));
   config.writeHeaders?.(ctx, setHeader, decision);
   ctx.status = config.statusCode;
   if (config.onLimited !== undefined) {

@@ -4,9 +4,11 @@ import type { HttpAnswer } from '../http/answers.js';
 
 export function setAnswer(ctx: Context, answer: HttpAnswer): void {
   ctx.status = answer.status;
+  // Headers straight on the Node response (what `ctx.set` ends in), and before the body: Koa's body
+  // setter keeps a Content-Type already set instead of guessing one (a MIME lookup per response).
+  const { res } = ctx;
+  for (const name of Object.keys(answer.headers)) res.setHeader(name, answer.headers[name] as string | string[]);
   ctx.body = answer.body;
-  // After the body: Koa's body setter would otherwise guess the Content-Type.
-  ctx.set(answer.headers as Record<string, string | string[]>);
 }
 
 /**
