@@ -196,7 +196,16 @@ function lockOutcomeName(outcome: LockOutcome): LockOutcomeName {
 
 /** `req.lock` / `ctx.state.lock` while the handler runs under `held`. */
 export function lockInfo(held: HeldLease): LockInfo {
-  return { key: held.key, token: held.lease.token, fence: held.lease.fence, signal: held.lease.signal };
+  const { lease } = held;
+  // A getter: the lease makes its AbortController only if the handler reads the signal.
+  return {
+    key: held.key,
+    token: lease.token,
+    fence: lease.fence,
+    get signal() {
+      return lease.signal;
+    },
+  };
 }
 
 /**

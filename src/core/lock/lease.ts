@@ -75,12 +75,13 @@ export class Lease implements LockLease {
   readonly key: string;
   readonly token: string;
   readonly fence: number;
-  readonly signal: AbortSignal;
   protected readonly ttlMs: number;
   protected readonly maxHoldMs: number;
   protected readonly acquiredAt: number;
   protected readonly operations: LeaseOperations;
-  private readonly controller = new AbortController();
+  /** Made on the first read of `signal`: most holders never read it, and one costs µs per lease. */
+  private controller: AbortController | undefined;
+  private lostError: LeaseLostError | undefined;
   private currentState: LeaseState = 'held';
   private expiresAt: number;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -94,9 +95,16 @@ export class Lease implements LockLease {
     this.maxHoldMs = init.maxHoldMs;
     this.acquiredAt = init.acquiredAt;
     this.operations = init.operations;
-    this.signal = this.controller.signal;
     this.expiresAt = init.acquiredAt + init.ttlMs;
     this.armExpiry();
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.lostError !== undefined) this.controller.abort(this.lostError);
+    }
+    return this.controller.signal;
   }
 
   get state(): LeaseState {
@@ -160,7 +168,7 @@ export class Lease implements LockLease {
   /** Throws the reason the lease is no longer usable (lost, or already ended). */
   protected assertHeld(): void {
     if (this.currentState === 'held') return;
-    if (this.currentState === 'lost') throw this.signal.reason as LeaseLostError;
+    if (this.currentState === 'lost') throw this.lostError as LeaseLostError;
     throw new LeaseLostError(this.key, `lease on "${this.key}" was already released or completed`);
   }
 
@@ -174,8 +182,9 @@ export class Lease implements LockLease {
   protected markLost(error: LeaseLostError): LeaseLostError {
     this.clearTimers();
     this.currentState = 'lost';
-    if (!this.signal.aborted) this.controller.abort(error);
-    return this.signal.reason as LeaseLostError;
+    this.lostError ??= error;
+    if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(this.lostError);
+    return this.lostError;
   }
 
   private clearTimers(): void {
