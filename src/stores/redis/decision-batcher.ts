@@ -12,7 +12,7 @@
  * FCALL per request at 50 wrk connections with nextTick, 0.04–0.08 with setImmediate).
  *
  * Bounds: MAX_BATCH_DECISIONS and MAX_BATCH_ARGUMENTS per call; a flush sends as many calls as it
- * needs, back to back, in order.
+ * needs, back to back, in order, and two at least from 2 × SPLIT_AT_LEAST decisions on.
  *
  * Errors: a call that fails (no connection, OOM, a malformed reply) fails each of its decisions
  * with the same StoreError; an error inside one decision (WRONGTYPE) fails that decision alone.
@@ -112,16 +112,28 @@ export class DecisionBatcher {
 }
 
 /**
+ * A flush of at least twice this many decisions goes in two calls at least. With one call in
+ * flight, Node and Redis take turns: Redis idles while Node settles the reply and builds the next
+ * call, and Node idles meanwhile. With two, Node settles the first reply (and sends the next call
+ * of those callers) while Redis runs the second. Measured (core bench script, 4 interleaved A/B
+ * runs, Redis 7.0 on one pinned core): 64 callers over 10 000 keys 59–66 k → 94–96 k decisions/s,
+ * on one hot key 75–107 k → 140–202 k; at 256 callers (calls of 64 already) no change; Redis CPU
+ * per decision unchanged.
+ */
+export const SPLIT_AT_LEAST = 16;
+
+/**
  * `decisions` split into calls of at most `bounds.maxDecisions` decisions and
  * `bounds.maxArguments` arguments, in order; a decision larger than the argument bound alone.
  */
 export function splitIntoCalls<Decision extends BatchDecision>(decisions: readonly Decision[], bounds: BatchBounds): Decision[][] {
+  const perCall = decisions.length >= 2 * SPLIT_AT_LEAST ? Math.min(bounds.maxDecisions, Math.ceil(decisions.length / 2)) : bounds.maxDecisions;
   const calls: Decision[][] = [];
   let call: Decision[] = [];
   let argumentCount = 0;
   for (const decision of decisions) {
     const size = batchArgumentCount(decision);
-    if (call.length > 0 && (call.length === bounds.maxDecisions || argumentCount + size > bounds.maxArguments)) {
+    if (call.length > 0 && (call.length === perCall || argumentCount + size > bounds.maxArguments)) {
       calls.push(call);
       call = [];
       argumentCount = 0;
