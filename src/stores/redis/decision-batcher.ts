@@ -115,12 +115,13 @@ export class DecisionBatcher {
  * A flush of at least twice this many decisions goes in two calls at least. With one call in
  * flight, Node and Redis take turns: Redis idles while Node settles the reply and builds the next
  * call, and Node idles meanwhile. With two, Node settles the first reply (and sends the next call
- * of those callers) while Redis runs the second. Measured (core bench script, 4 interleaved A/B
- * runs, Redis 7.0 on one pinned core): 64 callers over 10 000 keys 59–66 k → 94–96 k decisions/s,
- * on one hot key 75–107 k → 140–202 k; at 256 callers (calls of 64 already) no change; Redis CPU
- * per decision unchanged.
+ * of those callers) while Redis runs the second. Measured (core bench script, interleaved A/B
+ * runs, Redis 7.0 on one pinned core): 64 callers over 10 000 keys 59–66 k → 94–100 k decisions/s,
+ * on one hot key 75–107 k → 140–204 k; at 256 callers (calls of 64 already) no change. Not below
+ * 64: an HTTP server at 50 connections (turns of ~40) is busy anyway, and a split there only added
+ * a call (and a second read of a hot key) per turn: +2–3 µs of Redis CPU per request on Koa.
  */
-export const SPLIT_AT_LEAST = 16;
+export const SPLIT_AT_LEAST = 32;
 
 /**
  * `decisions` split into calls of at most `bounds.maxDecisions` decisions and
