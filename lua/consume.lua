@@ -149,7 +149,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         if same and known_d[i] == window_ms then
           count, head, oldest, single = known_a[i], known_b[i], known_c[i], known_e[i]
         else
-          count, head, oldest, single = read_log(key, window_ms, now, clock)
+          count, head, oldest, single = read_log(key, window_ms, now)
         end
         counts[i], heads[i], oldests[i], singles[i] = count, head, oldest, single
         if head and head > max_head then max_head = head end
@@ -242,14 +242,14 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
     for i = 1, n do
       local kind = kinds[i]
       if kind == LOG then
-        local key, count, single, oldest = keys[key_at + i], counts[i], singles[i], oldests[i]
+        local key, count, single, oldest, head = keys[key_at + i], counts[i], singles[i], oldests[i], heads[i]
         -- A key listed twice holds what the earlier listing just wrote.
         for j = 1, i - 1 do
           if kinds[j] == LOG and keys[key_at + j] == key then
-            single, count, oldest = count == 0 and costs[j] == 1, count + costs[j], oldest or stamp
+            single, count, oldest, head = count == 0 and costs[j] == 1, count + costs[j], oldest or stamp, stamp
           end
         end
-        write_log(key, count, single, oldest, entry, costs[i], windows[i], clock)
+        write_log(key, count, single, oldest, head, stamp, entry, costs[i], windows[i], now, clock)
       elseif kind == GCRA then
         write_tat(keys[key_at + i], tats[i] + costs[i] * periods[i], now, clock)
       elseif counts[i] > 0 then
@@ -322,12 +322,8 @@ local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, st
         end
       -- Skip logs already trimmed past the stamp: LREM would scan them whole for nothing.
       elseif oldest and tonumber(oldest) <= stamp then
-        local n_removed = redis.call('LREM', key, cost, entry)
-        if n_removed > 0 then
-          removed = removed + n_removed
-          -- A removal may take the entry the TTL was last refreshed for: refresh it (if the key remains).
-          redis.call('PEXPIRE', key, log_ttl_ms(tonumber(argv[at - 3]), clock))
-        end
+        -- No TTL refresh: removing entries never needs one (see log_ttl_ms).
+        removed = removed + redis.call('LREM', key, cost, entry)
       end
     elseif kind == GCRA then
       if not now then now = now_ms(clock) end

@@ -12,20 +12,27 @@ local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
 -- for an hour.
 local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
 
--- TTL of a log: 2 x window, set when the log is created and refreshed only when a call trims it,
--- which saves a PEXPIRE on every call. That is enough: the oldest entry left by a refresh at r is
--- at most r, and the first call after that entry leaves the window trims (and refreshes) again, so
--- until then every call is before r + window and its entry leaves the window by r + 2 x window,
--- when the key may expire.
-local function log_ttl_ms(window_ms, clock)
-  if tonumber(clock) then return math.max(2 * window_ms, TEST_CLOCK_MIN_TTL_MS) end
-  return 2 * window_ms
+-- TTL of a log, set when a push starts a new window epoch (floor(stamp / window)) or creates the
+-- log: until the end of the epoch after the stamp's, so at most 2 x window away. Every entry then
+-- outlives its window: by induction, a log whose newest entry h is in epoch k expires no earlier
+-- than (k + 2) x window > h + window, and every entry is <= h. Trims and refunds only remove
+-- entries (the newest stays, or becomes older), so they never refresh it; a busy log costs one
+-- PEXPIRE per window instead of one per trim.
+local function log_ttl_ms(stamp, window_ms, now, clock)
+  local ttl = (math.floor(stamp / window_ms) + 2) * window_ms - now
+  if tonumber(clock) then return math.max(ttl, TEST_CLOCK_MIN_TTL_MS) end
+  return ttl
 end
 
 -- Entries read from the tail by a log's first command. A log this short is read whole by that one
 -- command (its length, newest and oldest entry included), which under steady traffic is most logs:
--- one LRANGE instead of LINDEX, LLEN, LINDEX and, to trim, another LRANGE.
-local TAIL_READ = 4
+-- one LRANGE instead of LRANGE, LLEN and LINDEX. A value read costs ~0.1 µs, a command ~0.5–1.
+local TAIL_READ = 8
+
+-- Expired entries a log may keep at its tail: a call that finds at most this many counts them out
+-- and leaves them (an LTRIM costs as much as reading ~8 values), the first that finds more trims
+-- them all. A busy log then trims once every few calls instead of on every one.
+local EXPIRED_KEPT = 3
 
 -- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window,
 -- the `scanned` oldest being known to be expired. Requires the head in the window, so the boundary
@@ -68,10 +75,10 @@ local function wrong_type(reply)
   error(reply)
 end
 
--- Reads one log at `now`, dropping what no longer counts. Returns the number of entries in the
--- window, the newest entry and the oldest one in the window (both nil when the log is empty), and
--- whether the log is a one-entry STRING.
-local function read_log(key, window_ms, now, clock)
+-- Reads one log at `now`. Returns the number of entries in the window, the newest entry and the
+-- oldest one in the window (both nil when the log is empty), and whether the log is a one-entry
+-- STRING. Expired entries are trimmed once there are more than EXPIRED_KEPT of them.
+local function read_log(key, window_ms, now)
   local tail = redis.pcall('LRANGE', key, -TAIL_READ, -1) -- oldest last
   local cutoff = now - window_ms
   if tail.err and wrong_type(tail) then
@@ -82,7 +89,6 @@ local function read_log(key, window_ms, now, clock)
   end
   local got = #tail
   if got == 0 then return 0, nil, nil, false end
-  local oldest = tonumber(tail[got])
   local len, head
   if got < TAIL_READ then
     len, head = got, tonumber(tail[1])
@@ -96,9 +102,11 @@ local function read_log(key, window_ms, now, clock)
     redis.call('UNLINK', key)
     return 0, nil, nil, false
   end
-  if oldest > cutoff then return len, head, oldest, false end -- hot path: nothing to trim
-  -- The boundary: within the entries read, else further in (the head is in the window).
-  local expired, oldest_kept = nil, nil
+  local oldest = tonumber(tail[got])
+  if oldest > cutoff then return len, head, oldest, false end -- nothing expired
+  -- The boundary: within the entries read (always, for a log read whole: its head is in the
+  -- window), else further in.
+  local expired, oldest_kept = got, nil
   for j = got - 1, 1, -1 do
     local entry = tonumber(tail[j])
     if entry > cutoff then
@@ -106,9 +114,9 @@ local function read_log(key, window_ms, now, clock)
       break
     end
   end
-  if not expired then expired, oldest_kept = count_expired(key, len, cutoff, got) end
+  if oldest_kept and expired <= EXPIRED_KEPT then return len - expired, head, oldest_kept, false end
+  if not oldest_kept then expired, oldest_kept = count_expired(key, len, cutoff, got) end
   redis.call('LTRIM', key, 0, len - expired - 1)
-  redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock))
   return len - expired, head, oldest_kept, false
 end
 
@@ -116,22 +124,28 @@ end
 local PUSH_BATCH = 4096
 local push_batch = {}
 
--- Writes `cost` entries of `stamp` (a string) to the log `key`, which holds `count` entries (read
--- by read_log; `single`: as a STRING, that entry being `oldest`).
-local function write_log(key, count, single, oldest, stamp, cost, window_ms, clock)
+-- Writes `cost` entries of `stamp` (a number; `entry`: it formatted) to the log `key`, which
+-- holds `count` entries in the window, the newest being `head` (read by read_log; `single`: as a
+-- STRING, that entry being `oldest`). `now`: the store time of the call (for the TTL).
+local function write_log(key, count, single, oldest, head, stamp, entry, cost, window_ms, now, clock)
   if count == 0 and cost == 1 then
-    redis.call('SET', key, stamp, 'PX', log_ttl_ms(window_ms, clock)) -- a one-entry log
+    redis.call('SET', key, entry, 'PX', log_ttl_ms(stamp, window_ms, now, clock)) -- a one-entry log
     return
   end
   if single then
     -- A second entry: the STRING becomes a LIST of its entry, then the new ones.
     redis.call('DEL', key)
-    redis.call('LPUSH', key, int_str(oldest))
+    if cost == 1 then
+      redis.call('LPUSH', key, int_str(oldest), entry)
+      cost = 0 -- pushed with it, in one command
+    else
+      redis.call('LPUSH', key, int_str(oldest))
+    end
   end
   if cost == 1 then
-    redis.call('LPUSH', key, stamp) -- hot path: one command, no table
-  else
-    for j = 1, math.min(cost, PUSH_BATCH) do push_batch[j] = stamp end
+    redis.call('LPUSH', key, entry) -- hot path: one command, no table
+  elseif cost > 1 then
+    for j = 1, math.min(cost, PUSH_BATCH) do push_batch[j] = entry end
     local left = cost
     while left > 0 do
       local n = math.min(left, PUSH_BATCH)
@@ -139,6 +153,9 @@ local function write_log(key, count, single, oldest, stamp, cost, window_ms, clo
       left = left - n
     end
   end
-  -- A new LIST (or one made from a STRING by DEL) has no TTL yet.
-  if count == 0 or single then redis.call('PEXPIRE', key, log_ttl_ms(window_ms, clock)) end
+  -- A new LIST (or one made from a STRING by DEL) has no TTL yet; a push into a later window epoch
+  -- than the newest entry's moves it on (see log_ttl_ms).
+  if count == 0 or single or math.floor(stamp / window_ms) ~= math.floor(head / window_ms) then
+    redis.call('PEXPIRE', key, log_ttl_ms(stamp, window_ms, now, clock))
+  end
 end

@@ -67,7 +67,8 @@ describe('window edges', () => {
     expect(await store.peek([three], 2)).toMatchObject({ allowed: false, retryAfterMs: 800 });
     now = T + 1100;
     expect(await store.consume([three], 2)).toMatchObject({ allowed: true, remaining: 0, stamp: T + 1100 });
-    expect(await log(three.key)).toEqual([T + 1100, T + 1100, T + 200]);
+    // T and T + 100 are out of the window but stay: a log trims only past EXPIRED_KEPT (3) expired entries.
+    expect(await log(three.key)).toEqual([T + 1100, T + 1100, T + 200, T + 100, T]);
   });
 
   it('never admits cost > limit and says so with retryAfterMs -1, writing nothing', async () => {
@@ -184,7 +185,8 @@ describe('trimming', () => {
     expect(await log(big.key)).toEqual([T + 1010, ...Array<number>(5).fill(T + 900)]);
   });
 
-  it.each([1, 15, 16, 17, 79, 80, 81, 335, 336, 337, 1359, 1360, 1361, 4000])(
+  // Edges: the log's first read takes its TAIL_READ (8) oldest, then chunks of 16, 64, 256 and 1024.
+  it.each([1, 3, 4, 7, 8, 9, 23, 24, 25, 87, 88, 89, 343, 344, 345, 1367, 1368, 1369, 4000])(
     'finds the boundary with %i expired entries (chunk edges and binary search)',
     async (expired) => {
       const big = limit(10_000, 1000);
@@ -193,17 +195,22 @@ describe('trimming', () => {
       await store.consume([big], 3);
       now = T + 1000;
       expect(await store.consume([big], 1)).toMatchObject({ allowed: true, remaining: 10_000 - 4 });
-      expect(await log(big.key)).toEqual([T + 1000, T + 500, T + 500, T + 500]);
+      // Up to EXPIRED_KEPT (3) expired entries stay; more are trimmed, all of them.
+      const kept = expired <= 3 ? Array<number>(expired).fill(T) : [];
+      expect(await log(big.key)).toEqual([T + 1000, T + 500, T + 500, T + 500, ...kept]);
     },
   );
 
-  it('finds the boundary inside the first chunk too', async () => {
+  it('keeps up to 3 expired entries, then trims every expired one', async () => {
     const ten = limit(10, 1000);
     for (let at = 0; at < 10; at++) {
       now = T + at * 100;
       await store.consume([ten], 1);
     }
-    now = T + 1250; // entries T, T+100, T+200 are expired
+    now = T + 1250; // entries T, T+100, T+200 are expired: counted out, kept
+    expect(await store.consume([ten], 1)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await client.llen(ten.key)).toBe(11);
+    now = T + 1350; // T + 300 too: four expired, all trimmed
     expect(await store.consume([ten], 1)).toMatchObject({ allowed: true, remaining: 2 });
     expect(await client.llen(ten.key)).toBe(8);
   });
@@ -246,12 +253,28 @@ describe('expiry', () => {
     expect(await client.exists(a.key, b.key)).toBe(2);
   });
 
-  it('uses 2 x window on Redis TIME, refreshed on create', async () => {
+  it('lasts until the end of the window epoch after the newest entry (≤ 2 x window) on Redis TIME', async () => {
     const real = new RedisStore({ client });
     const a = limit(3, 1000, 'a');
-    await real.consume([a], 1);
+    const { stamp } = await real.consume([a], 1);
     const ttl = await client.pttl(a.key);
-    expect(ttl).toBeGreaterThan(1500);
+    const end = (Math.floor(stamp / 1000) + 2) * 1000; // the epoch after the stamp's ends
+    expect(ttl).toBeGreaterThan(1000 - 50);
     expect(ttl).toBeLessThanOrEqual(2000);
+    expect(stamp + ttl).toBeGreaterThan(end - 50);
+    expect(stamp + ttl).toBeLessThanOrEqual(end);
+  });
+
+  it('moves the TTL on when a push starts a new window epoch, and only then', async () => {
+    const a = limit(100, 1000, 'a');
+    now = 1_700_000_000_000; // an epoch start
+    await store.consume([a], 2); // a LIST (one entry would be a STRING)
+    await client.pexpire(a.key, 5_000_000); // marks the TTL: a push of the same epoch leaves it
+    now += 400;
+    await store.consume([a], 1);
+    expect(await client.pttl(a.key)).toBeGreaterThan(TEST_CLOCK_MIN_TTL_MS);
+    now += 700; // the next epoch
+    await store.consume([a], 1);
+    expect(await client.pttl(a.key)).toBeLessThanOrEqual(TEST_CLOCK_MIN_TTL_MS);
   });
 });
