@@ -7,8 +7,13 @@
 -- is decided at most one call's run time, well under a ms, early); stamps stay per decision
 -- (max(now, newest entry of its logs), or its align).
 
--- Decision kinds, as sent.
-local CONSUME, PEEK, REFUND = 'c', 'p', 'r'
+-- What a decision does: the low two bits of its code (see run_batch). A refund and an aligned
+-- consume are followed by their stamp.
+local CONSUME, PEEK, REFUND, ALIGNED_CONSUME = 0, 1, 2, 3
+
+-- Limit groups of the current call: where each one's fields start in ARGV, and its limit count.
+-- Reused by every call (one runs at a time).
+local group_at, group_n = {}, {}
 
 -- Re-sent calls. A client that loses its connection after a call was written but before its reply
 -- came back (ioredis re-sends such commands after reconnecting) runs the same call twice: its
@@ -38,16 +43,18 @@ local function error_text(err)
   return tostring(err)
 end
 
--- Runs the decisions found at argv[arg_at + 1 ..], their keys in order at keys[key_at + 1 ..].
+-- Runs the decisions found at argv[arg_at ..], their keys in order at keys[key_at + 1 ..].
 -- ARGV from arg_at:
 --   clock   store time in ms injected by tests, '' = Redis TIME (read once, at the first
 --           consume or peek)
 --   call_id unique id of this call when it writes (a consume or refund), '' = none (see
 --           call_record_key)
---   then per decision: kind ('c' consume, 'p' peek, 'r' refund), n (its number of limits), extra
---           (consume: its align, '' = none; refund: the stamp to remove; peek: ''), then per
---           limit: window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent
---           (no call cost to fall back on).
+--   groups  the number of limit groups, then per group: n (its number of limits), then per limit
+--           window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent (no call
+--           cost to fall back on). The decisions of one limiter share a group: only keys differ.
+--   then per decision: its code, group × 4 + what it does (CONSUME, PEEK, REFUND,
+--           ALIGNED_CONSUME; group 0-based), then for a refund the stamp to remove, for an aligned
+--           consume its align (see check_limits). Its n keys are the next ones in KEYS.
 -- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
 -- refund 1 integer (units given back); a failed decision the error's message (a string) instead.
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
@@ -68,28 +75,42 @@ local function run_batch(keys, key_at, argv, arg_at)
       end
     end
   end
+  local at = arg_at + 3
+  for g = 1, tonumber(argv[arg_at + 2]) do
+    local n = tonumber(argv[at])
+    -- check_limits and refund_limits read limit i at argv[at + 4i - 3 .. at + 4i]
+    group_at[g], group_n[g] = at, n
+    at = at + 1 + 4 * n
+  end
   local now = nil
   forget_known() -- a new call: another `now`, and keys others may have written since
   local out = {}
   local pos = 0
   local last = #argv
-  local at = arg_at + 2
   while at <= last do
-    local kind, n, extra = argv[at], tonumber(argv[at + 1]), argv[at + 2]
+    local code = tonumber(argv[at])
+    local operation = code % 4
+    local group = (code - operation) / 4 + 1
+    local limits_at, n = group_at[group], group_n[group]
+    local stamp = nil
+    if operation >= REFUND then
+      stamp = tonumber(argv[at + 1])
+      at = at + 2
+    else
+      at = at + 1
+    end
     local ok, result
-    if kind == REFUND then
-      ok, result = pcall(refund_limits, keys, key_at, argv, at + 2, n, clock, nil, tonumber(extra))
+    if operation == REFUND then
+      ok, result = pcall(refund_limits, keys, key_at, argv, limits_at, n, clock, nil, stamp)
       forget_known() -- it removed entries
       if ok then
         out[pos + 1] = result
         pos = pos + 1
       end
-      at = at + 3 + 4 * n
     else
       if not now then now = now_ms(clock) end
-      ok, result = pcall(check_limits, keys, key_at, argv, at + 2, n, now, clock, nil, tonumber(extra), kind == CONSUME, out, pos, true)
+      ok, result = pcall(check_limits, keys, key_at, argv, limits_at, n, now, clock, nil, stamp, operation ~= PEEK, out, pos, true)
       if ok then pos = result end
-      at = at + 3 + 4 * n
     end
     if not ok then
       out[pos + 1] = error_text(result)

@@ -47,18 +47,24 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
   }
   const clock = args[at++]!;
   const callId = args[at++]!;
+  // Limit groups: n, then window/limit/cost/shape per limit.
+  const groups: RedisArgument[][][] = [];
+  for (let count = Number(args[at++]); groups.length < count; ) {
+    const n = Number(args[at++]);
+    groups.push(Array.from({ length: n }, (_, i) => args.slice(at + 4 * i, at + 4 * i + 4)));
+    at += 4 * n;
+  }
+  // Decisions: group × 4 + operation (consume, peek, refund, aligned consume), then a stamp for the last two.
   const decisions: SentDecision[] = [];
   let key = 0;
   while (at < args.length) {
-    const kind = args[at] as SentDecision['kind'];
-    const n = Number(args[at + 1]);
-    const stamp = args[at + 2]!;
-    at += 3;
-    const width = 4;
-    const limits: RedisArgument[][] = [];
-    for (let i = 0; i < n; i++, at += width) limits.push(args.slice(at, at + width));
-    decisions.push({ kind, keys: keys.slice(key, key + n).map(String), stamp, limits });
-    key += n;
+    const code = Number(args[at++]);
+    const operation = code % 4;
+    const limits = groups[(code - operation) / 4]!;
+    const stamp = operation >= 2 ? args[at++]! : '';
+    const kind = (['c', 'p', 'r', 'c'] as const)[operation]!;
+    decisions.push({ kind, keys: keys.slice(key, key + limits.length).map(String), stamp, limits });
+    key += limits.length;
   }
   return { clock, callId, decisions };
 }

@@ -1,8 +1,9 @@
 /**
  * The commands RedisStore sends, seen by a recording client (no Redis needed): each binding puts
  * its KEYS and ARGV where the Lua function's named locals expect them (a batch call: every
- * decision's keys, then the clock once and the call's id, then per decision its kind, limit count, stamp and
- * window/limit/cost/shape per limit), the caller's input is never written, and the EVALSHA → EVAL
+ * decision's keys, then the clock once and the call's id, then its limit groups (limit count, then
+ * window/limit/cost/shape per limit) and per decision its code (group × 4 + operation) and stamp if
+ * any), the caller's input is never written, and the EVALSHA → EVAL
  * fallback resends the same arguments. How decisions are coalesced into calls is in
  * redis-batching.test.ts; real-server behaviour in redis-loading.test.ts and test/lua.
  */
@@ -17,7 +18,7 @@ import { recordingClient, scriptCalls } from '../helpers/recording-redis.js';
 const CALL_ID = expect.stringMatching(/^[\w-]{12}[0-9a-z]+$/);
 
 describe('RedisStore commands', () => {
-  it('consume: FCALL batch, numkeys, the keys, then the clock and the call id, then kind, limit count, align and window/limit/cost/shape per limit', async () => {
+  it('consume: FCALL batch, numkeys, the keys, then the clock and the call id, one limit group (limit count, window/limit/cost/shape per limit), then the decision code', async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
     const limits: StoreLimit[] = [
@@ -29,11 +30,11 @@ describe('RedisStore commands', () => {
     const [call] = scriptCalls(client.sent);
     expect(call).toMatchObject({
       command: 'FCALL',
-      args: [bindings.batch.script.functionName, 2, 'rl:{a}:1s', 'rl:{a}:1h', '', CALL_ID, 'c', 2, '', 1_000, 5, 2, '', 3_600_000, 100, 3, ''],
+      args: [bindings.batch.script.functionName, 2, 'rl:{a}:1s', 'rl:{a}:1h', '', CALL_ID, 1, 2, 1_000, 5, 2, '', 3_600_000, 100, 3, '', 0],
     });
   });
 
-  it('peek and refund: kind p, kind r with the stamp, both with window/limit/cost/shape per limit', async () => {
+  it('peek and refund: operation 1 and operation 2 with the stamp, each in a group of its own (their costs differ)', async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
     const limits: StoreLimit[] = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }, { key: 'rl:{a}:1h', windowMs: 3_600_000, limit: 9, cost: 4 }];
@@ -41,17 +42,35 @@ describe('RedisStore commands', () => {
     expect(scriptCalls(client.sent).map((entry) => entry.args)).toEqual([
       [
         bindings.batch.script.functionName, 4, 'rl:{a}:1m', 'rl:{a}:1h', 'rl:{a}:1m', 'rl:{a}:1h', '', CALL_ID,
-        'p', 2, '', 60_000, 5, 1, '', 3_600_000, 9, 4, '',
-        'r', 2, 1_700_000_000_000, 60_000, 5, 2, '', 3_600_000, 9, 4, '',
+        2, 2, 60_000, 5, 1, '', 3_600_000, 9, 4, '', 2, 60_000, 5, 2, '', 3_600_000, 9, 4, '',
+        0 * 4 + 1, 1 * 4 + 2, 1_700_000_000_000,
       ],
     ]);
+  });
+
+  it('sends the limits of decisions that differ only by key once, as one group they all point to', async () => {
+    const client = recordingClient();
+    const store = new RedisStore({ client });
+    const limitOf = (id: string, windowMs = 60_000): StoreLimit => ({ key: `rl:{${id}}:1m`, windowMs, limit: 5 });
+    await Promise.all([store.consume([limitOf('a')], 1), store.consume([limitOf('b')], 1), store.consume([limitOf('c', 1_000)], 1), store.consume([limitOf('d')], 1)]);
+    expect(scriptCalls(client.sent)[0]!.args).toEqual([
+      bindings.batch.script.functionName, 4, 'rl:{a}:1m', 'rl:{b}:1m', 'rl:{c}:1m', 'rl:{d}:1m', '', CALL_ID,
+      2, 1, 60_000, 5, 1, '', 1, 1_000, 5, 1, '',
+      0, 0, 4, 0,
+    ]);
+  });
+
+  it('sends an aligned consume (Cluster) as operation 3 followed by its align stamp', () => {
+    const args: unknown[] = [];
+    bindings.batch.appendArgv(args as never[], [{ kind: 'consume', limits: [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }], cost: 1, stamp: 1_700_000_000_007 }], '');
+    expect(args).toEqual(['', CALL_ID, 1, 1, 60_000, 5, 1, '', 3, 1_700_000_000_007]);
   });
 
   it('sends the test clock in whole ms in place of Redis TIME, once per call', async () => {
     const client = recordingClient();
     const store = redisStoreForTests(client, { clock: () => 1_700_000_000_123.9 });
     await store.refund([{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }], 1, 1_700_000_000_000);
-    expect(scriptCalls(client.sent)[0]!.args).toEqual([bindings.batch.script.functionName, 1, 'rl:{a}:1m', 1_700_000_000_123, CALL_ID, 'r', 1, 1_700_000_000_000, 60_000, 5, 1, '']);
+    expect(scriptCalls(client.sent)[0]!.args).toEqual([bindings.batch.script.functionName, 1, 'rl:{a}:1m', 1_700_000_000_123, CALL_ID, 1, 1, 60_000, 5, 1, '', 2, 1_700_000_000_000]);
   });
 
   it('gives every call that writes an id of its own, and a call that only peeks none', async () => {
@@ -104,7 +123,7 @@ describe('RedisStore commands', () => {
     const limits = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }];
     expect(await store.consume(limits, 1)).toMatchObject({ allowed: true, remaining: 4, stamp: 1_700_000_000_000 });
     const sent = scriptCalls(client.sent);
-    const tail = [1, 'rl:{a}:1m', '', sent[0]!.args[4], 'c', 1, '', 60_000, 5, 1, ''];
+    const tail = [1, 'rl:{a}:1m', '', sent[0]!.args[4], 1, 1, 60_000, 5, 1, '', 0];
     expect(sent[0]!.args[4]).toEqual(CALL_ID); // the same id both times: the EVAL is the same call
     expect(sent.map(({ command, args }) => [command, ...args])).toEqual([
       ['EVALSHA', bindings.batch.script.sha1, ...tail],
