@@ -84,6 +84,7 @@ local function run_batch(keys, key_at, argv, arg_at)
   end
   local now = nil
   forget_known() -- a new call: another `now`, and keys others may have written since
+  discard_pushes()
   local out = {}
   local pos = 0
   local last = #argv
@@ -118,6 +119,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     end
     key_at = key_at + n
   end
+  flush_pushes()
   if record_key then redis.call('SET', record_key, cmsgpack.pack(out), 'PX', CALL_RECORD_TTL_MS) end
   return out
 end

@@ -181,7 +181,10 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
           -- Entries 0 .. limit-cost-1 (newest first) may stay; the one at limit-cost must age out.
           -- On a log filled exactly to the limit that is the oldest in the window, already read.
           local entry = oldests[i]
-          if limit - cost ~= counts[i] - 1 then entry = tonumber(redis.call('LINDEX', keys[key_at + i], limit - cost)) end
+          if limit - cost ~= counts[i] - 1 then
+            flush_pushes()
+            entry = tonumber(redis.call('LINDEX', keys[key_at + i], limit - cost))
+          end
           this_wait = entry + windows[i] - now
         end
         if index == 0 or (wait ~= -1 and (this_wait == -1 or this_wait > wait)) then
@@ -199,6 +202,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
       if heads[index] then reset_ms = heads[index] + windows[index] - now end
       if count > limit then
         -- More entries than the limit: one more unit frees when the one at limit - 1 ages out.
+        flush_pushes()
         next_ms = tonumber(redis.call('LINDEX', keys[key_at + index], limit - 1)) + windows[index] - now
       elseif count > 0 then
         next_ms = oldests[index] + windows[index] - now
@@ -287,7 +291,9 @@ end
 local function check_one(keys, argv, record)
   local clock = argv[1]
   local out = {}
+  discard_pushes()
   check_limits(keys, 0, argv, 3, #keys, now_ms(clock), clock, tonumber(argv[2]), tonumber(argv[3]), record, out, 0)
+  flush_pushes()
   return out
 end
 
@@ -305,6 +311,7 @@ end
 -- there: equal stamps are interchangeable, so LREM never removes a newer request's entry); a GCRA
 -- limit's TAT moves back; a box is left as it is. Returns the units given back over all limits.
 local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, stamp)
+  flush_pushes()
   local entry = int_str(stamp)
   local removed = 0
   local now = nil
@@ -341,5 +348,6 @@ local function refund(keys, argv)
   --   call_cost  units to give back on a limit without its own cost
   --   stamp      the stamp consume returned (ms)
   --   then per limit i: window_ms, limit, cost ('' = call_cost), shape, as consume reads them
+  discard_pushes()
   return refund_limits(keys, 0, argv, 3, #keys, argv[1], tonumber(argv[2]), tonumber(argv[3]))
 end

@@ -34,6 +34,58 @@ local TAIL_READ = 8
 -- them all. A busy log then trims once every few calls instead of on every one.
 local EXPIRED_KEPT = 3
 
+-- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
+local PUSH_BATCH = 4096
+local push_batch = {}
+
+-- Pushes `count` copies of `entry` to the LIST `key`.
+local function push_entries(key, entry, count)
+  if count == 1 then
+    redis.call('LPUSH', key, entry) -- the common case: no table, no unpack()
+    return
+  end
+  for j = 1, math.min(count, PUSH_BATCH) do push_batch[j] = entry end
+  local left = count
+  while left > 0 do
+    local n = math.min(left, PUSH_BATCH)
+    redis.call('LPUSH', key, unpack(push_batch, 1, n))
+    left = left - n
+  end
+end
+
+-- Deferred pushes of one entry to a LIST: the decisions of one call on a hot key push the same
+-- stamp one after another (each reading what the one before wrote, see known_keys in
+-- consume.lua), so they go as one LPUSH of them all instead of one command each. Whatever reads a
+-- log (read_log, LINDEX, a refund) or writes it otherwise calls flush_pushes first, and every call
+-- ends with it. Pending: pending_n keys, each with its entry and how many copies.
+local pending_keys, pending_entries, pending_counts = {}, {}, {}
+local pending_n = 0
+
+-- Starts a call with none pending: a call that failed half-way may have left some behind.
+local function discard_pushes()
+  pending_n = 0
+end
+
+local function flush_pushes()
+  for p = 1, pending_n do push_entries(pending_keys[p], pending_entries[p], pending_counts[p]) end
+  pending_n = 0
+end
+
+local function defer_push(key, entry)
+  for p = 1, pending_n do
+    if pending_keys[p] == key then
+      if pending_entries[p] == entry then
+        pending_counts[p] = pending_counts[p] + 1
+        return
+      end
+      flush_pushes() -- another stamp for this key: the ones before go first
+      break
+    end
+  end
+  pending_n = pending_n + 1
+  pending_keys[pending_n], pending_entries[pending_n], pending_counts[pending_n] = key, entry, 1
+end
+
 -- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window,
 -- the `scanned` oldest being known to be expired. Requires the head in the window, so the boundary
 -- lies strictly inside the list.
@@ -79,6 +131,7 @@ end
 -- oldest one in the window (both nil when the log is empty), and whether the log is a one-entry
 -- STRING. Expired entries are trimmed once there are more than EXPIRED_KEPT of them.
 local function read_log(key, window_ms, now)
+  flush_pushes()
   local tail = redis.pcall('LRANGE', key, -TAIL_READ, -1) -- oldest last
   local cutoff = now - window_ms
   if tail.err and wrong_type(tail) then
@@ -120,37 +173,29 @@ local function read_log(key, window_ms, now)
   return len - expired, head, oldest_kept, false
 end
 
--- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
-local PUSH_BATCH = 4096
-local push_batch = {}
-
 -- Writes `cost` entries of `stamp` (a number; `entry`: it formatted) to the log `key`, which
 -- holds `count` entries in the window, the newest being `head` (read by read_log; `single`: as a
 -- STRING, that entry being `oldest`). `now`: the store time of the call (for the TTL).
 local function write_log(key, count, single, oldest, head, stamp, entry, cost, window_ms, now, clock)
-  if count == 0 and cost == 1 then
-    redis.call('SET', key, entry, 'PX', log_ttl_ms(stamp, window_ms, now, clock)) -- a one-entry log
-    return
-  end
-  if single then
-    -- A second entry: the STRING becomes a LIST of its entry, then the new ones.
-    redis.call('DEL', key)
-    if cost == 1 then
-      redis.call('LPUSH', key, int_str(oldest), entry)
-      cost = 0 -- pushed with it, in one command
-    else
-      redis.call('LPUSH', key, int_str(oldest))
+  if count > 0 and cost == 1 and not single then
+    defer_push(key, entry) -- hot path
+  else
+    flush_pushes()
+    if count == 0 and cost == 1 then
+      redis.call('SET', key, entry, 'PX', log_ttl_ms(stamp, window_ms, now, clock)) -- a one-entry log
+      return
     end
-  end
-  if cost == 1 then
-    redis.call('LPUSH', key, entry) -- hot path: one command, no table
-  elseif cost > 1 then
-    for j = 1, math.min(cost, PUSH_BATCH) do push_batch[j] = entry end
-    local left = cost
-    while left > 0 do
-      local n = math.min(left, PUSH_BATCH)
-      redis.call('LPUSH', key, unpack(push_batch, 1, n))
-      left = left - n
+    if single then
+      -- A second entry: the STRING becomes a LIST of its entry, then the new ones.
+      redis.call('DEL', key)
+      if cost == 1 then
+        redis.call('LPUSH', key, int_str(oldest), entry)
+      else
+        redis.call('LPUSH', key, int_str(oldest))
+        push_entries(key, entry, cost)
+      end
+    else
+      push_entries(key, entry, cost)
     end
   end
   -- A new LIST (or one made from a STRING by DEL) has no TTL yet; a push into a later window epoch

@@ -150,6 +150,34 @@ describe('refund', () => {
   });
 });
 
+describe('one call of many decisions (pushes to a hot log go as one LPUSH)', () => {
+  it('answers and writes exactly as the same decisions one call each', async () => {
+    const run = async (hot: StoreLimit, other: StoreLimit, together: boolean) => {
+      await store.consume([hot], 2); // a LIST already
+      now = T + 10;
+      const steps = [
+        () => store.consume([hot], 1),
+        () => store.consume([hot], 1),
+        () => store.peek([hot], 1),
+        () => store.consume([hot, other], 1), // two limits, one of them new
+        () => store.consume([hot], 1), // the limit (5) is reached: blocked, its wait read with LINDEX
+        () => store.refund([hot], 1, T + 10),
+        () => store.consume([other], 1),
+        () => store.consume([hot], 1),
+      ];
+      const results = together ? await Promise.all(steps.map((step) => step())) : [];
+      if (!together) for (const step of steps) results.push(await step());
+      return { results, hot: await log(hot.key), other: await log(other.key) };
+    };
+    const alone = await run(limit(5, 1000, 'hot-alone'), limit(5, 1000, 'other-alone'), false);
+    now = T;
+    const batched = await run(limit(5, 1000, 'hot-batched'), limit(5, 1000, 'other-batched'), true);
+    expect(batched).toEqual(alone);
+    expect(alone.hot).toEqual([T + 10, T + 10, T + 10, T, T]);
+    expect(alone.results[4]).toMatchObject({ allowed: false });
+  });
+});
+
 describe('clock steps', () => {
   it('clamps stamps to the newest entry when the clock steps back by less than a window', async () => {
     const three = limit(3, 1000);

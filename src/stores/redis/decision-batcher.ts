@@ -37,7 +37,8 @@ import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bin
 export const MAX_BATCH_DECISIONS = 64;
 
 /**
- * Arguments per call (keys and ARGV). A limit adds 5 (key, window, limit, cost, shape) and about
+ * Arguments per call (keys and ARGV), counted at their most (batchArgumentCount: a decision whose
+ * limit group no earlier one shares): a limit adds 5 (key, window, limit, cost, shape) and about
  * one decision's worth of script time; a decision's header 3. 512 hold 64 single-limit decisions
  * (512), or ~28 of 3 limits (~85 limit checks, under ~1 ms on the trim path measured above). A
  * decision with more limits than that (a route table of hundreds of rules) goes alone in its call,
