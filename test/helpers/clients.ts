@@ -19,13 +19,14 @@ import type { RedisClientLike } from '../../src/stores/redis/clients/index.js';
 // GLIDE logs every error reply at WARN from its Rust core; the tests provoke many on purpose.
 Logger.setLoggerConfig('off');
 
-export const clientKinds = ['ioredis', 'node-redis', 'node-redis-resp3', 'node-redis5', 'glide'] as const;
+export const clientKinds = ['ioredis', 'ioredis-ap', 'node-redis', 'node-redis-resp3', 'node-redis5', 'glide'] as const;
 export type ClientKind = (typeof clientKinds)[number];
 /** The clients other than ioredis (the default everywhere), for suites that add them. */
 export const otherClientKinds = clientKinds.filter((kind): kind is Exclude<ClientKind, 'ioredis'> => kind !== 'ioredis');
 
 export const CLIENT_LABELS: Readonly<Record<ClientKind, string>> = {
   ioredis: 'ioredis 6',
+  'ioredis-ap': 'ioredis 6 (enableAutoPipelining)',
   'node-redis': 'node-redis 6 (RESP2)',
   'node-redis-resp3': 'node-redis 6 (RESP3)',
   'node-redis5': 'node-redis 5',
@@ -69,8 +70,9 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
   const { defaults = false, connection = 'await', offlineQueue = true } = options;
   const lazy = connection === 'lazy';
   switch (kind) {
-    case 'ioredis': {
-      const queue = offlineQueue ? {} : { enableOfflineQueue: false };
+    case 'ioredis':
+    case 'ioredis-ap': {
+      const queue = { ...(offlineQueue ? {} : { enableOfflineQueue: false }), ...(kind === 'ioredis-ap' ? { enableAutoPipelining: true } : {}) };
       const client =
         'url' in target
           ? new Redis(target.url, { ...(defaults ? {} : { maxRetriesPerRequest: 1, connectTimeout: CONNECT_TIMEOUT_MS, retryStrategy: backoff }), lazyConnect: lazy, ...queue })
@@ -170,6 +172,7 @@ export interface CommandCounter {
 /** The method each client kind's adapter sends through (src/stores/redis/clients/). */
 const SEND_METHODS: Readonly<Record<ClientKind, readonly string[]>> = {
   ioredis: ['call', 'callBuffer'],
+  'ioredis-ap': ['call', 'callBuffer', 'fcallBuffer', 'evalshaBuffer', 'evalBuffer'],
   'node-redis': ['sendCommand'],
   'node-redis-resp3': ['sendCommand'],
   'node-redis5': ['sendCommand'],

@@ -8,6 +8,7 @@ import type { RedisArgument, RedisConnection } from '../../src/stores/redis/clie
 import type { IoredisLike as RedisClientLike } from '../../src/stores/redis/clients/index.js';
 import { bindings } from '../../src/stores/redis/bindings.js';
 import { keySlot } from '../../src/stores/redis/hash-tag.js';
+import { encodeMsgpackArray } from './msgpack.js';
 
 export interface Sent {
   /** Who was sent it: `'client'`, or a master's `host:port`. */
@@ -107,10 +108,11 @@ function answerer(to: string, sent: Sent[], options: RecordingOptions) {
     if (whole instanceof Error) throw whole;
     if (whole !== undefined) return whole;
     if (!BATCH_NAMES.has(args[0]!)) return 1;
-    return decodeBatch(args).decisions.flatMap((decision): (number | string)[] => {
+    const values = decodeBatch(args).decisions.flatMap((decision): (number | string)[] => {
       const answer = options.answer?.(decision, to) ?? defaultAnswer(decision);
       return typeof answer === 'string' ? [answer] : [...answer];
     });
+    return encodeMsgpackArray(values); // packed, as lua/batch.lua answers
   };
 }
 

@@ -54,6 +54,8 @@ export const decisionStoreKinds = [...storeKinds, ...crowdedStoreKinds] as const
  * GLIDE (its default); node-redis 5 on RESP2.
  */
 export const clientStoreKinds = [
+  'redis:ioredis-ap',
+  'cluster:ioredis-ap',
   'redis:node-redis',
   'cluster:node-redis',
   'redis:node-redis-resp3',

@@ -274,6 +274,7 @@ export const bindings = {
   batch: defineBinding<readonly BatchDecision[], BatchOutcome[]>({
     operation: 'batch',
     files: batchFiles,
+    binary: true, // the reply is packed (see parseBatch)
     keys: batchKeys,
     argv: (into, decisions, clock) => {
       into.push(clock);
@@ -289,6 +290,7 @@ export const bindings = {
   batchCrossSlot: defineBinding<CrossSlotInput, BatchOutcome[]>({
     operation: 'batch_cross_slot',
     files: batchFiles,
+    binary: true,
     flags: ['allow-cross-slot-keys'],
     keys: () => undefined,
     argv: (into, { decisions, keyPrefix }, clock) => {

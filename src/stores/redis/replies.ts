@@ -6,6 +6,7 @@
 import { StoreError } from '../../core/errors.js';
 import { formatValue } from '../../core/duration.js';
 import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoredResponse } from '../../core/store.js';
+import { decodeMsgpackArray, type MsgpackValue } from './msgpack.js';
 
 function malformed(operation: string, reply: unknown, why: string): StoreError {
   const shown = Array.isArray(reply) ? formatValue(reply.map((part) => (Buffer.isBuffer(part) ? part.toString('latin1') : part))) : formatValue(reply);
@@ -62,12 +63,18 @@ export interface BatchedDecision {
 export type BatchOutcome = ConsumeResult | number | StoreError;
 
 /**
- * A batch reply: per decision in order, consume / peek seven integers, refund one integer, or a
- * string (the message of the error that failed that decision alone, e.g. WRONGTYPE). Any other
- * shape fails the whole call.
+ * A batch reply, an array packed with MessagePack (read with callBuffer): per decision in order,
+ * consume / peek seven integers, refund one integer, or a string (the message of the error that
+ * failed that decision alone, e.g. WRONGTYPE). Any other shape fails the whole call.
  */
-export function parseBatch(reply: unknown, operation: string, decisions: readonly BatchedDecision[]): BatchOutcome[] {
-  if (!Array.isArray(reply)) throw malformed(operation, reply, 'expected an array');
+export function parseBatch(packed: unknown, operation: string, decisions: readonly BatchedDecision[]): BatchOutcome[] {
+  if (!Buffer.isBuffer(packed)) throw malformed(operation, packed, 'expected a MessagePack bulk string');
+  let reply: MsgpackValue[];
+  try {
+    reply = decodeMsgpackArray(packed);
+  } catch (err) {
+    throw malformed(operation, packed.toString('latin1'), `not a MessagePack array: ${(err as Error).message}`);
+  }
   const outcomes: BatchOutcome[] = new Array<BatchOutcome>(decisions.length);
   let at = 0;
   for (let i = 0; i < decisions.length; i++) {

@@ -5,8 +5,13 @@
  * A Cluster routes `call('FCALL', [name, numkeys, key, …])` by its first key and follows MOVED, ASK
  * and TRYAGAIN itself; its slot map (`cluster.slots`, per slot the `host:port` of its nodes,
  * master first) tells which master serves a slot.
+ *
+ * One exception: with `enableAutoPipelining`, ioredis (5 and 6) loses the command name of
+ * `callBuffer` (its auto-pipeline re-adds it for `call` only) and throws from a timer. Such a client
+ * gets a thin connection whose `callBuffer` goes through the named Buffer command instead
+ * (`fcallBuffer`, `evalshaBuffer`, `evalBuffer`), which auto-pipelines correctly.
  */
-import type { ClusterTopology, RedisConnection, StoreClient } from '../client.js';
+import type { ClusterTopology, RedisArgument, RedisConnection, StoreClient } from '../client.js';
 import { serverName } from '../client.js';
 
 /** The shape of an ioredis `Redis` or `Cluster` that RedisStore reads: a connection as it is, plus its Cluster parts. */
@@ -31,23 +36,45 @@ export function ioredisClient(client: IoredisLike): StoreClient {
   const keyPrefix = prefixOption === undefined ? '' : typeof prefixOption === 'string' ? prefixOption : undefined;
   return {
     kind: 'ioredis',
-    connection: client,
+    connection: usable(client),
     cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
     keyPrefix,
   };
 }
 
+/** The client itself, or, when it auto-pipelines, a connection whose callBuffer works (see the file header). */
+function usable(client: RedisConnection): RedisConnection {
+  const options = (client as { options?: { enableAutoPipelining?: unknown } }).options;
+  if (options?.enableAutoPipelining !== true) return client;
+  const named = client as unknown as Record<string, ((...args: RedisArgument[]) => Promise<unknown>) | undefined>;
+  const connection: RedisConnection = {
+    get status() {
+      return client.status;
+    },
+    name: serverName(client),
+    call: (command, args) => client.call(command, args),
+    callBuffer: (command, args) => {
+      const method = named[`${command.toLowerCase()}Buffer`];
+      return typeof method === 'function' ? method.apply(client, args) : client.callBuffer(command, args);
+    },
+    once: (event, listener) => client.once?.(event, listener),
+    removeListener: (event, listener) => client.removeListener?.(event, listener),
+  };
+  if (client.connect !== undefined) connection.connect = () => client.connect!();
+  return connection;
+}
+
 function ioredisTopology(cluster: IoredisLike & Required<Pick<IoredisLike, 'nodes'>>): ClusterTopology {
   return {
     masterOf: (slot) => cluster.slots?.[slot]?.[0],
-    masterConnections: () => new Map(cluster.nodes('master').map((node) => [serverName(node), node])),
+    masterConnections: () => new Map(cluster.nodes('master').map((node) => [serverName(node), usable(node)])),
     async masters() {
       const masters = cluster.nodes('master');
-      if (masters.length > 0) return masters;
+      if (masters.length > 0) return masters.map(usable);
       // A Cluster client still discovering its nodes: a PING waits until it knows them (the
       // caller's timeout budget bounds the wait).
       await cluster.call('PING', []);
-      return cluster.nodes('master');
+      return cluster.nodes('master').map(usable);
     },
   };
 }
