@@ -23,7 +23,7 @@ async function packedByRedis(values: readonly (number | string)[]): Promise<Buff
   const kinds = values.map((value) => (typeof value === 'number' ? 'n' : 's'));
   const script = `local out = {} for i = 1, #ARGV, 2 do if ARGV[i] == 'n' then out[#out + 1] = tonumber(ARGV[i + 1]) else out[#out + 1] = ARGV[i + 1] end end return cmsgpack.pack(out)`;
   const args = values.flatMap((value, i) => [kinds[i]!, typeof value === 'number' ? String(value) : value]);
-  return (await client.evalBuffer(script, 0, ...args)) as Buffer;
+  return (await client.callBuffer('EVAL', script, 0, ...args)) as Buffer;
 }
 
 describe('decodeMsgpackArray', () => {
@@ -42,7 +42,7 @@ describe('decodeMsgpackArray', () => {
 
   it.each([0, 15, 16, 65_535, 65_536])('reads an array of %i elements', async (length) => {
     const script = `local out = {} for i = 1, tonumber(ARGV[1]) do out[i] = i end return cmsgpack.pack(out)`;
-    const packed = (await client.evalBuffer(script, 0, String(length))) as Buffer;
+    const packed = (await client.callBuffer('EVAL', script, 0, String(length))) as Buffer;
     expect(decodeMsgpackArray(packed)).toEqual(Array.from({ length }, (_, i) => i + 1));
   });
 
