@@ -9,6 +9,8 @@ local function lock_acquire(keys, argv)
   -- TIME), token (the caller's), ttl_ms (the lease, ms).
   local lock_key, fence_key = keys[1], keys[2]
   local clock, token, ttl_ms = argv[1], argv[2], tonumber(argv[3])
+  -- A free lock, the common case, is taken by one command.
+  if redis.call('SET', lock_key, token, 'NX', 'PX', ttl_ms) then return { 1, next_fence(fence_key, clock, ttl_ms) } end
   local holder = redis.call('GET', lock_key)
   if holder == token then
     redis.call('PEXPIRE', lock_key, ttl_ms)
@@ -16,9 +18,7 @@ local function lock_acquire(keys, argv)
     local fence = tonumber(redis.call('GET', fence_key)) or next_fence(fence_key, clock, ttl_ms)
     return { 1, fence }
   end
-  if holder then return { 0, math.max(redis.call('PTTL', lock_key), 0) } end
-  redis.call('SET', lock_key, token, 'PX', ttl_ms)
-  return { 1, next_fence(fence_key, clock, ttl_ms) }
+  return { 0, math.max(redis.call('PTTL', lock_key), 0) }
 end
 
 -- extend. Reply 1 if `token` still holds the lock (lease reset to ttl_ms from now), else 0.
