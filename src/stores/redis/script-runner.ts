@@ -44,7 +44,7 @@ const UNKNOWN_COMMAND = /^ERR unknown command/i;
  * Reload-and-resend rounds one call makes when the library keeps vanishing (FUNCTION FLUSH after
  * FUNCTION FLUSH); each round waits for a load that began after the call saw the library gone.
  */
-const MAX_RELOAD_ROUNDS = 5;
+const MAX_RELOAD_ROUNDS = 10;
 /**
  * A server that refused FUNCTION LOAD as a replica (READONLY) is not asked again for this long:
  * meanwhile calls fail at once with that error instead of re-sending the whole library each time.
