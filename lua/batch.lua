@@ -52,9 +52,10 @@ end
 --   groups  the number of limit groups, then per group: n (its number of limits), then per limit
 --           window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent (no call
 --           cost to fall back on). The decisions of one limiter share a group: only keys differ.
---   then per decision: its code, group × 4 + what it does (CONSUME, PEEK, REFUND,
---           ALIGNED_CONSUME; group 0-based), then for a refund the stamp to remove, for an aligned
---           consume its align (see check_limits). Its n keys are the next ones in KEYS.
+--   then per decision: its code, (group × 2 + same_keys) × 4 + what it does (CONSUME, PEEK,
+--           REFUND, ALIGNED_CONSUME; group 0-based), then for a refund the stamp to remove, for an
+--           aligned consume its align (see check_limits). Its n keys are the next ones in KEYS, or,
+--           with same_keys 1, those of the decision before it (none sent again: a hot key).
 -- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
 -- refund 1 integer (units given back); a failed decision the error's message (a string) instead.
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
@@ -90,11 +91,19 @@ local function run_batch(keys, key_at, argv, arg_at)
   local out = {}
   local pos = 0
   local last = #argv
+  local previous_key_at = key_at
   while at <= last do
     local code = tonumber(argv[at])
     local operation = code % 4
-    local group = (code - operation) / 4 + 1
+    local rest = (code - operation) / 4
+    local same_keys = rest % 2
+    local group = (rest - same_keys) / 2 + 1
     local limits_at, n = group_at[group], group_n[group]
+    if same_keys == 1 then
+      key_at = previous_key_at
+    else
+      previous_key_at = key_at
+    end
     local stamp = nil
     if operation >= REFUND then
       stamp = tonumber(argv[at + 1])

@@ -55,15 +55,21 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
     groups.push(Array.from({ length: n }, (_, i) => args.slice(at + 4 * i, at + 4 * i + 4)));
     at += 4 * n;
   }
-  // Decisions: group × 4 + operation (consume, peek, refund, aligned consume), then a stamp for the last two.
+  // Decisions: (group × 2 + same keys as the previous) × 4 + operation (consume, peek, refund,
+  // aligned consume), then a stamp for the last two.
   const decisions: SentDecision[] = [];
   let key = 0;
   while (at < args.length) {
     const code = Number(args[at++]);
     const operation = code % 4;
-    const limits = groups[(code - operation) / 4]!;
+    const rest = (code - operation) / 4;
+    const limits = groups[Math.floor(rest / 2)]!;
     const stamp = operation >= 2 ? args[at++]! : '';
     const kind = (['c', 'p', 'r', 'c'] as const)[operation]!;
+    if (rest % 2 === 1) {
+      decisions.push({ kind, keys: decisions.at(-1)!.keys, stamp, limits });
+      continue;
+    }
     decisions.push({ kind, keys: keys.slice(key, key + limits.length).map(String), stamp, limits });
     key += limits.length;
   }

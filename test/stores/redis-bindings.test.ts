@@ -34,16 +34,16 @@ describe('RedisStore commands', () => {
     });
   });
 
-  it('peek and refund: operation 1 and operation 2 with the stamp, each in a group of its own (their costs differ)', async () => {
+  it('peek and refund: operation 1 and operation 2 with the stamp, each in a group of its own (their costs differ), their shared keys sent once', async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
     const limits: StoreLimit[] = [{ key: 'rl:{a}:1m', windowMs: 60_000, limit: 5 }, { key: 'rl:{a}:1h', windowMs: 3_600_000, limit: 9, cost: 4 }];
     await Promise.all([store.peek(limits, 1), store.refund(limits, 2, 1_700_000_000_000)]);
     expect(scriptCalls(client.sent).map((entry) => entry.args)).toEqual([
       [
-        bindings.batch.script.functionName, 4, 'rl:{a}:1m', 'rl:{a}:1h', 'rl:{a}:1m', 'rl:{a}:1h', '', CALL_ID,
+        bindings.batch.script.functionName, 2, 'rl:{a}:1m', 'rl:{a}:1h', '', CALL_ID,
         2, 2, 60_000, 5, 1, '', 3_600_000, 9, 4, '', 2, 60_000, 5, 2, '', 3_600_000, 9, 4, '',
-        0 * 4 + 1, 1 * 4 + 2, 1_700_000_000_000,
+        (0 * 2 + 0) * 4 + 1, (1 * 2 + 1) * 4 + 2, 1_700_000_000_000, // the refund has the peek's keys: sent once
       ],
     ]);
   });
@@ -56,7 +56,21 @@ describe('RedisStore commands', () => {
     expect(scriptCalls(client.sent)[0]!.args).toEqual([
       bindings.batch.script.functionName, 4, 'rl:{a}:1m', 'rl:{b}:1m', 'rl:{c}:1m', 'rl:{d}:1m', '', CALL_ID,
       2, 1, 60_000, 5, 1, '', 1, 1_000, 5, 1, '',
-      0, 0, 4, 0,
+      0, 0, (1 * 2 + 0) * 4 + 0, 0,
+    ]);
+  });
+
+  it('sends the keys of a decision with the keys of the one before it (a hot key) once, the code saying so', async () => {
+    const client = recordingClient();
+    const store = new RedisStore({ client });
+    const hot: StoreLimit = { key: 'rl:{hot}:1m', windowMs: 60_000, limit: 5 };
+    const other: StoreLimit = { key: 'rl:{other}:1m', windowMs: 60_000, limit: 5 };
+    await Promise.all([store.consume([hot], 1), store.consume([hot], 1), store.peek([hot], 1), store.consume([other], 1), store.consume([hot], 1)]);
+    const [call] = scriptCalls(client.sent);
+    expect(call!.args).toEqual([
+      bindings.batch.script.functionName, 3, 'rl:{hot}:1m', 'rl:{other}:1m', 'rl:{hot}:1m', '', CALL_ID,
+      1, 1, 60_000, 5, 1, '',
+      0, (0 * 2 + 1) * 4 + 0, (0 * 2 + 1) * 4 + 1, 0, 0,
     ]);
   });
 

@@ -164,8 +164,27 @@ function limitsArgv(into: RedisArgument[], { limits, cost, align }: LimitsInput,
 const parseLimits = (reply: unknown, operation: string, { limits }: LimitsInput): ConsumeResult =>
   parseConsume(reply, operation, limits.length);
 
-function batchKeys(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
-  for (const { limits } of decisions) for (const limit of limits) into.push(limit.key);
+/**
+ * The keys of a batch call: each decision's, in order, except a decision with exactly the keys of
+ * the one before it (a hot key: every decision of a turn), which sends none and says so in its
+ * code (see batchRecords). `prefix`: prepended to each (a cross-slot call's keys travel in ARGV).
+ */
+function batchKeys(into: RedisArgument[], decisions: readonly BatchDecision[], prefix = ''): void {
+  for (let i = 0; i < decisions.length; i++) {
+    if (sameKeysAsPrevious(decisions, i)) continue;
+    for (const limit of decisions[i]!.limits) into.push(prefix === '' ? limit.key : prefix + limit.key);
+  }
+}
+
+/** Whether decision i has the keys of decision i - 1, in the same order. */
+function sameKeysAsPrevious(decisions: readonly BatchDecision[], i: number): boolean {
+  if (i === 0) return false;
+  const limits = decisions[i]!.limits;
+  const previous = decisions[i - 1]!.limits;
+  if (limits === previous) return true;
+  if (limits.length !== previous.length) return false;
+  for (let j = 0; j < limits.length; j++) if (limits[j]!.key !== previous[j]!.key) return false;
+  return true;
 }
 
 /**
@@ -189,8 +208,9 @@ function batchArgv(into: RedisArgument[], decisions: readonly BatchDecision[]): 
  * their keys, so the four fields of each limit (pushLimit) go once per call in a limit group, and
  * a decision is one code (group × 4 + operation) and, for a refund or an aligned consume, its stamp.
  * A decision of one limit is thus 2 arguments (key, code) instead of 8: each costs Node ~0.2 µs to
- * write and Redis to read. Layout: the number of groups, each group (limit count, then the fields),
- * then the decisions in order.
+ * write and Redis to read; one with the keys of the decision before it is 1 (see batchKeys). Code:
+ * (group × 2 + same keys as the previous decision) × 4 + operation. Layout: the number of groups,
+ * each group (limit count, then the fields), then the decisions in order.
  */
 function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
   const groupCountAt = into.length;
@@ -205,7 +225,7 @@ function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]
       into.push(decision.limits.length);
       for (const limit of decision.limits) pushLimit(into, limit, decision.cost);
     }
-    codes.push(group * 4 + operationCode(decision));
+    codes.push((group * 2 + (sameKeysAsPrevious(decisions, codes.length) ? 1 : 0)) * 4 + operationCode(decision));
   }
   into[groupCountAt] = groupStarts.length;
   for (let i = 0; i < decisions.length; i++) {
@@ -231,9 +251,10 @@ function sameGroup(into: readonly RedisArgument[], start: number, { limits, cost
   return true;
 }
 
+/** How many keys batchKeys sends for `decisions`. */
 function countKeys(decisions: readonly BatchDecision[]): number {
   let keys = 0;
-  for (const { limits } of decisions) keys += limits.length;
+  for (let i = 0; i < decisions.length; i++) if (!sameKeysAsPrevious(decisions, i)) keys += decisions[i]!.limits.length;
   return keys;
 }
 
@@ -295,8 +316,7 @@ export const bindings = {
     keys: () => undefined,
     argv: (into, { decisions, keyPrefix }, clock) => {
       into.push(countKeys(decisions));
-      if (keyPrefix === '') batchKeys(into, decisions);
-      else for (const { limits } of decisions) for (const limit of limits) into.push(keyPrefix + limit.key);
+      batchKeys(into, decisions, keyPrefix);
       into.push(clock);
       batchArgv(into, decisions);
     },
