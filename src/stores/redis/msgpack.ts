@@ -14,126 +14,77 @@ export class MsgpackError extends Error {}
 
 const TWO_32 = 2 ** 32;
 
+type Reader = (bytes: Buffer, at: number) => number;
+
+/** Values of a fixed size after their type byte: its size in bytes and how to read it. */
+const FIXED_SIZE: Readonly<Record<number, readonly [number, Reader]>> = {
+  0xcc: [1, (bytes, at) => bytes[at]!],
+  0xcd: [2, (bytes, at) => bytes.readUInt16BE(at)],
+  0xce: [4, (bytes, at) => bytes.readUInt32BE(at)],
+  0xcf: [8, (bytes, at) => bytes.readUInt32BE(at) * TWO_32 + bytes.readUInt32BE(at + 4)],
+  0xd0: [1, (bytes, at) => bytes.readInt8(at)],
+  0xd1: [2, (bytes, at) => bytes.readInt16BE(at)],
+  0xd2: [4, (bytes, at) => bytes.readInt32BE(at)],
+  0xd3: [8, (bytes, at) => bytes.readInt32BE(at) * TWO_32 + bytes.readUInt32BE(at + 4)],
+  0xca: [4, (bytes, at) => bytes.readFloatBE(at)],
+  0xcb: [8, (bytes, at) => bytes.readDoubleBE(at)],
+};
+
+/** Headers of strings (str8, str16, str32) and of the array (array16, array32): the size of the length that follows. */
+const LENGTH_SIZE: Readonly<Record<number, number>> = { 0xd9: 1, 0xda: 2, 0xdb: 4, 0xdc: 2, 0xdd: 4 };
+
+const CONSTANTS: Readonly<Record<number, MsgpackValue>> = { 0xc0: null, 0xc2: false, 0xc3: true };
+
 /** The array packed in `bytes` (its elements only: no nested arrays or maps). */
 export function decodeMsgpackArray(bytes: Buffer): MsgpackValue[] {
   let at = 0;
   const need = (count: number): void => {
     if (at + count > bytes.length) throw new MsgpackError(`truncated at byte ${at}`);
   };
+  /** The length of `lengthSize` bytes at `at` (1, 2 or 4, big-endian), moving past it. */
+  const readLength = (lengthSize: number): number => {
+    need(lengthSize);
+    const length = lengthSize === 1 ? bytes[at]! : lengthSize === 2 ? bytes.readUInt16BE(at) : bytes.readUInt32BE(at);
+    at += lengthSize;
+    return length;
+  };
+
   need(1);
   const head = bytes[at++]!;
   let length: number;
   if (head >= 0x90 && head <= 0x9f) length = head - 0x90;
-  else if (head === 0xdc) {
-    need(2);
-    length = bytes.readUInt16BE(at);
-    at += 2;
-  } else if (head === 0xdd) {
-    need(4);
-    length = bytes.readUInt32BE(at);
-    at += 4;
-  } else throw new MsgpackError(`expected an array, got type byte 0x${head.toString(16)}`);
+  else if (head === 0xdc || head === 0xdd) length = readLength(LENGTH_SIZE[head]!);
+  else throw new MsgpackError(`expected an array, got type byte 0x${head.toString(16)}`);
 
   const values = new Array<MsgpackValue>(length);
   for (let i = 0; i < length; i++) {
     need(1);
     const type = bytes[at++]!;
-    let value: MsgpackValue;
-    let size = 0; // bytes of a string that follow its header
-    if (type <= 0x7f) value = type;
-    else if (type >= 0xe0) value = type - 0x100;
-    else if (type >= 0xa0 && type <= 0xbf) {
-      size = type - 0xa0;
-      value = '';
-    } else {
-      switch (type) {
-        case 0xc0:
-          value = null;
-          break;
-        case 0xc2:
-          value = false;
-          break;
-        case 0xc3:
-          value = true;
-          break;
-        case 0xcc:
-          need(1);
-          value = bytes[at]!;
-          at += 1;
-          break;
-        case 0xcd:
-          need(2);
-          value = bytes.readUInt16BE(at);
-          at += 2;
-          break;
-        case 0xce:
-          need(4);
-          value = bytes.readUInt32BE(at);
-          at += 4;
-          break;
-        case 0xcf:
-          need(8);
-          value = bytes.readUInt32BE(at) * TWO_32 + bytes.readUInt32BE(at + 4);
-          at += 8;
-          break;
-        case 0xd0:
-          need(1);
-          value = bytes.readInt8(at);
-          at += 1;
-          break;
-        case 0xd1:
-          need(2);
-          value = bytes.readInt16BE(at);
-          at += 2;
-          break;
-        case 0xd2:
-          need(4);
-          value = bytes.readInt32BE(at);
-          at += 4;
-          break;
-        case 0xd3:
-          need(8);
-          value = bytes.readInt32BE(at) * TWO_32 + bytes.readUInt32BE(at + 4);
-          at += 8;
-          break;
-        case 0xca:
-          need(4);
-          value = bytes.readFloatBE(at);
-          at += 4;
-          break;
-        case 0xcb:
-          need(8);
-          value = bytes.readDoubleBE(at);
-          at += 8;
-          break;
-        case 0xd9:
-          need(1);
-          size = bytes[at]!;
-          at += 1;
-          value = '';
-          break;
-        case 0xda:
-          need(2);
-          size = bytes.readUInt16BE(at);
-          at += 2;
-          value = '';
-          break;
-        case 0xdb:
-          need(4);
-          size = bytes.readUInt32BE(at);
-          at += 4;
-          value = '';
-          break;
-        default:
-          throw new MsgpackError(`unexpected type byte 0x${type.toString(16)} at byte ${at - 1}`);
-      }
+    if (type <= 0x7f) {
+      values[i] = type; // positive fixint
+      continue;
     }
-    if (value === '' && size > 0) {
-      need(size);
-      value = bytes.toString('utf8', at, at + size);
-      at += size;
+    if (type >= 0xe0) {
+      values[i] = type - 0x100; // negative fixint
+      continue;
     }
-    values[i] = value;
+    const fixed = FIXED_SIZE[type];
+    if (fixed !== undefined) {
+      need(fixed[0]);
+      values[i] = fixed[1](bytes, at);
+      at += fixed[0];
+      continue;
+    }
+    let size: number;
+    if (type >= 0xa0 && type <= 0xbf) size = type - 0xa0; // fixstr
+    else if (type >= 0xd9 && type <= 0xdb) size = readLength(LENGTH_SIZE[type]!);
+    else if (type in CONSTANTS) {
+      values[i] = CONSTANTS[type]!;
+      continue;
+    } else throw new MsgpackError(`unexpected type byte 0x${type.toString(16)} at byte ${at - 1}`);
+    need(size);
+    values[i] = bytes.toString('utf8', at, at + size);
+    at += size;
   }
   if (at !== bytes.length) throw new MsgpackError(`${bytes.length - at} bytes after the array`);
   return values;
