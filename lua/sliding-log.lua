@@ -3,7 +3,8 @@
 -- is pushed to. An entry at t counts while now - t < window.
 
 -- Tail chunks read while looking for the first entry still in the window, after the TAIL_READ
--- oldest (read first: under steady traffic a call finds one or two expired entries there); past
+-- oldest (read first: under steady traffic a call finds the boundary there, EXPIRED_KEPT + 1
+-- expired entries at most); past
 -- their sum the boundary is binary-searched, so a single call never scans a whole large log.
 -- Every value read costs a Lua string, hence the growing sizes.
 local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }

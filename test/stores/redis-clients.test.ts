@@ -2,7 +2,8 @@
  * How RedisStore tells the Redis clients apart (src/stores/redis/clients/index.ts): by shape, on
  * the real client objects of each library (none needs a server to be recognised), never by
  * importing the libraries; the constants the adapters hold for GLIDE and node-redis match those
- * libraries' own; GLIDE's rewritten error texts come back as Redis's; and the real clients' types
+ * libraries' own; GLIDE's rewritten error texts come back as Redis's; an auto-pipelining ioredis
+ * client gets binary replies through its named Buffer commands; and the real clients' types
  * are accepted by `RedisStoreOptions.client` (checked by tsc: this file is type-checked).
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -134,3 +135,28 @@ export function acceptedByType(clients: {
     clients.glideCluster,
   ];
 }
+
+describe('ioredis with enableAutoPipelining (its callBuffer loses the command name)', () => {
+  it('sends binary-reply calls through the named Buffer command, and hands out one connection per client or node', async () => {
+    const sent: string[] = [];
+    const shaped = (name: string, enableAutoPipelining: boolean) => ({
+      status: 'ready',
+      options: { host: name, port: 6379, enableAutoPipelining },
+      call: async (command: string) => void sent.push(`${name} call ${command}`),
+      callBuffer: async (command: string) => void sent.push(`${name} callBuffer ${command}`),
+      fcallBuffer: async (...args: unknown[]) => void sent.push(`${name} fcallBuffer ${String(args[0])}`),
+      evalshaBuffer: async (...args: unknown[]) => void sent.push(`${name} evalshaBuffer ${String(args[0])}`),
+    });
+    const nodes = [shaped('a', true), shaped('b', false)];
+    const cluster = { ...shaped('cluster', true), isCluster: true, nodes: () => nodes, slots: [] };
+    const client = detectClient(cluster)!;
+    await client.connection.callBuffer('FCALL', ['fn', 0]);
+    await client.connection.callBuffer('EVALSHA', ['sha', 0]);
+    await client.connection.callBuffer('HGETALL', ['key']); // no named command: as it is
+    const [first, second] = [client.cluster!.masterConnections(), client.cluster!.masterConnections()];
+    expect(first.get('a:6379')).toBe(second.get('a:6379')); // built once, not per flush
+    expect(first.get('b:6379')).toBe(nodes[1]); // not auto-pipelining: the node itself
+    await first.get('a:6379')!.callBuffer('FCALL', ['fn', 0]);
+    expect(sent).toEqual(['cluster fcallBuffer fn', 'cluster evalshaBuffer sha', 'cluster callBuffer HGETALL', 'a fcallBuffer fn']);
+  });
+});

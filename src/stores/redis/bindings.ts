@@ -229,9 +229,10 @@ function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]
   }
   into[groupCountAt] = groupStarts.length;
   for (let i = 0; i < decisions.length; i++) {
-    const { stamp } = decisions[i]!;
-    into.push(codes[i]!);
-    if ((codes[i]! & 3) >= OPERATION_CODES.refund) into.push(stamp!); // a refund's or an aligned consume's
+    const code = codes[i]!;
+    into.push(code);
+    const operation = code % 4;
+    if (operation === OPERATION_CODES.refund || operation === OPERATION_CODES.alignedConsume) into.push(decisions[i]!.stamp!);
   }
 }
 

@@ -6,7 +6,8 @@
  * the client's shape. The store core (script-runner.ts, batch-dispatch.ts) talks to this view only.
  *
  * An ioredis `Redis`, `Cluster` and a Cluster's node connections already have the connection's
- * shape: they are used as they are, so the ioredis path costs nothing extra per call.
+ * shape: they are used as they are, so the ioredis path costs nothing extra per call (an
+ * auto-pipelining client excepted: see clients/ioredis.ts).
  *
  * Also here: the two gates every call passes before it is sent — ReadinessGate (not connected:
  * fail fast) and InFlightGate (connected but not answering: fail fast).

@@ -28,11 +28,12 @@ import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bin
 
 /**
  * Decisions per call, so that one call holds Redis for well under ~1 ms. Measured on Redis 7.0.15
- * on this project's 2-vCPU VM, one pinned core: in a batch, a decision costs 4–6 µs of script time
- * when its log needs no trim (4 commands) and 8–10 µs on the steady-trim path of a busy log (7:
- * read tail, length and head, scan, LTRIM, PEXPIRE, push). 64 decisions took 0.6–0.75 ms per call,
- * 128 took 1.0–2.2 ms. Redis CPU per decision was the same for 64, 100, 128 and 256 (8.2–9.2 µs,
- * 256 callers over 10 000 keys): the per-call cost (~8 µs) is already spread thin at 64.
+ * on this project's 2-vCPU VM, one pinned core, when every decision on a busy log still trimmed it
+ * (7 commands: read tail, length and head, scan, LTRIM, PEXPIRE, push; trims are lazy now, ~3.4
+ * commands): a decision cost 4–6 µs of script time without a trim, 8–10 µs with one. 64 decisions
+ * took 0.6–0.75 ms per call, 128 took 1.0–2.2 ms. Redis CPU per decision was the same for 64, 100,
+ * 128 and 256 (8.2–9.2 µs, 256 callers over 10 000 keys): the per-call cost (~8 µs) is already
+ * spread thin at 64.
  */
 export const MAX_BATCH_DECISIONS = 64;
 

@@ -1,7 +1,8 @@
 /**
  * ioredis (5, 6): `Redis` and `Cluster` already have the connection's shape (`status`, `call`,
  * `callBuffer`, `ready` / `close` / `end` events), and so do a Cluster's node connections
- * (`cluster.nodes('master')`). They are used as they are: no wrapper, nothing added per call.
+ * (`cluster.nodes('master')`). They are used as they are (one exception, below): no wrapper,
+ * nothing added per call.
  * A Cluster routes `call('FCALL', [name, numkeys, key, …])` by its first key and follows MOVED, ASK
  * and TRYAGAIN itself; its slot map (`cluster.slots`, per slot the `host:port` of its nodes,
  * master first) tells which master serves a slot.
@@ -36,45 +37,54 @@ export function ioredisClient(client: IoredisLike): StoreClient {
   const keyPrefix = prefixOption === undefined ? '' : typeof prefixOption === 'string' ? prefixOption : undefined;
   return {
     kind: 'ioredis',
-    connection: usable(client),
+    connection: autoPipelineSafe(client),
     cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
     keyPrefix,
   };
 }
 
+/** The Buffer-reply command of each script command ratelock sends (see the file header). */
+const BUFFER_COMMANDS: Readonly<Record<string, string>> = { FCALL: 'fcallBuffer', EVALSHA: 'evalshaBuffer', EVAL: 'evalBuffer' };
+
+/** Per auto-pipelining client or node, its one connection (masterConnections asks on every flush). */
+const pipelineSafe = new WeakMap<RedisConnection, RedisConnection>();
+
 /** The client itself, or, when it auto-pipelines, a connection whose callBuffer works (see the file header). */
-function usable(client: RedisConnection): RedisConnection {
+function autoPipelineSafe(client: RedisConnection): RedisConnection {
   const options = (client as { options?: { enableAutoPipelining?: unknown } }).options;
   if (options?.enableAutoPipelining !== true) return client;
+  let connection = pipelineSafe.get(client);
+  if (connection !== undefined) return connection;
   const named = client as unknown as Record<string, ((...args: RedisArgument[]) => Promise<unknown>) | undefined>;
-  const connection: RedisConnection = {
+  connection = {
     get status() {
       return client.status;
     },
     name: serverName(client),
     call: (command, args) => client.call(command, args),
     callBuffer: (command, args) => {
-      const method = named[`${command.toLowerCase()}Buffer`];
-      return typeof method === 'function' ? method.apply(client, args) : client.callBuffer(command, args);
+      const method = named[BUFFER_COMMANDS[command] ?? ''];
+      return method !== undefined ? method.apply(client, args) : client.callBuffer(command, args);
     },
     once: (event, listener) => client.once?.(event, listener),
     removeListener: (event, listener) => client.removeListener?.(event, listener),
+    ...(client.connect !== undefined ? { connect: () => client.connect!() } : {}),
   };
-  if (client.connect !== undefined) connection.connect = () => client.connect!();
+  pipelineSafe.set(client, connection);
   return connection;
 }
 
 function ioredisTopology(cluster: IoredisLike & Required<Pick<IoredisLike, 'nodes'>>): ClusterTopology {
   return {
     masterOf: (slot) => cluster.slots?.[slot]?.[0],
-    masterConnections: () => new Map(cluster.nodes('master').map((node) => [serverName(node), usable(node)])),
+    masterConnections: () => new Map(cluster.nodes('master').map((node) => [serverName(node), autoPipelineSafe(node)])),
     async masters() {
       const masters = cluster.nodes('master');
-      if (masters.length > 0) return masters.map(usable);
+      if (masters.length > 0) return masters.map(autoPipelineSafe);
       // A Cluster client still discovering its nodes: a PING waits until it knows them (the
       // caller's timeout budget bounds the wait).
       await cluster.call('PING', []);
-      return cluster.nodes('master').map(usable);
+      return cluster.nodes('master').map(autoPipelineSafe);
     },
   };
 }
