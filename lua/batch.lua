@@ -11,9 +11,9 @@
 -- and an aligned consume are followed by their stamp.
 local PEEK, REFUND, ALIGNED_CONSUME = 1, 2, 3
 
--- Limit groups of the current call: where each one's fields start in ARGV, and its limit count.
--- Reused by every call (one runs at a time).
-local group_at, group_n = {}, {}
+-- Limit groups of the current call: where each one's limits start among the parsed ones (see
+-- parse_limits), and its limit count. Reused by every call (one runs at a time).
+local group_base, group_n = {}, {}
 
 -- Re-sent calls. A client that loses its connection after a call was written but before its reply
 -- came back (ioredis re-sends such commands after reconnecting) runs the same call twice: its
@@ -78,12 +78,12 @@ local function run_batch(keys, key_at, argv, arg_at)
       end
     end
   end
-  local at = arg_at + 3
+  local at, base = arg_at + 3, 0
   for g = 1, tonumber(argv[arg_at + 2]) do
     local n = tonumber(argv[at])
-    -- check_limits and refund_limits read limit i at argv[at + 4i - 3 .. at + 4i]
-    group_at[g], group_n[g] = at, n
-    at = at + 1 + 4 * n
+    parse_limits(argv, at, n, nil, base) -- every limit's cost is sent
+    group_base[g], group_n[g] = base, n
+    at, base = at + 1 + 4 * n, base + n
   end
   local now = nil
   forget_known() -- a new call: another `now`, and keys others may have written since
@@ -98,7 +98,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     local rest = (code - operation) / 4
     local same_keys = rest % 2
     local group = (rest - same_keys) / 2 + 1
-    local limits_at, n = group_at[group], group_n[group]
+    local base, n = group_base[group], group_n[group]
     if same_keys == 1 then
       key_at = previous_key_at
     else
@@ -113,7 +113,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     end
     local ok, result
     if operation == REFUND then
-      ok, result = pcall(refund_limits, keys, key_at, argv, limits_at, n, clock, nil, stamp)
+      ok, result = pcall(refund_limits, keys, key_at, base, n, clock, stamp)
       forget_known() -- it removed entries
       if ok then
         out[pos + 1] = result
@@ -121,7 +121,7 @@ local function run_batch(keys, key_at, argv, arg_at)
       end
     else
       if not now then now = now_ms(clock) end
-      ok, result = pcall(check_limits, keys, key_at, argv, limits_at, n, now, clock, nil, stamp, operation ~= PEEK, out, pos, true)
+      ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
       if ok then pos = result end
     end
     if not ok then

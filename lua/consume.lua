@@ -13,6 +13,11 @@ local BOX_BYTE = 98 -- 'b'
 local kinds, windows, limits, costs, counts, heads, oldests, singles = {}, {}, {}, {}, {}, {}, {}, {}
 local tats, periods, bursts = {}, {}, {}
 
+-- The limits of the current call, parsed once (parse_limits): a batch call's decisions share
+-- their limit group's fields, and tonumber() of a field costs about a fifth of a command. Limit j
+-- of the call is parsed_kinds[j] .. parsed_bursts[j]; a decision's limit i is j = base + i.
+local parsed_kinds, parsed_windows, parsed_limits, parsed_costs, parsed_bursts = {}, {}, {}, {}, {}
+
 -- The previous decision of the same batch call (same `now`), limit by limit: its key, kind and
 -- the state it left (a log: count, head, oldest, window, whether a STRING; GCRA: TAT, period,
 -- burst). A decision
@@ -40,6 +45,23 @@ local function kind_of(shape)
   if shape == '' then return LOG end
   if string.byte(shape, 1) == BOX_BYTE then return BOX end
   return GCRA
+end
+
+-- Parses n limits from argv[arg_at + 1 ..] (window_ms, limit, cost, shape each; cost '' =
+-- call_cost) into parsed_*[base + 1 .. base + n]. bursts: a GCRA limit's burst, a box's ms closed.
+local function parse_limits(argv, arg_at, n, call_cost, base)
+  for i = 1, n do
+    local at, j = arg_at + 4 * i, base + i
+    local shape = argv[at]
+    local kind = kind_of(shape)
+    parsed_kinds[j], parsed_windows[j], parsed_limits[j] = kind, tonumber(argv[at - 3]), tonumber(argv[at - 2])
+    parsed_costs[j] = tonumber(argv[at - 1]) or call_cost
+    if kind == GCRA then
+      parsed_bursts[j] = tonumber(shape)
+    elseif kind == BOX then
+      parsed_bursts[j] = tonumber(string.sub(shape, 2))
+    end
+  end
 end
 
 -- Units left on limit i at `now` after taking `taken` more (0 = as it stands); may be negative.
@@ -93,9 +115,8 @@ end
 
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
 -- writes the request to all of them; else writes nothing to them. Limit i (1 .. n) is
--- keys[key_at + i] with window_ms, limit, cost and shape at argv[arg_at + 4i - 3 .. arg_at + 4i]
--- (cost '' = call_cost; shape: see kind_of). `now` is the store time (ms) the check runs at;
--- `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 7],
+-- keys[key_at + i], parsed at base + i (see parse_limits). `now` is the store time (ms) the check
+-- runs at; `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 7],
 -- only after its last command, and returns pos + 7:
 -- { allowed 0|1|2, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp,
 --   nextQuotaMs }.
@@ -111,7 +132,7 @@ end
 -- For a GCRA limit: until its TAT has fallen by enough for one more unit (0 when all are free).
 -- `batched`: one of the decisions of a batch call, which may take what the previous one of the
 -- same call knew of its limits (see known_keys).
-local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost, align, record, out, pos, batched)
+local function check_limits(keys, key_at, base, n, now, clock, align, record, out, pos, batched)
   -- Limits the previous decision left known (see known_keys); none while this one runs, so a
   -- decision that fails or answers early leaves nothing behind.
   local reusable = batched and known_n or 0
@@ -119,15 +140,15 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
   -- Boxes first: a closed one refuses without a limit being read.
   local boxes = false
   for i = 1, n do
-    local at = arg_at + 4 * i
-    local kind = kind_of(argv[at])
-    kinds[i] = kind
+    local j = base + i
+    local kind = parsed_kinds[j]
+    kinds[i], windows[i], limits[i], costs[i] = kind, parsed_windows[j], parsed_limits[j], parsed_costs[j]
     if kind == BOX then
       boxes = true
-      local for_ms = tonumber(string.sub(argv[at], 2))
-      local closed_ms, strikes = read_box(keys[key_at + i], now, for_ms, tonumber(argv[at - 3]))
+      local for_ms = parsed_bursts[j]
+      local closed_ms, strikes = read_box(keys[key_at + i], now, for_ms, windows[i])
       if closed_ms > 0 then return boxed_reply(out, pos, i, closed_ms) end
-      windows[i], limits[i], bursts[i], counts[i] = tonumber(argv[at - 3]), tonumber(argv[at - 2]), for_ms, strikes
+      bursts[i], counts[i] = for_ms, strikes
     end
   end
 
@@ -137,11 +158,7 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
   for i = 1, n do
     local kind = kinds[i]
     if kind ~= BOX then
-      local at = arg_at + 4 * i
-      local window_ms = tonumber(argv[at - 3])
-      local limit = tonumber(argv[at - 2])
-      local cost = tonumber(argv[at - 1]) or call_cost
-      windows[i], limits[i], costs[i] = window_ms, limit, cost
+      local window_ms = windows[i]
       local key = keys[key_at + i]
       local same = i <= reusable and known_keys[i] == key and known_kinds[i] == kind
       if kind == LOG then
@@ -155,8 +172,8 @@ local function check_limits(keys, key_at, argv, arg_at, n, now, clock, call_cost
         if head and head > max_head then max_head = head end
         if not shortest_window or window_ms < shortest_window then shortest_window = window_ms end
       else
-        local burst = tonumber(argv[at])
-        local period = window_ms / limit
+        local burst = parsed_bursts[base + i]
+        local period = window_ms / limits[i]
         bursts[i], periods[i] = burst, period
         if same and known_b[i] == period and known_c[i] == burst then
           tats[i] = known_a[i]
@@ -292,7 +309,8 @@ local function check_one(keys, argv, record)
   local clock = argv[1]
   local out = {}
   discard_pushes()
-  check_limits(keys, 0, argv, 3, #keys, now_ms(clock), clock, tonumber(argv[2]), tonumber(argv[3]), record, out, 0)
+  parse_limits(argv, 3, #keys, tonumber(argv[2]), 0)
+  check_limits(keys, 0, 0, #keys, now_ms(clock), clock, tonumber(argv[3]), record, out, 0)
   flush_pushes()
   return out
 end
@@ -305,20 +323,18 @@ local function peek(keys, argv)
   return check_one(keys, argv, false)
 end
 
--- refund: gives one request's units back on n limits: limit i (1 .. n) is keys[key_at + i], with
--- window_ms, limit, cost (units to give back, '' = call_cost) and shape at
--- argv[arg_at + 4i - 3 .. arg_at + 4i]. A log loses that many entries of `stamp` (those still
+-- refund: gives one request's units back on n limits: limit i (1 .. n) is keys[key_at + i],
+-- parsed at base + i (see parse_limits; its cost: the units to give back). A log loses that many entries of `stamp` (those still
 -- there: equal stamps are interchangeable, so LREM never removes a newer request's entry); a GCRA
 -- limit's TAT moves back; a box is left as it is. Returns the units given back over all limits.
-local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, stamp)
+local function refund_limits(keys, key_at, base, n, clock, stamp)
   flush_pushes()
   local entry = int_str(stamp)
   local removed = 0
   local now = nil
   for i = 1, n do
-    local at = arg_at + 4 * i
-    local key, kind = keys[key_at + i], kind_of(argv[at])
-    local cost = tonumber(argv[at - 1]) or call_cost
+    local j = base + i
+    local key, kind, cost = keys[key_at + i], parsed_kinds[j], parsed_costs[j]
     if kind == LOG then
       local oldest = redis.pcall('LINDEX', key, -1)
       if type(oldest) == 'table' and wrong_type(oldest) then
@@ -334,7 +350,7 @@ local function refund_limits(keys, key_at, argv, arg_at, n, clock, call_cost, st
       end
     elseif kind == GCRA then
       if not now then now = now_ms(clock) end
-      removed = removed + refund_tat(key, now, tonumber(argv[at - 3]) / tonumber(argv[at - 2]), cost, clock)
+      removed = removed + refund_tat(key, now, parsed_windows[j] / parsed_limits[j], cost, clock)
     end
   end
   return removed
@@ -349,5 +365,6 @@ local function refund(keys, argv)
   --   stamp      the stamp consume returned (ms)
   --   then per limit i: window_ms, limit, cost ('' = call_cost), shape, as consume reads them
   discard_pushes()
-  return refund_limits(keys, 0, argv, 3, #keys, argv[1], tonumber(argv[2]), tonumber(argv[3]))
+  parse_limits(argv, 3, #keys, tonumber(argv[2]), 0)
+  return refund_limits(keys, 0, 0, #keys, argv[1], tonumber(argv[3]))
 end

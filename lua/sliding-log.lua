@@ -29,6 +29,9 @@ end
 -- command (its length, newest and oldest entry included), which under steady traffic is most logs:
 -- one LRANGE instead of LRANGE, LLEN and LINDEX. A value read costs ~0.1 µs, a command ~0.5–1.
 local TAIL_READ = 8
+-- Its LRANGE range and LINDEX's 0 as strings: redis.call formats a number argument with
+-- sprintf (~0.3 µs each, a third of a short command).
+local TAIL_FROM, TAIL_TO, HEAD = '-' .. TAIL_READ, '-1', '0'
 
 -- Expired entries a log may keep at its tail: a call that finds at most this many counts them out
 -- and leaves them (an LTRIM costs as much as reading ~8 values), the first that finds more trims
@@ -133,7 +136,7 @@ end
 -- STRING. Expired entries are trimmed once there are more than EXPIRED_KEPT of them.
 local function read_log(key, window_ms, now)
   flush_pushes()
-  local tail = redis.pcall('LRANGE', key, -TAIL_READ, -1) -- oldest last
+  local tail = redis.pcall('LRANGE', key, TAIL_FROM, TAIL_TO) -- oldest last
   local cutoff = now - window_ms
   if tail.err and wrong_type(tail) then
     local entry = single_entry(key)
@@ -148,7 +151,7 @@ local function read_log(key, window_ms, now)
     len, head = got, tonumber(tail[1])
   else
     len = redis.call('LLEN', key)
-    if len == got then head = tonumber(tail[1]) else head = tonumber(redis.call('LINDEX', key, 0)) end
+    if len == got then head = tonumber(tail[1]) else head = tonumber(redis.call('LINDEX', key, HEAD)) end
   end
   if head <= cutoff or head > now + window_ms then
     -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
@@ -170,7 +173,7 @@ local function read_log(key, window_ms, now)
   end
   if oldest_kept and expired <= EXPIRED_KEPT then return len - expired, head, oldest_kept, false end
   if not oldest_kept then expired, oldest_kept = count_expired(key, len, cutoff, got) end
-  redis.call('LTRIM', key, 0, len - expired - 1)
+  redis.call('LTRIM', key, HEAD, len - expired - 1)
   return len - expired, head, oldest_kept, false
 end
 
