@@ -24,7 +24,7 @@ import {
   type PenaltyBoxSettings,
 } from './limits.js';
 import type { LimitRequest } from './limit-request.js';
-import { optionNames, readOptions, validateLogger, validateOnStoreError, validateStore, type OptionNames } from './options.js';
+import { isThenable, optionNames, readOptions, validateLogger, validateOnStoreError, validateStore, type OptionNames } from './options.js';
 import { decisionChannel, decisionOutcome, type DecisionMessage, type DecisionSource } from './metrics.js';
 import { attachRefundTicket, refundTicketOf, takeChainedTicket, takeRefundTicket, type RefundTicket } from './refund-ticket.js';
 import {
@@ -41,7 +41,7 @@ import {
 import { storeLimits, validatePrefix, type LimitPart } from './store-keys.js';
 import { checkConsumeResult } from './store-replies.js';
 import type { Algorithm, Decision, LimitMode, Policy } from './decision.js';
-import type { ConsumeResult, RateLimitStore, StoreLimit } from './store.js';
+import { decideInProcess, decidesInProcess, type ConsumeResult, type RateLimitStore, type StoreLimit } from './store.js';
 
 /** Where and how a limiter calls its store: the options `RateLimiter` shares with every HTTP limiter. */
 export interface LimiterStoreOptions<Req = undefined> {
@@ -252,6 +252,20 @@ export class RateLimiter<Req = undefined> {
    * naming `adapter` (the HTTP adapters pass theirs) or else the limiter's own label.
    */
   decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume', adapter?: DecisionSource): Promise<Decision> {
+    try {
+      const decision = this.decideNow(request, req, mode, adapter);
+      return isThenable(decision) ? decision : Promise.resolve(decision);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * `decide`, answered synchronously when the store decides in this process (MemoryStore), so the
+   * HTTP adapters await only a real store call. Throws what `decide` rejects with.
+   * @internal
+   */
+  decideNow(request: LimitRequest, req: Req, mode: 'consume' | 'peek' = 'consume', adapter?: DecisionSource): Decision | Promise<Decision> {
     // Nobody listening: no clock read, no message (one boolean read).
     if (!decisionChannel.hasSubscribers) return this.#decide(request, req, mode);
     return this.#decideObserved(request, req, mode, adapter);
@@ -271,7 +285,7 @@ export class RateLimiter<Req = undefined> {
     return decision;
   }
 
-  #decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Promise<Decision> {
+  #decide(request: LimitRequest, req: Req, mode: 'consume' | 'peek'): Decision | Promise<Decision> {
     const { parts } = request;
     let shadowParts = 0;
     for (const part of parts) if (part.shadow === true) shadowParts++;
@@ -311,22 +325,56 @@ export class RateLimiter<Req = undefined> {
     return decision;
   }
 
-  async #decideOnce(request: LimitRequest, req: Req, mode: 'consume' | 'peek', shadow: boolean): Promise<Decision> {
+  /** One store call for `request`'s limits: answered at once by a store that decides in this process. */
+  #decideOnce(request: LimitRequest, req: Req, mode: 'consume' | 'peek', shadow: boolean): Decision | Promise<Decision> {
     const { parts, cost } = request;
     const policies = request.policies ?? concatPolicies(parts);
     const limits = storeLimits(parts);
     if (limits.length === 0) throw new ConfigError('a rate-limit decision needs at least one limit; got none');
-    const { store, timeoutMs, logger } = this.#settings;
+    const { store } = this.#settings;
+    if (!decidesInProcess(store)) return this.#decideRemotely(parts, policies, limits, cost, req, mode, shadow);
     let result: ConsumeResult;
     try {
-      const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
-      result = checkConsumeResult(mode, await withTimeout(call, timeoutMs, mode === 'consume' ? refundLate : undefined, { store, limits, cost }));
-      if (result.boxed === true ? boxOwner(parts, result.index - policies.length) === undefined : policies[result.index] === undefined) {
-        throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${limits.length} limits`);
-      }
+      result = checkedResult(store[decideInProcess](limits, cost, mode === 'consume'), mode, parts, policies, limits);
     } catch (err) {
       return this.#failureDecision(toStoreError(err), parts[0]!, policies, req, shadow);
     }
+    return this.#decisionOf(result, parts, policies, limits, cost, mode, shadow);
+  }
+
+  /** The store call of a remote store (Redis, a custom one), within the `timeout` budget. */
+  async #decideRemotely(
+    parts: readonly LimitPart[],
+    policies: readonly Policy[],
+    limits: readonly StoreLimit[],
+    cost: number,
+    req: Req,
+    mode: 'consume' | 'peek',
+    shadow: boolean,
+  ): Promise<Decision> {
+    const { store, timeoutMs } = this.#settings;
+    let result: ConsumeResult;
+    try {
+      const call = mode === 'consume' ? store.consume(limits, cost) : store.peek(limits, cost);
+      const late = mode === 'consume' ? refundLate : undefined;
+      result = checkedResult(await withTimeout(call, timeoutMs, late, { store, limits, cost }), mode, parts, policies, limits);
+    } catch (err) {
+      return this.#failureDecision(toStoreError(err), parts[0]!, policies, req, shadow);
+    }
+    return this.#decisionOf(result, parts, policies, limits, cost, mode, shadow);
+  }
+
+  /** The Decision of a store's answer (checked by checkedResult), with its refund ticket. */
+  #decisionOf(
+    result: ConsumeResult,
+    parts: readonly LimitPart[],
+    policies: readonly Policy[],
+    limits: readonly StoreLimit[],
+    cost: number,
+    mode: 'consume' | 'peek',
+    shadow: boolean,
+  ): Decision {
+    const { store, logger } = this.#settings;
     reportStoreSuccess(store, logger);
     if (result.boxed === true) return blockedDecision(result, boxOwner(parts, result.index - policies.length)!, policies, shadow);
     const policy = policies[result.index]!;
@@ -386,6 +434,15 @@ export class RateLimiter<Req = undefined> {
     const part: LimitPart = this.mode === 'shadow' ? { id, prefix, policies: this.policies, shadow: true } : { id, prefix, policies: this.policies };
     return this.#block === undefined ? part : { ...part, block: this.#block };
   }
+}
+
+/** A store's answer checked: a ConsumeResult whose index names one of the call's limits (StoreError if not). */
+function checkedResult(value: unknown, mode: 'consume' | 'peek', parts: readonly LimitPart[], policies: readonly Policy[], limits: readonly StoreLimit[]): ConsumeResult {
+  const result = checkConsumeResult(mode, value);
+  if (result.boxed === true ? boxOwner(parts, result.index - policies.length) === undefined : policies[result.index] === undefined) {
+    throw new StoreError(`store returned limit index ${formatValue(result.index)} for ${limits.length} limits`);
+  }
+  return result;
 }
 
 /**

@@ -29,6 +29,7 @@ import type {
   StoreLimit,
   StoredResponse,
 } from '../core/store.js';
+import { decideInProcess } from '../core/store.js';
 import { checkCall, checkInteger, checkResponse, checkToken } from './arguments.js';
 import { type LimitState, boxedResult, checkLimits, periodOf, tatOf } from './memory/check-limits.js';
 import { GcraState } from './memory/gcra.js';
@@ -102,13 +103,17 @@ export class MemoryStore implements Store, Disposable {
   }
 
   async consume(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
-    checkCall(limits, cost);
-    return this.#decide(limits, cost, this.#clock(), true);
+    return this[decideInProcess](limits, cost, true);
   }
 
   async peek(limits: readonly StoreLimit[], cost: number): Promise<ConsumeResult> {
+    return this[decideInProcess](limits, cost, false);
+  }
+
+  /** consume (`record`) or peek, answered at once: what a limiter on this store calls. */
+  [decideInProcess](limits: readonly StoreLimit[], cost: number, record: boolean): ConsumeResult {
     checkCall(limits, cost);
-    return this.#decide(limits, cost, this.#clock(), false);
+    return this.#decide(limits, cost, this.#clock(), record);
   }
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {

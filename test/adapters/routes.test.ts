@@ -6,7 +6,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
-import type { Store } from '../../src/core/store.js';
+import { decideInProcess, type Store } from '../../src/core/store.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 import { frameworks, recordingLogger, type Framework } from './frameworks.js';
 
@@ -19,7 +19,7 @@ const table = [
   { name: 'me', route: '/me', limit: 1, window: '1m', key: 'user' },
 ];
 
-/** The store with its `consume` calls counted. */
+/** The store with its `consume` calls counted (a MemoryStore's in-process consumes too: what a limiter calls on it). */
 function counted(store: Store): { store: Store; calls: { consume: number } } {
   const calls = { consume: 0 };
   const wrapped = new Proxy(store, {
@@ -28,6 +28,13 @@ function counted(store: Store): { store: Store; calls: { consume: number } } {
         return (...args: Parameters<Store['consume']>) => {
           calls.consume++;
           return target.consume(...args);
+        };
+      }
+      if (property === decideInProcess && decideInProcess in target) {
+        const decide = (target as unknown as Record<typeof decideInProcess, (...args: unknown[]) => unknown>)[decideInProcess];
+        return (...args: unknown[]) => {
+          if (args[2] === true) calls.consume++;
+          return decide.apply(target, args);
         };
       }
       const value: unknown = Reflect.get(target, property);

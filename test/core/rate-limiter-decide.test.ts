@@ -5,7 +5,7 @@ import { type LimitPart } from '../../src/core/store-keys.js';
 import { limitKey } from '../helpers/keys.js';
 import type { Decision, Policy } from '../../src/core/decision.js';
 import { OUTAGE_QUIET_MS, type Logger, type OnStoreError } from '../../src/core/store-call.js';
-import type { RateLimitStore } from '../../src/core/store.js';
+import { decideInProcess, type RateLimitStore } from '../../src/core/store.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { failingStore, recordingStore, silentStore, type RecordingStore } from './fake-stores.js';
@@ -336,5 +336,47 @@ describe('RateLimiter.decide() when the store fails', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]).toBeInstanceOf(StoreError);
     memory.close();
+  });
+});
+
+describe('RateLimiter.decideNow(): a store that decides in this process answers at once', () => {
+  const parts = [part('user:7', policy(2, 60_000, '1m'))];
+
+  it('MemoryStore: a Decision, not a promise, the same as decide() gives, and decide() still resolves', async () => {
+    const memory = new MemoryStore({ sweepIntervalMs: 0 });
+    const limiter = limiterFor({ store: memory, timeoutMs: 100, logger: recordingLogger(), onStoreError: 'open', refundable: true });
+    const first = limiter.decideNow({ parts, cost: 1 }, undefined);
+    expect(first).not.toBeInstanceOf(Promise);
+    expect(first).toMatchObject({ allowed: true, remaining: 1, reason: 'allowed', key: 'user:7' });
+    const second = limiter.decide({ parts, cost: 1 }, undefined);
+    expect(second).toBeInstanceOf(Promise);
+    expect(await second).toMatchObject({ allowed: true, remaining: 0 });
+    expect(limiter.decideNow({ parts, cost: 1 }, undefined)).toMatchObject({ allowed: false, reason: 'limited', remaining: 0 });
+    // The refund ticket rides on the synchronous decision too.
+    await limiter.refund(first as Decision);
+    expect(limiter.decideNow({ parts, cost: 1 }, undefined, 'peek')).toMatchObject({ allowed: true, remaining: 0 });
+    memory.close();
+  });
+
+  it('a store without the capability is awaited as before (a promise)', async () => {
+    const memory = new MemoryStore({ sweepIntervalMs: 0 });
+    const limiter = limiterFor({ store: recordingStore(memory), timeoutMs: 100, logger: recordingLogger(), onStoreError: 'open' });
+    const pending = limiter.decideNow({ parts, cost: 1 }, undefined);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toMatchObject({ allowed: true, remaining: 1 });
+    memory.close();
+  });
+
+  it('an error thrown in process follows onStoreError; a bad request throws (decide() rejects)', async () => {
+    const broken = { ...failingStore(), [decideInProcess]: () => { throw new StoreError('in-process boom'); } };
+    const closed = limiterFor({ store: broken, timeoutMs: 100, logger: recordingLogger(), onStoreError: 'closed' });
+    const decision = closed.decideNow({ parts, cost: 1 }, undefined);
+    expect(decision).toMatchObject({ allowed: false, reason: 'store-error', retryAfterMs: 1_000 });
+    expect((decision as Decision).error!.message).toBe('in-process boom');
+    const garbage = { ...failingStore(), [decideInProcess]: () => ({ allowed: true, index: 5 }) };
+    const open = limiterFor({ store: garbage, timeoutMs: 100, logger: recordingLogger(), onStoreError: 'open' });
+    expect(open.decideNow({ parts, cost: 1 }, undefined)).toMatchObject({ allowed: true, reason: 'store-error' });
+    expect(() => closed.decideNow({ parts: [part('user:7')], cost: 1 }, undefined)).toThrow(ConfigError);
+    await expect(closed.decide({ parts: [part('user:7')], cost: 1 }, undefined)).rejects.toThrow(/needs at least one limit/);
   });
 });

@@ -62,7 +62,8 @@ export function expressLimiter(config: ExpressLimiter): RequestHandler {
       const pending = config.resolve(req);
       const request = isThenable(pending) ? await pending : pending;
       if (request !== undefined) {
-        const decision = await config.limiter.decide(request, req, 'consume', 'express');
+        const decided = config.limiter.decideNow(request, req, 'consume', 'express');
+        const decision = isThenable(decided) ? await decided : decided;
         req.rateLimit = decision;
         config.onDecision?.(req, decision);
         pass = passes(decision);

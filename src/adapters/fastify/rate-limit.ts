@@ -216,7 +216,8 @@ export function fastifyLimiter(config: FastifyLimiter): FastifyLimiterHandler {
     const pending = config.resolve(request);
     const limitRequest = isThenable(pending) ? await pending : pending;
     if (limitRequest === undefined) return undefined;
-    const decision = await config.limiter.decide(limitRequest, request, 'consume', 'fastify');
+    const decided = config.limiter.decideNow(limitRequest, request, 'consume', 'fastify');
+    const decision = isThenable(decided) ? await decided : decided;
     request.rateLimit = decision;
     config.onDecision?.(request, decision);
     if (!passes(decision)) {

@@ -76,7 +76,8 @@ export function honoLimiter(config: HonoLimiter): MiddlewareHandler<RateLimitEnv
     const pending = config.resolve(c);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
-    const decision = await config.limiter.decide(request, c, 'consume', 'hono');
+    const decided = config.limiter.decideNow(request, c, 'consume', 'hono');
+    const decision = isThenable(decided) ? await decided : decided;
     c.set('rateLimit', decision);
     config.onDecision?.(c, decision);
     if (!passes(decision)) return refuse(config, decision, c);

@@ -67,7 +67,8 @@ export function koaLimiter(config: KoaLimiter): Middleware {
     const pending = config.resolve(ctx);
     const request = isThenable(pending) ? await pending : pending;
     if (request === undefined) return next();
-    const decision = await config.limiter.decide(request, ctx, 'consume', 'koa');
+    const decided = config.limiter.decideNow(request, ctx, 'consume', 'koa');
+    const decision = isThenable(decided) ? await decided : decided;
     ctx.state.rateLimit = decision;
     config.onDecision?.(ctx, decision);
     if (!passes(decision)) return refuse(config, decision, ctx);
