@@ -9,7 +9,7 @@
 
 -- What a decision does: the low two bits of its code (see run_batch), 0 for a consume. A refund
 -- and an aligned consume are followed by their stamp.
-local PEEK, REFUND, ALIGNED_CONSUME = 1, 2, 3
+local CONSUME, PEEK, REFUND, ALIGNED_CONSUME = 0, 1, 2, 3
 
 -- Limit groups of the current call: where each one's limits start among the parsed ones (see
 -- parse_limits), and its limit count. Reused by every call (one runs at a time).
@@ -121,7 +121,12 @@ local function run_batch(keys, key_at, argv, arg_at)
       end
     else
       if not now then now = now_ms(clock) end
-      ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
+      local repeated = same_keys == 1 and operation == CONSUME and n == 1 and consume_known_log(keys[key_at + 1], base + 1, now, out, pos)
+      if repeated then
+        ok, result = true, repeated
+      else
+        ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
+      end
       if ok then pos = result end
     end
     if not ok then

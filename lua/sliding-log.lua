@@ -75,19 +75,25 @@ local function flush_pushes()
   pending_n = 0
 end
 
-local function defer_push(key, entry)
+-- Adds one copy of `entry` to the pushes pending for `key`; false (nothing added) when another
+-- stamp is pending for it. Runs no command.
+local function add_pending(key, entry)
   for p = 1, pending_n do
     if pending_keys[p] == key then
-      if pending_entries[p] == entry then
-        pending_counts[p] = pending_counts[p] + 1
-        return
-      end
-      flush_pushes() -- another stamp for this key: the ones before go first
-      break
+      if pending_entries[p] ~= entry then return false end
+      pending_counts[p] = pending_counts[p] + 1
+      return true
     end
   end
   pending_n = pending_n + 1
   pending_keys[pending_n], pending_entries[pending_n], pending_counts[pending_n] = key, entry, 1
+  return true
+end
+
+local function defer_push(key, entry)
+  if add_pending(key, entry) then return end
+  flush_pushes() -- another stamp for this key: the ones before go first
+  add_pending(key, entry)
 end
 
 -- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window,

@@ -9,10 +9,10 @@
  *
  * RedisStore coalesces the decisions of one event-loop turn into batch calls, so the pairs run
  * twice over: played one operation at a time (batches of one), and in turns (operations at the
- * same time made together: batches of many, mixing keys, limits, costs, consume / peek / refund)
- * on the crowded kinds (each decision among unrelated ones, bounds so small that a turn takes
- * several calls; on Cluster grouped per master and per slot), against MemoryStore deciding them
- * one by one.
+ * same time made together: batches of many, mixing keys, limits, costs, consume / peek / refund),
+ * on plain Redis (a client's repeats back to back: a hot key's path) and on the crowded kinds (each
+ * decision among unrelated ones, bounds so small that a turn takes several calls; on Cluster
+ * grouped per master and per slot), against MemoryStore deciding them one by one.
  *
  * Every other client (test/helpers/clients.ts: node-redis 6 RESP2 / RESP3, node-redis 5, GLIDE)
  * plays the same sequences against MemoryStore: standalone one operation at a time, Cluster and
@@ -90,6 +90,9 @@ function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: nu
 
 equivalence('memory', 'redis', 'sequential', RUNS);
 equivalence('redis', 'cluster', 'sequential', RUNS);
+// Without a crowd, a turn's consecutive decisions of one client and limits repeat their keys in one
+// call (a hot key: sent once, its state reused, a repeat decided by consume_known_log).
+equivalence('memory', 'redis', 'turns', TURN_RUNS);
 equivalence('memory', 'redis-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-by-slot', 'turns', TURN_RUNS);
