@@ -70,9 +70,11 @@ local function discard_pushes()
   pending_n = 0
 end
 
+-- None is pending once it starts: a push that fails (its decision fails) is not made twice.
 local function flush_pushes()
-  for p = 1, pending_n do push_entries(pending_keys[p], pending_entries[p], pending_counts[p]) end
+  local n = pending_n
   pending_n = 0
+  for p = 1, n do push_entries(pending_keys[p], pending_entries[p], pending_counts[p]) end
 end
 
 -- Adds one copy of `entry` to the pushes pending for `key`; false (nothing added) when another
