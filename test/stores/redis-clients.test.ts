@@ -18,6 +18,7 @@ import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
 import { isErrorReply } from '../../src/stores/redis/client.js';
+import { newRedisClient } from '../helpers/redis.js';
 
 /** A GLIDE client object without a connection (its prototype is what detection reads). */
 function glideShaped<T extends object>(ctor: { prototype: T }): T {
@@ -53,10 +54,30 @@ describe('client detection', () => {
     }
   });
 
-  it('uses an ioredis client as it is (no wrapper on the hot path)', () => {
-    const client = new Redis({ lazyConnect: true });
+  it('uses an ioredis Cluster as it is (no wrapper on the hot path)', () => {
+    const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
     try {
-      expect(detectClient(client)!.connection).toBe(client);
+      expect(detectClient(cluster)!.connection).toBe(cluster);
+    } finally {
+      cluster.disconnect();
+    }
+  });
+
+  it("sends a standalone ioredis client's commands of one tick in one write (socket corked until the tick ends)", async () => {
+    const client = newRedisClient();
+    try {
+      await client.ping();
+      const { connection } = detectClient(client)!;
+      const socket = (client as unknown as { stream: { writableCorked: number } }).stream;
+      const replies = Array.from({ length: 10 }, (_, i) => connection.call('ECHO', [`m${i}`]));
+      expect(socket.writableCorked).toBe(1);
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(socket.writableCorked).toBe(0);
+      expect(await Promise.all(replies)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+      // Not connected: ioredis queues the command itself; nothing is corked.
+      const lazy = new Redis({ lazyConnect: true });
+      expect(detectClient(lazy)!.connection.status).toBe('wait');
+      lazy.disconnect();
     } finally {
       client.disconnect();
     }
