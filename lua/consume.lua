@@ -116,8 +116,8 @@ end
 -- consume and peek: checks n limits and, when `record` is true (consume) and all have room,
 -- writes the request to all of them; else writes nothing to them. Limit i (1 .. n) is
 -- keys[key_at + i], parsed at base + i (see parse_limits). `now` is the store time (ms) the check
--- runs at; `align` as in the ARGV of check_one (nil = none). Writes its reply to out[pos + 1 .. pos + 7],
--- only after its last command, and returns pos + 7:
+-- runs at; `align` as in the ARGV of check_one (nil = none). Writes its reply to
+-- out[pos + 1 .. pos + 7], only after its last command, and returns pos + 7:
 -- { allowed 0|1|2, index (0-based deciding limit), remaining, resetMs, retryAfterMs, stamp,
 --   nextQuotaMs }.
 -- allowed 2: refused by a penalty box (index names it): closed now, or closed by this refusal;
@@ -354,9 +354,10 @@ local function peek(keys, argv)
 end
 
 -- refund: gives one request's units back on n limits: limit i (1 .. n) is keys[key_at + i],
--- parsed at base + i (see parse_limits; its cost: the units to give back). A log loses that many entries of `stamp` (those still
--- there: equal stamps are interchangeable, so LREM never removes a newer request's entry); a GCRA
--- limit's TAT moves back; a box is left as it is. Returns the units given back over all limits.
+-- parsed at base + i (see parse_limits; its cost: the units to give back). A log loses that many
+-- entries of `stamp` (those still there: equal stamps are interchangeable, so LREM never removes
+-- a newer request's entry); a GCRA limit's TAT moves back; a box is left as it is. Returns the
+-- units given back over all limits.
 local function refund_limits(keys, key_at, base, n, clock, stamp)
   flush_pushes()
   local entry = int_str(stamp)
