@@ -136,9 +136,9 @@ export interface RateLimitStore {
 /**
  * Optional capability of a store that decides in this process (MemoryStore): consume (`record`
  * true) or peek answered at once, throwing what `consume` / `peek` would reject with. A limiter
- * then skips what a remote answer needs (a promise, the timeout budget, the microtask hops): ~2 µs
- * per request. Keyed by a symbol the package does not export, so it is no part of the store
- * contract a custom store implements.
+ * then skips what a remote answer needs (a promise, the timeout budget, the microtask hops): a Koa
+ * middleware on MemoryStore took 1.45 instead of 2.0 µs per request. Keyed by a symbol the
+ * package does not export, so it is no part of the store contract a custom store implements.
  */
 export const decideInProcess: unique symbol = Symbol('ratelock.decideInProcess');
 
