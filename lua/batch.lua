@@ -7,8 +7,8 @@
 -- is decided at most one call's run time, well under a ms, early); stamps stay per decision
 -- (max(now, newest entry of its logs), or its align).
 
--- What a decision does: the low two bits of its code (see run_batch), 0 for a consume. A refund
--- and an aligned consume are followed by their stamp.
+-- What a decision does: the low two bits of its code (see run_batch). A refund and an aligned
+-- consume are followed by their stamp.
 local CONSUME, PEEK, REFUND, ALIGNED_CONSUME = 0, 1, 2, 3
 
 -- Limit groups of the current call: where each one's limits start among the parsed ones (see
@@ -52,7 +52,7 @@ end
 --   groups  the number of limit groups, then per group: n (its number of limits), then per limit
 --           window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent (no call
 --           cost to fall back on). The decisions of one limiter share a group: only keys differ.
---   then per decision: its code, (group × 2 + same_keys) × 4 + what it does (0 a consume, PEEK,
+--   then per decision: its code, (group × 2 + same_keys) × 4 + what it does (CONSUME, PEEK,
 --           REFUND, ALIGNED_CONSUME; group 0-based), then for a refund the stamp to remove, for an
 --           aligned consume its align (see check_limits). Its n keys are the next ones in KEYS, or,
 --           with same_keys 1, those of the decision before it (none sent again: a hot key).

@@ -311,13 +311,7 @@ local function consume_known_log(key, j, now, out, pos)
   elseif math.floor(now / window_ms) ~= math.floor(head / window_ms) then
     return nil
   end
-  local entry = last_stamp_str
-  if stamp ~= last_stamp then entry = stamp_str(stamp) end
-  if pending_keys[pending_n] == key and pending_entries[pending_n] == entry then
-    pending_counts[pending_n] = pending_counts[pending_n] + 1 -- the push of the decision before
-  elseif not add_pending(key, entry) then
-    return nil
-  end
+  if not add_pending(key, stamp_str(stamp)) then return nil end
   known_a[1], known_b[1] = count + 1, stamp -- its oldest entry and LIST form stay
   out[pos + 1], out[pos + 2], out[pos + 3] = 1, 0, limit - count - 1
   out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = stamp + window_ms - now, 0, stamp, oldest + window_ms - now

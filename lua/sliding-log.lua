@@ -4,8 +4,8 @@
 
 -- Tail chunks read while looking for the first entry still in the window, after the TAIL_READ
 -- oldest (read first: under steady traffic a call finds the boundary there, EXPIRED_KEPT + 1
--- expired entries at most); past
--- their sum the boundary is binary-searched, so a single call never scans a whole large log.
+-- expired entries at most); past their sum the boundary is binary-searched, so a single call
+-- never scans a whole large log.
 -- Every value read costs a Lua string, hence the growing sizes.
 local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
 
@@ -78,8 +78,13 @@ local function flush_pushes()
 end
 
 -- Adds one copy of `entry` to the pushes pending for `key`; false (nothing added) when another
--- stamp is pending for it. Runs no command.
+-- stamp is pending for it. Runs no command. The last pending push is looked at first: a hot
+-- key's decisions push the same stamp one after another.
 local function add_pending(key, entry)
+  if pending_n > 0 and pending_keys[pending_n] == key and pending_entries[pending_n] == entry then
+    pending_counts[pending_n] = pending_counts[pending_n] + 1
+    return true
+  end
   for p = 1, pending_n do
     if pending_keys[p] == key then
       if pending_entries[p] ~= entry then return false end

@@ -5,9 +5,9 @@
  * clients/ build this view for ioredis, node-redis and Valkey GLIDE; clients/index.ts picks one by
  * the client's shape. The store core (script-runner.ts, batch-dispatch.ts) talks to this view only.
  *
- * An ioredis `Redis`, `Cluster` and a Cluster's node connections already have the connection's
- * shape: they are used as they are, so the ioredis path costs nothing extra per call (an
- * auto-pipelining client excepted: see clients/ioredis.ts).
+ * An ioredis `Cluster` and its node connections already have the connection's shape and are used
+ * as they are; a standalone `Redis` gets a thin connection that sends the commands of one tick in
+ * one write, an auto-pipelining client one that mends its `callBuffer` (see clients/ioredis.ts).
  *
  * Also here: the two gates every call passes before it is sent — ReadinessGate (not connected:
  * fail fast) and InFlightGate (connected but not answering: fail fast).

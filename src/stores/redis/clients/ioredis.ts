@@ -44,10 +44,9 @@ export function ioredisClient(client: IoredisLike): StoreClient {
   // ioredis prefixes declared keys with its keyPrefix; a Buffer prefix cannot be added to ARGV keys.
   const prefixOption = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
   const keyPrefix = prefixOption === undefined ? '' : typeof prefixOption === 'string' ? prefixOption : undefined;
-  const autoPipelines = (client as { options?: { enableAutoPipelining?: unknown } }).options?.enableAutoPipelining === true;
   return {
     kind: 'ioredis',
-    connection: autoPipelines ? autoPipelineSafe(client) : client.isCluster === true ? client : coalescedWrites(client),
+    connection: client.isCluster === true || autoPipelines(client) ? autoPipelineSafe(client) : coalescedWrites(client),
     cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
     keyPrefix,
   };
@@ -110,10 +109,13 @@ function connectionOver(client: RedisConnection, call: RedisConnection['call'], 
   };
 }
 
+function autoPipelines(client: RedisConnection): boolean {
+  return (client as { options?: { enableAutoPipelining?: unknown } }).options?.enableAutoPipelining === true;
+}
+
 /** The client itself, or, when it auto-pipelines, a connection whose callBuffer works (see the file header). */
 function autoPipelineSafe(client: RedisConnection): RedisConnection {
-  const options = (client as { options?: { enableAutoPipelining?: unknown } }).options;
-  if (options?.enableAutoPipelining !== true) return client;
+  if (!autoPipelines(client)) return client;
   let connection = pipelineSafe.get(client);
   if (connection !== undefined) return connection;
   const named = client as unknown as Record<string, ((...args: RedisArgument[]) => Promise<unknown>) | undefined>;
