@@ -5,8 +5,9 @@
  * in src/stores/redis/bindings.ts, run by script-runner.ts.
  *
  * consume / peek / refund made in one event-loop turn are coalesced: sent at the end of the turn
- * as one call of lua/batch.lua, which runs them in arrival order, each as exactly as alone
- * (decision-batcher.ts; on Cluster grouped per master, batch-dispatch.ts). reset, locks and
+ * (standalone: as soon as one call is full) as calls of lua/batch.lua, which runs them in arrival
+ * order, each as exactly as alone (decision-batcher.ts; on Cluster grouped per master,
+ * batch-dispatch.ts). reset, locks and
  * idempotency records are one call each. A consume that Redis refused until T is answered here,
  * without a call, until T (refusal-cache.ts).
  *
@@ -87,6 +88,9 @@ export class RedisStore implements Store {
     const bounds = test?.batchBounds ?? DEFAULT_BATCH_BOUNDS;
     const batcher = new DecisionBatcher(
       this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
+      // Cluster: a turn's decisions spread over the masters, so a call sent when the queue is full
+      // would give each master a fraction of one; they leave at the turn's end, one call per master.
+      this.#isCluster ? undefined : bounds,
     );
     this.#batcher = batcher;
     this.#refusals = test?.clock === undefined ? new RefusalCache() : undefined;

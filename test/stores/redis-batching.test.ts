@@ -14,7 +14,7 @@ import { limitKey } from '../helpers/keys.js';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { bindings } from '../../src/stores/redis/bindings.js';
-import { MAX_BATCH_DECISIONS, SPLIT_AT_LEAST } from '../../src/stores/redis/decision-batcher.js';
+import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { FAKE_NOW, decodeBatch, recordingClient, recordingCluster, scriptCalls } from '../helpers/recording-redis.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
@@ -32,8 +32,8 @@ describe('coalescing (recording client)', () => {
   it(`sends N concurrent decisions of one turn as exactly one FCALL, in arrival order, each answered its own result`, async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
-    // Fewer than 2 × SPLIT_AT_LEAST: one call (more are split in two, see below).
-    const limits = Array.from({ length: 2 * SPLIT_AT_LEAST - 1 }, (_, i) => limit(`client-${i}`, 10 + i));
+    // As many as one call holds (one more leaves in a second call, see below).
+    const limits = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => limit(`client-${i}`, 10 + i));
     const results = await Promise.all(limits.map((one) => store.consume([one], 1)));
     const calls = scriptCalls(client.sent);
     expect(calls).toHaveLength(1);
@@ -78,7 +78,7 @@ describe('coalescing (recording client)', () => {
     }
   });
 
-  it('splits a turn over the bounds into several calls sent together, in order, never splitting a decision', async () => {
+  it('splits a turn over the bounds into several calls, in order, never splitting a decision', async () => {
     const client = recordingClient();
     const store = redisStoreForTests(client, { batchBounds: { maxDecisions: 3, maxArguments: 20 } });
     const one = (name: string) => [limit(name)]; // 3 + 4 arguments
@@ -107,17 +107,17 @@ describe('coalescing (recording client)', () => {
     ]);
   });
 
-  it(`splits a turn of ${2 * SPLIT_AT_LEAST} decisions or more into two calls at least, so Node and Redis overlap`, async () => {
+  it(`sends a call as soon as a turn has queued ${MAX_BATCH_DECISIONS} decisions, and the rest at the turn's end`, async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
-    const sizes = async (count: number) => {
-      client.sent.length = 0;
-      await Promise.all(Array.from({ length: count }, (_, i) => store.peek([limit(`s${count}-${i}`)], 1)));
-      return scriptCalls(client.sent).map((call) => decodeBatch(call.args).decisions.length);
-    };
-    expect(await sizes(2 * SPLIT_AT_LEAST - 1)).toEqual([2 * SPLIT_AT_LEAST - 1]);
-    expect(await sizes(2 * SPLIT_AT_LEAST)).toEqual([SPLIT_AT_LEAST, SPLIT_AT_LEAST]);
-    expect(await sizes(MAX_BATCH_DECISIONS + 1)).toEqual([MAX_BATCH_DECISIONS / 2 + 1, MAX_BATCH_DECISIONS / 2]);
+    await store.ready(); // loaded: a call is written when it is sent
+    const sent = () => scriptCalls(client.sent).map((call) => decodeBatch(call.args).decisions.length);
+    const early = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => store.peek([limit(`early-${i}`)], 1));
+    expect(sent()).toEqual([MAX_BATCH_DECISIONS]); // before the turn ends: Redis runs them while the turn goes on
+    const late = store.peek([limit('late')], 1);
+    expect(sent()).toEqual([MAX_BATCH_DECISIONS]);
+    await Promise.all([...early, late]);
+    expect(sent()).toEqual([MAX_BATCH_DECISIONS, 1]);
   });
 
   it('fails a decision that errs inside the script alone, with a StoreError naming its operation', async () => {
@@ -260,12 +260,12 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     return match ? Number(match[1]) : 0;
   }
 
-  it(`decides ${MAX_BATCH_DECISIONS} concurrent consumes of one turn in two FCALLs, exactly`, async () => {
-    const quota = MAX_BATCH_DECISIONS - 10;
+  it(`decides ${2 * MAX_BATCH_DECISIONS + 4} concurrent consumes of one turn in three FCALLs, exactly`, async () => {
+    const quota = MAX_BATCH_DECISIONS + 5; // runs out in the second call
     const shared = limit(uniqueId('shared'), quota);
     const before = await fcalls();
-    const results = await Promise.all(Array.from({ length: MAX_BATCH_DECISIONS }, () => store.consume([shared], 1)));
-    expect((await fcalls()) - before).toBe(2); // split in halves (SPLIT_AT_LEAST), in order
+    const results = await Promise.all(Array.from({ length: 2 * MAX_BATCH_DECISIONS + 4 }, () => store.consume([shared], 1)));
+    expect((await fcalls()) - before).toBe(3); // two full calls, then the turn's rest, in order
     expect(results.filter((result) => result.allowed)).toHaveLength(quota);
     // One after another: remaining counts down, then blocked with the oldest entry's wait.
     expect(results.slice(0, quota).map((result) => result.remaining)).toEqual(Array.from({ length: quota }, (_, i) => quota - 1 - i));
@@ -302,9 +302,9 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     memory.close();
   });
 
-  it('reads the store time once per call: every consume of a turn on fresh logs gets the same stamp', async () => {
+  it('reads the store time once per call: every consume of a call on fresh logs gets the same stamp', async () => {
     const plain = new RedisStore({ client: tested.client });
-    const results = await Promise.all(Array.from({ length: 2 * SPLIT_AT_LEAST - 1 }, () => plain.consume([limit(uniqueId('fresh'))], 1)));
+    const results = await Promise.all(Array.from({ length: MAX_BATCH_DECISIONS }, () => plain.consume([limit(uniqueId('fresh'))], 1)));
     expect(new Set(results.map((result) => result.stamp)).size).toBe(1);
   });
 

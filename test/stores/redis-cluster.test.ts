@@ -217,6 +217,7 @@ describe('own cluster: one master loses the library; a turn costs one call per m
     try {
       const store = new RedisStore({ client: tested.client });
       await store.ready();
+      // More than one standalone call holds (MAX_BATCH_DECISIONS): on Cluster they leave at the turn's end.
       const limits = Array.from({ length: 30 }, (_, i) => limit(uniqueId(`turn-${i}`), '1m', 5));
       const before = await Promise.all(direct.map(fcalls));
       const results = await Promise.all(limits.map((l) => store.consume([l], 1)));

@@ -1,7 +1,8 @@
 /**
  * Coalesced decisions: every consume / peek / refund a RedisStore is asked for in one event-loop
- * turn is queued and sent at the end of that turn as one script call (lua/batch.lua), which runs
- * them one after another in arrival order, each exactly as it would run alone. This saves Redis
+ * turn is queued and sent at the end of that turn (standalone: as soon as one call is full) as
+ * script calls (lua/batch.lua), which run them one after another in arrival order, each exactly as
+ * it would run alone. This saves Redis
  * and Node a round trip (a write and a read syscall each, and the per-command work) per decision.
  *
  * When: the first decision of a turn schedules the flush with setImmediate, which runs as soon as
@@ -9,10 +10,12 @@
  * nothing (a lone caller measured p50 76 µs vs 77 µs before coalescing, 5 interleaved rounds).
  * A microtask or process.nextTick flush would not coalesce an HTTP server's requests at all:
  * Node ends a turn after every socket callback, so each request would go alone (measured: 1.00
- * FCALL per request at 50 wrk connections with nextTick, 0.04–0.08 with setImmediate).
+ * FCALL per request at 50 wrk connections with nextTick, 0.04–0.08 with setImmediate). On a
+ * standalone server, a full call (MAX_BATCH_DECISIONS, MAX_BATCH_ARGUMENTS) leaves at once,
+ * without waiting for the turn's end (see MAX_BATCH_DECISIONS).
  *
  * Bounds: MAX_BATCH_DECISIONS and MAX_BATCH_ARGUMENTS per call; a flush sends as many calls as it
- * needs, back to back, in order, and two at least from 2 × SPLIT_AT_LEAST decisions on.
+ * needs (on Cluster: per master), in order.
  *
  * Errors: a call that fails (no connection, OOM, a malformed reply) fails each of its decisions
  * with the same StoreError; an error inside one decision (WRONGTYPE) fails that decision alone.
@@ -27,23 +30,30 @@ import { StoreError } from '../../core/errors.js';
 import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bindings.js';
 
 /**
- * Decisions per call, so that one call holds Redis for well under ~1 ms. Measured on Redis 7.0.15
- * on this project's 2-vCPU VM, one pinned core, when every decision on a busy log still trimmed it
- * (7 commands: read tail, length and head, scan, LTRIM, PEXPIRE, push; trims are lazy now, ~3.4
- * commands): a decision cost 4–6 µs of script time without a trim, 8–10 µs with one. 64 decisions
- * took 0.6–0.75 ms per call, 128 took 1.0–2.2 ms. Redis CPU per decision was the same for 64, 100,
- * 128 and 256 (8.2–9.2 µs, 256 callers over 10 000 keys): the per-call cost (~8 µs) is already
- * spread thin at 64.
+ * Decisions per call, and when a call leaves: as soon as a turn has queued this many, not at the
+ * turn's end. An HTTP server reads a turn's requests one after another (~25 µs each on Koa); had
+ * they all waited for the turn's end, Redis would idle while Node reads them, and Node would idle
+ * while Redis runs them all. A call that leaves early runs while Node reads the next requests, and
+ * only the turn's last few decisions make Node wait. Fewer decisions per call cost more calls (a
+ * call's own work, and a hot key read again by each). Measured (interleaved rounds, medians, this
+ * project's 2-vCPU VM, Redis 7.0 on one pinned core): Koa + RedisStore at 50 connections, share of
+ * bare Koa, 10 000 keys 0.65–0.69 at the turn's end, 0.81–0.84 at 12 and 16, 0.78–0.85 at 24 (the
+ * hand-written one-EVALSHA-per-request floor: 0.81–0.82); one hot key 0.83–0.88 → 0.85–0.91 at 12
+ * and 16, 0.95 at 24. Core bench, 64 callers: 169–173 k → 206–209 k decisions/s on a hot key,
+ * 90–92 k → 115 k over 10 000 keys at 24 (16: no gain); 256 callers: 248–262 k → 235 k on a hot
+ * key, 104–111 k → 110–116 k over 10 000 keys. A call of 24 also holds Redis well under 1 ms: a
+ * decision costs ~4–10 µs of script time.
  */
-export const MAX_BATCH_DECISIONS = 64;
+export const MAX_BATCH_DECISIONS = 24;
 
 /**
  * Arguments per call (keys and ARGV), counted at their most (batchArgumentCount: a decision whose
- * limit group no earlier one shares): a limit adds 5 (key, window, limit, cost, shape) and about
- * one decision's worth of script time; a decision's header 3. 512 hold 64 single-limit decisions
- * (512), or ~28 of 3 limits (~85 limit checks, under ~1 ms on the trim path measured above). A
- * decision with more limits than that (a route table of hundreds of rules) goes alone in its call,
- * as before batching: a decision is never split.
+ * limit group no earlier one shares): a limit adds 5 (key, window, limit, cost, shape) and one
+ * limit check of script time; a decision's header 3. A limit check costs 4–10 µs (measured when
+ * every check of a busy log still trimmed it: 64 single-limit decisions took 0.6–0.75 ms per call,
+ * 128 took 1.0–2.2 ms), so ~100 of them, what 512 arguments hold at most, keep a call near 1 ms:
+ * 24 decisions of up to 3 limits fit. A decision with more limits than that (a route table of
+ * hundreds of rules) goes alone in its call, as before batching: a decision is never split.
  */
 export const MAX_BATCH_ARGUMENTS = 512;
 
@@ -68,14 +78,23 @@ const scheduleFlush: (flush: () => void) => void = setImmediate;
 
 export class DecisionBatcher {
   #queue: PendingDecision[] = [];
+  /** Arguments of the queued decisions, counted as splitIntoCalls counts them. */
+  #queuedArguments = 0;
   #scheduled = false;
   readonly #flushQueued = (): void => {
     this.#scheduled = false;
     this.flush();
   };
 
-  /** `dispatch` sends the decisions of one flush (grouped and split into calls as it needs). */
-  constructor(private readonly dispatch: (decisions: PendingDecision[]) => void) {}
+  /**
+   * `dispatch` sends the decisions of one flush (grouped and split into calls as it needs). A flush
+   * happens at the end of a turn and, with `fullCall`, as soon as the queue fills one call: its
+   * decisions then leave while the turn goes on (see MAX_BATCH_DECISIONS).
+   */
+  constructor(
+    private readonly dispatch: (decisions: PendingDecision[]) => void,
+    private readonly fullCall?: BatchBounds | undefined,
+  ) {}
 
   consume(limits: readonly StoreLimit[], cost: number, align: number | undefined): Promise<ConsumeResult> {
     return this.#submit('consume', limits, cost, align) as Promise<ConsumeResult>;
@@ -95,6 +114,7 @@ export class DecisionBatcher {
     if (this.#queue.length === 0) return;
     const decisions = this.#queue;
     this.#queue = [];
+    this.#queuedArguments = 0;
     try {
       this.dispatch(decisions);
     } catch (err) {
@@ -104,7 +124,19 @@ export class DecisionBatcher {
 
   #submit(kind: BatchDecision['kind'], limits: readonly StoreLimit[], cost: number, stamp: number | undefined): Promise<ConsumeResult | number> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ kind, limits, cost, stamp, resolve, reject });
+      const decision: PendingDecision = { kind, limits, cost, stamp, resolve, reject };
+      const full = this.fullCall;
+      if (full !== undefined) {
+        const size = batchArgumentCount(decision);
+        if (this.#queuedArguments + size > full.maxArguments) this.flush(); // it would not fit: the call is full without it
+        this.#queuedArguments += size;
+        if (this.#queue.push(decision) >= full.maxDecisions) {
+          this.flush();
+          return;
+        }
+      } else {
+        this.#queue.push(decision);
+      }
       if (!this.#scheduled) {
         this.#scheduled = true;
         scheduleFlush(this.#flushQueued);
@@ -114,29 +146,16 @@ export class DecisionBatcher {
 }
 
 /**
- * A flush of at least twice this many decisions goes in two calls at least. With one call in
- * flight, Node and Redis take turns: Redis idles while Node settles the reply and builds the next
- * call, and Node idles meanwhile. With two, Node settles the first reply (and sends the next call
- * of those callers) while Redis runs the second. Measured (core bench script, interleaved A/B
- * runs, Redis 7.0 on one pinned core): 64 callers over 10 000 keys 59–66 k → 94–100 k decisions/s,
- * on one hot key 75–107 k → 140–204 k; at 256 callers (calls of 64 already) no change. Not below
- * 64: an HTTP server at 50 connections (turns of ~40) is busy anyway, and a split there only added
- * a call (and a second read of a hot key) per turn: +2–3 µs of Redis CPU per request on Koa.
- */
-export const SPLIT_AT_LEAST = 32;
-
-/**
  * `decisions` split into calls of at most `bounds.maxDecisions` decisions and
  * `bounds.maxArguments` arguments, in order; a decision larger than the argument bound alone.
  */
 export function splitIntoCalls<Decision extends BatchDecision>(decisions: readonly Decision[], bounds: BatchBounds): Decision[][] {
-  const perCall = decisions.length >= 2 * SPLIT_AT_LEAST ? Math.min(bounds.maxDecisions, Math.ceil(decisions.length / 2)) : bounds.maxDecisions;
   const calls: Decision[][] = [];
   let call: Decision[] = [];
   let argumentCount = 0;
   for (const decision of decisions) {
     const size = batchArgumentCount(decision);
-    if (call.length > 0 && (call.length === perCall || argumentCount + size > bounds.maxArguments)) {
+    if (call.length > 0 && (call.length === bounds.maxDecisions || argumentCount + size > bounds.maxArguments)) {
       calls.push(call);
       call = [];
       argumentCount = 0;
