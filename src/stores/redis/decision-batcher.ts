@@ -2,8 +2,8 @@
  * Coalesced decisions: every consume / peek / refund a RedisStore is asked for in one event-loop
  * turn is queued and sent at the end of that turn (standalone: as soon as one call is full) as
  * script calls (lua/batch.lua), which run them one after another in arrival order, each exactly as
- * it would run alone. This saves Redis
- * and Node a round trip (a write and a read syscall each, and the per-command work) per decision.
+ * it would run alone. This saves Redis and Node a round trip (a write and a read syscall each,
+ * and the per-command work) per decision.
  *
  * When: the first decision of a turn schedules the flush with setImmediate, which runs as soon as
  * the I/O callbacks of the current loop iteration are done: no timer, so a lone request waits for
@@ -22,8 +22,9 @@
  * Callers keep their own timeout budgets (core wraps each promise) and refund a decision that
  * landed after its budget as before.
  *
- * A decision's limits are read when the turn ends, not when it is made: callers must not change
- * them in between (RedisStore never writes them; reusing one frozen array is fine).
+ * A decision's limits are read when its call is sent (at the turn's end at the latest), not when
+ * it is made: callers must not change them in between (RedisStore never writes them; reusing one
+ * frozen array is fine).
  */
 import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 import { StoreError } from '../../core/errors.js';
