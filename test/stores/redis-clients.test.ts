@@ -17,6 +17,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
+import { MAX_CORKED_CALLS } from '../../src/stores/redis/clients/ioredis.js';
 import { isErrorReply } from '../../src/stores/redis/client.js';
 import { newRedisClient } from '../helpers/redis.js';
 
@@ -78,6 +79,27 @@ describe('client detection', () => {
       const lazy = new Redis({ lazyConnect: true });
       expect(detectClient(lazy)!.connection.status).toBe('wait');
       lazy.disconnect();
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it(`writes a standalone ioredis client's socket within the tick once it holds ${MAX_CORKED_CALLS} calls, so Redis starts on them`, async () => {
+    const client = newRedisClient();
+    try {
+      await client.ping();
+      const { connection } = detectClient(client)!;
+      const socket = (client as unknown as { stream: { writableCorked: number } }).stream;
+      const echo = (i: number) => connection.call('ECHO', [`m${i}`]);
+      const replies = Array.from({ length: MAX_CORKED_CALLS - 1 }, (_, i) => echo(i));
+      expect(socket.writableCorked).toBe(1);
+      replies.push(echo(MAX_CORKED_CALLS - 1));
+      expect(socket.writableCorked).toBe(0); // written now, not at the tick's end
+      replies.push(echo(MAX_CORKED_CALLS));
+      expect(socket.writableCorked).toBe(1); // the next calls are corked again
+      await new Promise((resolve) => process.nextTick(resolve));
+      expect(socket.writableCorked).toBe(0);
+      expect(await Promise.all(replies)).toEqual(Array.from({ length: MAX_CORKED_CALLS + 1 }, (_, i) => `m${i}`));
     } finally {
       client.disconnect();
     }
