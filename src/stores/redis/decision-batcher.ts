@@ -31,8 +31,8 @@ import { StoreError } from '../../core/errors.js';
 import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bindings.js';
 
 /**
- * Decisions per call, and when a call leaves: as soon as a turn has queued this many, not at the
- * turn's end. An HTTP server reads a turn's requests one after another (~25 µs each on Koa); had
+ * Decisions per call, and when a call leaves on a standalone server: as soon as a turn has queued
+ * this many, not at the turn's end (Cluster: see RedisStore). An HTTP server reads a turn's requests one after another (~25 µs each on Koa); had
  * they all waited for the turn's end, Redis would idle while Node reads them, and Node would idle
  * while Redis runs them all. A call that leaves early runs while Node reads the next requests, and
  * only the turn's last few decisions make Node wait. Fewer decisions per call cost more calls (a

@@ -112,7 +112,6 @@ function coalescedWrites(client: RedisConnection): RedisConnection {
   );
 }
 
-
 /** A connection over `client` with these `call` and `callBuffer`; its status, events and connect are the client's. */
 function connectionOver(client: RedisConnection, call: RedisConnection['call'], callBuffer: RedisConnection['callBuffer']): RedisConnection {
   return {
