@@ -88,7 +88,10 @@ export class RedisStore implements Store {
     const batcher = new DecisionBatcher(
       this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, bounds),
       // Cluster: a turn's decisions spread over the masters, so a call sent when the queue is full
-      // would give each master a fraction of one; they leave at the turn's end, one call per master.
+      // would give each master a fraction of one; they leave at the turn's end, one call per master
+      // (of up to MAX_BATCH_DECISIONS: 256 callers on 3 masters, 10 000 keys, 93 k decisions/s with
+      // calls of 24 vs 94–99 k with 43 or 64; one hot key 299–314 k vs 266–343 k; same Redis CPU).
+      // An early flush on Cluster is not measured yet.
       this.#isCluster ? undefined : bounds,
     );
     this.#batcher = batcher;
