@@ -14,6 +14,7 @@ import { RedisStore } from '../../src/stores/redis.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keySlot } from '../../src/stores/redis/hash-tag.js';
+import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
 import { parseInfo, sendCommand } from '../helpers/resp.js';
 import { clusterNodes, newClusterClient, startRedisCluster, type RedisClusterHandle } from '../helpers/redis.js';
@@ -217,8 +218,8 @@ describe('own cluster: one master loses the library; a turn costs one call per m
     try {
       const store = new RedisStore({ client: tested.client });
       await store.ready();
-      // More than one standalone call holds (MAX_BATCH_DECISIONS): on Cluster they leave at the turn's end.
-      const limits = Array.from({ length: 30 }, (_, i) => limit(uniqueId(`turn-${i}`), '1m', 5));
+      // More than one standalone call holds: on Cluster they leave at the turn's end, one call per master.
+      const limits = Array.from({ length: MAX_BATCH_DECISIONS + 6 }, (_, i) => limit(uniqueId(`turn-${i}`), '1m', 5));
       const before = await Promise.all(direct.map(fcalls));
       const results = await Promise.all(limits.map((l) => store.consume([l], 1)));
       const after = await Promise.all(direct.map(fcalls));

@@ -1,7 +1,7 @@
 /**
  * Where the decisions of one flush (decision-batcher.ts) go, and in how many calls.
  *
- * Standalone: one queue, split only by the bounds.
+ * Standalone: each flush is one call; the batcher already cut it to the bounds.
  *
  * Cluster: a script call's declared keys must share one slot, so decisions are grouped:
  * - by master (`'node'`, the default with Redis Functions): every decision whose slot one master
@@ -48,11 +48,9 @@ function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDec
   );
 }
 
-/** Standalone: the flush's decisions in as few calls as the bounds allow. */
-export function standaloneDispatch(runner: ScriptRunner, bounds: BatchBounds): (decisions: PendingDecision[]) => void {
-  return (decisions) => {
-    for (const call of splitIntoCalls(decisions, bounds)) send(runner, bindings.batch, call);
-  };
+/** Standalone: the flush's decisions as one call (the batcher flushes a call as soon as it is full). */
+export function standaloneDispatch(runner: ScriptRunner): (decisions: PendingDecision[]) => void {
+  return (decisions) => send(runner, bindings.batch, decisions);
 }
 
 /** Errors of a cross-slot decision that mean "not here (now)": resend it by slot. */

@@ -14,8 +14,9 @@
  * standalone server, a full call (MAX_BATCH_DECISIONS, MAX_BATCH_ARGUMENTS) leaves at once,
  * without waiting for the turn's end (see MAX_BATCH_DECISIONS).
  *
- * Bounds: MAX_BATCH_DECISIONS and MAX_BATCH_ARGUMENTS per call; a flush sends as many calls as it
- * needs (on Cluster: per master), in order.
+ * Bounds: MAX_BATCH_DECISIONS and MAX_BATCH_ARGUMENTS per call. On a standalone server the queue
+ * is filled as one call and each flush is that call; on Cluster a flush is grouped per master and
+ * split into calls (splitIntoCalls), sent in order.
  *
  * Errors: a call that fails (no connection, OOM, a malformed reply) fails each of its decisions
  * with the same StoreError; an error inside one decision (WRONGTYPE) fails that decision alone.
@@ -32,9 +33,9 @@ import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bin
 
 /**
  * Decisions per call, and when a call leaves on a standalone server: as soon as a turn has queued
- * this many, not at the turn's end (Cluster: see RedisStore). An HTTP server reads a turn's requests one after another (~25 µs each on Koa); had
- * they all waited for the turn's end, Redis would idle while Node reads them, and Node would idle
- * while Redis runs them all. A call that leaves early runs while Node reads the next requests, and
+ * this many, not at the turn's end (Cluster: see RedisStore). An HTTP server reads a turn's
+ * requests one after another (~25 µs each on Koa); had they all waited for the turn's end, Redis
+ * would idle while Node reads them, and Node would idle while Redis runs them all. A call that leaves early runs while Node reads the next requests, and
  * only the turn's last few decisions make Node wait. Fewer decisions per call cost more calls (a
  * call's own work, and a hot key read again by each). Measured (interleaved rounds, medians, this
  * project's 2-vCPU VM, Redis 7.0 on one pinned core): Koa + RedisStore at 50 connections, share of
@@ -88,9 +89,10 @@ export class DecisionBatcher {
   };
 
   /**
-   * `dispatch` sends the decisions of one flush (grouped and split into calls as it needs). A flush
-   * happens at the end of a turn and, with `fullCall`, as soon as the queue fills one call: its
-   * decisions then leave while the turn goes on (see MAX_BATCH_DECISIONS).
+   * `dispatch` sends the decisions of one flush. A flush happens at the end of a turn and, with
+   * `fullCall`, as soon as the queue fills one call: its decisions then leave while the turn goes
+   * on (see MAX_BATCH_DECISIONS), and no flush ever holds more than one call. Without `fullCall`
+   * (Cluster), `dispatch` groups and splits a flush into calls itself (splitIntoCalls).
    */
   constructor(
     private readonly dispatch: (decisions: PendingDecision[]) => void,
@@ -126,28 +128,31 @@ export class DecisionBatcher {
   #submit(kind: BatchDecision['kind'], limits: readonly StoreLimit[], cost: number, stamp: number | undefined): Promise<ConsumeResult | number> {
     return new Promise((resolve, reject) => {
       const decision: PendingDecision = { kind, limits, cost, stamp, resolve, reject };
-      const full = this.fullCall;
-      if (full !== undefined) {
-        const size = batchArgumentCount(decision);
-        if (this.#queuedArguments + size > full.maxArguments) this.flush(); // it would not fit: the call is full without it
-        this.#queuedArguments += size;
-        if (this.#queue.push(decision) >= full.maxDecisions) {
-          this.flush();
-          return;
-        }
-      } else {
-        this.#queue.push(decision);
-      }
+      if (this.fullCall === undefined) this.#queue.push(decision);
+      else if (this.#addToCall(decision, this.fullCall)) return;
       if (!this.#scheduled) {
         this.#scheduled = true;
         scheduleFlush(this.#flushQueued);
       }
     });
   }
+
+  /**
+   * Queues `decision` in the call being filled: that call is sent first when the decision would
+   * not fit in it, and with the decision when it is then full. True when the decision was sent.
+   */
+  #addToCall(decision: PendingDecision, bounds: BatchBounds): boolean {
+    const size = batchArgumentCount(decision);
+    if (this.#queuedArguments + size > bounds.maxArguments) this.flush();
+    this.#queuedArguments += size;
+    if (this.#queue.push(decision) < bounds.maxDecisions) return false;
+    this.flush();
+    return true;
+  }
 }
 
 /**
- * `decisions` split into calls of at most `bounds.maxDecisions` decisions and
+ * Cluster: `decisions` split into calls of at most `bounds.maxDecisions` decisions and
  * `bounds.maxArguments` arguments, in order; a decision larger than the argument bound alone.
  */
 export function splitIntoCalls<Decision extends BatchDecision>(decisions: readonly Decision[], bounds: BatchBounds): Decision[][] {

@@ -79,6 +79,8 @@ export const MAX_CORKED_CALLS = 16;
 function coalescedWrites(client: RedisConnection): RedisConnection {
   let corked: Corkable | undefined;
   let corkedCalls = 0;
+  // Also called once a socket holds MAX_CORKED_CALLS: the tick's scheduled uncork then meets the
+  // tick's next cork, if any, and writes those calls a little early, which is harmless.
   const uncork = () => {
     const socket = corked;
     corked = undefined;
