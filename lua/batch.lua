@@ -121,10 +121,17 @@ local function run_batch(keys, key_at, argv, arg_at)
       end
     else
       if not now then now = now_ms(clock) end
-      local repeated = same_keys == 1 and operation == CONSUME and n == 1 and consume_known_log(keys[key_at + 1], base + 1, now, out, pos)
-      if repeated then
-        ok, result = true, repeated
-      else
+      ok, result = true, nil
+      if operation == CONSUME and n == 1 then
+        -- One sliding log of cost 1 (most decisions): a lean path decides it when it can, and
+        -- leaves result nil when check_limits must.
+        if same_keys == 1 then
+          result = consume_known_log(keys[key_at + 1], base + 1, now, out, pos)
+        else
+          ok, result = pcall(consume_one_log, keys[key_at + 1], base + 1, now, clock, out, pos)
+        end
+      end
+      if ok and not result then
         ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
       end
       if ok then pos = result end

@@ -308,6 +308,27 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     expect(new Set(results.map((result) => result.stamp)).size).toBe(1);
   });
 
+  // Most decisions of a call over many keys are a first look at a one-limit log: consume_one_log
+  // decides them, and leaves a refused one's state to check_limits instead of reading it again.
+  it('reads each log of a turn over many keys once, the refused ones included, and answers as MemoryStore does', async () => {
+    const memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
+    now += 1_000_000;
+    const limits = Array.from({ length: 12 }, (_, i) => limit(uniqueId(`first-look-${i}`), 3, 1_000, '1s'));
+    // Every other log is full (refused next); the rest hold two entries (a LIST, room for one).
+    for (const [i, one] of limits.entries()) {
+      const entries = i % 2 === 0 ? 3 : 2;
+      expect(await store.consume([one], entries)).toEqual(await memory.consume([one], entries));
+    }
+    now += 400;
+    const lranges = async () => Number(/^cmdstat_lrange:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const before = await lranges();
+    const batched = await Promise.all(limits.map((one) => store.consume([one], 1)));
+    expect((await lranges()) - before).toBe(limits.length);
+    expect(batched.map((result) => result.allowed)).toEqual(limits.map((_, i) => i % 2 === 1));
+    expect(batched).toEqual(await Promise.all(limits.map((one) => memory.consume([one], 1))));
+    memory.close();
+  });
+
   it('fails a decision that meets a key of another type alone: those before and after it are decided and recorded', async () => {
     const before = limit(uniqueId('before'));
     const broken = limit(uniqueId('broken'));
@@ -318,6 +339,17 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     expect(((settled[1] as PromiseRejectedResult).reason as Error).message).toMatch(/^Redis script consume failed: WRONGTYPE/);
     expect([await logLength(admin, before.key), await logLength(admin, after.key)]).toEqual([1, 1]); // the failed one wrote nothing
     expect((settled[2] as PromiseFulfilledResult<ConsumeResult>).value.remaining).toBe(9);
+  });
+
+  it('fails a one-limit consume that meets a key of another type alone (its short path too)', async () => {
+    const before = limit(uniqueId('before'));
+    const broken = limit(uniqueId('broken'));
+    await admin.hset(broken.key, 'field', '1');
+    const settled = await Promise.allSettled([store.consume([before], 1), store.consume([broken], 1), store.consume([before], 1)]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(((settled[1] as PromiseRejectedResult).reason as Error).message).toMatch(/^Redis script consume failed: WRONGTYPE/);
+    expect((settled[2] as PromiseFulfilledResult<ConsumeResult>).value.remaining).toBe(8);
+    expect(await admin.hgetall(broken.key)).toEqual({ field: '1' });
   });
 
   it('fails every decision of a call Redis refuses (OOM) with the same StoreError, and writes nothing', async () => {
