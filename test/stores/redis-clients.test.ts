@@ -17,7 +17,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
-import { MAX_CORKED_CALLS } from '../../src/stores/redis/clients/ioredis.js';
+import { MAX_CORKED_CALLS, WRITTEN_AT_ONCE_ARGUMENTS } from '../../src/stores/redis/clients/ioredis.js';
 import { isErrorReply } from '../../src/stores/redis/client.js';
 import { newRedisClient } from '../helpers/redis.js';
 
@@ -100,6 +100,25 @@ describe('client detection', () => {
       await new Promise((resolve) => process.nextTick(resolve));
       expect(socket.writableCorked).toBe(0);
       expect(await Promise.all(replies)).toEqual(Array.from({ length: MAX_CORKED_CALLS + 1 }, (_, i) => `m${i}`));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it(`writes a call of ${WRITTEN_AT_ONCE_ARGUMENTS} arguments or more at once, with the calls corked before it (a full batch call)`, async () => {
+    const client = newRedisClient();
+    try {
+      await client.ping();
+      const { connection } = detectClient(client)!;
+      const socket = (client as unknown as { stream: { writableCorked: number } }).stream;
+      const small = connection.call('ECHO', ['small']);
+      expect(socket.writableCorked).toBe(1);
+      const words = Array.from({ length: WRITTEN_AT_ONCE_ARGUMENTS - 2 }, (_, i) => `w${i}`);
+      const big = connection.call('EVAL', ['return #ARGV', '0', ...words]);
+      expect(socket.writableCorked).toBe(0); // written now, the small call first
+      const after = connection.call('ECHO', ['after']);
+      expect(socket.writableCorked).toBe(1);
+      expect(await Promise.all([small, big, after])).toEqual(['small', words.length, 'after']);
     } finally {
       client.disconnect();
     }
