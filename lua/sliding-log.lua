@@ -25,6 +25,16 @@ local function log_ttl_ms(stamp, window_ms, now, clock)
   return ttl
 end
 
+-- TTL of a one-entry log (a STRING, see single_entry): until its entry leaves the window. Its SET
+-- sets a TTL anyway, so it needs no epoch (see log_ttl_ms), and a client back after a window finds
+-- no key (one LRANGE of nothing) rather than an expired entry to read and delete (LRANGE, GET,
+-- UNLINK). Many keys each seen about once a window: 3.5 -> 2.1 commands per decision.
+local function single_ttl_ms(stamp, window_ms, now, clock)
+  local ttl = stamp + window_ms - now
+  if tonumber(clock) then return math.max(ttl, TEST_CLOCK_MIN_TTL_MS) end
+  return math.max(ttl, 1)
+end
+
 -- Entries read from the tail by a log's first command. A log this short is read whole by that one
 -- command (its length, newest and oldest entry included), which under steady traffic is most logs:
 -- one LRANGE instead of LRANGE, LLEN and LINDEX. A value read costs ~0.1 µs, a command ~0.5–1.
@@ -202,7 +212,7 @@ local function write_log(key, count, single, oldest, head, stamp, entry, cost, w
   else
     flush_pushes()
     if count == 0 and cost == 1 then
-      redis.call('SET', key, entry, 'PX', log_ttl_ms(stamp, window_ms, now, clock)) -- a one-entry log
+      redis.call('SET', key, entry, 'PX', single_ttl_ms(stamp, window_ms, now, clock)) -- a one-entry log
       return
     end
     if single then

@@ -282,10 +282,20 @@ describe('expiry', () => {
     expect(await client.exists(a.key, b.key)).toBe(2);
   });
 
-  it('lasts until the end of the window epoch after the newest entry (≤ 2 x window) on Redis TIME', async () => {
+  it('lasts as long as its entry counts when it holds one (a STRING), on Redis TIME', async () => {
     const real = new RedisStore({ client });
     const a = limit(3, 1000, 'a');
     const { stamp } = await real.consume([a], 1);
+    const ttl = await client.pttl(a.key);
+    expect(await client.type(a.key)).toBe('string');
+    expect(stamp + ttl).toBeGreaterThan(stamp + 1000 - 50); // the entry leaves the window at stamp + 1000
+    expect(stamp + ttl).toBeLessThanOrEqual(stamp + 1000 + 50);
+  });
+
+  it('lasts until the end of the window epoch after the newest entry (≤ 2 x window) on Redis TIME', async () => {
+    const real = new RedisStore({ client });
+    const a = limit(3, 1000, 'a');
+    const { stamp } = await real.consume([a], 2); // a LIST (one entry would be a STRING)
     const ttl = await client.pttl(a.key);
     const end = (Math.floor(stamp / 1000) + 2) * 1000; // the epoch after the stamp's ends
     expect(ttl).toBeGreaterThan(1000 - 50);
