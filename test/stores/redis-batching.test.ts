@@ -14,7 +14,7 @@ import { limitKey } from '../helpers/keys.js';
 import type { ConsumeResult, StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { bindings } from '../../src/stores/redis/bindings.js';
-import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
+import { MAX_BATCH_DECISIONS, MAX_BUSY_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { FAKE_NOW, decodeBatch, recordingClient, recordingCluster, scriptCalls } from '../helpers/recording-redis.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
@@ -95,14 +95,14 @@ describe('coalescing (recording client)', () => {
     ]);
   });
 
-  it(`sends at most ${MAX_BATCH_DECISIONS} decisions per call by default`, async () => {
+  it(`sends at most ${MAX_BATCH_DECISIONS} decisions per call while none awaits its reply, ${MAX_BUSY_BATCH_DECISIONS} while one does`, async () => {
     const client = recordingClient();
     const store = new RedisStore({ client });
-    await Promise.all(Array.from({ length: 3 * MAX_BATCH_DECISIONS + 1 }, (_, i) => store.peek([limit(`c${i}`)], 1)));
+    await Promise.all(Array.from({ length: MAX_BATCH_DECISIONS + 2 * MAX_BUSY_BATCH_DECISIONS + 1 }, (_, i) => store.peek([limit(`c${i}`)], 1)));
     expect(scriptCalls(client.sent).map((call) => decodeBatch(call.args).decisions.length)).toEqual([
       MAX_BATCH_DECISIONS,
-      MAX_BATCH_DECISIONS,
-      MAX_BATCH_DECISIONS,
+      MAX_BUSY_BATCH_DECISIONS,
+      MAX_BUSY_BATCH_DECISIONS,
       1,
     ]);
   });
@@ -114,10 +114,15 @@ describe('coalescing (recording client)', () => {
     const sent = () => scriptCalls(client.sent).map((call) => decodeBatch(call.args).decisions.length);
     const early = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => store.peek([limit(`early-${i}`)], 1));
     expect(sent()).toEqual([MAX_BATCH_DECISIONS]); // before the turn ends: Redis runs them while the turn goes on
-    const late = store.peek([limit('late')], 1);
+    // The first call awaits its reply: the next one fills up to MAX_BUSY_BATCH_DECISIONS.
+    const late = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => store.peek([limit(`late-${i}`)], 1));
     expect(sent()).toEqual([MAX_BATCH_DECISIONS]);
-    await Promise.all([...early, late]);
-    expect(sent()).toEqual([MAX_BATCH_DECISIONS, 1]);
+    await Promise.all([...early, ...late]);
+    expect(sent()).toEqual([MAX_BATCH_DECISIONS, MAX_BATCH_DECISIONS]);
+    // Both answered: a call leaves at MAX_BATCH_DECISIONS again.
+    const again = Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => store.peek([limit(`again-${i}`)], 1));
+    expect(sent()).toEqual([MAX_BATCH_DECISIONS, MAX_BATCH_DECISIONS, MAX_BATCH_DECISIONS]);
+    await Promise.all(again);
   });
 
   it('fails a decision that errs inside the script alone, with a StoreError naming its operation', async () => {
@@ -260,12 +265,13 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     return match ? Number(match[1]) : 0;
   }
 
-  it(`decides ${2 * MAX_BATCH_DECISIONS + 4} concurrent consumes of one turn in three FCALLs, exactly`, async () => {
+  it(`decides ${MAX_BATCH_DECISIONS + MAX_BUSY_BATCH_DECISIONS + 4} concurrent consumes of one turn in three FCALLs, exactly`, async () => {
     const quota = MAX_BATCH_DECISIONS + 5; // runs out in the second call
     const shared = limit(uniqueId('shared'), quota);
     const before = await fcalls();
-    const results = await Promise.all(Array.from({ length: 2 * MAX_BATCH_DECISIONS + 4 }, () => store.consume([shared], 1)));
-    expect((await fcalls()) - before).toBe(3); // two full calls, then the turn's rest, in order
+    const results = await Promise.all(Array.from({ length: MAX_BATCH_DECISIONS + MAX_BUSY_BATCH_DECISIONS + 4 }, () => store.consume([shared], 1)));
+    // A full call, a full call made while the first awaited its reply, then the turn's rest, in order.
+    expect((await fcalls()) - before).toBe(3);
     expect(results.filter((result) => result.allowed)).toHaveLength(quota);
     // One after another: remaining counts down, then blocked with the oldest entry's wait.
     expect(results.slice(0, quota).map((result) => result.remaining)).toEqual(Array.from({ length: quota }, (_, i) => quota - 1 - i));

@@ -40,17 +40,26 @@ export type ClusterGrouping = 'node' | 'slot';
 
 type BatchBinding = Binding<readonly BatchDecision[], BatchOutcome[]>;
 
-/** Sends one call and settles its decisions; `via` as in ScriptRunner.run. */
-function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDecision[], via?: RedisConnection): void {
+/**
+ * Sends one call and settles its decisions; `via` as in ScriptRunner.run; `answered` (standalone)
+ * is told first, once the reply or the failure is in.
+ */
+function send(runner: ScriptRunner, binding: BatchBinding, decisions: PendingDecision[], via?: RedisConnection, answered?: () => void): void {
   runner.run(binding, decisions, via).then(
-    (outcomes) => settle(decisions, outcomes),
-    (err: unknown) => failAll(decisions, err),
+    (outcomes) => {
+      answered?.();
+      settle(decisions, outcomes);
+    },
+    (err: unknown) => {
+      answered?.();
+      failAll(decisions, err);
+    },
   );
 }
 
 /** Standalone: the flush's decisions as one call (the batcher flushes a call as soon as it is full). */
-export function standaloneDispatch(runner: ScriptRunner): (decisions: PendingDecision[]) => void {
-  return (decisions) => send(runner, bindings.batch, decisions);
+export function standaloneDispatch(runner: ScriptRunner): (decisions: PendingDecision[], answered: () => void) => void {
+  return (decisions, answered) => send(runner, bindings.batch, decisions, undefined, answered);
 }
 
 /** Errors of a cross-slot decision that mean "not here (now)": resend it by slot. */
