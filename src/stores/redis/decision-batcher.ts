@@ -11,8 +11,9 @@
  * A microtask or process.nextTick flush would not coalesce an HTTP server's requests at all:
  * Node ends a turn after every socket callback, so each request would go alone (measured: 1.00
  * FCALL per request at 50 wrk connections with nextTick, 0.04–0.08 with setImmediate). On a
- * standalone server, a full call (MAX_BATCH_DECISIONS, MAX_BATCH_ARGUMENTS) leaves at once,
- * without waiting for the turn's end (see MAX_BATCH_DECISIONS).
+ * standalone server, a full call (MAX_BATCH_DECISIONS, MAX_BATCH_ARGUMENTS; MAX_BUSY_BATCH_DECISIONS
+ * while the previous call awaits its reply) leaves at once, without waiting for the turn's end
+ * (see MAX_BATCH_DECISIONS).
  *
  * Bounds: MAX_BATCH_DECISIONS and MAX_BATCH_ARGUMENTS per call. On a standalone server the queue
  * is filled as one call and each flush is that call; on Cluster a flush is grouped per master and
