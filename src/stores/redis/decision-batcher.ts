@@ -57,11 +57,11 @@ export const MAX_BATCH_DECISIONS = 24;
  * Decisions per call on a standalone server while a call of the same store awaits its reply:
  * Redis is busy with this store's work, so a call sent sooner would only wait behind it; filled
  * up to this many (or until the argument bound, or the turn's end) it saves calls, each ~15–25 µs
- * of Redis time of its own. Measured (interleaved runs, Redis 7.0 on one pinned core): core bench,
- * 256 callers, one hot key 362 k → 411 k decisions/s at 48 and 441 k at 64, 10 000 keys 141 k →
- * 145–147 k; Koa at 50 connections, 0.062 → 0.041–0.050 calls per request, one hot key 4.7–4.8 →
- * 4.1–4.4 µs of Redis CPU per request, req/s within noise. 64 single-limit decisions are also what
- * MAX_BATCH_ARGUMENTS holds, and stay under ~0.7 ms of Redis time.
+ * of Redis time of its own. Measured against 24 (interleaved runs, Redis 7.0 on one pinned
+ * core): core bench, 256 callers, one hot key 370–376 k → 424–451 k decisions/s (411 k at 48),
+ * 10 000 keys 143.5 k → 149–150 k; Koa at 50 connections, 0.061 → 0.041–0.049 calls per request,
+ * one hot key 4.6–5.4 → 4.0–4.8 µs of Redis CPU per request, req/s within noise. 64 single-limit
+ * decisions are also what MAX_BATCH_ARGUMENTS holds, and stay under ~0.7 ms of Redis time.
  */
 export const MAX_BUSY_BATCH_DECISIONS = 64;
 
