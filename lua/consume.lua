@@ -294,6 +294,14 @@ local function check_limits(keys, key_at, base, n, now, clock, align, record, ou
   return pos + 7
 end
 
+-- check_limits' reply for a consume of cost 1 allowed on ONE sliding log that held `count`
+-- entries in the window (`oldest` the oldest of them, nil when none), written at `stamp`.
+local function one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms, now)
+  out[pos + 1], out[pos + 2], out[pos + 3] = 1, 0, limit - count - 1
+  out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = stamp + window_ms - now, 0, stamp, (oldest or stamp) + window_ms - now
+  return pos + 7
+end
+
 -- A hot key's repeat, decided without check_limits: a consume of cost 1 on ONE sliding log whose
 -- state the previous decision of the same call left known (see known_keys), that fits, and whose
 -- write is a deferred push in the same window epoch (no TTL move). That is check_limits' allowed
@@ -313,9 +321,7 @@ local function consume_known_log(key, j, now, out, pos)
   end
   if not add_pending(key, stamp_str(stamp)) then return nil end
   known_a[1], known_b[1] = count + 1, stamp -- its oldest entry and LIST form stay
-  out[pos + 1], out[pos + 2], out[pos + 3] = 1, 0, limit - count - 1
-  out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = stamp + window_ms - now, 0, stamp, oldest + window_ms - now
-  return pos + 7
+  return one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms, now)
 end
 
 -- Leaves one sliding log's state known for the next decision (see known_keys).
@@ -344,9 +350,7 @@ local function consume_one_log(key, j, now, clock, out, pos)
   if head and head > now then stamp = head end
   write_log(key, count, single, oldest, head, stamp, stamp_str(stamp), 1, window_ms, now, clock)
   know_one_log(key, window_ms, count + 1, stamp, oldest or stamp, count == 0)
-  out[pos + 1], out[pos + 2], out[pos + 3] = 1, 0, limit - count - 1
-  out[pos + 4], out[pos + 5], out[pos + 6], out[pos + 7] = stamp + window_ms - now, 0, stamp, (oldest or stamp) + window_ms - now
-  return pos + 7
+  return one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms, now)
 end
 
 -- consume and peek, one request each.

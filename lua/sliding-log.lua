@@ -9,10 +9,6 @@
 -- Every value read costs a Lua string, hence the growing sizes.
 local TRIM_SCAN_CHUNKS = { 16, 64, 256, 1024 }
 
--- Under a clock injected by tests, Redis expiry still runs on real time: keep test logs alive
--- for an hour.
-local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
-
 -- TTL of a log, set when a push starts a new window epoch (floor(stamp / window)) or creates the
 -- log: until the end of the epoch after the stamp's, so at most 2 x window away. Every entry then
 -- outlives its window: by induction, a log whose newest entry h is in epoch k expires no earlier
@@ -20,9 +16,7 @@ local TEST_CLOCK_MIN_TTL_MS = 3600 * 1000
 -- entries (the newest stays, or becomes older), so they never refresh it; a busy log costs one
 -- PEXPIRE per window instead of one per trim.
 local function log_ttl_ms(stamp, window_ms, now, clock)
-  local ttl = (math.floor(stamp / window_ms) + 2) * window_ms - now
-  if tonumber(clock) then return math.max(ttl, TEST_CLOCK_MIN_TTL_MS) end
-  return ttl
+  return key_ttl_ms((math.floor(stamp / window_ms) + 2) * window_ms - now, clock)
 end
 
 -- TTL of a one-entry log (a STRING, see single_entry): until its entry leaves the window. Its SET
@@ -30,9 +24,7 @@ end
 -- no key (one LRANGE of nothing) rather than an expired entry to read and delete (LRANGE, GET,
 -- UNLINK). Many keys each seen about once in 1.5 windows: 3.1 -> 2.1 commands per decision.
 local function single_ttl_ms(stamp, window_ms, now, clock)
-  local ttl = stamp + window_ms - now
-  if tonumber(clock) then return math.max(ttl, TEST_CLOCK_MIN_TTL_MS) end
-  return math.max(ttl, 1)
+  return key_ttl_ms(stamp + window_ms - now, clock)
 end
 
 -- Entries read from the tail by a log's first command. A log this short is read whole by that one

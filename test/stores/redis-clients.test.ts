@@ -64,7 +64,7 @@ describe('client detection', () => {
     }
   });
 
-  it("sends a standalone ioredis client's commands of one tick in one write (socket corked until the tick ends)", async () => {
+  it("sends a standalone ioredis client's few small commands of one tick in one write (socket corked until the tick ends)", async () => {
     const client = newRedisClient();
     try {
       await client.ping();

@@ -7,7 +7,8 @@
  *
  * An ioredis `Cluster` and its node connections already have the connection's shape and are used
  * as they are; a standalone `Redis` gets a thin connection that sends the commands of one tick in
- * one write, an auto-pipelining client one that mends its `callBuffer` (see clients/ioredis.ts).
+ * a few writes (one per 16 calls, a big batch call at once), an auto-pipelining client one that
+ * mends its `callBuffer` (see clients/ioredis.ts).
  *
  * Also here: the two gates every call passes before it is sent — ReadinessGate (not connected:
  * fail fast) and InFlightGate (connected but not answering: fail fast).

@@ -38,9 +38,9 @@ import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bin
  * requests one after another (~25 µs each on Koa); had they all waited for the turn's end, Redis
  * would idle while Node reads them, and Node would idle while Redis runs them all. A call that
  * leaves early runs while Node reads the next requests, and only the turn's last few decisions
- * make Node wait. Fewer decisions per call cost more calls (a
- * call's own work, and a hot key read again by each). Measured (interleaved rounds, medians, this
- * project's 2-vCPU VM, Redis 7.0 on one pinned core): Koa + RedisStore at 50 connections, share of
+ * make Node wait. Fewer decisions per call cost more calls (a call's own work, and a hot key read
+ * again by each). Measured (interleaved rounds, medians, this project's 2-vCPU VM, Redis 7.0 on
+ * one pinned core): Koa + RedisStore at 50 connections, share of
  * bare Koa, 10 000 keys 0.65–0.69 at the turn's end, 0.81–0.87 at 12 and 16, 0.78–0.85 at 24 (the
  * hand-written one-EVALSHA-per-request floor: 0.81–0.82); one hot key 0.83–0.88 → 0.85–0.91 at 12
  * and 16, 0.95 at 24. Core bench, 64 callers: 169–173 k → 206–209 k decisions/s on a hot key,
