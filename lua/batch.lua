@@ -55,9 +55,13 @@ end
 --   then per decision: its code, (group × 2 + same_keys) × 4 + what it does (CONSUME, PEEK,
 --           REFUND, ALIGNED_CONSUME; group 0-based), then for a refund the stamp to remove, for an
 --           aligned consume its align (see check_limits). Its n keys are the next ones in KEYS, or,
---           with same_keys 1, those of the decision before it (none sent again: a hot key).
+--           with same_keys 1, those of the decision before it (none sent again: a hot key). A
+--           negative code -r is a run: r consumes, each with the keys and the limit group of the
+--           decision before it (a hot key's turn: one argument instead of one per decision).
 -- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
 -- refund 1 integer (units given back); a failed decision the error's message (a string) instead.
+-- Consumes of a run allowed together may answer as one: -count, then the first one's 7 integers,
+-- each next one having one unit remaining fewer (see consume_known_log).
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
 -- partial reply behind. The array goes packed with cmsgpack, as one bulk string: a client decodes
 -- that ~5 times faster than as many RESP integers (src/stores/redis/msgpack.ts reads it), Redis
@@ -92,12 +96,21 @@ local function run_batch(keys, key_at, argv, arg_at)
   local pos = 0
   local last = #argv
   local previous_key_at = key_at
+  local group = nil
   while at <= last do
     local code = tonumber(argv[at])
-    local operation = code % 4
-    local rest = (code - operation) / 4
-    local same_keys = rest % 2
-    local group = (rest - same_keys) / 2 + 1
+    local operation, same_keys, count
+    if code < 0 then
+      -- A run: -code consumes, each on the keys and in the limit group of the decision before.
+      operation, same_keys, count = CONSUME, 1, -code
+      if not group then error('a batch call cannot start with a run') end
+    else
+      operation = code % 4
+      local rest = (code - operation) / 4
+      same_keys = rest % 2
+      group = (rest - same_keys) / 2 + 1
+      count = 1
+    end
     local base, n = group_base[group], group_n[group]
     if same_keys == 1 then
       key_at = previous_key_at
@@ -111,34 +124,37 @@ local function run_batch(keys, key_at, argv, arg_at)
     else
       at = at + 1
     end
-    local ok, result
-    if operation == REFUND then
-      ok, result = pcall(refund_limits, keys, key_at, base, n, clock, stamp)
-      forget_known() -- it removed entries
-      if ok then
-        out[pos + 1] = result
+    while count > 0 do
+      local ok, result, decided = true, nil, nil
+      if operation == REFUND then
+        ok, result = pcall(refund_limits, keys, key_at, base, n, clock, stamp)
+        forget_known() -- it removed entries
+        if ok then
+          out[pos + 1] = result
+          pos = pos + 1
+        end
+      else
+        if not now then now = now_ms(clock) end
+        if operation == CONSUME and n == 1 then
+          -- One sliding log of cost 1 (most decisions): a lean path decides it (a hot key's
+          -- repeats: as many in a row as it can) when it can, and leaves result nil when
+          -- check_limits must.
+          if same_keys == 1 then
+            result, decided = consume_known_log(keys[key_at + 1], base + 1, now, out, pos, count)
+          else
+            ok, result = pcall(consume_one_log, keys[key_at + 1], base + 1, now, clock, out, pos)
+          end
+        end
+        if ok and not result then
+          ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
+        end
+        if ok then pos = result end
+      end
+      if not ok then
+        out[pos + 1] = error_text(result)
         pos = pos + 1
       end
-    else
-      if not now then now = now_ms(clock) end
-      ok, result = true, nil
-      if operation == CONSUME and n == 1 then
-        -- One sliding log of cost 1 (most decisions): a lean path decides it when it can, and
-        -- leaves result nil when check_limits must.
-        if same_keys == 1 then
-          result = consume_known_log(keys[key_at + 1], base + 1, now, out, pos)
-        else
-          ok, result = pcall(consume_one_log, keys[key_at + 1], base + 1, now, clock, out, pos)
-        end
-      end
-      if ok and not result then
-        ok, result = pcall(check_limits, keys, key_at, base, n, now, clock, stamp, operation ~= PEEK, out, pos, true)
-      end
-      if ok then pos = result end
-    end
-    if not ok then
-      out[pos + 1] = error_text(result)
-      pos = pos + 1
+      count = count - (decided or 1)
     end
     key_at = key_at + n
   end

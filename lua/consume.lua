@@ -302,13 +302,17 @@ local function one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms,
   return pos + 7
 end
 
--- A hot key's repeat, decided without check_limits: a consume of cost 1 on ONE sliding log whose
--- state the previous decision of the same call left known (see known_keys), that fits, and whose
+-- A hot key's repeats, decided without check_limits: consumes of cost 1 on ONE sliding log whose
+-- state the previous decision of the same call left known (see known_keys), that fit, and whose
 -- write is a deferred push in the same window epoch (no TTL move). That is check_limits' allowed
--- path for this case alone, step for step (the same reply, the same write, the same state left
--- known), at about a fifth of its cost. `j`: the limit's index among the parsed ones. Returns
--- pos + 7, or nil when check_limits must decide; runs no command, so it cannot fail half-way.
-local function consume_known_log(key, j, now, out, pos)
+-- path for this case alone, step for step (the same replies, the same write, the same state left
+-- known), at a fraction of its cost. Decides up to `wanted` of them in a row, as many as fit:
+-- they share one stamp, so all but `remaining` of their replies are equal. Writes one reply, or
+-- for several a run: -count, then the first one's 7 integers (each next one has one remaining
+-- fewer; src/stores/redis/replies.ts expands it). `j`: the limit's index among the parsed ones.
+-- Returns the new pos and how many it decided, or nil when check_limits must decide the next
+-- one; runs no command, so it cannot fail half-way.
+local function consume_known_log(key, j, now, out, pos, wanted)
   if known_n ~= 1 or known_kinds[1] ~= LOG or known_keys[1] ~= key or parsed_kinds[j] ~= LOG then return nil end
   local window_ms, limit = parsed_windows[j], parsed_limits[j]
   local count, head, oldest = known_a[1], known_b[1], known_c[1]
@@ -319,9 +323,14 @@ local function consume_known_log(key, j, now, out, pos)
   elseif math.floor(now / window_ms) ~= math.floor(head / window_ms) then
     return nil
   end
-  if not add_pending(key, stamp_str(stamp)) then return nil end
-  known_a[1], known_b[1] = count + 1, stamp -- its oldest entry and LIST form stay
-  return one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms, now)
+  local decided = math.min(wanted, limit - count)
+  if not add_pending(key, stamp_str(stamp), decided) then return nil end
+  known_a[1], known_b[1] = count + decided, stamp -- its oldest entry and LIST form stay
+  if decided > 1 then
+    out[pos + 1] = -decided
+    pos = pos + 1
+  end
+  return one_log_allowed(out, pos, limit, count, stamp, oldest, window_ms, now), decided
 end
 
 -- Leaves one sliding log's state known for the next decision (see known_keys).

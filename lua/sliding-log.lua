@@ -82,30 +82,30 @@ local function flush_pushes()
   for p = 1, n do push_entries(pending_keys[p], pending_entries[p], pending_counts[p]) end
 end
 
--- Adds one copy of `entry` to the pushes pending for `key`; false (nothing added) when another
+-- Adds `copies` of `entry` to the pushes pending for `key`; false (nothing added) when another
 -- stamp is pending for it. Runs no command. The last pending push is looked at first: a hot
 -- key's decisions push the same stamp one after another.
-local function add_pending(key, entry)
+local function add_pending(key, entry, copies)
   if pending_n > 0 and pending_keys[pending_n] == key and pending_entries[pending_n] == entry then
-    pending_counts[pending_n] = pending_counts[pending_n] + 1
+    pending_counts[pending_n] = pending_counts[pending_n] + copies
     return true
   end
   for p = 1, pending_n do
     if pending_keys[p] == key then
       if pending_entries[p] ~= entry then return false end
-      pending_counts[p] = pending_counts[p] + 1
+      pending_counts[p] = pending_counts[p] + copies
       return true
     end
   end
   pending_n = pending_n + 1
-  pending_keys[pending_n], pending_entries[pending_n], pending_counts[pending_n] = key, entry, 1
+  pending_keys[pending_n], pending_entries[pending_n], pending_counts[pending_n] = key, entry, copies
   return true
 end
 
 local function defer_push(key, entry)
-  if add_pending(key, entry) then return end
+  if add_pending(key, entry, 1) then return end
   flush_pushes() -- another stamp for this key: the ones before go first
-  add_pending(key, entry)
+  add_pending(key, entry, 1)
 end
 
 -- How many entries at the tail are expired (<= cutoff), and the oldest entry still in the window,

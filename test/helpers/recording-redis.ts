@@ -56,11 +56,17 @@ export function decodeBatch(args: readonly RedisArgument[]): { clock: RedisArgum
     at += 4 * n;
   }
   // Decisions: (group × 2 + same keys as the previous) × 4 + operation (consume, peek, refund,
-  // aligned consume), then a stamp for the last two.
+  // aligned consume), then a stamp for the last two; -r: r consumes with the keys and limits of
+  // the decision before.
   const decisions: SentDecision[] = [];
   let key = 0;
   while (at < args.length) {
     const code = Number(args[at++]);
+    if (code < 0) {
+      const before = decisions.at(-1)!;
+      for (let r = 0; r < -code; r++) decisions.push({ kind: 'c', keys: before.keys, stamp: '', limits: before.limits });
+      continue;
+    }
     const operation = code % 4;
     const rest = (code - operation) / 4;
     const limits = groups[Math.floor(rest / 2)]!;

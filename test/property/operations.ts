@@ -240,8 +240,20 @@ export function storePlayer(store: Store): Player {
   };
 }
 
+/**
+ * An operation, sometimes made again at once, several times in a row (a client's burst: in turns,
+ * the same turn), so that a turn often holds one client's identical requests back to back (a hot
+ * key: a RedisStore sends them as one run, see lua/batch.lua).
+ */
+const burstArbitrary: fc.Arbitrary<Operation[]> = fc
+  .tuple(operationArbitrary, fc.constantFrom(1, 1, 1, 1, 3, 7))
+  .map(([operation, times]) => Array.from({ length: times }, (_, i) => (i === 0 ? operation : { ...operation, sameTurn: true })));
+
 export const sequenceArbitrary = (maxOperations: number, config: fc.Arbitrary<RunConfig> = runConfigArbitrary) =>
-  fc.tuple(config, fc.array(operationArbitrary, { minLength: 1, maxLength: maxOperations, size: 'max' }));
+  fc.tuple(
+    config,
+    fc.array(burstArbitrary, { minLength: 1, maxLength: Math.ceil(maxOperations / 2), size: 'max' }).map((bursts) => bursts.flat()),
+  );
 
 /**
  * fast-check parameters: `numRuns`, or a failing run replayed from the seed and path it printed

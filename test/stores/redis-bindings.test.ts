@@ -65,12 +65,33 @@ describe('RedisStore commands', () => {
     const store = new RedisStore({ client });
     const hot: StoreLimit = { key: 'rl:{hot}:1m', windowMs: 60_000, limit: 5 };
     const other: StoreLimit = { key: 'rl:{other}:1m', windowMs: 60_000, limit: 5 };
-    await Promise.all([store.consume([hot], 1), store.consume([hot], 1), store.peek([hot], 1), store.consume([other], 1), store.consume([hot], 1)]);
+    await Promise.all([store.consume([hot], 1), store.peek([hot], 1), store.consume([other], 1), store.consume([hot], 1)]);
     const [call] = scriptCalls(client.sent);
     expect(call!.args).toEqual([
       bindings.batch.script.functionName, 3, 'rl:{hot}:1m', 'rl:{other}:1m', 'rl:{hot}:1m', '', CALL_ID,
       1, 1, 60_000, 5, 1, '',
-      0, (0 * 2 + 1) * 4 + 0, (0 * 2 + 1) * 4 + 1, 0, 0,
+      0, (0 * 2 + 1) * 4 + 1, 0, 0,
+    ]);
+  });
+
+  it('sends consumes in a row with the keys and limits of the decision before them as one run code, -count', async () => {
+    const client = recordingClient();
+    const store = new RedisStore({ client });
+    const hot: StoreLimit = { key: 'rl:{hot}:1m', windowMs: 60_000, limit: 5 };
+    const hotOtherLimit: StoreLimit = { ...hot, limit: 7 };
+    const other: StoreLimit = { key: 'rl:{other}:1m', windowMs: 60_000, limit: 5 };
+    const consumeHot = () => store.consume([hot], 1);
+    await Promise.all([
+      consumeHot(), consumeHot(), consumeHot(), store.peek([hot], 1), consumeHot(), consumeHot(),
+      store.consume([hotOtherLimit], 1), store.consume([other], 1), consumeHot(), store.consume([hot], 2),
+    ]);
+    const [call] = scriptCalls(client.sent);
+    expect(call!.args).toEqual([
+      bindings.batch.script.functionName, 3, 'rl:{hot}:1m', 'rl:{other}:1m', 'rl:{hot}:1m', '', CALL_ID,
+      3, 1, 60_000, 5, 1, '', 1, 60_000, 7, 1, '', 1, 60_000, 5, 2, '',
+      0, -2, (0 * 2 + 1) * 4 + 1, -2, // a peek breaks a run; the consumes after it, with its keys, are one
+      (1 * 2 + 1) * 4 + 0, // the same key in another group: no run
+      0, 0, (2 * 2 + 1) * 4 + 0, // another cost is another group
     ]);
   });
 

@@ -119,6 +119,13 @@ export interface CrossSlotInput {
 const OPERATION_CODES = { consume: 0, peek: 1, refund: 2, alignedConsume: 3 } as const;
 
 /**
+ * The low three bits of a consume with the keys of the decision before it (same keys, then the
+ * consume operation). Such consumes in a row, in that decision's limit group (a hot key's turn),
+ * go as one run code: -count (lua/batch.lua).
+ */
+const RUN_CODE_LOW_BITS = 4 + OPERATION_CODES.consume;
+
+/**
  * Arguments a decision adds to a batch call at most: its code and stamp, its keys, and a limit group
  * of its own (the limit count, then four fields per limit) when no decision before it in the call
  * has the same one.
@@ -208,9 +215,11 @@ function batchArgv(into: RedisArgument[], decisions: readonly BatchDecision[]): 
  * their keys, so the four fields of each limit (pushLimit) go once per call in a limit group, and
  * a decision is one code (group × 4 + operation) and, for a refund or an aligned consume, its stamp.
  * A decision of one limit is thus 2 arguments (key, code) instead of 8: each costs Node ~0.2 µs to
- * write and Redis to read; one with the keys of the decision before it is 1 (see batchKeys). Code:
- * (group × 2 + same keys as the previous decision) × 4 + operation. Layout: the number of groups,
- * each group (limit count, then the fields), then the decisions in order.
+ * write and Redis to read; one with the keys of the decision before it is 1 (see batchKeys), and
+ * consumes in a row with the keys and group of the decision before them are one together (a run,
+ * see RUN_CODE_LOW_BITS). Code: (group × 2 + same keys as the previous decision) × 4 + operation.
+ * Layout: the number of groups, each group (limit count, then the fields), then the decisions in
+ * order.
  */
 function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
   const groupCountAt = into.length;
@@ -230,6 +239,13 @@ function batchRecords(into: RedisArgument[], decisions: readonly BatchDecision[]
   into[groupCountAt] = groupStarts.length;
   for (let i = 0; i < decisions.length; i++) {
     const code = codes[i]!;
+    if (i > 0 && code % 8 === RUN_CODE_LOW_BITS && code >> 3 === codes[i - 1]! >> 3) {
+      let run = 1;
+      while (i + run < decisions.length && codes[i + run] === code) run++;
+      into.push(-run);
+      i += run - 1;
+      continue;
+    }
     into.push(code);
     const operation = code % 4;
     if (operation === OPERATION_CODES.refund || operation === OPERATION_CODES.alignedConsume) into.push(decisions[i]!.stamp!);

@@ -65,7 +65,8 @@ export type BatchOutcome = ConsumeResult | number | StoreError;
 /**
  * A batch reply, an array packed with MessagePack (read with callBuffer): per decision in order,
  * consume / peek seven integers, refund one integer, or a string (the message of the error that
- * failed that decision alone, e.g. WRONGTYPE). Any other shape fails the whole call.
+ * failed that decision alone, e.g. WRONGTYPE); consumes allowed together in a run, one run reply
+ * (see allowedRunAt). Any other shape fails the whole call.
  */
 export function parseBatch(packed: unknown, operation: string, decisions: readonly BatchedDecision[]): BatchOutcome[] {
   if (!Buffer.isBuffer(packed)) throw malformed(operation, packed, 'expected a MessagePack bulk string');
@@ -88,6 +89,9 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
       if (!isInteger(head)) throw malformed(operation, reply, `expected an integer at ${at}`);
       outcomes[i] = head;
       at += 1;
+    } else if (isInteger(head) && head < 0) {
+      i = allowedRunAt(reply, at, operation, decisions, i, outcomes);
+      at += 1 + CONSUME_REPLY_LENGTH;
     } else {
       outcomes[i] = consumeAt(reply, at, operation, decision.limits.length);
       at += CONSUME_REPLY_LENGTH;
@@ -95,6 +99,26 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
   }
   if (at !== reply.length) throw malformed(operation, reply, `expected ${at} values for ${decisions.length} decisions`);
   return outcomes;
+}
+
+/**
+ * A run of allowed consumes answered as one (lua/consume.lua, consume_known_log): -count at
+ * `reply[at]`, then the first one's seven integers; each next one has one unit remaining fewer and
+ * is otherwise the same. Fills the outcomes of decisions i .. i + count - 1 and returns the last
+ * index. Every one of them must be a consume, and the run must be allowed.
+ */
+function allowedRunAt(reply: readonly unknown[], at: number, operation: string, decisions: readonly BatchedDecision[], i: number, outcomes: BatchOutcome[]): number {
+  const count = -(reply[at] as number);
+  const last = i + count - 1;
+  if (count < 2 || last >= decisions.length) throw malformed(operation, reply, `a run of ${count} at ${at} for ${decisions.length - i} decisions`);
+  const first = consumeAt(reply, at + 1, operation, decisions[i]!.limits.length);
+  if (!first.allowed) throw malformed(operation, reply, `a run at ${at} that is not allowed`);
+  for (let d = 0; d < count; d++) {
+    if (decisions[i + d]!.kind !== 'consume') throw malformed(operation, reply, `a run at ${at} over a ${decisions[i + d]!.kind}`);
+    const { index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs } = first;
+    outcomes[i + d] = d === 0 ? first : { allowed: true, index, remaining: remaining - d, resetMs, retryAfterMs, stamp, nextQuotaMs };
+  }
+  return last;
 }
 
 /** An integer reply (counts, 0|1 flags). */

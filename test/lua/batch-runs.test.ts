@@ -1,0 +1,80 @@
+/**
+ * A hot key's turn: consumes in a row with the keys and limits of the decision before them go as
+ * one run code (-count, see lua/batch.lua), and those the script allows together answer as one
+ * run reply (-count, then the first one's 7 integers). Raw FCALLs built by the binding, on a test
+ * clock, their replies read as sent and as the store reads them: each decision exactly what
+ * MemoryStore answers one by one.
+ */
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StoreLimit } from '../../src/core/store.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { type BatchDecision, bindings } from '../../src/stores/redis/bindings.js';
+import type { RedisArgument } from '../../src/stores/redis/client.js';
+import { decodeMsgpackArray } from '../../src/stores/redis/msgpack.js';
+import { memoryStoreForTests } from '../../src/stores/testing.js';
+import { limitKey } from '../helpers/keys.js';
+import { newRedisClient } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+const T = 1_700_000_000_000;
+let client: Redis;
+
+beforeAll(async () => {
+  client = newRedisClient();
+  await new RedisStore({ client }).ready();
+});
+
+afterAll(() => client.disconnect());
+
+async function batch(decisions: readonly BatchDecision[], clock: number): Promise<{ args: RedisArgument[]; reply: Buffer }> {
+  const keys: RedisArgument[] = [];
+  bindings.batch.appendKeys(keys, decisions);
+  const args: RedisArgument[] = [bindings.batch.script.functionName, keys.length, ...keys];
+  bindings.batch.appendArgv(args, decisions, clock);
+  const reply = (await client.callBuffer('FCALL', ...args)) as Buffer;
+  return { args, reply };
+}
+
+const consume = (limits: StoreLimit[], cost = 1): BatchDecision => ({ kind: 'consume', limits, cost, stamp: undefined });
+const peek = (limits: StoreLimit[]): BatchDecision => ({ kind: 'peek', limits, cost: 1, stamp: undefined });
+
+describe('a hot key’s consumes in a row (runs)', () => {
+  it('go as one code and answer the allowed ones as one run, then each refusal alone', async () => {
+    const hot: StoreLimit = { key: limitKey('rl:', uniqueId('run'), '1s'), windowMs: 1_000, limit: 5 };
+    const decisions = Array.from({ length: 8 }, () => consume([hot]));
+    const { args, reply } = await batch(decisions, T);
+    expect(args.slice(-2)).toEqual([0, -7]);
+    const allowed = (remaining: number) => [1, 0, remaining, 1_000, 0, T, 1_000];
+    const refused = [0, 0, 0, 1_000, 1_000, 0, 1_000];
+    // The first writes a one-entry log (a STRING), the second makes it a LIST (check_limits); the
+    // next three fit together; the last three are refused.
+    expect(decodeMsgpackArray(reply)).toEqual([...allowed(4), ...allowed(3), -3, ...allowed(2), ...refused, ...refused, ...refused]);
+    expect(bindings.batch.parse(reply, decisions)).toMatchObject([4, 3, 2, 1, 0, 0, 0, 0].map((remaining, i) => ({ allowed: i < 5, remaining })));
+  });
+
+  it('answer each decision what MemoryStore answers one by one, across peeks, other keys, costs and window epochs', async () => {
+    const memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
+    let now = T + 250;
+    const id = uniqueId('mixed-run');
+    const hot: StoreLimit = { key: limitKey('rl:', id, '1s'), windowMs: 1_000, limit: 7 };
+    const other: StoreLimit = { key: limitKey('rl:', uniqueId('other'), '1s'), windowMs: 1_000, limit: 7 };
+    const turn: BatchDecision[] = [
+      consume([hot]), consume([hot]), consume([hot]), peek([hot]), consume([hot]), consume([hot]),
+      consume([other]), consume([hot]), consume([hot], 2), consume([hot]), consume([hot]), consume([hot]),
+    ];
+    // Three turns: the first fills the log, the second meets it full within the window, the third
+    // runs in the next window epoch, with part of the log aged out.
+    for (const at of [T + 250, T + 600, T + 1_400]) {
+      now = at;
+      const { reply } = await batch(turn, at);
+      const outcomes = bindings.batch.parse(reply, turn);
+      const expected = [];
+      for (const decision of turn) {
+        expected.push(decision.kind === 'peek' ? await memory.peek(decision.limits, decision.cost) : await memory.consume(decision.limits, decision.cost));
+      }
+      expect(outcomes).toEqual(expected);
+    }
+    memory.close();
+  });
+});
