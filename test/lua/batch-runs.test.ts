@@ -14,6 +14,7 @@ import type { RedisArgument } from '../../src/stores/redis/client.js';
 import { decodeMsgpackArray } from '../../src/stores/redis/msgpack.js';
 import { memoryStoreForTests } from '../../src/stores/testing.js';
 import { limitKey } from '../helpers/keys.js';
+import { encodeMsgpackArray } from '../helpers/msgpack.js';
 import { newRedisClient } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -76,5 +77,14 @@ describe('a hot key’s consumes in a row (runs)', () => {
       expect(outcomes).toEqual(expected);
     }
     memory.close();
+  });
+
+  it('is a malformed reply unless it covers consumes only and is allowed', () => {
+    const hot: StoreLimit = { key: limitKey('rl:', 'hot', '1s'), windowMs: 1_000, limit: 5 };
+    const allowed = [1, 0, 3, 1_000, 0, T, 1_000];
+    const parse = (decisions: BatchDecision[], values: number[]) => () => bindings.batch.parse(encodeMsgpackArray(values), decisions);
+    expect(parse([consume([hot]), peek([hot])], [-2, ...allowed])).toThrow(/a run at 0 over a peek/);
+    expect(parse([consume([hot]), consume([hot])], [-2, 0, 0, 0, 1_000, 1_000, 0, 1_000])).toThrow(/a run at 0 that is not allowed/);
+    expect(parse([consume([hot]), consume([hot])], [-2, ...allowed])()).toMatchObject([{ remaining: 3 }, { remaining: 2 }]);
   });
 });

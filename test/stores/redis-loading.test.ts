@@ -131,6 +131,8 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
       ['two integers for a consume', 'cmsgpack.pack({1, 2})', /malformed reply from Redis script batch \(expected 7 integers\)/],
       ['an index out of range', 'cmsgpack.pack({1, 5, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(expected allowed [0-9|]+ and index in \[0, 0\]\)/],
       ['a value too many', 'cmsgpack.pack({1, 0, 0, 0, 0, 0, 0, 7})', /malformed reply from Redis script batch \(expected 7 values for 1 decisions\)/],
+      ['a run of decisions longer than the call', 'cmsgpack.pack({-2, 1, 0, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 2 at 0 for 1 decisions\)/],
+      ['a run of one', 'cmsgpack.pack({-1, 1, 0, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 1 at 0 for 1 decisions\)/],
       ['an array not packed', '{1, 0, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected a MessagePack bulk string\)/],
       ['a string that is no packed array', "'OK'", /malformed reply from Redis script batch \(not a MessagePack array: .*\)/],
       ['a packed array cut short', "string.sub(cmsgpack.pack({1, 0, 0, 0, 0, 1700000000000, 0}), 1, -3)", /malformed reply from Redis script batch \(not a MessagePack array: truncated .*\)/],

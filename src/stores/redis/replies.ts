@@ -86,7 +86,7 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
       outcomes[i] = new StoreError(`Redis script ${decision.kind} failed: ${head}`, { cause: new Error(head) });
       at += 1;
     } else if (decision.kind === 'refund') {
-      if (!isInteger(head)) throw malformed(operation, reply, `expected an integer at ${at}`);
+      if (!isInteger(head) || head < 0) throw malformed(operation, reply, `expected a count at ${at}`);
       outcomes[i] = head;
       at += 1;
     } else if (isInteger(head) && head < 0) {
@@ -113,9 +113,9 @@ function allowedRunAt(reply: readonly unknown[], at: number, operation: string, 
   if (count < 2 || last >= decisions.length) throw malformed(operation, reply, `a run of ${count} at ${at} for ${decisions.length - i} decisions`);
   const first = consumeAt(reply, at + 1, operation, decisions[i]!.limits.length);
   if (!first.allowed) throw malformed(operation, reply, `a run at ${at} that is not allowed`);
+  const { index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs } = first;
   for (let d = 0; d < count; d++) {
     if (decisions[i + d]!.kind !== 'consume') throw malformed(operation, reply, `a run at ${at} over a ${decisions[i + d]!.kind}`);
-    const { index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs } = first;
     outcomes[i + d] = d === 0 ? first : { allowed: true, index, remaining: remaining - d, resetMs, retryAfterMs, stamp, nextQuotaMs };
   }
   return last;
