@@ -9,8 +9,10 @@ import { runCoreBench } from './core/run-core.js';
 import { coreLimiterTable, coreLockTable } from './report/tables.js';
 import { openSession } from './session.js';
 import { cleanupAll } from './sys/processes.js';
+import { buildLibrary } from './library.js';
 
 const config = loadConfig(process.argv.slice(2));
+buildLibrary(); // measured: dist/, as users run it (see library.ts)
 try {
   const session = await openSession();
   const samples = await runCoreBench(config, session.redis.url, session.serverCpu);

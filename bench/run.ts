@@ -18,6 +18,7 @@ import { resultsMarkdown, settingsLine, type RunInfo } from './report/results-md
 import { openSession } from './session.js';
 import { sourceRevision, wrkVersion } from './sys/machine.js';
 import { cleanupAll } from './sys/processes.js';
+import { buildLibrary } from './library.js';
 
 const config = loadConfig(process.argv.slice(2));
 const startedAt = new Date();
@@ -28,6 +29,7 @@ if (config.load === 'wrk' && !wrk) throw new Error('BENCH_LOAD=wrk but wrk is no
 const loadGenerator = wrk ? `wrk ${wrk}, 1 thread` : config.load === 'autocannon' ? 'autocannon' : 'autocannon (wrk not installed: apt-get install -y wrk)';
 
 console.error(`${config.command}: about ${estimatedMinutes(config).toFixed(0)} min`);
+buildLibrary(); // measured: dist/, as users run it (see library.ts)
 try {
   const session = await openSession();
   let httpRows: HttpRow[] | undefined;

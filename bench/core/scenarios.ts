@@ -8,7 +8,8 @@
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { Mutex } from 'redis-semaphore';
-import { LockGuard, MemoryStore, RateLimiter, RedisStore } from '../../src/index.js';
+import type { RateLimiter } from '../../src/index.js';
+import { loadCore } from '../library.js';
 import type { Operation } from './drive.js';
 import type { LimiterImpl, LockImpl } from './results.js';
 
@@ -30,6 +31,7 @@ export interface Subjects {
 
 /** One client per library, created once and idle while the others are measured. */
 export async function createSubjects(redisUrl: string): Promise<Subjects> {
+  const { LockGuard, MemoryStore, RateLimiter, RedisStore } = await loadCore();
   const clients = await Promise.all([0, 1, 2, 3].map(() => defaultClient(redisUrl)));
   const [ratelockClient, rlfClient, lockClient, mutexClient] = clients as [Redis, Redis, Redis, Redis];
   const limiters: Record<LimiterImpl, (key: string) => Promise<boolean>> = {

@@ -3,6 +3,7 @@ import express from 'express';
 import { connectedClient } from './redis-client.js';
 import { naiveLimiter } from './naive-limiter.js';
 import { HEADER, LIMITS, type HttpCase } from './cases.js';
+import { loadExpress } from '../library.js';
 
 type Handler = express.RequestHandler;
 
@@ -14,11 +15,11 @@ async function limiterFor(c: HttpCase, redisUrl: string): Promise<Handler | unde
     case 'bare':
       return undefined;
     case 'ratelock-memory': {
-      const { rateLimit, MemoryStore, keys } = await import('../../src/express.js');
+      const { rateLimit, MemoryStore, keys } = await loadExpress();
       return rateLimit({ store: new MemoryStore(), limit, window: windowMs, key: keys.header(HEADER) });
     }
     case 'ratelock-redis': {
-      const { rateLimit, RedisStore, keys } = await import('../../src/express.js');
+      const { rateLimit, RedisStore, keys } = await loadExpress();
       const client = await connectedClient(redisUrl, c.autoPipelining);
       return rateLimit({ store: new RedisStore({ client }), limit, window: windowMs, key: keys.header(HEADER) });
     }

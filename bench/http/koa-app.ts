@@ -3,6 +3,7 @@ import Koa from 'koa';
 import { connectedClient } from './redis-client.js';
 import { naiveLimiter } from './naive-limiter.js';
 import { HEADER, LIMITS, type HttpCase } from './cases.js';
+import { loadKoa } from '../library.js';
 
 const apiKey = (ctx: Koa.Context): string => ctx.get(HEADER) || 'none';
 
@@ -12,11 +13,11 @@ async function limiterFor(c: HttpCase, redisUrl: string): Promise<Koa.Middleware
     case 'bare':
       return undefined;
     case 'ratelock-memory': {
-      const { rateLimit, MemoryStore, keys } = await import('../../src/koa.js');
+      const { rateLimit, MemoryStore, keys } = await loadKoa();
       return rateLimit({ store: new MemoryStore(), limit, window: windowMs, key: keys.header(HEADER) });
     }
     case 'ratelock-redis': {
-      const { rateLimit, RedisStore, keys } = await import('../../src/koa.js');
+      const { rateLimit, RedisStore, keys } = await loadKoa();
       const client = await connectedClient(redisUrl, c.autoPipelining);
       return rateLimit({ store: new RedisStore({ client }), limit, window: windowMs, key: keys.header(HEADER) });
     }

@@ -40,7 +40,7 @@ export function resultsMarkdown(
     `- **Machine:** ${machine.cpus} CPUs (${machine.cpuModel}), Linux ${machine.kernel}`,
     `- **Software:** Node ${machine.node}, Redis ${info.redisVersion} (throwaway \`redis-server\` on 127.0.0.1, no persistence), load: ${info.loadGenerator}`,
     `- **Pinning:** ${pinning}`,
-    `- **ratelock sources:** ${info.revision}`,
+    `- **ratelock:** the package built from ${info.revision} (dist/, as users run it)`,
     `- **Reproduce:** \`npm install && ${config.command}\` (needs \`redis-server\`; wrk from \`apt-get install -y wrk\`, else autocannon is used).`,
     '',
   ];

@@ -3,7 +3,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked } from './processes.js';
 
-// tsx runs the sources; the hook loads lua/*.lua as text, as the package build does.
+// tsx runs the bench's own TypeScript (ratelock itself is loaded built, see library.ts); the hook
+// loads lua/*.lua as text, as the package build does, should a bench file import one.
 const LUA_HOOK = fileURLToPath(new URL('../../examples/support/register-lua-text.mjs', import.meta.url));
 
 export function spawnNodeEntry(script: URL, args: readonly string[], cpu: number | undefined, options: SpawnOptions & { nodeFlags?: readonly string[] } = {}): ChildProcess {
