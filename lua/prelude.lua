@@ -41,9 +41,14 @@ local FENCE_MIN_TTL_MS = 7 * 24 * 3600 * 1000
 
 -- Issues the next fencing token of `fence_key`: max(previous + 1, store time in µs). The TIME floor
 -- keeps fences increasing even after the counter is lost (DEL, restart without persistence).
+-- Mostly the floor is ahead of the counter (a fence per µs at most), so one SET ... GET writes it
+-- and reads the previous one, where GET + SET took two commands; a counter at or past the floor
+-- (a test clock, the clock stepped back) is then set again, to previous + 1.
 local function next_fence(fence_key, clock, lease_ms)
-  local previous = tonumber(redis.call('GET', fence_key)) or 0
-  local fence = math.max(previous + 1, now_us(clock))
-  redis.call('SET', fence_key, int_str(fence), 'PX', int_str(math.max(lease_ms * 10, FENCE_MIN_TTL_MS)))
-  return fence
+  local floor = now_us(clock)
+  local ttl = int_str(math.max(lease_ms * 10, FENCE_MIN_TTL_MS))
+  local previous = tonumber(redis.call('SET', fence_key, int_str(floor), 'PX', ttl, 'GET')) or 0
+  if previous < floor then return floor end
+  redis.call('SET', fence_key, int_str(previous + 1), 'PX', ttl)
+  return previous + 1
 end
