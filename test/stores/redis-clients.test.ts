@@ -14,10 +14,12 @@ import { RESP_TYPES, createClient, createCluster } from 'redis';
 import { createClient as createClient5, createCluster as createCluster5 } from 'redis5';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
+import { lockKeys } from '../../src/core/store-keys.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
-import { MAX_CORKED_CALLS, WRITTEN_AT_ONCE_ARGUMENTS } from '../../src/stores/redis/clients/ioredis.js';
+import { MAX_CORKED_CALLS } from '../../src/stores/redis/clients/ioredis.js';
+import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { isErrorReply } from '../../src/stores/redis/client.js';
 import { newRedisClient } from '../helpers/redis.js';
 
@@ -105,20 +107,25 @@ describe('client detection', () => {
     }
   });
 
-  it(`writes a call of ${WRITTEN_AT_ONCE_ARGUMENTS} arguments or more at once, with the calls corked before it (a full batch call)`, async () => {
+  it('writes a batch call at once, with the calls corked before it, however few arguments it has (a hot key\'s run)', async () => {
     const client = newRedisClient();
     try {
-      await client.ping();
-      const { connection } = detectClient(client)!;
+      const store = new RedisStore({ client });
+      await store.ready();
       const socket = (client as unknown as { stream: { writableCorked: number } }).stream;
-      const small = connection.call('ECHO', ['small']);
+      const id = `corked-${process.pid}-${Date.now()}`;
+      const before = store.acquireLock(lockKeys('lk:', `${id}-a`), 'token', 1_000);
       expect(socket.writableCorked).toBe(1);
-      const words = Array.from({ length: WRITTEN_AT_ONCE_ARGUMENTS - 2 }, (_, i) => `w${i}`);
-      const big = connection.call('EVAL', ['return #ARGV', '0', ...words]);
-      expect(socket.writableCorked).toBe(0); // written now, the small call first
-      const after = connection.call('ECHO', ['after']);
+      // One key: the call is a run of MAX_BATCH_DECISIONS consumes, a dozen arguments.
+      const limits = [{ key: `rl:{${id}}:1s`, windowMs: 1_000, limit: 1_000 }];
+      const consumes = Array.from({ length: MAX_BATCH_DECISIONS }, () => store.consume(limits, 1));
+      expect(socket.writableCorked).toBe(0); // the full call left with the lock call before it
+      const after = store.acquireLock(lockKeys('lk:', `${id}-b`), 'token', 1_000);
       expect(socket.writableCorked).toBe(1);
-      expect(await Promise.all([small, big, after])).toEqual(['small', words.length, 'after']);
+      const results = await Promise.all(consumes);
+      expect(results.map((result) => result.remaining)).toEqual(Array.from({ length: MAX_BATCH_DECISIONS }, (_, i) => 999 - i));
+      expect(await before).toMatchObject({ acquired: true });
+      expect(await after).toMatchObject({ acquired: true });
     } finally {
       client.disconnect();
     }

@@ -32,6 +32,11 @@ export interface Binding<Input, Result> {
   readonly script: Script;
   /** Read the reply with bulk strings as Buffers (binary-safe bodies) rather than strings. */
   readonly binary: boolean;
+  /**
+   * Written to the socket at once (RedisConnection.flushWrites) rather than with the tick's other
+   * commands: a batch call, already one call of many decisions.
+   */
+  readonly writtenAtOnce: boolean;
   /** Appends the call's KEYS to `into`. */
   readonly appendKeys: (into: RedisArgument[], input: Input) => void;
   /** Appends the call's ARGV to `into`, in the order the Lua function binds them to its named locals. */
@@ -46,6 +51,7 @@ interface BindingDefinition<Input, Result> {
   /** lua/ files it needs, in library order. */
   readonly files: readonly string[];
   readonly binary?: boolean;
+  readonly writtenAtOnce?: boolean;
   readonly flags?: readonly ScriptFlag[];
   readonly keys: Binding<Input, Result>['appendKeys'];
   readonly argv: Binding<Input, Result>['appendArgv'];
@@ -57,6 +63,7 @@ export function defineBinding<Input, Result>(definition: BindingDefinition<Input
   return {
     script: defineScript(operation, definition.files, definition.flags),
     binary: definition.binary ?? false,
+    writtenAtOnce: definition.writtenAtOnce ?? false,
     appendKeys: keys,
     appendArgv: argv,
     parse: (reply, input) => parse(reply, operation, input),
@@ -313,6 +320,7 @@ export const bindings = {
     operation: 'batch',
     files: batchFiles,
     binary: true, // the reply is packed (see parseBatch)
+    writtenAtOnce: true,
     keys: batchKeys,
     argv: (into, decisions, clock) => {
       into.push(clock);
@@ -329,6 +337,7 @@ export const bindings = {
     operation: 'batch_cross_slot',
     files: batchFiles,
     binary: true,
+    writtenAtOnce: true,
     flags: ['allow-cross-slot-keys'],
     keys: () => undefined,
     argv: (into, { decisions, keyPrefix }, clock) => {

@@ -7,7 +7,7 @@
  *
  * An ioredis `Cluster` and its node connections already have the connection's shape and are used
  * as they are; a standalone `Redis` gets a thin connection that sends the commands of one tick in
- * a few writes (one per 16 calls, a big batch call at once), an auto-pipelining client one that
+ * a few writes (one per 16 calls, a batch call at once), an auto-pipelining client one that
  * mends its `callBuffer` (see clients/ioredis.ts).
  *
  * Also here: the two gates every call passes before it is sent — ReadinessGate (not connected:
@@ -32,6 +32,12 @@ export interface RedisConnection {
   call(command: string, args: RedisArgument[]): Promise<unknown>;
   /** Sends one command; replies with Buffers (binary-safe bulk strings). */
   callBuffer(command: string, args: RedisArgument[]): Promise<unknown>;
+  /**
+   * Writes now the commands this connection holds back to send them together (a standalone ioredis
+   * client coalesces a tick's writes): called after a batch call, which the batcher already made
+   * one call of many decisions, so that Redis starts on it while Node makes the next ones.
+   */
+  flushWrites?(): void;
   /** How we wait for a connection without the client's offline queue (`'ready'`, and `'close'` / `'end'` as failures). */
   once?(event: string, listener: () => void): unknown;
   removeListener?(event: string, listener: () => void): unknown;

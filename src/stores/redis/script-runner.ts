@@ -119,7 +119,9 @@ export class ScriptRunner {
     const probe = gate.enter();
     let reply: unknown;
     try {
-      reply = await this.send(target, script, args, binary);
+      const sent = this.send(target, script, args, binary);
+      if (binding.writtenAtOnce) target.flushWrites?.();
+      reply = await sent;
       gate.leave(true, probe);
     } catch (err) {
       gate.leave(isErrorReply(err), probe);

@@ -20,7 +20,7 @@
  * microtasks are done (process.nextTick), or as soon as it holds MAX_CORKED_CALLS calls: the
  * tick's commands leave in a few `writev`s, nothing waits a turn. 64 callers doing acquire +
  * release: Node CPU 37 -> 16 µs and Redis CPU 30 -> 12 µs per pair (Redis reads and answers them
- * together too). A big call (a batch of decisions) is written at once, see WRITTEN_AT_ONCE_ARGUMENTS.
+ * together too). A batch call of decisions is written at once (`flushWrites`, see coalescedWrites).
  */
 import type { ClusterTopology, RedisArgument, RedisConnection, StoreClient } from '../client.js';
 import { serverName } from '../client.js';
@@ -76,17 +76,14 @@ interface Corkable {
 export const MAX_CORKED_CALLS = 16;
 
 /**
- * A call of this many arguments or more is written at once, with the calls corked before it: a
- * batch call of ~12 decisions or more (see decision-batcher.ts), which leaves early precisely so
- * that Redis starts on it while Node makes the next. Corked until the tick's end, a cascade of
- * replies (each settling decisions whose callers make the next ones in the same tick) sent all its
- * calls together, and Node and Redis took turns: 256 callers, Redis 7.0 on one pinned core, 10 000
- * keys 111–117 k -> 138–139 k decisions/s, one hot key 232–238 k -> 306–343 k. Lock and lease
- * calls (a few arguments each) are not affected.
+ * A standalone client whose commands of one tick leave in writes of up to MAX_CORKED_CALLS (see the
+ * file header). `flushWrites` writes them at once: a batch call, with the calls corked before it,
+ * leaves early precisely so that Redis starts on it while Node makes the next. Corked until the
+ * tick's end, a cascade of replies (each settling decisions whose callers make the next ones in the
+ * same tick) sent all its calls together, and Node and Redis took turns: 256 callers, Redis 7.0 on
+ * one pinned core, 10 000 keys 111–117 k -> 138–139 k decisions/s, one hot key 232–238 k ->
+ * 306–343 k.
  */
-export const WRITTEN_AT_ONCE_ARGUMENTS = 32;
-
-/** A standalone client whose commands of one tick leave in writes of up to MAX_CORKED_CALLS, a big call at once (see the file header). */
 function coalescedWrites(client: RedisConnection): RedisConnection {
   let corked: Corkable | undefined;
   let corkedCalls = 0;
@@ -107,22 +104,24 @@ function coalescedWrites(client: RedisConnection): RedisConnection {
     corkedCalls = 0;
     process.nextTick(uncork);
   };
-  // After the call's command is in the socket's buffer (`args`: its arguments after the command name).
-  const sent = <T>(reply: T, args: readonly unknown[]): T => {
-    if (corked !== undefined && (++corkedCalls >= MAX_CORKED_CALLS || args.length >= WRITTEN_AT_ONCE_ARGUMENTS)) uncork();
+  // After the call's command is in the socket's buffer.
+  const sent = <T>(reply: T): T => {
+    if (corked !== undefined && ++corkedCalls >= MAX_CORKED_CALLS) uncork();
     return reply;
   };
-  return connectionOver(
+  const connection = connectionOver(
     client,
     (command, args) => {
       cork();
-      return sent(client.call(command, args), args);
+      return sent(client.call(command, args));
     },
     (command, args) => {
       cork();
-      return sent(client.callBuffer(command, args), args);
+      return sent(client.callBuffer(command, args));
     },
   );
+  connection.flushWrites = uncork;
+  return connection;
 }
 
 /** A connection over `client` with these `call` and `callBuffer`; its status, events and connect are the client's. */
