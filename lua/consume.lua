@@ -320,7 +320,7 @@ local function consume_known_log(key, j, now, out, pos, wanted)
   local stamp = now -- max(now, head); a new window epoch moves the TTL: check_limits does that
   if head >= now then
     stamp = head
-  elseif math.floor(now / window_ms) ~= math.floor(head / window_ms) then
+  elseif now - now % window_ms ~= head - head % window_ms then -- another epoch (see write_log)
     return nil
   end
   local decided = math.min(wanted, limit - count)

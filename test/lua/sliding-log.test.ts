@@ -213,9 +213,10 @@ describe('trimming', () => {
     expect(await log(big.key)).toEqual([T + 1010, ...Array<number>(5).fill(T + 900)]);
   });
 
-  // Edges: the log's first read takes its TAIL_READ (16) oldest, then chunks of 16, 64, 256 and
-  // 1024 (the log also holds 3 entries in the window: 12 expired still fit the first read).
-  it.each([1, 3, 4, 12, 13, 15, 16, 17, 31, 32, 33, 95, 96, 97, 351, 352, 353, 1375, 1376, 1377, 4000])(
+  // Edges: the log's first read takes its TAIL_READ (6) oldest, then chunks of 16, 64, 256 and
+  // 1024 (the log also holds 3 entries in the window: up to 3 expired it is read whole, up to 5
+  // the boundary is in the first read).
+  it.each([1, 2, 3, 4, 5, 6, 7, 21, 22, 23, 85, 86, 87, 341, 342, 343, 1365, 1366, 1367, 4000])(
     'finds the boundary with %i expired entries (chunk edges and binary search)',
     async (expired) => {
       const big = limit(10_000, 1000);
