@@ -213,11 +213,12 @@ describe('trimming', () => {
     expect(await log(big.key)).toEqual([T + 1010, ...Array<number>(5).fill(T + 900)]);
   });
 
-  // Edges: the log's first read takes its TAIL_READ (6) oldest, then chunks of 16, 64, 256 and
-  // 1024 (the log also holds 3 entries in the window: up to 3 expired it is read whole, up to 5
-  // the boundary is in the first read).
-  it.each([1, 2, 3, 4, 5, 6, 7, 21, 22, 23, 85, 86, 87, 341, 342, 343, 1365, 1366, 1367, 4000])(
-    'finds the boundary with %i expired entries (chunk edges and binary search)',
+  // Edges: the log's first read takes its TAIL_READ (6) oldest (the log also holds 3 entries in
+  // the window: up to 3 expired it is read whole, up to 5 the boundary is in that read), then
+  // single reads gallop 8, 16, 32, 64 ... entries further (to 14, 31, 64, 129 from the tail) and
+  // binary-search the last stride.
+  it.each([1, 2, 3, 4, 5, 6, 7, 13, 14, 15, 16, 30, 31, 32, 33, 63, 64, 65, 66, 128, 129, 130, 4000])(
+    'finds the boundary with %i expired entries (first read, galloping and binary search edges)',
     async (expired) => {
       const big = limit(10_000, 1000);
       await store.consume([big], expired);
