@@ -24,10 +24,10 @@ end
 -- boundary lies under steady traffic (EXPIRED_KEPT + 1 expired entries at most, and room for one
 -- more). A log this short is read whole by that one command; a longer one costs LLEN and LINDEX
 -- (its length and newest entry) on top. A value read costs Redis about 1.2 k instructions
--- (formatted, then parsed back into a Lua string), a short command about 3 k, so reading less pays
--- from logs of about 12 entries on. Instructions per decision at 6 vs 16 (callgrind, serial calls
--- of 24 decisions over 10 000 keys): logs of ~7 entries 70 k vs 67 k; ~15: 75 k vs 83 k; ~60: 73 k
--- vs 88 k.
+-- (formatted, then parsed back into a Lua string), a one-value command about 3.5 k, so reading
+-- less pays from logs of about 12 entries on. Instructions per decision at 6 vs 16 (callgrind, as
+-- `npm run bench:script` counts them; calls of 24 decisions over 10 000 keys): logs of ~7 entries
+-- 70 k vs 67 k; ~15: 75 k vs 83 k; ~60: 73 k vs 88 k.
 local TAIL_READ = 6
 -- Its LRANGE range and LINDEX's 0 as strings: redis.call formats a number argument with
 -- sprintf (~0.3 µs each, a third of a short command).
