@@ -30,7 +30,7 @@ import { ScriptRunner } from '../../src/stores/redis/script-runner.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { newRedisClient } from '../helpers/redis.js';
 import { type StoreKind, type TestStore, clientStoreKinds, createTestStore, crowdedClientStoreKinds, uniqueId } from '../helpers/stores.js';
-import { type PlayMode, type Player, VirtualClock, mixedRunConfigArbitrary, play, propertyParameters, sequenceArbitrary, storePlayer } from './operations.js';
+import { type PlayMode, type Player, type RunConfig, VirtualClock, mixedRunConfigArbitrary, play, propertyParameters, runConfigArbitrary, sequenceArbitrary, storePlayer } from './operations.js';
 
 const RUNS = 500;
 const TURN_RUNS = 300;
@@ -57,8 +57,8 @@ class ClockedStore {
   }
 }
 
-function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: number): void {
-  describe(`${left} vs ${right} store, ${mode === 'turns' ? 'in turns' : 'one at a time'} (property)`, () => {
+function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: number, configs: fc.Arbitrary<RunConfig> = mixedRunConfigArbitrary, what = ''): void {
+  describe(`${left} vs ${right} store, ${mode === 'turns' ? 'in turns' : 'one at a time'}${what} (property)`, () => {
     const a = new ClockedStore(left);
     const b = new ClockedStore(right);
     beforeAll(async () => {
@@ -73,7 +73,7 @@ function equivalence(left: StoreKind, right: StoreKind, mode: PlayMode, runs: nu
     it('gives identical results on random request/time sequences', async () => {
       let run = 0;
       await fc.assert(
-        fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS, mixedRunConfigArbitrary), async ([config, operations]) => {
+        fc.asyncProperty(sequenceArbitrary(MAX_OPERATIONS, configs), async ([config, operations]) => {
           const start = 1_750_000_000_000 + ++run * RUN_SPACING_MS;
           a.clock = new VirtualClock(start);
           b.clock = new VirtualClock(start);
@@ -93,6 +93,10 @@ equivalence('redis', 'cluster', 'sequential', RUNS);
 // Without a crowd, a turn's consecutive decisions of one client and limits repeat their keys in one
 // call (a hot key: sent once, its state reused, a repeat decided by consume_known_log).
 equivalence('memory', 'redis', 'turns', TURN_RUNS);
+// Sliding logs alone, no penalty box: every one-limit consume of cost 1 takes the script's
+// first-look path (consume_one_log), long logs included.
+equivalence('memory', 'redis', 'sequential', RUNS, runConfigArbitrary, ', sliding logs only');
+equivalence('memory', 'redis', 'turns', TURN_RUNS, runConfigArbitrary, ', sliding logs only');
 equivalence('memory', 'redis-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-crowded', 'turns', TURN_RUNS);
 equivalence('memory', 'cluster-by-slot', 'turns', TURN_RUNS);
