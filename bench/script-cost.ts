@@ -9,7 +9,7 @@
  * Each scenario sends serial batch calls built by the store's own binding, on a virtual clock (the
  * test clock argument) so that the logs' lengths depend on the scenario only, not on how slow
  * callgrind makes Redis: a warm-up of 3.5 windows uninstrumented, then calls counted mid-epoch.
- * Needs valgrind (`apt-get install -y valgrind`) and redis-server; ~3 minutes.
+ * Needs valgrind (`apt-get install -y valgrind`) and redis-server; ~2 minutes.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { cleanupAll, installSignalHandlers, spawnTracked, stopChild } from './sy
 
 const WINDOW_MS = 1_000;
 const LIMIT = 1_000_000_000; // the allow path, as the other benches
-const VIRTUAL_START_MS = 1_800_000_000_000; // a multiple of the window: epochs start at calls' 0
+const VIRTUAL_START_MS = 1_800_000_000_000; // a multiple of the window: the first call starts an epoch
 const WARM_WINDOWS = 3.5; // logs at their steady length; the counted calls start mid-epoch
 const COUNTED_DECISIONS = 14_400;
 
