@@ -65,3 +65,10 @@ export function newClusterClient(): Cluster {
     slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
   });
 }
+
+/** Calls of one command on the server so far (INFO commandstats), e.g. `lrange`, `function|load`, `evalsha`. */
+export async function commandCalls(admin: Redis, command: string): Promise<number> {
+  const info = await admin.info('commandstats');
+  const match = new RegExp(`^cmdstat_${command.replace('|', '\\|')}:calls=(\\d+)`, 'm').exec(info);
+  return match ? Number(match[1]) : 0;
+}

@@ -18,7 +18,7 @@ import { MAX_BATCH_DECISIONS, MAX_BUSY_BATCH_DECISIONS } from '../../src/stores/
 import { memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { FAKE_NOW, decodeBatch, recordingClient, recordingCluster, scriptCalls } from '../helpers/recording-redis.js';
 import { type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
+import { commandCalls, startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { logLength } from '../helpers/sliding-logs.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -260,10 +260,7 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     await server.stop();
   });
 
-  async function fcalls(): Promise<number> {
-    const match = /^cmdstat_fcall:calls=(\d+)/m.exec(await admin.info('commandstats'));
-    return match ? Number(match[1]) : 0;
-  }
+  const fcalls = (): Promise<number> => commandCalls(admin, 'fcall');
 
   it(`decides ${MAX_BATCH_DECISIONS + MAX_BUSY_BATCH_DECISIONS + 4} concurrent consumes of one turn in three FCALLs, exactly`, async () => {
     const quota = MAX_BATCH_DECISIONS + 5; // runs out in the second call
@@ -326,7 +323,7 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
       expect(await store.consume([one], entries)).toEqual(await memory.consume([one], entries));
     }
     now += 400;
-    const lranges = async () => Number(/^cmdstat_lrange:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const lranges = (): Promise<number> => commandCalls(admin, 'lrange');
     const before = await lranges();
     const batched = await Promise.all(limits.map((one) => store.consume([one], 1)));
     expect((await lranges()) - before).toBe(limits.length);
@@ -349,7 +346,7 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     // Every other log is then full (8 in the window: refused next), the rest hold 7 (room for one).
     for (const [i, one] of limits.entries()) await consumeBoth(one, i % 2 === 0 ? 2 : 1);
     now += 100;
-    const calls = async (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const calls = (command: string): Promise<number> => commandCalls(admin, command);
     const [llen, lpop] = [await calls('llen'), await calls('lpop')];
     const batched = await Promise.all(limits.map((one) => store.consume([one], 1)));
     expect([(await calls('llen')) - llen, (await calls('lpop')) - lpop]).toEqual([0, limits.length / 2]);

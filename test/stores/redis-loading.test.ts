@@ -18,7 +18,7 @@ import { bindings, library } from '../../src/stores/redis/bindings.js';
 import { LOAD_REFUSAL_MS } from '../../src/stores/redis/script-runner.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
 import { type ClientKind, type ConnectOptions, type TestClient, clientKinds, connectClient } from '../helpers/clients.js';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
+import { commandCalls, startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
 const open: (TestClient | Redis)[] = [];
@@ -40,13 +40,6 @@ afterEach(async () => {
 
 function perMinute(max = 1000): StoreLimit {
   return { key: limitKey('rl:', uniqueId('load'), '1m'), windowMs: 60_000, limit: max };
-}
-
-/** Calls of one command on the server (INFO commandstats), e.g. `function|load`, `evalsha`. */
-async function commandCalls(admin: Redis, command: string): Promise<number> {
-  const info = await admin.info('commandstats');
-  const match = new RegExp(`^cmdstat_${command.replace('|', '\\|')}:calls=(\\d+)`, 'm').exec(info);
-  return match ? Number(match[1]) : 0;
 }
 
 /** Every attempt of one command, refused ones included (`rejected_calls`, `failed_calls`). */
