@@ -2,7 +2,8 @@
 -- (needs prelude.lua, sliding-log.lua, gcra.lua, penalty-box.lua and consume.lua). They run one after another in arrival
 -- order, each exactly as it would alone: a decision sees every write of the ones before it. Each
 -- runs under pcall, so an error (WRONGTYPE, a key another node serves) fails that decision
--- alone; none writes before its last read, so a failed decision has written nothing. Store time
+-- alone; none writes before its last read (a long log's LPUSH is one: it answers the log's
+-- length, and nothing that can fail follows it), so a failed decision has written nothing. Store time
 -- is read once per call: its decisions were made in one turn and share that `now` (a later one
 -- is decided at most one call's run time, well under a ms, early); stamps stay per decision
 -- (max(now, newest entry of its logs), or its align).

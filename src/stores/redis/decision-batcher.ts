@@ -41,9 +41,9 @@ import { type BatchDecision, type BatchOutcome, batchArgumentCount } from './bin
  * make Node wait. Fewer decisions per call cost more calls (a call's own work, and a hot key read
  * again by each). Measured (interleaved rounds, medians, this project's 2-vCPU VM, Redis 7.0 on
  * one pinned core): Koa + RedisStore at 50 connections, share of bare Koa, 10 000 keys 0.65–0.69
- * at the turn's end, 0.81–0.87 at 12 and 16, 0.78–0.85 at 24 (the
- * hand-written one-EVALSHA-per-request floor: 0.81–0.82); one hot key 0.83–0.88 → 0.85–0.91 at 12
- * and 16, 0.95 at 24. Core bench, 64 callers: 169–173 k → 206–209 k decisions/s on a hot key,
+ * at the turn's end, 0.81–0.87 at 12 and 16, 0.78–0.85 at 24 (the hand-written
+ * one-EVALSHA-per-request floor: 0.81–0.82); one hot key 0.83–0.88 → 0.85–0.91 at 12 and 16, 0.95
+ * at 24. Core bench, 64 callers: 169–173 k → 206–209 k decisions/s on a hot key,
  * 90–92 k → 115 k over 10 000 keys at 24 (16: no gain); 256 callers: 248–262 k → 235 k on a hot
  * key, 104–111 k → 110–116 k over 10 000 keys. An early call only starts Redis early if the
  * client writes it at once: a batch call asks it to (RedisConnection.flushWrites, which a
