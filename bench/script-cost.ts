@@ -13,14 +13,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { StoreLimit } from '../src/core/store.js';
 import { bindings, library, type BatchDecision } from '../src/stores/redis/bindings.js';
-import { cleanupAll, installSignalHandlers, spawnTracked, stopChild } from './sys/processes.js';
+import { startRedisServer } from '../test/helpers/redis.js';
 
 const WINDOW_MS = 1_000;
 const LIMIT = 1_000_000_000; // the allow path, as the other benches
@@ -51,16 +49,6 @@ function requireCommand(command: string, install: string): void {
     console.error(`bench:script needs ${command}: ${install}`);
     process.exit(1);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }
 
 function callgrindControl(pid: number, ...args: string[]): void {
@@ -110,38 +98,20 @@ async function measure(client: Redis, pid: number, outDir: string, scenario: Sce
 
 requireCommand('valgrind', 'apt-get install -y valgrind');
 requireCommand('redis-server', 'apt-get install -y redis-server');
-installSignalHandlers();
 const outDir = mkdtempSync(join(tmpdir(), 'ratelock-callgrind-'));
-const port = await freePort();
-const server = spawnTracked(
-  'valgrind',
-  ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outDir}/callgrind.%p`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-  undefined,
-  { stdio: 'ignore' },
-);
+const server = await startRedisServer({ under: ['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outDir}/callgrind.%p`] });
+const client = new Redis(server.url, { maxRetriesPerRequest: 1 });
 try {
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  client.on('error', () => {}); // refused while valgrind starts Redis: retried below
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.connect();
-      break;
-    } catch (error) {
-      if (attempt > 100) throw error;
-      await sleep(200);
-    }
-  }
   await client.call('FUNCTION', 'LOAD', 'REPLACE', library.source);
   console.log('Instructions Redis runs per decision (callgrind), serial batch calls, allow path:\n');
   console.log('| scenario | instructions per decision | commands per decision |');
   console.log('|---|---:|---|');
   for (const scenario of SCENARIOS) {
-    const { instructions, commands } = await measure(client, server.pid!, outDir, scenario);
+    const { instructions, commands } = await measure(client, server.pid, outDir, scenario);
     console.log(`| ${scenario.name} | ${Math.round(instructions).toLocaleString('en-US')} | ${commands} |`);
   }
-  client.disconnect();
 } finally {
-  await stopChild(server);
-  await cleanupAll();
+  client.disconnect();
+  await server.stop();
   rmSync(outDir, { recursive: true, force: true });
 }

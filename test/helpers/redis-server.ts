@@ -38,6 +38,8 @@ export interface StartRedisServerOptions {
   args?: readonly string[];
   /** Pick a port whose cluster bus port (port + 10000) is free too. */
   clusterBus?: boolean;
+  /** A command that runs redis-server, e.g. `['valgrind', '--tool=callgrind']` (bench:script). */
+  under?: readonly string[];
 }
 
 const REDIS_SERVER = 'redis-server';
@@ -55,7 +57,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   const errors: unknown[] = [];
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     const port = await findFreePort({ clusterBus: options.clusterBus ?? false });
-    const server = new ThrowawayRedisServer(port, options.args ?? []);
+    const server = new ThrowawayRedisServer(port, options.args ?? [], options.under ?? []);
     try {
       await server.start();
       return server;
@@ -77,15 +79,17 @@ class ThrowawayRedisServer implements RedisServerHandle {
   readonly port: number;
   readonly url: string;
   readonly #args: readonly string[];
+  readonly #under: readonly string[];
   readonly #dir: string;
   #child: ChildProcess | undefined;
   #pid = 0;
   #exited: Promise<void> = Promise.resolve();
 
-  constructor(port: number, args: readonly string[]) {
+  constructor(port: number, args: readonly string[], under: readonly string[]) {
     this.port = port;
     this.url = `redis://127.0.0.1:${port}`;
     this.#args = args;
+    this.#under = under;
     this.#dir = mkdtempSync(join(tmpdir(), 'ratelock-redis-'));
   }
 
@@ -109,12 +113,15 @@ class ThrowawayRedisServer implements RedisServerHandle {
     mkdirSync(this.#dir, { recursive: true });
     // stdout/stderr go to a file: config errors are printed there before the log file opens.
     const output = openSync(this.#outputFile, 'a');
-    const child = spawn(REDIS_SERVER, this.#commandLine(), { stdio: ['ignore', output, output] });
+    const [command, ...args] = [...this.#under, REDIS_SERVER, ...this.#commandLine()] as [string, ...string[]];
+    const child = spawn(command, args, { stdio: ['ignore', output, output] });
     closeSync(output);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new Error(MISSING_REDIS_MESSAGE) : err));
+      child.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code !== 'ENOENT' ? err : new Error(command === REDIS_SERVER ? MISSING_REDIS_MESSAGE : `${command} is not installed`)),
+      );
     });
     // Only a spawned process is ours to stop: a failed spawn never emits 'exit'.
     this.#child = child;
