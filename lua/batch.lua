@@ -23,7 +23,7 @@ local group_base, group_n = {}, {}
 -- for CALL_RECORD_TTL_MS: the same call arriving again answers that reply and writes nothing.
 -- 10 s outlasts any reconnect a client makes while it still holds the command; a call costs one
 -- GET and one SET, and its record ~100 bytes for those 10 s.
-local CALL_RECORD_TTL_MS = 10000
+local CALL_RECORD_TTL_MS = '10000' -- a string: see int_str
 
 -- The record of call `id`, in the slot of `key` (so Cluster accepts it where the call runs): the
 -- key's own hash tag, or the whole key as the tag when it has none. nil when no such name exists
@@ -59,10 +59,12 @@ end
 --           with same_keys 1, those of the decision before it (none sent again: a hot key). A
 --           negative code -r is a run: r consumes, each with the keys and the limit group of the
 --           decision before it (a hot key's turn: one argument instead of one per decision).
--- Reply: one flat array, per decision in order: consume and peek the 7 integers of check_limits,
--- refund 1 integer (units given back); a failed decision the error's message (a string) instead.
--- Consumes of a run allowed together may answer as one: -count, then the first one's 7 integers,
--- each next one having one unit remaining fewer (see consume_known_log).
+-- Reply: one flat array: the store time the decisions were made at (`now`; 0 when none read it:
+-- refunds only), then per decision in order: consume and peek the 7 integers of check_limits, or
+-- the 4 of one_log_allowed (a consume allowed on one sliding log, which most are); refund 1
+-- integer (units given back); a failed decision the error's message (a string) instead.
+-- Consumes of a run allowed together may answer as one: -count, then the first one's reply, each
+-- next one having one unit remaining fewer (see consume_known_log).
 -- check_limits writes its reply only after its last command, so a failed decision leaves no
 -- partial reply behind. The array goes packed with cmsgpack, as one bulk string: a client decodes
 -- that ~5 times faster than as many RESP integers (src/stores/redis/msgpack.ts reads it), Redis
@@ -93,8 +95,8 @@ local function run_batch(keys, key_at, argv, arg_at)
   local now = nil
   forget_known() -- a new call: another `now`, and keys others may have written since
   discard_pushes()
-  local out = {}
-  local pos = 0
+  local out = { 0 } -- `now`, set last
+  local pos = 1
   local last = #argv
   local previous_key_at = key_at
   local group = nil
@@ -160,6 +162,7 @@ local function run_batch(keys, key_at, argv, arg_at)
     key_at = key_at + n
   end
   flush_pushes()
+  out[1] = now or 0
   local reply = cmsgpack.pack(out)
   if record_key then redis.call('SET', record_key, reply, 'PX', CALL_RECORD_TTL_MS) end
   return reply

@@ -31,6 +31,6 @@ local function strike_box(key, strikes, now, after, for_ms, memory_ms, clock)
     redis.call('SET', key, 'b' .. int_str(now + for_ms), 'PX', key_ttl_ms(for_ms, clock))
     return for_ms
   end
-  redis.call('SET', key, (strikes + 1) .. '@' .. int_str(now), 'PX', key_ttl_ms(memory_ms, clock))
+  redis.call('SET', key, int_str(strikes + 1) .. '@' .. int_str(now), 'PX', key_ttl_ms(memory_ms, clock))
   return 0
 end

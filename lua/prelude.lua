@@ -3,8 +3,11 @@
 -- library and into per-operation EVAL scripts.
 
 -- Formats an integer-valued Lua number without exponent: tostring(1.7e15) would give '1.7e+15'.
+-- '%d' (a C long) where '%.0f' and redis.call's own formatting of a number argument ('%.17g')
+-- take the C library's floating-point path: ~1 k instructions instead of ~3 k. Command arguments
+-- that are numbers therefore go through it.
 local function int_str(n)
-  return string.format('%.0f', n)
+  return string.format('%d', n)
 end
 
 -- Store time in ms. `clock` is a store time tests inject (a number of ms) so that they run on a
@@ -21,11 +24,12 @@ end
 -- their values are kept alive for at least an hour there.
 local TEST_CLOCK_MIN_KEY_TTL_MS = 3600 * 1000
 
--- TTL (ms, integer >= 1) of a key that may go once `ms` have passed on the store clock.
+-- TTL (ms, integer >= 1) of a key that may go once `ms` have passed on the store clock, formatted
+-- as the command argument it is (see int_str).
 local function key_ttl_ms(ms, clock)
   ms = math.max(math.ceil(ms), 1)
-  if tonumber(clock) then return math.max(ms, TEST_CLOCK_MIN_KEY_TTL_MS) end
-  return ms
+  if tonumber(clock) then return int_str(math.max(ms, TEST_CLOCK_MIN_KEY_TTL_MS)) end
+  return int_str(ms)
 end
 
 -- Store time in µs (same override, scaled). µs since 1970 (~1.7e15) stays exact in a double (< 2^53).

@@ -23,20 +23,23 @@ end
 -- Entries read from the tail by a log's first command: the oldest ones, among which the window's
 -- boundary lies under steady traffic (EXPIRED_KEPT + 1 expired entries at most, and room for one
 -- more). A log this short is read whole by that one command; a longer one costs LLEN and LINDEX
--- (its length and newest entry) on top. A value read costs Redis about 1.2 k instructions
--- (formatted, then parsed back into a Lua string), a one-value command about 3.5 k, so reading
--- less pays from logs of about 12 entries on. Instructions per decision at 6 vs 16 (callgrind, as
--- `npm run bench:script` counts them; calls of 24 decisions over 10 000 keys): logs of ~7 entries
--- 70 k vs 67 k; ~15: 75 k vs 83 k; ~60: 73 k vs 88 k.
-local TAIL_READ = 6
+-- (its length and newest entry) on top. A value read costs Redis about 2 k instructions
+-- (formatted, then parsed back into a Lua string), a one-value command about 3.5 k. With
+-- EXPIRED_KEPT, chosen by `npm run bench:script` (callgrind; calls of 24 decisions over random
+-- keys): TAIL_READ 4 with EXPIRED_KEPT 1 against 6 with 3, instructions per decision over logs of
+-- ~7 entries 57.9 k vs 61.0 k, ~15: 59.4 k vs 62.6 k, ~60: 59.0 k vs 61.5 k, a hot key 9.2 k vs
+-- 9.5 k. Fewer (3 with 1) or more (5 with 1 or 2) read cost more: more LINDEX galloping past a
+-- short first read, or more values read.
+local TAIL_READ = 4
 -- Its LRANGE range and LINDEX's 0 as strings: redis.call formats a number argument with
 -- sprintf (~0.3 µs each, a third of a short command).
 local TAIL_FROM, TAIL_TO, HEAD = '-' .. TAIL_READ, '-1', '0'
 
 -- Expired entries a log may keep at its tail: a call that finds at most this many counts them out
--- and leaves them (an LTRIM costs as much as reading ~8 values), the first that finds more trims
--- them all. A busy log then trims once every few calls instead of on every one.
-local EXPIRED_KEPT = 3
+-- and leaves them (an LTRIM costs about as much as reading 3 values), the first that finds more
+-- trims them all. A log that loses about one entry per visit then trims every other visit
+-- instead of on every one.
+local EXPIRED_KEPT = 1
 
 -- LPUSH takes its values through unpack(), whose C stack holds ~8000 values: push in batches.
 local PUSH_BATCH = 4096
@@ -108,7 +111,7 @@ end
 -- lies strictly inside the list. Past the first read it gallops with LINDEX (8, 16, 32 ... entries
 -- further) to an entry in the window, then binary-searches the last stride: about 2 x log2 of the
 -- expired entries in single reads, so no call scans a large log. A one-value command costs Redis
--- ~3.5 k instructions and each value of an LRANGE ~1.2 k more: a hot key whose call finds ~30
+-- ~3.5 k instructions and each value of an LRANGE ~2 k more: a hot key whose call finds ~30
 -- entries expired since the previous one read 6 + 16 + 64 of them in chunks (~100 k), now ~7 LINDEX.
 local function count_expired(key, len, cutoff, scanned)
   -- Invariant: the `lo` oldest are expired, the entry `hi` places from the tail is not (`kept`:
@@ -116,7 +119,7 @@ local function count_expired(key, len, cutoff, scanned)
   local lo, hi, kept = scanned, len - 1, nil
   local stride = 8
   while lo + stride < hi do
-    local entry = redis.call('LINDEX', key, -(lo + stride + 1)) + 0
+    local entry = redis.call('LINDEX', key, int_str(-(lo + stride + 1))) + 0
     if entry > cutoff then
       hi, kept = lo + stride, entry
       break
@@ -125,10 +128,10 @@ local function count_expired(key, len, cutoff, scanned)
   end
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    local entry = redis.call('LINDEX', key, -(mid + 1)) + 0
+    local entry = redis.call('LINDEX', key, int_str(-(mid + 1))) + 0
     if entry > cutoff then hi, kept = mid, entry else lo = mid + 1 end
   end
-  if not kept then kept = redis.call('LINDEX', key, -(lo + 1)) + 0 end -- the head, never probed
+  if not kept then kept = redis.call('LINDEX', key, int_str(-(lo + 1))) + 0 end -- the head, never probed
   return lo, kept
 end
 
@@ -207,7 +210,7 @@ local function read_log(key, window_ms, now, length_from_push)
     len = len or redis.call('LLEN', key)
     expired, oldest_kept = count_expired(key, len, cutoff, got)
   end
-  redis.call('LTRIM', key, HEAD, -(expired + 1)) -- keeps all but the `expired` oldest
+  redis.call('LTRIM', key, HEAD, int_str(-(expired + 1))) -- keeps all but the `expired` oldest
   return len and len - expired, head, oldest_kept, false, 0
 end
 

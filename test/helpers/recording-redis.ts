@@ -124,7 +124,7 @@ function answerer(to: string, sent: Sent[], options: RecordingOptions) {
       const answer = options.answer?.(decision, to) ?? defaultAnswer(decision);
       return typeof answer === 'string' ? [answer] : [...answer];
     });
-    return encodeMsgpackArray(values); // packed, as lua/batch.lua answers
+    return encodeMsgpackArray([FAKE_NOW, ...values]); // the store time first, packed, as lua/batch.lua answers
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * A hot key's turn: consumes in a row with the keys and limits of the decision before them go as
  * one run code (-count, see lua/batch.lua), and those the script allows together answer as one
- * run reply (-count, then the first one's 7 integers). Raw FCALLs built by the binding, on a test
+ * run reply (-count, then the first one's reply). Raw FCALLs built by the binding, on a test
  * clock, their replies read as sent and as the store reads them: each decision exactly what
  * MemoryStore answers one by one.
  */
@@ -47,10 +47,12 @@ describe('a hot key’s consumes in a row (runs)', () => {
     const { args, reply } = await batch(decisions, T);
     expect(args.slice(-2)).toEqual([0, -7]);
     const allowed = (remaining: number) => [1, 0, remaining, 1_000, 0, T, 1_000];
+    // One log, allowed (one_log_allowed): remaining, stamp - now, stamp - oldest entry.
+    const oneLogAllowed = (remaining: number) => [3, remaining, 0, 0];
     const refused = [0, 0, 0, 1_000, 1_000, 0, 1_000];
-    // The first writes a one-entry log (a STRING), the second makes it a LIST (check_limits); the
-    // next three fit together; the last three are refused.
-    expect(decodeMsgpackArray(reply)).toEqual([...allowed(4), ...allowed(3), -3, ...allowed(2), ...refused, ...refused, ...refused]);
+    // The store time first. The first writes a one-entry log (a STRING), the second makes it a
+    // LIST (check_limits); the next three fit together; the last three are refused.
+    expect(decodeMsgpackArray(reply)).toEqual([T, ...oneLogAllowed(4), ...allowed(3), -3, ...oneLogAllowed(2), ...refused, ...refused, ...refused]);
     expect(bindings.batch.parse(reply, decisions)).toMatchObject([4, 3, 2, 1, 0, 0, 0, 0].map((remaining, i) => ({ allowed: i < 5, remaining })));
   });
 
@@ -82,9 +84,23 @@ describe('a hot key’s consumes in a row (runs)', () => {
   it('is a malformed reply unless it covers consumes only and is allowed', () => {
     const hot: StoreLimit = { key: limitKey('rl:', 'hot', '1s'), windowMs: 1_000, limit: 5 };
     const allowed = [1, 0, 3, 1_000, 0, T, 1_000];
-    const parse = (decisions: BatchDecision[], values: number[]) => () => bindings.batch.parse(encodeMsgpackArray(values), decisions);
-    expect(parse([consume([hot]), peek([hot])], [-2, ...allowed])).toThrow(/a run at 0 over a peek/);
-    expect(parse([consume([hot]), consume([hot])], [-2, 0, 0, 0, 1_000, 1_000, 0, 1_000])).toThrow(/a run at 0 that is not allowed/);
+    const parse = (decisions: BatchDecision[], values: number[]) => () => bindings.batch.parse(encodeMsgpackArray([T, ...values]), decisions);
+    expect(parse([consume([hot]), peek([hot])], [-2, ...allowed])).toThrow(/a run at 1 over a peek/);
+    expect(parse([consume([hot]), peek([hot])], [-2, 3, 3, 0, 0])).toThrow(/a run at 1 over a peek/);
+    expect(parse([consume([hot]), consume([hot])], [-2, 0, 0, 0, 1_000, 1_000, 0, 1_000])).toThrow(/a run at 1 that is not allowed/);
     expect(parse([consume([hot]), consume([hot])], [-2, ...allowed])()).toMatchObject([{ remaining: 3 }, { remaining: 2 }]);
+    expect(parse([consume([hot]), consume([hot])], [-2, 3, 3, 0, 0])()).toMatchObject([{ remaining: 3 }, { remaining: 2 }]);
+  });
+
+  it('reads a one-log reply as the seven values check_limits answers, and only for a consume of one limit', () => {
+    const hot: StoreLimit = { key: limitKey('rl:', 'hot', '1s'), windowMs: 1_000, limit: 5 };
+    const other: StoreLimit = { key: limitKey('rl:', 'other', '1m'), windowMs: 60_000, limit: 5 };
+    const parse = (decisions: BatchDecision[], values: number[]) => () => bindings.batch.parse(encodeMsgpackArray([T, ...values]), decisions);
+    // Written 5 ms after `now` (a clock stepped back), the oldest entry in the window 300 ms before that.
+    expect(parse([consume([hot])], [3, 2, 5, 300])()).toEqual([
+      { allowed: true, index: 0, remaining: 2, resetMs: 1_005, retryAfterMs: 0, stamp: T + 5, nextQuotaMs: 705 },
+    ]);
+    expect(parse([peek([hot])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a peek of 1 limits/);
+    expect(parse([consume([hot, other])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a consume of 2 limits/);
   });
 });

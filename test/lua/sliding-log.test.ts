@@ -67,8 +67,8 @@ describe('window edges', () => {
     expect(await store.peek([three], 2)).toMatchObject({ allowed: false, retryAfterMs: 800 });
     now = T + 1100;
     expect(await store.consume([three], 2)).toMatchObject({ allowed: true, remaining: 0, stamp: T + 1100 });
-    // T and T + 100 are out of the window but stay: a log trims only past EXPIRED_KEPT (3) expired entries.
-    expect(await log(three.key)).toEqual([T + 1100, T + 1100, T + 200, T + 100, T]);
+    // T and T + 100 are out of the window: two, past EXPIRED_KEPT (1), so both are trimmed.
+    expect(await log(three.key)).toEqual([T + 1100, T + 1100, T + 200]);
   });
 
   it('never admits cost > limit and says so with retryAfterMs -1, writing nothing', async () => {
@@ -213,11 +213,11 @@ describe('trimming', () => {
     expect(await log(big.key)).toEqual([T + 1010, ...Array<number>(5).fill(T + 900)]);
   });
 
-  // Edges: the log's first read takes its TAIL_READ (6) oldest (the log also holds 3 entries in
-  // the window: up to 3 expired it is read whole, up to 5 the boundary is in that read), then
-  // single reads gallop 8, 16, 32, 64 ... entries further (to 14, 31, 64, 129 from the tail) and
+  // Edges: the log's first read takes its TAIL_READ (4) oldest (the log also holds 3 entries in
+  // the window: up to 1 expired it is read whole, up to 3 the boundary is in that read), then
+  // single reads gallop 8, 16, 32, 64 ... entries further (to 12, 29, 62, 127 from the tail) and
   // binary-search the last stride.
-  it.each([1, 2, 3, 4, 5, 6, 7, 13, 14, 15, 16, 30, 31, 32, 33, 63, 64, 65, 66, 128, 129, 130, 4000])(
+  it.each([1, 2, 3, 4, 5, 11, 12, 13, 14, 28, 29, 30, 31, 61, 62, 63, 64, 126, 127, 128, 129, 4000])(
     'finds the boundary with %i expired entries (first read, galloping and binary search edges)',
     async (expired) => {
       const big = limit(10_000, 1000);
@@ -226,24 +226,24 @@ describe('trimming', () => {
       await store.consume([big], 3);
       now = T + 1000;
       expect(await store.consume([big], 1)).toMatchObject({ allowed: true, remaining: 10_000 - 4 });
-      // Up to EXPIRED_KEPT (3) expired entries stay; more are trimmed, all of them.
-      const kept = expired <= 3 ? Array<number>(expired).fill(T) : [];
+      // Up to EXPIRED_KEPT (1) expired entries stay; more are trimmed, all of them.
+      const kept = expired <= 1 ? Array<number>(expired).fill(T) : [];
       expect(await log(big.key)).toEqual([T + 1000, T + 500, T + 500, T + 500, ...kept]);
     },
   );
 
-  it('keeps up to 3 expired entries, then trims every expired one', async () => {
-    const ten = limit(10, 1000);
+  it('keeps up to 1 expired entry, then trims every expired one', async () => {
+    const twelve = limit(12, 1000);
     for (let at = 0; at < 10; at++) {
       now = T + at * 100;
-      await store.consume([ten], 1);
+      await store.consume([twelve], 1);
     }
-    now = T + 1250; // entries T, T+100, T+200 are expired: counted out, kept
-    expect(await store.consume([ten], 1)).toMatchObject({ allowed: true, remaining: 2 });
-    expect(await client.llen(ten.key)).toBe(11);
-    now = T + 1350; // T + 300 too: four expired, all trimmed
-    expect(await store.consume([ten], 1)).toMatchObject({ allowed: true, remaining: 2 });
-    expect(await client.llen(ten.key)).toBe(8);
+    now = T + 1050; // entry T is expired: counted out, kept
+    expect(await store.consume([twelve], 1)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await client.llen(twelve.key)).toBe(11);
+    now = T + 1150; // T + 100 too: two expired, both trimmed
+    expect(await store.consume([twelve], 1)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await client.llen(twelve.key)).toBe(10);
   });
 
   it('deletes a log whose newest entry expired', async () => {

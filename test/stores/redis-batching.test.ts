@@ -332,17 +332,17 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     memory.close();
   });
 
-  // A log longer than TAIL_READ (6) learns its length from the push that writes the request
+  // A log longer than TAIL_READ (4) learns its length from the push that writes the request
   // (LPUSH answers it) instead of asking LLEN first; a push that finds no room is taken back.
   it('asks a long log no LLEN, takes back a push that finds no room, and answers as MemoryStore does', async () => {
     const memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
     now += 1_000_000;
     const limits = Array.from({ length: 6 }, (_, i) => limit(uniqueId(`long-log-${i}`), 8, 1_000, '1s'));
     const consumeBoth = async (one: StoreLimit, cost: number) => expect(await store.consume([one], cost)).toEqual(await memory.consume([one], cost));
-    for (const one of limits) await consumeBoth(one, 2);
+    for (const one of limits) await consumeBoth(one, 1);
     now += 500;
     for (const one of limits) await consumeBoth(one, 6);
-    now += 501; // the first 2 entries expire and stay at the tail (up to 3 are kept): length ≠ count
+    now += 501; // the first entry expires and stays at the tail (EXPIRED_KEPT, 1): length ≠ count
     // Every other log is then full (8 in the window: refused next), the rest hold 7 (room for one).
     for (const [i, one] of limits.entries()) await consumeBoth(one, i % 2 === 0 ? 2 : 1);
     now += 100;
@@ -352,8 +352,8 @@ describe.each(clientKinds)('own server, %s client', (kind) => {
     expect([(await calls('llen')) - llen, (await calls('lpop')) - lpop]).toEqual([0, limits.length / 2]);
     expect(batched.map((result) => result.allowed)).toEqual(limits.map((_, i) => i % 2 === 1));
     expect(batched).toEqual(await Promise.all(limits.map((one) => memory.consume([one], 1))));
-    // The refused logs are as they were (2 expired + 8), the allowed ones hold the new entry.
-    expect(await Promise.all(limits.map((one) => logLength(admin, one.key)))).toEqual(limits.map(() => 10));
+    // The refused logs are as they were (1 expired + 8), the allowed ones hold the new entry.
+    expect(await Promise.all(limits.map((one) => logLength(admin, one.key)))).toEqual(limits.map(() => 9));
     memory.close();
   });
 

@@ -121,14 +121,17 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
     });
 
     it.each([
-      ['two integers for a consume', 'cmsgpack.pack({1, 2})', /malformed reply from Redis script batch \(expected 7 integers\)/],
-      ['an index out of range', 'cmsgpack.pack({1, 5, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(expected allowed [0-9|]+ and index in \[0, 0\]\)/],
-      ['a value too many', 'cmsgpack.pack({1, 0, 0, 0, 0, 0, 0, 7})', /malformed reply from Redis script batch \(expected 7 values for 1 decisions\)/],
-      ['a run of decisions longer than the call', 'cmsgpack.pack({-2, 1, 0, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 2 at 0 for 1 decisions\)/],
-      ['a run of one', 'cmsgpack.pack({-1, 1, 0, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 1 at 0 for 1 decisions\)/],
-      ['an array not packed', '{1, 0, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected a MessagePack bulk string\)/],
+      ['no store time first', "cmsgpack.pack({'now', 1, 0, 0, 0, 0, 0, 0})", /malformed reply from Redis script batch \(expected the store time first\)/],
+      ['two integers for a consume', 'cmsgpack.pack({0, 1, 2})', /malformed reply from Redis script batch \(expected 7 integers at 1\)/],
+      ['an index out of range', 'cmsgpack.pack({0, 1, 5, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(expected allowed [0-9|]+ and index in \[0, 0\]\)/],
+      ['a value too many', 'cmsgpack.pack({0, 1, 0, 0, 0, 0, 0, 0, 7})', /malformed reply from Redis script batch \(expected 8 values for 1 decisions\)/],
+      ['a one-log reply cut short', 'cmsgpack.pack({0, 3, 5, 0})', /malformed reply from Redis script batch \(expected 3 integers >= 0 after 3 at 1\)/],
+      ['a one-log reply with a negative difference', 'cmsgpack.pack({1700000000000, 3, 5, -1, 0})', /malformed reply from Redis script batch \(expected 3 integers >= 0 after 3 at 1\)/],
+      ['a run of decisions longer than the call', 'cmsgpack.pack({0, -2, 1, 0, 0, 0, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 2 at 1 for 1 decisions\)/],
+      ['a run of one', 'cmsgpack.pack({0, -1, 3, 0, 0, 0})', /malformed reply from Redis script batch \(a run of 1 at 1 for 1 decisions\)/],
+      ['an array not packed', '{0, 1, 0, 0, 0, 0, 0, 0}', /malformed reply from Redis script batch \(expected a MessagePack bulk string\)/],
       ['a string that is no packed array', "'OK'", /malformed reply from Redis script batch \(not a MessagePack array: .*\)/],
-      ['a packed array cut short', "string.sub(cmsgpack.pack({1, 0, 0, 0, 0, 1700000000000, 0}), 1, -3)", /malformed reply from Redis script batch \(not a MessagePack array: truncated .*\)/],
+      ['a packed array cut short', "string.sub(cmsgpack.pack({0, 1, 0, 0, 0, 0, 1700000000000, 0}), 1, -3)", /malformed reply from Redis script batch \(not a MessagePack array: truncated .*\)/],
     ])('turns a malformed reply (%s) into a StoreError naming the script', async (_label, reply, message) => {
       const { client } = await connect(server);
       const store = new RedisStore({ client });

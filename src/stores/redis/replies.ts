@@ -56,17 +56,22 @@ function consumeAt(reply: readonly unknown[], at: number, operation: string, lim
 /** What a batch call sends per decision (see bindings.ts), as far as reading its reply needs. */
 export interface BatchedDecision {
   readonly kind: 'consume' | 'peek' | 'refund';
-  readonly limits: { readonly length: number };
+  readonly limits: readonly { readonly windowMs: number }[];
 }
+
+/** The head of a consume allowed on one sliding log, answered in 4 values (see oneLogAllowedAt). */
+const ONE_LOG_ALLOWED = 3;
+const ONE_LOG_REPLY_LENGTH = 4;
 
 /** A decision's outcome in a batch reply: its result, or the error that failed it alone. */
 export type BatchOutcome = ConsumeResult | number | StoreError;
 
 /**
- * A batch reply, an array packed with MessagePack (read with callBuffer): per decision in order,
- * consume / peek seven integers, refund one integer, or a string (the message of the error that
- * failed that decision alone, e.g. WRONGTYPE); consumes allowed together in a run, one run reply
- * (see allowedRunAt). Any other shape fails the whole call.
+ * A batch reply, an array packed with MessagePack (read with callBuffer): the store time the call
+ * decided at, then per decision in order: consume / peek seven integers or a one-log reply (see
+ * oneLogAllowedAt), refund one integer, or a string (the message of the error that failed that
+ * decision alone, e.g. WRONGTYPE); consumes allowed together in a run, one run reply (see
+ * allowedRunAt). Any other shape fails the whole call.
  */
 export function parseBatch(packed: unknown, operation: string, decisions: readonly BatchedDecision[]): BatchOutcome[] {
   if (!Buffer.isBuffer(packed)) throw malformed(operation, packed, 'expected a MessagePack bulk string');
@@ -76,8 +81,10 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
   } catch (err) {
     throw malformed(operation, packed.toString('latin1'), `not a MessagePack array: ${(err as Error).message}`);
   }
+  const now = reply[0];
+  if (!isInteger(now) || now < 0) throw malformed(operation, reply, 'expected the store time first');
   const outcomes: BatchOutcome[] = new Array<BatchOutcome>(decisions.length);
-  let at = 0;
+  let at = 1;
   for (let i = 0; i < decisions.length; i++) {
     const decision = decisions[i]!;
     const head: unknown = reply[at];
@@ -90,28 +97,56 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
       outcomes[i] = head;
       at += 1;
     } else if (isInteger(head) && head < 0) {
-      i = allowedRunAt(reply, at, operation, decisions, i, outcomes);
-      at += 1 + CONSUME_REPLY_LENGTH;
+      i = allowedRunAt(reply, at, now, operation, decisions, i, outcomes);
+      at += 1 + replyLength(reply[at + 1]);
     } else {
-      outcomes[i] = consumeAt(reply, at, operation, decision.limits.length);
-      at += CONSUME_REPLY_LENGTH;
+      outcomes[i] = batchConsumeAt(reply, at, now, operation, decision);
+      at += replyLength(head);
     }
   }
   if (at !== reply.length) throw malformed(operation, reply, `expected ${at} values for ${decisions.length} decisions`);
   return outcomes;
 }
 
+/** How many values the consume / peek reply headed by `head` takes in a batch reply. */
+function replyLength(head: unknown): number {
+  return head === ONE_LOG_ALLOWED ? ONE_LOG_REPLY_LENGTH : CONSUME_REPLY_LENGTH;
+}
+
+/** A consume / peek reply in a batch reply, either form. */
+function batchConsumeAt(reply: readonly unknown[], at: number, now: number, operation: string, decision: BatchedDecision): ConsumeResult {
+  if (reply[at] === ONE_LOG_ALLOWED) return oneLogAllowedAt(reply, at, now, operation, decision);
+  return consumeAt(reply, at, operation, decision.limits.length);
+}
+
+/**
+ * A consume allowed on one sliding log (lua/consume.lua, one_log_allowed): ONE_LOG_ALLOWED,
+ * remaining, stamp - now, stamp - oldest entry in the window (0 when the log was empty). With the
+ * call's `now` and the limit's window they give the seven values check_limits answers.
+ */
+function oneLogAllowedAt(reply: readonly unknown[], at: number, now: number, operation: string, decision: BatchedDecision): ConsumeResult {
+  const remaining = reply[at + 1];
+  const sinceNow = reply[at + 2];
+  const sinceOldest = reply[at + 3];
+  if (!isInteger(remaining) || !isInteger(sinceNow) || !isInteger(sinceOldest) || remaining < 0 || sinceNow < 0 || sinceOldest < 0) {
+    throw malformed(operation, reply, `expected 3 integers >= 0 after ${ONE_LOG_ALLOWED} at ${at}`);
+  }
+  if (decision.kind !== 'consume' || decision.limits.length !== 1) throw malformed(operation, reply, `a one-log reply at ${at} for a ${decision.kind} of ${decision.limits.length} limits`);
+  const resetMs = decision.limits[0]!.windowMs + sinceNow;
+  return { allowed: true, index: 0, remaining, resetMs, retryAfterMs: 0, stamp: now + sinceNow, nextQuotaMs: resetMs - sinceOldest };
+}
+
 /**
  * A run of allowed consumes answered as one (lua/consume.lua, consume_known_log): -count at
- * `reply[at]`, then the first one's seven integers; each next one has one unit remaining fewer and
- * is otherwise the same. Fills the outcomes of decisions i .. i + count - 1 and returns the last
- * index. Every one of them must be a consume, and the run must be allowed.
+ * `reply[at]`, then the first one's reply (either form); each next one has one unit remaining
+ * fewer and is otherwise the same. Fills the outcomes of decisions i .. i + count - 1 and returns
+ * the last index. Every one of them must be a consume, and the run must be allowed.
  */
-function allowedRunAt(reply: readonly unknown[], at: number, operation: string, decisions: readonly BatchedDecision[], i: number, outcomes: BatchOutcome[]): number {
+function allowedRunAt(reply: readonly unknown[], at: number, now: number, operation: string, decisions: readonly BatchedDecision[], i: number, outcomes: BatchOutcome[]): number {
   const count = -(reply[at] as number);
   const last = i + count - 1;
   if (count < 2 || last >= decisions.length) throw malformed(operation, reply, `a run of ${count} at ${at} for ${decisions.length - i} decisions`);
-  const first = consumeAt(reply, at + 1, operation, decisions[i]!.limits.length);
+  const first = batchConsumeAt(reply, at + 1, now, operation, decisions[i]!);
   if (!first.allowed) throw malformed(operation, reply, `a run at ${at} that is not allowed`);
   const { index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs } = first;
   for (let d = 0; d < count; d++) {
