@@ -86,7 +86,7 @@ export class RedisStore implements Store {
     runner.ready().catch(() => undefined);
     const bounds = test?.batchBounds ?? DEFAULT_BATCH_BOUNDS;
     const batcher = new DecisionBatcher(
-      this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner),
+      this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, view),
       // Cluster: a turn's decisions spread over the masters, so a call sent when the queue is full
       // would give each master a fraction of one; they leave at the turn's end, one call per master
       // (of up to MAX_BATCH_DECISIONS: 256 callers on 3 masters, 10 000 keys, 93 k decisions/s with

@@ -75,6 +75,14 @@ export interface StoreClient {
    * itself (a Buffer): decisions then go by slot only.
    */
   readonly keyPrefix: string | undefined;
+  /**
+   * Whether commands sent one after another, without waiting for replies, run on the server in
+   * that order (one connection per server, written in order): ioredis and node-redis do. GLIDE
+   * does not: its core dispatches each request on its own (200 concurrent `RPUSH`es of 0..199 to
+   * one key land with up to ~70 inversions on Cluster, one on a standalone server). Without it,
+   * the store keeps one batch call in flight per server (see batch-dispatch.ts).
+   */
+  readonly keepsCommandOrder: boolean;
 }
 
 /** `host:port` of one connection, as a Cluster client's slot map names nodes; `default` if unknown. */
@@ -237,6 +245,14 @@ export class InFlightGate {
   /** Whether the connection is stalled now (tests, diagnostics). */
   get stalled(): boolean {
     return this.#stalled;
+  }
+
+  /**
+   * Whether the connection is stalled or looks so: calls outstanding and none answered for
+   * STALL_MS. A call entered now would fail at once, go as a probe, or confirm the stall.
+   */
+  get stalling(): boolean {
+    return this.#stalled || (this.#outstanding > 0 && performance.now() - this.#lastProgress > STALL_MS);
   }
 
   /** Calls sent and not yet settled. */

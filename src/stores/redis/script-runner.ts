@@ -151,17 +151,28 @@ export class ScriptRunner {
   }
 
   /** The gate of the master a Cluster call goes to: `via`'s, or its first key's master by the slot map. */
+  /**
+   * Whether a call to `via`, or keyed by `key` (on Cluster, its master's), would meet a stalled
+   * connection now (InFlightGate.stalling): it would fail at once, go as a probe, or confirm the
+   * stall.
+   */
+  stalling(via: RedisConnection | undefined, key: string): boolean {
+    if (this.client.cluster === undefined) return this.gate.stalling;
+    return this.gates.get(this.clusterGateName(via, key))?.stalling ?? false;
+  }
+
   private clusterGate(via: RedisConnection | undefined, args: readonly RedisArgument[]): InFlightGate {
-    let name: string | undefined;
-    if (via !== undefined) name = serverName(via);
-    else {
-      const key = firstKeyOf(args);
-      if (key !== undefined) name = this.client.cluster!.masterOf(keySlot((this.client.keyPrefix ?? '') + key.toString()));
-    }
-    name ??= 'cluster';
+    const name = this.clusterGateName(via, firstKeyOf(args));
     let gate = this.gates.get(name);
     if (gate === undefined) this.gates.set(name, (gate = new InFlightGate(name)));
     return gate;
+  }
+
+  /** The gate of `via`, else of the master of `key`'s slot by the slot map. */
+  private clusterGateName(via: RedisConnection | undefined, key: RedisArgument | undefined): string {
+    if (via !== undefined) return serverName(via);
+    if (key !== undefined) return this.client.cluster!.masterOf(keySlot((this.client.keyPrefix ?? '') + key.toString())) ?? 'cluster';
+    return 'cluster';
   }
 
   /** Sends `args` (this call's own array) to `target` with slot 0 set for the current mode. */

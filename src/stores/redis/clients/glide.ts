@@ -117,7 +117,7 @@ class GlideConnection implements RedisConnection {
 }
 
 export function glideClient(client: GlideClientLike): StoreClient {
-  return { kind: 'glide', connection: new GlideConnection(client, undefined), cluster: undefined, keyPrefix: '' };
+  return { kind: 'glide', connection: new GlideConnection(client, undefined), cluster: undefined, keyPrefix: '', keepsCommandOrder: false };
 }
 
 /** A GLIDE cluster client: each call routed to the primary of its first key's slot. */
@@ -210,5 +210,5 @@ class GlideSlotMap implements ClusterTopology {
 }
 
 export function glideCluster(client: GlideClusterClientLike): StoreClient {
-  return { kind: 'glide', connection: new GlideClusterConnection(client), cluster: new GlideSlotMap(client), keyPrefix: '' };
+  return { kind: 'glide', connection: new GlideClusterConnection(client), cluster: new GlideSlotMap(client), keyPrefix: '', keepsCommandOrder: false };
 }

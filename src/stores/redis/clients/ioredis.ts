@@ -50,6 +50,7 @@ export function ioredisClient(client: IoredisLike): StoreClient {
     connection: client.isCluster === true || autoPipelines(client) ? autoPipelineSafe(client) : coalescedWrites(client),
     cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
     keyPrefix,
+    keepsCommandOrder: true,
   };
 }
 

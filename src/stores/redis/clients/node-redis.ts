@@ -124,7 +124,7 @@ class NodeRedisConnection implements RedisConnection {
 }
 
 export function nodeRedisClient(client: NodeRedisClientLike): StoreClient {
-  return { kind: 'node-redis', connection: new NodeRedisConnection(client, addressOf(client)), cluster: undefined, keyPrefix: '' };
+  return { kind: 'node-redis', connection: new NodeRedisConnection(client, addressOf(client)), cluster: undefined, keyPrefix: '', keepsCommandOrder: true };
 }
 
 /** `host:port` from the client's options (`socket` or `url`), for diagnostics; undefined if neither says. */
@@ -225,5 +225,5 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike): StoreClient {
       );
     },
   };
-  return { kind: 'node-redis', connection: new NodeRedisClusterConnection(cluster), cluster: topology, keyPrefix: '' };
+  return { kind: 'node-redis', connection: new NodeRedisClusterConnection(cluster), cluster: topology, keyPrefix: '', keepsCommandOrder: true };
 }
