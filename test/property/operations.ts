@@ -266,5 +266,11 @@ export const sequenceArbitrary = (maxOperations: number, config: fc.Arbitrary<Ru
 export function propertyParameters(numRuns: number): fc.Parameters<unknown> {
   const seed = process.env.PROPERTY_SEED;
   const path = process.env.PROPERTY_PATH;
-  return seed === undefined ? { numRuns } : { numRuns, seed: Number(seed), ...(path === undefined ? {} : { path }) };
+  // A failure is reported, seed and path included, before the test's own timeout ends it: shrinking
+  // a counterexample on Cluster (~1 s a run) can take minutes, and a timeout would hide it.
+  const bounded = { numRuns, interruptAfterTimeLimit: PROPERTY_TIME_LIMIT_MS, markInterruptAsFailure: true };
+  return seed === undefined ? bounded : { ...bounded, seed: Number(seed), ...(path === undefined ? {} : { path }) };
 }
+
+/** Well under the property tests' 60 s timeout; a whole property takes ≤ ~7 s here. */
+const PROPERTY_TIME_LIMIT_MS = 40_000;
