@@ -2,12 +2,12 @@
  * Calls on the same keys run in the order they were made, whatever the client: with a client that
  * does not keep the order of concurrent commands (GLIDE, StoreClient.keepsCommandOrder), a batch
  * call waits while an earlier one on its keys is in flight (KeyOrderedCalls,
- * src/stores/redis/batch-dispatch.ts). Without that, of two requests for the last unit the later
+ * src/stores/redis/key-ordered-calls.ts). Without that, of two requests for the last unit the later
  * one could get it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoreLimit } from '../../src/core/store.js';
-import { KeyOrderedCalls } from '../../src/stores/redis/batch-dispatch.js';
+import { KeyOrderedCalls } from '../../src/stores/redis/key-ordered-calls.js';
 import { redisStoreForTests } from '../../src/stores/testing.js';
 import { type TestClient, connectClient } from '../helpers/clients.js';
 import { clusterNodes, redisUrl } from '../helpers/redis.js';
