@@ -66,6 +66,7 @@ describe.each(clientKinds)('%s client, Redis frozen', (kind: ClientKind) => {
         const frozen = traffic(limiter, () => id, FROZEN_MS, origin);
         await sleep(FROZEN_MS);
         const sentWhileFrozen = counter.sent - sentBefore;
+        const continuedAt = performance.now() - origin;
         server.kill('SIGCONT');
         const samples = await frozen;
         // After SIGCONT: the gate opens at the first reply (GLIDE: its next probe, ≤ MAX_PROBE_INTERVAL_MS).
@@ -80,7 +81,11 @@ describe.each(clientKinds)('%s client, Redis frozen', (kind: ClientKind) => {
         }
 
         expect(Math.max(...samples.map((sample) => sample.ms))).toBeLessThan(TIMEOUT_MS + 60);
-        expect(samples.every((sample) => sample.reason === 'store-timeout' || sample.reason === 'store-error')).toBe(true);
+        // A call still waiting when Redis resumes (the last ones started, or a probe) may be answered:
+        // only after SIGCONT, never while frozen.
+        const answered = samples.filter((sample) => sample.reason !== 'store-timeout' && sample.reason !== 'store-error');
+        expect(answered.filter((sample) => sample.reason !== 'allowed' || sample.at + sample.ms < continuedAt)).toEqual([]);
+        expect(answered.length).toBeLessThanOrEqual(samples.length / 4);
         expect(samples.some((sample) => sample.reason === 'store-error')).toBe(true); // failed at once, not sent
         expect(sentWhileFrozen).toBeLessThanOrEqual(SENT_WHILE_FROZEN_BOUND);
         expect(recoveredAfter).toBeLessThanOrEqual(MAX_PROBE_INTERVAL_MS + 300);
