@@ -27,11 +27,12 @@ import type {
   StoredResponse,
   StoreLimit,
 } from '../core/store.js';
-import { checkCall } from './arguments.js';
+import { checkCall, checkInteger } from './arguments.js';
 import { bindings, library } from './redis/bindings.js';
 import type { StoreClient } from './redis/client.js';
 import { detectClient, type RedisClientLike } from './redis/clients/index.js';
 import { clusterDispatch, standaloneDispatch } from './redis/batch-dispatch.js';
+import { type CallOrder, callOrder } from './redis/key-ordered-calls.js';
 import { DEFAULT_BATCH_BOUNDS, DecisionBatcher } from './redis/decision-batcher.js';
 import { consumeGrouped, peekGrouped, type GroupOperations } from './redis/grouped-consume.js';
 import { groupBySlotTag } from './redis/hash-tag.js';
@@ -60,6 +61,8 @@ export class RedisStore implements Store {
   }
 
   readonly #runner: ScriptRunner;
+  /** Calls on the same keys in the order made, whatever the client (see key-ordered-calls.ts). */
+  readonly #order: CallOrder;
   readonly #isCluster: boolean;
   /** consume / peek / refund, coalesced per event-loop turn. */
   readonly #batcher: DecisionBatcher;
@@ -85,8 +88,10 @@ export class RedisStore implements Store {
     // their timeout budget on it. A failure here is not lost: the first call retries and reports it.
     runner.ready().catch(() => undefined);
     const bounds = test?.batchBounds ?? DEFAULT_BATCH_BOUNDS;
+    const order = callOrder(view, runner);
+    this.#order = order;
     const batcher = new DecisionBatcher(
-      this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node') : standaloneDispatch(runner, view),
+      this.#isCluster ? clusterDispatch(runner, view, bounds, test?.clusterGrouping ?? 'node', order) : standaloneDispatch(runner, order),
       // Cluster: a turn's decisions spread over the masters, so a call sent when the queue is full
       // would give each master a fraction of one; they leave at the turn's end, one call per master
       // (of up to MAX_BATCH_DECISIONS: 256 callers on 3 masters, 10 000 keys, 93 k decisions/s with
@@ -144,6 +149,7 @@ export class RedisStore implements Store {
 
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
     checkCall(limits, cost);
+    checkInteger('stamp', stamp, 0);
     this.#refusals?.forget(limits.map((limit) => limit.key));
     const groups = this.#slotGroups(limits);
     if (!groups) await this.#perSlot.refund(limits, cost, stamp);
@@ -155,11 +161,12 @@ export class RedisStore implements Store {
   async reset(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
     this.#refusals?.forget(keys);
-    // Decisions asked for earlier in this turn go first, as they would without coalescing.
+    // Decisions asked for earlier in this turn go first, as they would without coalescing (and
+    // on a client that does not keep the order of its commands, the reset waits for their calls).
     this.#batcher.flush();
     const groups = this.#isCluster ? groupBySlotTag(keys) : undefined;
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
-    await Promise.all(calls.map((slotKeys) => this.#runner.run(bindings.reset, slotKeys)));
+    await Promise.all(calls.map((slotKeys) => this.#order(slotKeys, undefined, () => this.#runner.run(bindings.reset, slotKeys))));
     this.#refusals?.forget(keys);
   }
 

@@ -65,6 +65,27 @@ describe('KeyOrderedCalls', () => {
     replies.get('c2')!.resolve('c2 done');
     expect(await Promise.all([b2, c2])).toEqual(['b2 done', 'c2 done']);
   });
+  it('fails a call that would wait at once, unsent, while its server is stalled; a call on free keys goes', async () => {
+    const ordered = new KeyOrderedCalls();
+    const started: string[] = [];
+    const first = deferred();
+    let stalled: Error | undefined;
+    const run = (name: string, keys: string[], reply: () => Promise<string>) =>
+      ordered.run(keys, () => {
+        started.push(name);
+        return reply();
+      }, () => stalled);
+    const a1 = run('a1', ['a'], () => first.promise);
+    const a2 = run('a2', ['a'], () => Promise.resolve('a2 done')); // waits: not stalled yet
+    stalled = new Error('stalled, not sent');
+    await expect(run('a3', ['a'], () => Promise.resolve('a3 done'))).rejects.toThrow('stalled, not sent');
+    expect(await run('b1', ['b'], () => Promise.resolve('b1 done'))).toBe('b1 done');
+    expect(started).toEqual(['a1', 'b1']);
+    stalled = undefined;
+    first.resolve('a1 done');
+    expect(await Promise.all([a1, a2])).toEqual(['a1 done', 'a2 done']);
+    expect(started).toEqual(['a1', 'b1', 'a2']);
+  });
 });
 
 /** Bounds that cut a turn into calls of two decisions: many calls of one turn in flight at once. */
@@ -92,6 +113,17 @@ describe.each([
       const results = await Promise.all(Array.from({ length: 400 }, () => store.consume([limit], 1)));
       expect(results.map((result) => result.allowed)).toEqual(results.map((_, i) => i < 300));
       expect(results.slice(0, 300).map((result) => result.remaining)).toEqual(results.slice(0, 300).map((_, i) => 299 - i));
+    }
+  });
+
+  it('runs a reset made after a turn of consumes after them', async () => {
+    const store = redisStoreForTests(glide.client, { batchBounds: SMALL_CALLS });
+    const limit: StoreLimit = { key: limitKey('rl:', uniqueId('order-reset'), '1m'), windowMs: 60_000, limit: 300 };
+    for (let round = 0; round < 5; round++) {
+      const consumed = Promise.all(Array.from({ length: 200 }, () => store.consume([limit], 1)));
+      await store.reset([limit.key]);
+      await consumed;
+      expect((await store.peek([limit], 300)).allowed).toBe(true); // nothing consumed after the reset
     }
   });
 });

@@ -24,8 +24,9 @@
  * Order: the decisions of one call run in the order they were made (lua/batch.lua), and calls to
  * one server run in the order they were sent when the client keeps the order of its commands
  * (StoreClient.keepsCommandOrder). For a client that does not (GLIDE), a call waits while an
- * earlier one on any of its keys is in flight (KeyOrderedCalls). Otherwise two calls in flight
- * could run the other way round, and of two requests for the last unit the later one would get it.
+ * earlier one on any of its keys is in flight or waiting (key-ordered-calls.ts). Otherwise two
+ * calls in flight could run the other way round, and of two requests for the last unit the later
+ * one would get it.
  *
  * Why per master: with many keys (one hash tag per client) nearly every decision has a slot of
  * its own, so grouping by slot does not coalesce at all. Measured on a throwaway 3-master cluster
@@ -40,7 +41,7 @@ import { type BatchDecision, type Binding, type BatchOutcome, bindings } from '.
 import { StoreError } from '../../core/errors.js';
 import { type BatchBounds, type PendingDecision, failAll, settle, settleOne, splitIntoCalls } from './decision-batcher.js';
 import { keySlot } from './hash-tag.js';
-import { KeyOrderedCalls } from './key-ordered-calls.js';
+import type { CallOrder } from './key-ordered-calls.js';
 import type { ScriptRunner } from './script-runner.js';
 
 export type ClusterGrouping = 'node' | 'slot';
@@ -55,32 +56,18 @@ function keysOf(decisions: readonly PendingDecision[]): string[] {
 }
 
 /**
- * How a dispatch runs a call (to `via`, else by its first key): at once, or after the earlier
- * calls on its keys (see KeyOrderedCalls).
- */
-type CallRunner = <T>(decisions: readonly PendingDecision[], via: RedisConnection | undefined, call: () => Promise<T>) => Promise<T>;
-
-const runAtOnce: CallRunner = (_decisions, _via, call) => call();
-
-function callRunner(client: StoreClient, runner: ScriptRunner): CallRunner {
-  if (client.keepsCommandOrder) return runAtOnce;
-  const ordered = new KeyOrderedCalls();
-  return (decisions, via, call) => ordered.run(keysOf(decisions), call, () => runner.stalling(via, decisions[0]!.limits[0]!.key));
-}
-
-/**
  * Sends one call and settles its decisions; `via` as in ScriptRunner.run; `answered` (standalone)
  * is told first, once the reply or the failure is in.
  */
 function send(
-  runCall: CallRunner,
+  order: CallOrder,
   runner: ScriptRunner,
   binding: BatchBinding,
   decisions: PendingDecision[],
   via?: RedisConnection,
   answered?: () => void,
 ): void {
-  runCall(decisions, via, () => runner.run(binding, decisions, via)).then(
+  order(keysOf(decisions), via, () => runner.run(binding, decisions, via)).then(
     (outcomes) => {
       answered?.();
       settle(decisions, outcomes);
@@ -93,9 +80,8 @@ function send(
 }
 
 /** Standalone: the flush's decisions as one call (the batcher flushes a call as soon as it is full). */
-export function standaloneDispatch(runner: ScriptRunner, client: StoreClient): (decisions: PendingDecision[], answered: () => void) => void {
-  const runCall = callRunner(client, runner);
-  return (decisions, answered) => send(runCall, runner, bindings.batch, decisions, undefined, answered);
+export function standaloneDispatch(runner: ScriptRunner, order: CallOrder): (decisions: PendingDecision[], answered: () => void) => void {
+  return (decisions, answered) => send(order, runner, bindings.batch, decisions, undefined, answered);
 }
 
 /** Errors of a cross-slot decision that mean "not here (now)": resend it by slot. */
@@ -112,13 +98,13 @@ export function clusterDispatch(
   client: StoreClient,
   bounds: BatchBounds,
   grouping: ClusterGrouping,
+  order: CallOrder,
 ): (decisions: PendingDecision[]) => void {
   const topology = client.cluster!;
   // ioredis prefixes declared keys with the client's keyPrefix, so slots are those of prefixed
   // keys, and a cross-slot call (keys in ARGV) must add it itself. A Buffer prefix: by slot only.
   const keyPrefix = client.keyPrefix ?? '';
   const crossSlotAllowed = grouping === 'node' && client.keyPrefix !== undefined;
-  const runCall = callRunner(client, runner);
 
   const bySlot = (decisions: PendingDecision[]): void => {
     const groups = new Map<number, PendingDecision[]>();
@@ -128,11 +114,11 @@ export function clusterDispatch(
       if (group) group.push(decision);
       else groups.set(slot, [decision]);
     }
-    for (const group of groups.values()) for (const call of splitIntoCalls(group, bounds)) send(runCall, runner, bindings.batch, call);
+    for (const group of groups.values()) for (const call of splitIntoCalls(group, bounds)) send(order, runner, bindings.batch, call);
   };
 
   const crossSlot = (master: RedisConnection, decisions: PendingDecision[]): void => {
-    runCall(decisions, master, () => runner.run(bindings.batchCrossSlot, { decisions, keyPrefix }, master)).then(
+    order(keysOf(decisions), master, () => runner.run(bindings.batchCrossSlot, { decisions, keyPrefix }, master)).then(
       (outcomes) => {
         let elsewhere: PendingDecision[] | undefined;
         for (let i = 0; i < decisions.length; i++) {

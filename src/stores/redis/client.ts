@@ -80,7 +80,7 @@ export interface StoreClient {
    * that order (one connection per server, written in order): ioredis and node-redis do. GLIDE
    * does not: its core dispatches each request on its own (200 concurrent `RPUSH`es of 0..199 to
    * one key land with up to ~70 inversions on Cluster, one on a standalone server). Without it,
-   * the store keeps one batch call in flight per server (see batch-dispatch.ts).
+   * the store holds a call while an earlier one on its keys is in flight (key-ordered-calls.ts).
    */
   readonly keepsCommandOrder: boolean;
 }
@@ -237,7 +237,7 @@ export class InFlightGate {
   /** The stall is confirmed only if no progress happened since it was suspected. */
   readonly #confirm = (): void => {
     this.#confirming = false;
-    if (this.#outstanding > 0 && performance.now() - this.#lastProgress > STALL_MS) this.#stalled = true;
+    if (this.#silent(performance.now())) this.#stalled = true;
   };
 
   constructor(private readonly name: string) {}
@@ -248,11 +248,39 @@ export class InFlightGate {
   }
 
   /**
-   * Whether the connection is stalled or looks so: calls outstanding and none answered for
-   * STALL_MS. A call entered now would fail at once, go as a probe, or confirm the stall.
+   * Whether the connection is stalled, for a call that is not entering (one waiting its turn):
+   * like a call entering, asking starts the confirmation when calls have gone unanswered for
+   * STALL_MS, so that calls that all wait still find the stall.
    */
-  get stalling(): boolean {
-    return this.#stalled || (this.#outstanding > 0 && performance.now() - this.#lastProgress > STALL_MS);
+  checkStalled(): boolean {
+    if (!this.#stalled) this.#suspect(performance.now());
+    return this.#stalled;
+  }
+
+  /** The error of a call failed at once, not sent, because the connection is stalled. */
+  notSent(): StoreError {
+    const now = performance.now();
+    return new StoreError(
+      `Redis (${this.name}) has not answered for ${Math.round(now - this.#lastProgress)} ms with ${this.#outstanding} calls outstanding; the call was not sent`,
+    );
+  }
+
+  /** Calls are outstanding and no reply has come for STALL_MS. */
+  #silent(now: number): boolean {
+    return this.#outstanding > 0 && now - this.#lastProgress > STALL_MS;
+  }
+
+  /** Looks stalled: confirmed one event-loop turn later unless a reply comes (see the class comment). */
+  #suspect(now: number): void {
+    if (!this.#confirming && this.#silent(now)) {
+      this.#confirming = true;
+      setImmediate(this.#confirm);
+    }
+  }
+
+  /** The previous probe has settled (or waited MAX_PROBE_INTERVAL_MS) and the next one's time has come. */
+  #probeDue(now: number): boolean {
+    return (this.#probe === 0 || now - this.#probeSentAt >= MAX_PROBE_INTERVAL_MS) && now >= this.#nextProbeAt;
   }
 
   /** Calls sent and not yet settled. */
@@ -268,11 +296,7 @@ export class InFlightGate {
   enter(): number {
     const now = performance.now();
     if (this.#stalled) {
-      if ((this.#probe !== 0 && now - this.#probeSentAt < MAX_PROBE_INTERVAL_MS) || now < this.#nextProbeAt) {
-        throw new StoreError(
-          `Redis (${this.name}) has not answered for ${Math.round(now - this.#lastProgress)} ms with ${this.#outstanding} calls outstanding; the call was not sent`,
-        );
-      }
+      if (!this.#probeDue(now)) throw this.notSent();
       this.#probe = ++this.#probes;
       this.#probeSentAt = now;
       this.#nextProbeAt = now + this.#probeInterval;
@@ -281,10 +305,7 @@ export class InFlightGate {
       return this.#probe;
     }
     if (this.#outstanding === 0) this.#lastProgress = now;
-    else if (!this.#confirming && now - this.#lastProgress > STALL_MS) {
-      this.#confirming = true;
-      setImmediate(this.#confirm);
-    }
+    else this.#suspect(now);
     this.#outstanding++;
     return 0;
   }

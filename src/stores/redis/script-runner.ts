@@ -150,17 +150,16 @@ export class ScriptRunner {
     return this.clock === undefined ? '' : this.clock();
   }
 
-  /** The gate of the master a Cluster call goes to: `via`'s, or its first key's master by the slot map. */
   /**
-   * Whether a call to `via`, or keyed by `key` (on Cluster, its master's), would meet a stalled
-   * connection now (InFlightGate.stalling): it would fail at once, go as a probe, or confirm the
-   * stall.
+   * The gate of the connection a call to `via`, or keyed by `key`, goes to (on Cluster, its
+   * master's) when it is stalled (InFlightGate.checkStalled), else undefined.
    */
-  stalling(via: RedisConnection | undefined, key: string): boolean {
-    if (this.client.cluster === undefined) return this.gate.stalling;
-    return this.gates.get(this.clusterGateName(via, key))?.stalling ?? false;
+  stalledGate(via: RedisConnection | undefined, key: string): InFlightGate | undefined {
+    const gate = this.client.cluster === undefined ? this.gate : this.gates.get(this.clusterGateName(via, key));
+    return gate?.checkStalled() === true ? gate : undefined;
   }
 
+  /** The gate of the master a Cluster call goes to: `via`'s, or its first key's master by the slot map. */
   private clusterGate(via: RedisConnection | undefined, args: readonly RedisArgument[]): InFlightGate {
     const name = this.clusterGateName(via, firstKeyOf(args));
     let gate = this.gates.get(name);
