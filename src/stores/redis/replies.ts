@@ -5,7 +5,7 @@
  */
 import { StoreError } from '../../core/errors.js';
 import { formatValue } from '../../core/duration.js';
-import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoredResponse } from '../../core/store.js';
+import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoreLimit, StoredResponse } from '../../core/store.js';
 import { decodeMsgpackArray, type MsgpackValue } from './msgpack.js';
 
 function malformed(operation: string, reply: unknown, why: string): StoreError {
@@ -56,7 +56,7 @@ function consumeAt(reply: readonly unknown[], at: number, operation: string, lim
 /** What a batch call sends per decision (see bindings.ts), as far as reading its reply needs. */
 export interface BatchedDecision {
   readonly kind: 'consume' | 'peek' | 'refund';
-  readonly limits: readonly { readonly windowMs: number }[];
+  readonly limits: readonly Pick<StoreLimit, 'key' | 'windowMs' | 'algorithm'>[];
 }
 
 /** The head of a consume allowed on one sliding log, answered in 4 values (see oneLogAllowedAt). */
@@ -131,8 +131,13 @@ function oneLogAllowedAt(reply: readonly unknown[], at: number, now: number, ope
   if (!isInteger(remaining) || !isInteger(sinceNow) || !isInteger(sinceOldest) || remaining < 0 || sinceNow < 0 || sinceOldest < 0) {
     throw malformed(operation, reply, `expected 3 integers >= 0 after ${ONE_LOG_ALLOWED} at ${at}`);
   }
-  if (decision.kind !== 'consume' || decision.limits.length !== 1) throw malformed(operation, reply, `a one-log reply at ${at} for a ${decision.kind} of ${decision.limits.length} limits`);
-  const resetMs = decision.limits[0]!.windowMs + sinceNow;
+  const limit = decision.limits[0]!;
+  if (decision.kind !== 'consume' || decision.limits.length !== 1 || (limit.algorithm ?? 'sliding-log') !== 'sliding-log') {
+    throw malformed(operation, reply, `a one-log reply at ${at} for a ${decision.kind} of ${decision.limits.length} limits`);
+  }
+  // The oldest entry is in the window: oldest > now - window.
+  if (sinceOldest > sinceNow + limit.windowMs) throw malformed(operation, reply, `an oldest entry out of the window at ${at}`);
+  const resetMs = limit.windowMs + sinceNow;
   return { allowed: true, index: 0, remaining, resetMs, retryAfterMs: 0, stamp: now + sinceNow, nextQuotaMs: resetMs - sinceOldest };
 }
 
@@ -149,8 +154,10 @@ function allowedRunAt(reply: readonly unknown[], at: number, now: number, operat
   const first = batchConsumeAt(reply, at + 1, now, operation, decisions[i]!);
   if (!first.allowed) throw malformed(operation, reply, `a run at ${at} that is not allowed`);
   const { index, remaining, resetMs, retryAfterMs, stamp, nextQuotaMs } = first;
+  const key = decisions[i]!.limits[0]!.key;
   for (let d = 0; d < count; d++) {
-    if (decisions[i + d]!.kind !== 'consume') throw malformed(operation, reply, `a run at ${at} over a ${decisions[i + d]!.kind}`);
+    const decision = decisions[i + d]!;
+    if (decision.kind !== 'consume' || decision.limits[0]!.key !== key) throw malformed(operation, reply, `a run at ${at} over a ${decision.kind} of another key`);
     outcomes[i + d] = d === 0 ? first : { allowed: true, index, remaining: remaining - d, resetMs, retryAfterMs, stamp, nextQuotaMs };
   }
   return last;
