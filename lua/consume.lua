@@ -32,8 +32,8 @@ local function forget_known()
   known_n = 0
 end
 
--- int_str of the last stamp written (formatting costs about as much as a command): the decisions
--- of one batch call mostly share one stamp.
+-- int_str of the last stamp written (~1 k instructions each time): the decisions of one batch
+-- call mostly share one stamp.
 local last_stamp, last_stamp_str = nil, nil
 local function stamp_str(stamp)
   if stamp ~= last_stamp then last_stamp, last_stamp_str = stamp, int_str(stamp) end
@@ -349,7 +349,7 @@ end
 -- (the same decision, reply, log afterwards and state left known). Most decisions of a call over
 -- many keys are such a first look at a key: 24 of them per call cost 5.3 µs of FCALL time each
 -- this way, 6.5 through check_limits. `j`: the limit's index among the parsed ones. Returns
--- pos + 7, or nil when check_limits must decide: not this case, or no room (the log's state is
+-- pos + 4 (one_log_allowed's reply), or nil when check_limits must decide: not this case, or no room (the log's state is
 -- then left known, so check_limits answers the refusal without reading it again). Writes only
 -- after its last read, as check_limits does, but for a long log's push, which tells its length
 -- (see read_log) and is taken back when the request does not fit.

@@ -11,18 +11,20 @@ local function idempotency_begin(keys, argv)
   -- ARGV: clock (store time in ms injected by tests, '' = Redis TIME), token (the caller's),
   -- fingerprint (of the request), lease_ms (the in-flight lease, ms).
   local record_key, fence_key = keys[1], keys[2]
-  local clock, token, fingerprint, lease_ms = argv[1], argv[2], argv[3], tonumber(argv[4])
+  -- lease_arg, the string as sent, for commands (see int_str); lease_ms, its number, for fences.
+  local clock, token, fingerprint, lease_arg = argv[1], argv[2], argv[3], argv[4]
+  local lease_ms = tonumber(lease_arg)
   local record = redis.call('HMGET', record_key, 'state', 'token', 'fp', 'fence')
   local state = record[1]
   if not state then
     local fence = next_fence(fence_key, clock, lease_ms)
     redis.call('HSET', record_key, 'state', 'run', 'token', token, 'fp', fingerprint, 'fence', int_str(fence))
-    redis.call('PEXPIRE', record_key, lease_ms)
+    redis.call('PEXPIRE', record_key, lease_arg)
     return { 'acquired', fence }
   end
   if state == 'run' and record[2] == token then
     -- A re-sent begin (reconnect) of the request that holds the record: still acquired.
-    redis.call('PEXPIRE', record_key, lease_ms)
+    redis.call('PEXPIRE', record_key, lease_arg)
     return { 'acquired', tonumber(record[4]) }
   end
   if record[3] ~= fingerprint then return { 'mismatch' } end

@@ -8,12 +8,14 @@ local function lock_acquire(keys, argv)
   -- KEYS: lock_key, fence_key. ARGV: clock (store time in ms injected by tests, '' = Redis
   -- TIME), token (the caller's), ttl_ms (the lease, ms).
   local lock_key, fence_key = keys[1], keys[2]
-  local clock, token, ttl_ms = argv[1], argv[2], tonumber(argv[3])
+  -- ttl_arg, the string as sent, for commands (see int_str); ttl_ms, its number, for fences.
+  local clock, token, ttl_arg = argv[1], argv[2], argv[3]
+  local ttl_ms = tonumber(ttl_arg)
   -- A free lock, the common case, is taken by one command.
-  if redis.call('SET', lock_key, token, 'NX', 'PX', ttl_ms) then return { 1, next_fence(fence_key, clock, ttl_ms) } end
+  if redis.call('SET', lock_key, token, 'NX', 'PX', ttl_arg) then return { 1, next_fence(fence_key, clock, ttl_ms) } end
   local holder = redis.call('GET', lock_key)
   if holder == token then
-    redis.call('PEXPIRE', lock_key, ttl_ms)
+    redis.call('PEXPIRE', lock_key, ttl_arg)
     -- Same holder, same fence; a lost counter gets a new, still greater one.
     local fence = tonumber(redis.call('GET', fence_key)) or next_fence(fence_key, clock, ttl_ms)
     return { 1, fence }

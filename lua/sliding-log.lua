@@ -23,7 +23,7 @@ end
 -- Entries read from the tail by a log's first command: the oldest ones, among which the window's
 -- boundary lies under steady traffic (EXPIRED_KEPT + 1 expired entries at most, and room for one
 -- more). A log this short is read whole by that one command; a longer one costs LLEN and LINDEX
--- (its length and newest entry) on top. A value read costs Redis about 2 k instructions
+-- (its length and newest entry) on top. A value read costs Redis about 1.2-1.7 k instructions
 -- (formatted, then parsed back into a Lua string), a one-value command about 3.5 k. With
 -- EXPIRED_KEPT, chosen by `npm run bench:script` (callgrind; calls of 24 decisions over random
 -- keys): TAIL_READ 4 with EXPIRED_KEPT 1 against 6 with 3, instructions per decision over logs of
@@ -111,8 +111,9 @@ end
 -- lies strictly inside the list. Past the first read it gallops with LINDEX (8, 16, 32 ... entries
 -- further) to an entry in the window, then binary-searches the last stride: about 2 x log2 of the
 -- expired entries in single reads, so no call scans a large log. A one-value command costs Redis
--- ~3.5 k instructions and each value of an LRANGE ~2 k more: a hot key whose call finds ~30
--- entries expired since the previous one read 6 + 16 + 64 of them in chunks (~100 k), now ~7 LINDEX.
+-- ~3.5 k instructions and each value of an LRANGE ~1.2-1.7 k more: a hot key whose call finds ~30
+-- entries expired since the previous one read 16 + 64 of them in chunks past its first read
+-- (~100 k), where ~7 LINDEX do.
 local function count_expired(key, len, cutoff, scanned)
   -- Invariant: the `lo` oldest are expired, the entry `hi` places from the tail is not (`kept`:
   -- its value, once read).
