@@ -349,10 +349,10 @@ end
 -- (the same decision, reply, log afterwards and state left known). Most decisions of a call over
 -- many keys are such a first look at a key: 24 of them per call cost 5.3 µs of FCALL time each
 -- this way, 6.5 through check_limits. `j`: the limit's index among the parsed ones. Returns
--- pos + 4 (one_log_allowed's reply), or nil when check_limits must decide: not this case, or no room (the log's state is
--- then left known, so check_limits answers the refusal without reading it again). Writes only
--- after its last read, as check_limits does, but for a long log's push, which tells its length
--- (see read_log) and is taken back when the request does not fit.
+-- pos + 4 (one_log_allowed's reply), or nil when check_limits must decide: not this case, or no
+-- room (the log's state is then left known, so check_limits answers the refusal without reading
+-- it again). Writes only after its last read, as check_limits does, but for a long log's push,
+-- which tells its length (see read_log) and is taken back when the request does not fit.
 local function consume_one_log(key, j, now, clock, out, pos)
   known_n = 0
   if parsed_kinds[j] ~= LOG or parsed_costs[j] ~= 1 then return nil end
