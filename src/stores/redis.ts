@@ -166,7 +166,7 @@ export class RedisStore implements Store {
     this.#batcher.flush();
     const groups = this.#isCluster ? groupBySlotTag(keys) : undefined;
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
-    await Promise.all(calls.map((slotKeys) => this.#order(slotKeys, undefined, () => this.#runner.run(bindings.reset, slotKeys))));
+    await Promise.all(calls.map((slotKeys) => this.#order(() => slotKeys, undefined, () => this.#runner.run(bindings.reset, slotKeys))));
     this.#refusals?.forget(keys);
   }
 

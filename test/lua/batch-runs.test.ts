@@ -85,13 +85,13 @@ describe('a hot key’s consumes in a row (runs)', () => {
     const hot: StoreLimit = { key: limitKey('rl:', 'hot', '1s'), windowMs: 1_000, limit: 5 };
     const allowed = [1, 0, 3, 1_000, 0, T, 1_000];
     const parse = (decisions: BatchDecision[], values: number[]) => () => bindings.batch.parse(encodeMsgpackArray([T, ...values]), decisions);
-    expect(parse([consume([hot]), peek([hot])], [-2, ...allowed])).toThrow(/a run at 1 over a peek of another key/);
-    expect(parse([consume([hot]), peek([hot])], [-2, 3, 3, 0, 0])).toThrow(/a run at 1 over a peek of another key/);
+    expect(parse([consume([hot]), peek([hot])], [-2, ...allowed])).toThrow(/a run at 1 over a peek/);
+    expect(parse([consume([hot]), peek([hot])], [-2, 3, 3, 0, 0])).toThrow(/a run at 1 over a peek/);
     expect(parse([consume([hot]), consume([hot])], [-2, 0, 0, 0, 1_000, 1_000, 0, 1_000])).toThrow(/a run at 1 that is not allowed/);
     expect(parse([consume([hot]), consume([hot])], [-2, ...allowed])()).toMatchObject([{ remaining: 3 }, { remaining: 2 }]);
     expect(parse([consume([hot]), consume([hot])], [-2, 3, 3, 0, 0])()).toMatchObject([{ remaining: 3 }, { remaining: 2 }]);
     const cold: StoreLimit = { ...hot, key: limitKey('rl:', 'cold', '1s') };
-    expect(parse([consume([hot]), consume([cold])], [-2, 3, 3, 0, 0])).toThrow(/a run at 1 over a consume of another key/);
+    expect(parse([consume([hot]), consume([cold])], [-2, 3, 3, 0, 0])).toThrow(/a run at 1 over another key/);
   });
 
   it('reads a one-log reply as the seven values check_limits answers, and only for a consume of one limit', () => {
@@ -104,7 +104,7 @@ describe('a hot key’s consumes in a row (runs)', () => {
     ]);
     expect(parse([peek([hot])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a peek of 1 limits/);
     expect(parse([consume([hot, other])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a consume of 2 limits/);
-    expect(parse([consume([{ ...hot, algorithm: 'gcra' }])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a consume of 1 limits/);
+    expect(parse([consume([{ ...hot, algorithm: 'gcra' }])], [3, 2, 0, 0])).toThrow(/a one-log reply at 1 for a consume of 1 limits \(gcra\)/);
     // The oldest entry 1 001 ms before `now`: out of a 1 s window.
     expect(parse([consume([hot])], [3, 2, 5, 1_006])).toThrow(/an oldest entry out of the window at 1/);
   });

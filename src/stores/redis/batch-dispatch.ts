@@ -67,7 +67,7 @@ function send(
   via?: RedisConnection,
   answered?: () => void,
 ): void {
-  order(keysOf(decisions), via, () => runner.run(binding, decisions, via)).then(
+  order(() => keysOf(decisions), via, () => runner.run(binding, decisions, via)).then(
     (outcomes) => {
       answered?.();
       settle(decisions, outcomes);
@@ -118,7 +118,7 @@ export function clusterDispatch(
   };
 
   const crossSlot = (master: RedisConnection, decisions: PendingDecision[]): void => {
-    order(keysOf(decisions), master, () => runner.run(bindings.batchCrossSlot, { decisions, keyPrefix }, master)).then(
+    order(() => keysOf(decisions), master, () => runner.run(bindings.batchCrossSlot, { decisions, keyPrefix }, master)).then(
       (outcomes) => {
         let elsewhere: PendingDecision[] | undefined;
         for (let i = 0; i < decisions.length; i++) {

@@ -80,7 +80,8 @@ export interface StoreClient {
    * that order (one connection per server, written in order): ioredis and node-redis do. GLIDE
    * does not: its core dispatches each request on its own (200 concurrent `RPUSH`es of 0..199 to
    * one key land with up to ~70 inversions on Cluster, one on a standalone server). Without it,
-   * the store holds a call while an earlier one on its keys is in flight (key-ordered-calls.ts).
+   * the store holds a call while an earlier one on its keys is in flight or waiting
+   * (key-ordered-calls.ts).
    */
   readonly keepsCommandOrder: boolean;
 }
@@ -241,11 +242,6 @@ export class InFlightGate {
   };
 
   constructor(private readonly name: string) {}
-
-  /** Whether the connection is stalled now (tests, diagnostics). */
-  get stalled(): boolean {
-    return this.#stalled;
-  }
 
   /**
    * Whether the connection is stalled, for a call that is not entering (one waiting its turn):

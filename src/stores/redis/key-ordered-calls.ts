@@ -6,17 +6,21 @@ import type { RedisConnection, StoreClient } from './client.js';
 import type { ScriptRunner } from './script-runner.js';
 
 /**
- * Runs a call on `keys` (sent to `via`, else by its first key): at once when the client keeps the
- * order of its commands, else after the earlier calls on its keys (KeyOrderedCalls).
+ * Runs a call on `keysOf()` (sent to `via`, else by its first key): at once when the client keeps
+ * the order of its commands (the keys are then never listed), else after the earlier calls on
+ * its keys (KeyOrderedCalls).
  */
-export type CallOrder = <T>(keys: readonly string[], via: RedisConnection | undefined, call: () => Promise<T>) => Promise<T>;
+export type CallOrder = <T>(keysOf: () => readonly string[], via: RedisConnection | undefined, call: () => Promise<T>) => Promise<T>;
 
-const atOnce: CallOrder = (_keys, _via, call) => call();
+const atOnce: CallOrder = (_keysOf, _via, call) => call();
 
 export function callOrder(client: StoreClient, runner: ScriptRunner): CallOrder {
   if (client.keepsCommandOrder) return atOnce;
   const ordered = new KeyOrderedCalls();
-  return (keys, via, call) => ordered.run(keys, call, () => runner.stalledGate(via, keys[0]!)?.notSent());
+  return (keysOf, via, call) => {
+    const keys = keysOf();
+    return ordered.run(keys, call, () => runner.stalledGate(via, keys[0]!)?.notSent());
+  };
 }
 
 /** A call waiting for the calls before it on its keys. */

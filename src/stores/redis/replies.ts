@@ -132,8 +132,9 @@ function oneLogAllowedAt(reply: readonly unknown[], at: number, now: number, ope
     throw malformed(operation, reply, `expected 3 integers >= 0 after ${ONE_LOG_ALLOWED} at ${at}`);
   }
   const limit = decision.limits[0]!;
-  if (decision.kind !== 'consume' || decision.limits.length !== 1 || (limit.algorithm ?? 'sliding-log') !== 'sliding-log') {
-    throw malformed(operation, reply, `a one-log reply at ${at} for a ${decision.kind} of ${decision.limits.length} limits`);
+  const algorithm = limit.algorithm ?? 'sliding-log';
+  if (decision.kind !== 'consume' || decision.limits.length !== 1 || algorithm !== 'sliding-log') {
+    throw malformed(operation, reply, `a one-log reply at ${at} for a ${decision.kind} of ${decision.limits.length} limits (${algorithm})`);
   }
   // The oldest entry is in the window: oldest > now - window.
   if (sinceOldest > sinceNow + limit.windowMs) throw malformed(operation, reply, `an oldest entry out of the window at ${at}`);
@@ -157,7 +158,8 @@ function allowedRunAt(reply: readonly unknown[], at: number, now: number, operat
   const key = decisions[i]!.limits[0]!.key;
   for (let d = 0; d < count; d++) {
     const decision = decisions[i + d]!;
-    if (decision.kind !== 'consume' || decision.limits[0]!.key !== key) throw malformed(operation, reply, `a run at ${at} over a ${decision.kind} of another key`);
+    if (decision.kind !== 'consume') throw malformed(operation, reply, `a run at ${at} over a ${decision.kind}`);
+    if (decision.limits[0]!.key !== key) throw malformed(operation, reply, `a run at ${at} over another key`);
     outcomes[i + d] = d === 0 ? first : { allowed: true, index, remaining: remaining - d, resetMs, retryAfterMs, stamp, nextQuotaMs };
   }
   return last;
