@@ -37,6 +37,10 @@ const WINDOW_BOUND_MS = NODE_TIMEOUT_MS + 1_000;
  * client side (ratelock + ioredis) adds after the election is bounded by this.
  */
 const CLIENT_LAG_BOUND_MS = 500;
+/** Answers for this long end an outage window: a failure after that is a stray (see windowOf). */
+const QUIET_MS = 1_000;
+/** Stray fallback answers allowed per phase (a lone budget missed on a loaded machine). */
+const STRAYS_BOUND = 3;
 const FAILOVER_AT_MS = 2_000;
 const KILL_AT_MS = 7_000;
 const END_MS = 14_000;
@@ -157,13 +161,25 @@ describe('B3: cluster failover and a master killed', () => {
     const onKilled = await idsOn(successor);
     const functionCallsAfter = (await commandAttempts(promoted.port, 'function|load')) + (await commandAttempts(successor.port, 'function|load'));
 
+    // The outage window: failures of the affected ids, merged while less than QUIET_MS of answers
+    // separate them, from the first failure to the first answer after the last; the longest such
+    // span is the window. A lone failure well after it (a 100 ms budget missed on a loaded
+    // machine) is a stray, counted and bounded on its own rather than stretching the window.
     const windowOf = (ids: Set<number>, from: number, to: number) => {
       const affected = requests.filter((r) => ids.has(r.id) && r.start >= from && r.start < to).sort((a, b) => a.start - b.start);
-      const failures = affected.filter((r) => !succeeded(r));
-      if (failures.length === 0) return { windowMs: 0, failures: 0 };
-      const lastFailure = failures[failures.length - 1]!;
-      const recovered = affected.find((r) => r.start > lastFailure.start && succeeded(r));
-      return { windowMs: (recovered ? recovered.start : to) - failures[0]!.start, failures: failures.length };
+      const spans: { first: number; last: number; end: number; failures: number }[] = [];
+      for (const r of affected) {
+        if (succeeded(r)) continue;
+        const open = spans[spans.length - 1];
+        if (open !== undefined && r.start - open.end < QUIET_MS) Object.assign(open, { last: r.start, failures: open.failures + 1 });
+        else spans.push({ first: r.start, last: r.start, end: to, failures: 1 });
+        const span = spans[spans.length - 1]!;
+        span.end = affected.find((later) => later.start > span.last && succeeded(later))?.start ?? to;
+      }
+      const failures = spans.reduce((sum, span) => sum + span.failures, 0);
+      if (spans.length === 0) return { windowMs: 0, failures, strays: 0 };
+      const longest = spans.reduce((a, b) => (b.end - b.first > a.end - a.first ? b : a));
+      return { windowMs: longest.end - longest.first, failures, strays: failures - longest.failures };
     };
     const failover = windowOf(onFailedOver, events.failover, events.kill);
     const kill = windowOf(onKilled, events.kill, origin + END_MS);
@@ -184,13 +200,15 @@ describe('B3: cluster failover and a master killed', () => {
       check: 'B3',
       case: 'CLUSTER FAILOVER, then kill -9 of a master',
       done: `3 masters + 3 replicas, cluster-node-timeout ${NODE_TIMEOUT_MS} ms, ioredis Cluster at its defaults; HTTP open loop every ${TICK_MS} ms over ${IDS} ids (limiter and a locked route, timeout ${TIMEOUT_MS} ms) for ${END_MS / 1000} s; CLUSTER FAILOVER at ${FAILOVER_AT_MS / 1000} s, SIGKILL of another master at ${KILL_AT_MS / 1000} s`,
-      bound: `CLUSTER FAILOVER window ≤ ${WINDOW_BOUND_MS} ms (node timeout + 1 s); kill -9 window ≤ Redis's election + ${CLIENT_LAG_BOUND_MS} ms; limiter 5xx 0; no request hangs; fence regressions 0; no FUNCTION LOAD needed on promoted replicas`,
+      bound: `CLUSTER FAILOVER window ≤ ${WINDOW_BOUND_MS} ms (node timeout + 1 s); kill -9 window ≤ Redis's election + ${CLIENT_LAG_BOUND_MS} ms; limiter 5xx 0; no request hangs; fence regressions 0; stray fallback answers after a window (≥ ${QUIET_MS} ms of answers) ≤ ${STRAYS_BOUND}; no FUNCTION LOAD needed on promoted replicas`,
       figures: {
         requests: requests.length,
         'CLUSTER FAILOVER: window ms': round(failover.windowMs, 0),
         'CLUSTER FAILOVER: fallback answers': failover.failures,
+        'CLUSTER FAILOVER: stray fallback answers after the window': failover.strays,
         'kill -9: window ms': round(kill.windowMs, 0),
         'kill -9: fallback answers': kill.failures,
+        'kill -9: stray fallback answers after the window': kill.strays,
         'kill -9: replica elected after ms (Redis)': round(events.promoted - events.kill, 0),
         'kill -9: clients recovered after the election ms': Math.max(0, round(kill.windowMs - (events.promoted - events.kill), 0)),
         '5xx (locked route 503)': fiveXx.length,
@@ -211,5 +229,6 @@ describe('B3: cluster failover and a master killed', () => {
     expect(fenceRegressions).toBe(0);
     expect(failover.windowMs).toBeLessThanOrEqual(WINDOW_BOUND_MS);
     expect(kill.windowMs).toBeLessThanOrEqual(events.promoted - events.kill + CLIENT_LAG_BOUND_MS);
+    expect(failover.strays + kill.strays).toBeLessThanOrEqual(STRAYS_BOUND);
   });
 });

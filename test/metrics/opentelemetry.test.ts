@@ -121,14 +121,17 @@ describe('OpenTelemetry metrics through an SDK MeterProvider', () => {
     app.use(express.json());
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const holding = new Promise<void>((resolve) => (entered = resolve));
     app.post('/lock', withLock({ store, key: () => 'job' }), async (_req, res) => {
+      entered();
       await held;
       res.send('done');
     });
     app.post('/pay', withLock({ store, replay: { ttl: '1h' } }), (req, res) => void res.status(201).json({ paid: req.body.amount }));
 
     const first = request(app).post('/lock').then((response) => response.status);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await holding; // the first request holds the lock
     expect((await request(app).post('/lock')).status).toBe(409);
     release();
     expect(await first).toBe(200);

@@ -1,5 +1,4 @@
 /** Small numeric helpers for the fault tests' figures: percentiles, rounding, timers. */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** The p-th percentile (0–100) of `values`, nearest-rank; NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {
@@ -37,15 +36,4 @@ export function latencyFigures(label: string, ms: readonly number[]): Record<str
   };
 }
 
-/**
- * Watches this process's event-loop delay while a test runs: a timer can fire no earlier than the
- * loop lets it, so a latency figure is read together with this one (a noisy machine shows here).
- */
-export function watchEventLoop(): () => { p99: number; max: number } {
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  histogram.enable();
-  return () => {
-    histogram.disable();
-    return { p99: round(histogram.percentile(99) / 1e6, 1), max: round(histogram.max / 1e6, 1) };
-  };
-}
+export { watchEventLoop } from '../../helpers/event-loop.js';
