@@ -56,6 +56,18 @@ describe('requestFingerprint', () => {
 
   it('canonicalJson follows JSON.stringify for dates, undefined members and array holes', () => {
     const date = new Date('2026-01-02T03:04:05Z');
-    expect(canonicalJson({ b: undefined, a: date, c: [undefined, 1] })).toBe('{"a":"2026-01-02T03:04:05.000Z","c":[null,1]}');
+    expect(canonicalJson({ b: undefined, a: date, c: [undefined, 1, , () => 1], d: 'é"\n', e: -0, f: true, g: null })).toBe(
+      JSON.stringify({ a: date, c: [null, 1, null, null], d: 'é"\n', e: 0, f: true, g: null }),
+    );
+  });
+
+  it('keeps numbers JSON.stringify would write as null apart, and hashes BigInts', () => {
+    // A JSON body parser reads 1e400 as Infinity: before, it matched a body of null.
+    const parsed = (json: string): unknown => JSON.parse(json);
+    const bodies = [parsed('{"a":1e400}'), parsed('{"a":-1e400}'), parsed('{"a":null}'), { a: Number.NaN }, { a: '1e400' }, { a: 10n }, { a: 10 }, { a: '10n' }];
+    const prints = bodies.map((body) => fp({ body }));
+    expect(new Set(prints).size).toBe(bodies.length);
+    expect(canonicalJson({ b: [Infinity, Number.NaN], a: 12345678901234567890n })).toBe('{"a":12345678901234567890n,"b":[Infinity,NaN]}');
+    expect(fp({ body: parsed('{"a":1e400}') })).toBe(fp({ body: { a: Infinity } }));
   });
 });

@@ -46,25 +46,50 @@ function bodyDigest(body: unknown): string {
 
 /**
  * JSON with object keys sorted at every depth, so `{"a":1,"b":2}` and `{"b":2,"a":1}` match.
- * Follows JSON.stringify otherwise (toJSON, undefined members dropped, undefined in arrays → null).
- * Every own member counts, whatever its name: `__proto__`, `constructor` and the like included.
+ * Follows JSON.stringify otherwise (toJSON, undefined members dropped, undefined and holes in
+ * arrays → null), except for what it would merge or refuse: a number that is not finite is written
+ * bare (`Infinity`, `-Infinity`, `NaN`), where JSON.stringify writes null, so a parsed `{"a":1e400}`
+ * does not match `{"a":null}`; a BigInt (a parser may make one of a large integer) as `12n`, where
+ * JSON.stringify throws. No JSON text serialises to either. Every own member counts, whatever its
+ * name: `__proto__`, `constructor` and the like included.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value)) ?? 'undefined';
+  return serialize(value) ?? 'undefined';
 }
 
-function sortKeys(value: unknown): unknown {
+/** One value as canonical JSON, or undefined for what JSON.stringify leaves out (undefined, functions, symbols). */
+function serialize(value: unknown): string | undefined {
   const plain = value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function'
     ? (value as { toJSON(): unknown }).toJSON()
     : value;
-  if (Array.isArray(plain)) return plain.map(sortKeys);
-  if (plain === null || typeof plain !== 'object') return plain;
-  // No prototype: on a plain {} a member named "__proto__" (JSON.parse makes it an own property)
-  // would hit the prototype setter and vanish from the copy, so two bodies differing only there
-  // would share a fingerprint.
-  const sorted: Record<string, unknown> = Object.create(null);
-  for (const name of Object.keys(plain).sort()) sorted[name] = sortKeys((plain as Record<string, unknown>)[name]);
-  return sorted;
+  switch (typeof plain) {
+    case 'string':
+      return JSON.stringify(plain);
+    case 'boolean':
+      return plain ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(plain) ? JSON.stringify(plain) : String(plain);
+    case 'bigint':
+      return `${plain}n`;
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (plain === null) return 'null';
+  if (Array.isArray(plain)) {
+    const items: string[] = [];
+    for (let i = 0; i < plain.length; i++) items.push(serialize(plain[i]) ?? 'null');
+    return `[${items.join(',')}]`;
+  }
+  // Own members read by name: a member named "__proto__" (JSON.parse makes it an own property)
+  // is read as itself, never as the prototype.
+  const members: string[] = [];
+  for (const name of Object.keys(plain).sort()) {
+    const member = serialize((plain as Record<string, unknown>)[name]);
+    if (member !== undefined) members.push(`${JSON.stringify(name)}:${member}`);
+  }
+  return `{${members.join(',')}}`;
 }
 
 function sha256(data: string | Uint8Array): string {
