@@ -16,8 +16,9 @@ const { store, close } = await exampleStore();
 const app = express();
 app.use(express.json()); // before withLock: the replay fingerprint covers the parsed body
 
-// One order per cart at a time: concurrent checkouts of the same cart get 409 (+ Retry-After).
-app.post('/orders', withLock({ store, key: (req) => `cart:${req.body?.cartId}`, ttl: '30s' }), async (req, res) => {
+// One order per cart at a time: concurrent checkouts of the same cart get 409 (+ Retry-After); a
+// request without a cartId yields no key and gets 400.
+app.post('/orders', withLock({ store, key: (req) => (req.body?.cartId ? `cart:${req.body.cartId}` : undefined), ttl: '30s' }), async (req, res) => {
   await slowly(); // the handler's work; the lease is auto-extended meanwhile
   res.status(201).json({ cartId: req.body.cartId, fence: req.lock?.fence });
 });

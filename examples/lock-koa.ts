@@ -19,8 +19,10 @@ const app = new Koa();
 app.use(bodyParser()); // before withLock: the replay fingerprint covers the parsed body
 const router = new Router();
 
-// One order per cart at a time: concurrent checkouts of the same cart get 409 (+ Retry-After).
-router.post('/orders', withLock({ store, key: (ctx) => `cart:${(ctx.request.body as { cartId?: string })?.cartId}`, ttl: '30s' }), async (ctx) => {
+// One order per cart at a time: concurrent checkouts of the same cart get 409 (+ Retry-After); a
+// request without a cartId yields no key and gets 400.
+const cartOf = (ctx: Koa.Context): string | undefined => (ctx.request.body as { cartId?: string } | undefined)?.cartId;
+router.post('/orders', withLock({ store, key: (ctx) => (cartOf(ctx) ? `cart:${cartOf(ctx)}` : undefined), ttl: '30s' }), async (ctx) => {
   await slowly(); // the handler's work; the lease is auto-extended meanwhile
   ctx.status = 201;
   ctx.body = { cartId: (ctx.request.body as { cartId: string }).cartId, fence: ctx.state.lock?.fence };

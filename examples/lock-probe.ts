@@ -31,7 +31,7 @@ export async function post(baseUrl: string, label: string, path: string, body: u
   ];
 }
 
-/** Concurrent checkouts of one cart, then a payment, its retry, a reused key and a missing key. */
+/** Concurrent checkouts of one cart, then a payment, its retry, a reused key, a missing key, and an order without a cart. */
 export async function exerciseLocks(baseUrl: string): Promise<string[][]> {
   const rows = await Promise.all([1, 2, 3].map((n) => post(baseUrl, `POST /orders #${n} (cart c1)`, '/orders', { cartId: 'c1' })));
   const key = randomUUID();
@@ -39,5 +39,6 @@ export async function exerciseLocks(baseUrl: string): Promise<string[][]> {
   rows.push(await post(baseUrl, 'POST /payments retry (key A)', '/payments', { amount: 10 }, { 'Idempotency-Key': key }));
   rows.push(await post(baseUrl, 'POST /payments other body (key A)', '/payments', { amount: 99 }, { 'Idempotency-Key': key }));
   rows.push(await post(baseUrl, 'POST /payments (no key)', '/payments', { amount: 10 }));
+  rows.push(await post(baseUrl, 'POST /orders (no cartId)', '/orders', {}));
   return rows;
 }

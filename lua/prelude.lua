@@ -40,8 +40,11 @@ local function now_us(clock)
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- The fence key outlives its lock by far, yet must not live forever.
-local FENCE_MIN_TTL_MS = 7 * 24 * 3600 * 1000
+-- The fence key outlives its lock by far (10 leases, at least a day after its last fence), yet
+-- must not live forever: every lock or idempotency key leaves one (~90 B), and an API that takes a
+-- new Idempotency-Key per request keeps a day of them. Once it has expired, the TIME floor alone
+-- keeps the next fence above the last one unless the Redis clock was set back by more than a day.
+local FENCE_MIN_TTL_MS = 24 * 3600 * 1000
 
 -- Issues the next fencing token of `fence_key`: max(previous + 1, store time in µs). The TIME floor
 -- keeps fences increasing even after the counter is lost (DEL, restart without persistence).

@@ -19,7 +19,7 @@ describe.each(['lock-express', 'lock-koa'])('examples/%s.ts --once', (example) =
   it.each([
     ['the in-memory store', false],
     ['Redis', true],
-  ])('on %s: one order per cart, payments replayed, 422 and 400', async (_what, onRedis) => {
+  ])('on %s: one order per cart, payments replayed, 422 and 400 (no Idempotency-Key, no cartId)', async (_what, onRedis) => {
     const env = { REDIS_URL: onRedis ? redisUrl() : '' }; // '' = the in-memory store, even if REDIS_URL is set
     const result = await runExample(`examples/${example}.ts`, ['--once'], env);
     expect(result.stderr).toBe('');
@@ -31,6 +31,7 @@ describe.each(['lock-express', 'lock-koa'])('examples/%s.ts --once', (example) =
       ['POST /payments retry (key A)', '201', 'true'],
       ['POST /payments other body (key A)', '422', '-'],
       ['POST /payments (no key)', '400', '-'],
+      ['POST /orders (no cartId)', '400', '-'],
     ]);
     expect(table[4]![4]).toBe(table[3]![4]); // the replayed body is the original one
   });
