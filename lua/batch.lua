@@ -20,23 +20,10 @@ local group_base, group_n = {}, {}
 -- came back (ioredis re-sends such commands after reconnecting) runs the same call twice: its
 -- consumes would be counted twice and its refunds given back twice. A call that writes therefore
 -- carries an id unique to it, and leaves its reply in a record `{<tag of its first key>}#call:<id>`
--- for CALL_RECORD_TTL_MS: the same call arriving again answers that reply and writes nothing.
--- 10 s outlasts any reconnect a client makes while it still holds the command; a call costs one
--- GET and one SET, and its record ~100 bytes for those 10 s.
+-- (see in_slot_of) for CALL_RECORD_TTL_MS: the same call arriving again answers that reply and
+-- writes nothing. 10 s outlasts any reconnect a client makes while it still holds the command; a
+-- call costs one GET and one SET, and its record ~100 bytes for those 10 s.
 local CALL_RECORD_TTL_MS = '10000' -- a string: see int_str
-
--- The record of call `id`, in the slot of `key` (so Cluster accepts it where the call runs): the
--- key's own hash tag, or the whole key as the tag when it has none. nil when no such name exists
--- (a key with a '}' but no tag; ratelock's keys always carry a tag).
-local function call_record_key(key, id)
-  local open = string.find(key, '{', 1, true)
-  if open then
-    local close = string.find(key, '}', open + 1, true)
-    if close and close > open + 1 then return '{' .. string.sub(key, open + 1, close - 1) .. '}#call:' .. id end
-  end
-  if string.find(key, '}', 1, true) then return nil end
-  return '{' .. key .. '}#call:' .. id
-end
 
 -- The message of an error caught by pcall: redis.call raises a table { err = message }.
 local function error_text(err)
@@ -49,7 +36,7 @@ end
 --   clock   store time in ms injected by tests, '' = Redis TIME (read once, at the first
 --           consume or peek)
 --   call_id unique id of this call when it writes (a consume or refund), '' = none (see
---           call_record_key)
+--           in_slot_of)
 --   groups  the number of limit groups, then per group: n (its number of limits), then per limit
 --           window_ms, limit, cost, shape (see check_limits). Every limit's cost is sent (no call
 --           cost to fall back on). The decisions of one limiter share a group: only keys differ.
@@ -73,7 +60,7 @@ local function run_batch(keys, key_at, argv, arg_at)
   local clock, call_id = argv[arg_at], argv[arg_at + 1]
   local record_key = nil
   if call_id ~= '' then
-    record_key = call_record_key(keys[key_at + 1], call_id)
+    record_key = in_slot_of(keys[key_at + 1], '#call:' .. call_id)
     if record_key then
       -- pcall: on Cluster a cross-slot call's first key may have just left this node; the call
       -- then runs without a record (its decisions meet the same error and are resent by slot).

@@ -2,6 +2,7 @@
 --   state    'run' (the handler is running) | 'done' (response stored)
 --   token    the holder's token; fp: the request fingerprint; fence: fencing token of the run
 --   status, headers (JSON text), body (binary string; absent = not replayable), once done
+--   settled  the id of the call that completed it (see idempotency_complete)
 -- The record's PEXPIRE is the in-flight lease while running, the replay TTL once done.
 
 -- begin. Reply: { 'acquired', fence } | { 'in-flight', ms left on the lease } | { 'mismatch' }
@@ -50,28 +51,40 @@ local function idempotency_extend(keys, argv)
   return 1
 end
 
--- complete. Reply 1 if stored, 0 if `token` no longer holds the running record (nothing written).
+-- complete. Reply 1 if stored (also to this call re-sent after a reconnect: the record keeps the
+-- id of the call that completed it, in the same HSET), 0 if `token` no longer holds the running
+-- record (nothing written).
 local function idempotency_complete(keys, argv)
   -- KEYS: record_key. ARGV: token, status (HTTP status), headers (JSON), has_body ('1' | '0'),
-  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms).
+  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms), call_id
+  -- (unique to this call, '' = none).
   local record_key = keys[1]
-  local token, status, headers, has_body, body, ttl_ms = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]
-  if not holds_running(record_key, token) then return 0 end
+  local token, status, headers, has_body, body, ttl_ms, call_id = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]
+  local record = redis.call('HMGET', record_key, 'state', 'token', 'settled')
+  if record[1] ~= 'run' or record[2] ~= token then
+    if call_id ~= '' and record[1] == 'done' and record[3] == call_id then return 1 end
+    return 0
+  end
   if has_body == '1' then
-    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'body', body)
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'settled', call_id, 'body', body)
   else
-    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers)
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'settled', call_id)
   end
   redis.call('PEXPIRE', record_key, ttl_ms)
   return 1
 end
 
--- abort. Reply 1 if the running record was deleted (a retry may run), else 0.
+-- abort. Reply 1 if the running record was deleted (a retry may run; also to this call re-sent
+-- after a reconnect: see mark_settled), else 0.
 local function idempotency_abort(keys, argv)
-  -- KEYS: record_key. ARGV: token.
+  -- KEYS: record_key. ARGV: token, call_id (unique to this call, '' = none).
   local record_key = keys[1]
-  local token = argv[1]
-  if not holds_running(record_key, token) then return 0 end
+  local token, call_id = argv[1], argv[2]
+  if not holds_running(record_key, token) then
+    if settled_before(record_key, call_id) then return 1 end
+    return 0
+  end
   redis.call('DEL', record_key)
+  mark_settled(record_key, call_id)
   return 1
 end

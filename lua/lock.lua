@@ -34,12 +34,17 @@ local function lock_extend(keys, argv)
   return 1
 end
 
--- release. Reply 1 if `token` held the lock and it was deleted, else 0.
+-- release. Reply 1 if `token` held the lock and it was deleted (also to this call re-sent after
+-- a reconnect: see mark_settled), else 0.
 local function lock_release(keys, argv)
-  -- KEYS: lock_key. ARGV: token.
+  -- KEYS: lock_key. ARGV: token, call_id (unique to this call, '' = none).
   local lock_key = keys[1]
-  local token = argv[1]
-  if redis.call('GET', lock_key) ~= token then return 0 end
+  local token, call_id = argv[1], argv[2]
+  if redis.call('GET', lock_key) ~= token then
+    if settled_before(lock_key, call_id) then return 1 end
+    return 0
+  end
   redis.call('DEL', lock_key)
+  mark_settled(lock_key, call_id)
   return 1
 end

@@ -59,3 +59,35 @@ local function next_fence(fence_key, clock, lease_ms)
   redis.call('SET', fence_key, int_str(previous + 1), 'PX', ttl)
   return previous + 1
 end
+
+-- A key named `suffix` in the slot of `key` (so Cluster accepts it where a call on `key` runs):
+-- `{<key's hash tag>}` then `suffix`, or the whole key as the tag when it has none. nil when no
+-- such name exists (a key with a '}' but no tag; ratelock's keys always carry a tag). Outside the
+-- key's own prefix, so a scan of a prefix's keys never meets these bookkeeping keys.
+local function in_slot_of(key, suffix)
+  local open = string.find(key, '{', 1, true)
+  if open then
+    local close = string.find(key, '}', open + 1, true)
+    if close and close > open + 1 then return '{' .. string.sub(key, open + 1, close - 1) .. '}' .. suffix end
+  end
+  if string.find(key, '}', 1, true) then return nil end
+  return '{' .. key .. '}' .. suffix
+end
+
+-- Calls that delete what their token holds (a lock's release, an idempotency record's abort)
+-- leave a mark `{<tag>}#settled:<call id>` for SETTLED_MARK_TTL_MS: the same call re-sent by its
+-- client after a reconnect (ioredis re-sends commands left unanswered) finds the key gone, and the
+-- mark tells it that it was this very call, so it answers 1 again instead of "not held". A
+-- deliberate second call has another id and still answers 0. 10 s outlasts a reconnect, as the
+-- batch calls' records do (batch.lua); a mark is one short string.
+local SETTLED_MARK_TTL_MS = '10000' -- a string: see int_str
+
+local function mark_settled(key, call_id)
+  local mark = call_id ~= '' and in_slot_of(key, '#settled:' .. call_id)
+  if mark then redis.call('SET', mark, '1', 'PX', SETTLED_MARK_TTL_MS) end
+end
+
+local function settled_before(key, call_id)
+  local mark = call_id ~= '' and in_slot_of(key, '#settled:' .. call_id)
+  return mark and redis.call('EXISTS', mark) == 1
+end

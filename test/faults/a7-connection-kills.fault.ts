@@ -14,8 +14,11 @@
  *   the same stamp: the log ends below what the refunds account for.
  * - Locks: fresh keys (nobody else ever asks for them: a busy answer can only be our own re-sent
  *   acquire not recognised) and contended keys (never two holders, fences only increase).
- * - Idempotency records (RedisStore.beginIdempotent / completeIdempotent on fresh keys): a re-sent
- *   begin is `acquired`, never `in-flight` against itself; a completed record replays its response.
+ * - Locks released: a release re-sent after its first run deleted the lock answers true (the
+ *   call's settled mark, lua/prelude.lua), never LeaseLostError.
+ * - Idempotency records (RedisStore.beginIdempotent / completeIdempotent / abortIdempotent on fresh
+ *   keys): a re-sent begin is `acquired`, never `in-flight` against itself; a completed record
+ *   replays its response; a re-sent complete or abort answers true, as its first run did.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -181,7 +184,7 @@ async function release(lease: { release(): Promise<void> }): Promise<void> {
     await lease.release();
     locks.releaseOk++;
   } catch (err) {
-    // A re-sent release finds its lock already deleted (by its own first run): LeaseLostError.
+    // Before the settled marks, a re-sent release found its lock deleted by its own first run.
     if (err instanceof LeaseLostError) locks.releaseLeaseLost++;
     else locks.releaseStoreErrors++;
   }
@@ -231,8 +234,14 @@ const records = {
   beginWrongState: [] as string[],
   beginFailed: 0,
   completedTrue: 0,
-  /** complete answered false although this request held the record: its re-sent copy found it done. */
+  /** complete answered false although this request held the record (its re-sent copy once found it done). */
   completedFalseButStored: 0,
+  abortedTrue: 0,
+  /** abort answered false although this request held the record (its re-sent copy once found it gone). */
+  abortedFalse: 0,
+  abortFailed: 0,
+  /** After an abort that answered true, a begin with another token did not acquire the record. */
+  notFreedByAbort: 0,
   completeLost: 0,
   completeFailed: 0,
   replays: 0,
@@ -258,6 +267,22 @@ async function recordWorker(worker: number, until: number): Promise<void> {
       continue;
     }
     records.begun++;
+    if (n % 4 === 3) {
+      // Every fourth record is aborted (its handler failed): the key is free again for a retry.
+      try {
+        if (await store.abortIdempotent(keys, token)) records.abortedTrue++;
+        else records.abortedFalse++;
+      } catch {
+        records.abortFailed++;
+        continue;
+      }
+      try {
+        if ((await store.beginIdempotent(keys, randomUUID(), 'fp', RECORDS.leaseMs)).state !== 'acquired') records.notFreedByAbort++;
+      } catch {
+        records.beginFailed++;
+      }
+      continue;
+    }
     let completed: boolean;
     try {
       completed = await store.completeIdempotent(keys, token, { status: 201, headers: { 'content-type': 'text/plain' }, body }, RECORDS.replayTtlMs);
@@ -443,12 +468,12 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
     expect(underRefunded).toEqual([]);
   });
 
-  it('lock acquire: a re-sent acquire counts as acquired (never busy against itself); never two holders, fences only increase', () => {
+  it('lock acquire and release: a re-sent acquire counts as acquired (never busy against itself), a re-sent release as released; never two holders, fences only increase', () => {
     record({
       check: 'A7',
       case: 'lock acquire',
       done: `${DONE}: ${LOCKS.freshWorkers} workers acquire/release fresh keys (wait 0); ${LOCKS.sharedKeys} shared keys × ${LOCKS.workersPerSharedKey} workers (wait ${LOCKS.waitMs} ms, ttl ${LOCKS.ttl})`,
-      bound: 'fresh keys busy 0; shared keys: overlapping holders 0, fence regressions 0, busy after wait 0',
+      bound: 'fresh keys busy 0; shared keys: overlapping holders 0, fence regressions 0, busy after wait 0; releases answered LeaseLostError 0',
       figures: {
         ...runFigures(),
         'fresh acquires': locks.freshAcquired,
@@ -459,7 +484,7 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
         'shared busy after wait': locks.sharedBusy,
         'acquires failed (503)': locks.acquireStoreErrors,
         'releases ok': locks.releaseOk,
-        'releases answered LeaseLostError (re-sent release found its lock gone)': locks.releaseLeaseLost,
+        'releases answered LeaseLostError': locks.releaseLeaseLost,
         'releases failed': locks.releaseStoreErrors,
       },
     });
@@ -468,21 +493,26 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
     expect(locks.overlaps).toBe(0);
     expect(locks.fenceRegressions).toBe(0);
     expect(locks.sharedBusy).toBe(0);
+    expect(locks.releaseLeaseLost).toBe(0);
   });
 
-  it('idempotency begin/complete: a re-sent begin is acquired (never in flight against itself); a completed record replays its response', () => {
+  it('idempotency begin/complete/abort: a re-sent begin is acquired (never in flight against itself); a completed record replays its response; a re-sent complete or abort answers true', () => {
     record({
       check: 'A7',
       case: 'idempotency begin/complete',
-      done: `${DONE}: ${RECORDS.workers} workers begin a fresh record, complete it with a 201, then begin it again with another token (expects the replay)`,
-      bound: 'begin on a fresh key always acquired; every record whose complete answered true replays its exact response',
+      done: `${DONE}: ${RECORDS.workers} workers begin a fresh record, complete it with a 201, then begin it again with another token (expects the replay); every fourth record is aborted instead, then begun again (expects it acquired)`,
+      bound: 'begin on a fresh key always acquired; every record whose complete answered true replays its exact response; completes and aborts of a held record answered false 0; an aborted record is free again',
       figures: {
         ...runFigures(),
         'records begun': records.begun,
         'begins answered other than acquired': records.beginWrongState.length,
         'begins failed (503)': records.beginFailed,
         'completes true': records.completedTrue,
-        'completes false although stored (re-sent complete)': records.completedFalseButStored,
+        'completes false although stored': records.completedFalseButStored,
+        'aborts true': records.abortedTrue,
+        'aborts false although held': records.abortedFalse,
+        'aborts failed': records.abortFailed,
+        'records not free after their abort': records.notFreedByAbort,
         'completes failed': records.completeFailed,
         'completes lost': records.completeLost,
         'replays checked': records.replays,
@@ -493,6 +523,10 @@ describe('A7: CLIENT KILL TYPE normal every 200 ms for 10 s under load', () => {
     expect(records.beginWrongState).toEqual([]);
     expect(records.replayMismatches).toBe(0);
     expect(records.completeLost).toBe(0);
+    expect(records.completedFalseButStored).toBe(0);
+    expect(records.abortedTrue).toBeGreaterThan(10);
+    expect(records.abortedFalse).toBe(0);
+    expect(records.notFreedByAbort).toBe(0);
   });
 
   it('no process exit: the client is ready again and every error was a handled connection error', async () => {

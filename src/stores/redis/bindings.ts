@@ -202,18 +202,26 @@ function sameKeysAsPrevious(decisions: readonly BatchDecision[], i: number): boo
 }
 
 /**
- * Ids of batch calls that write, unique across processes (a random prefix per process, then a
- * counter): lua/batch.lua keeps a call's reply under its id for a few seconds, so the same call
- * re-sent by the client after a reconnect answers that reply instead of counting twice.
+ * Ids of calls whose effect a re-sent copy must not repeat or misreport, unique across processes
+ * (a random prefix per process, then a counter). A client that loses its connection before a
+ * reply came back re-sends the command (ioredis does), so Redis can run one call twice. Batch calls
+ * that write leave their reply under their id for a few seconds (lua/batch.lua), so the copy
+ * answers it instead of counting twice. A lock release, an idempotency abort or complete leaves
+ * its id (lua/prelude.lua, mark_settled), so the copy answers "done" rather than "not held",
+ * which the lease would take for a lost lease.
  */
 const CALL_ID_PREFIX = randomBytes(9).toString('base64url');
 let callCount = 0;
+
+function nextCallId(): string {
+  return CALL_ID_PREFIX + (callCount++).toString(36);
+}
 
 /** The call id (a fresh one when a decision writes, '' when all only peek), then the limit groups and the decisions (batchRecords). */
 function batchArgv(into: RedisArgument[], decisions: readonly BatchDecision[]): void {
   let writes = false;
   for (const { kind } of decisions) if (kind !== 'peek') writes = true;
-  into.push(writes ? CALL_ID_PREFIX + (callCount++).toString(36) : '');
+  into.push(writes ? nextCallId() : '');
   batchRecords(into, decisions);
 }
 
@@ -376,7 +384,7 @@ export const bindings = {
     operation: 'lock_release',
     files: lockFiles,
     keys: lockKey,
-    argv: (into, { token }) => into.push(token),
+    argv: (into, { token }) => into.push(token, nextCallId()),
     parse: parseFlag,
   }),
   idempotencyBegin: defineBinding<RecordInput & { readonly fingerprint: string; readonly leaseMs: number }, IdempotencyBeginResult>({
@@ -400,7 +408,7 @@ export const bindings = {
     keys: recordKey,
     argv: (into, { token, response, ttlMs }) => {
       const hasBody = response.body !== null;
-      into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs);
+      into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs, nextCallId());
     },
     parse: parseFlag,
   }),
@@ -408,7 +416,7 @@ export const bindings = {
     operation: 'idempotency_abort',
     files: recordFiles,
     keys: recordKey,
-    argv: (into, { token }) => into.push(token),
+    argv: (into, { token }) => into.push(token, nextCallId()),
     parse: parseFlag,
   }),
 } as const;
