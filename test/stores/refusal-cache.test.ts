@@ -41,6 +41,23 @@ describe('RefusalCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('answers only until the deciding limit frees its next unit, when that comes before the call can pass', () => {
+    // Cost 3 refused with 1 unit left: one unit frees in 300 ms, the third in 2 000 ms. After 300 ms
+    // Redis would answer 2 remaining, which the remembered refusal does not know.
+    const { cache, clock } = cacheAt();
+    const limits = [limit('k')];
+    cache.remember(limits, 3, refused(2_000, { remaining: 1, nextQuotaMs: 300 }));
+    clock.now += 299;
+    expect(cache.lookup(limits, 3)).toMatchObject({ remaining: 1, nextQuotaMs: 1, retryAfterMs: 1_701 });
+    clock.now += 1;
+    expect(cache.lookup(limits, 3)).toBeUndefined();
+    expect(cache.size).toBe(0);
+    // nextQuotaMs 0 (nothing waiting to free): answerable until the call can pass.
+    cache.remember(limits, 3, refused(2_000, { nextQuotaMs: 0 }));
+    clock.now += 1_999;
+    expect(cache.lookup(limits, 3)).toMatchObject({ nextQuotaMs: 0, retryAfterMs: 1 });
+  });
+
   it('answers a larger cost, never a smaller one', () => {
     const { cache } = cacheAt();
     const limits = [limit('k')];

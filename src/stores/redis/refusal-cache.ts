@@ -10,7 +10,10 @@
  * made elsewhere leaves the call refused here until T at most. Resets and refunds made through
  * this store forget the refusals of their keys at once. `remaining`, `resetMs` and `nextQuotaMs`
  * are Redis's answer at the time of the refusal (the times counted down), `retryAfterMs` counts
- * down to T.
+ * down to T. They stay true only until the deciding limit frees its next unit (`nextQuotaMs`):
+ * a refusal is answered here until then or T, whichever comes first, so a call whose cost needs
+ * several units to free asks Redis again once one has (and learns the new `remaining`). A cost-1
+ * refusal frees its unit at T: answered here until T.
  *
  * Bounded: at most MAX_REFUSALS calls (least recently refused dropped first), ~300 bytes each.
  */
@@ -23,6 +26,8 @@ export const MAX_REFUSALS = 10_000;
 interface Refusal {
   /** Monotonic ms at which the call can pass again. */
   readonly until: number;
+  /** Monotonic ms until which the remembered answer holds: T, or the next unit freed before it. */
+  readonly answerableUntil: number;
   /** Monotonic ms of the refusal. */
   readonly at: number;
   readonly cost: number;
@@ -53,7 +58,7 @@ export class RefusalCache {
     const refusal = this.#refusals.get(signature);
     if (refusal === undefined || cost < refusal.cost) return undefined;
     const now = this.#now();
-    if (now >= refusal.until) {
+    if (now >= refusal.answerableUntil) {
       this.#delete(signature, refusal);
       return undefined;
     }
@@ -66,7 +71,7 @@ export class RefusalCache {
       resetMs: Math.max(0, Math.ceil(resetMs - elapsed)),
       retryAfterMs: Math.max(1, Math.ceil(refusal.until - now)),
       stamp: 0,
-      // 0 keeps its meaning (nothing waiting to free); a time that ran out reads as 1 ms.
+      // 0 keeps its meaning (nothing waiting to free); else it has not run out (answerableUntil).
       nextQuotaMs: nextQuotaMs === 0 ? 0 : Math.max(1, Math.ceil(nextQuotaMs - elapsed)),
       ...(boxed === true ? { boxed } : {}),
     };
@@ -85,7 +90,9 @@ export class RefusalCache {
     if (previous !== undefined) this.#delete(signature, previous);
     const at = this.#now();
     const keys = limits.map((limit) => limit.key);
-    this.#refusals.set(signature, { until: at + result.retryAfterMs, at, cost, result, keys });
+    const until = at + result.retryAfterMs;
+    const answerableUntil = result.nextQuotaMs > 0 ? Math.min(until, at + result.nextQuotaMs) : until;
+    this.#refusals.set(signature, { until, answerableUntil, at, cost, result, keys });
     for (const key of keys) {
       let signatures = this.#byKey.get(key);
       if (signatures === undefined) this.#byKey.set(key, (signatures = new Set()));
