@@ -217,9 +217,12 @@ export class RateLimiter<Req = undefined> {
    * Gives back exactly what `decision` (from this limiter) recorded, never newer entries; a no-op
    * for decisions that recorded nothing (blocked, peeked, store failure) and on a second call.
    * Never rejects on store failure: it is logged (once per outage), and an `onStoreError` handler
-   * hears of it (with `req`, over HTTP).
+   * hears of it (with `req`, over HTTP). Rejects with ConfigError when `decision` is not an object.
    */
   async refund(decision: Decision, req?: Req): Promise<void> {
+    if (decision === null || typeof decision !== 'object') {
+      throw new ConfigError(`refund(decision) needs a decision returned by consume(); got ${formatValue(decision)}`);
+    }
     const ticket = takeRefundTicket(decision);
     if (ticket === undefined) return;
     const chained = takeChainedTicket(ticket);

@@ -155,6 +155,14 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
     await limiter.consume('k', { cost: 3 });
     await expect(limiter.peek('k')).resolves.toMatchObject({ allowed: false });
   });
+
+  it('refund rejects what is not a decision with a ConfigError; an object without a ticket is a no-op', async () => {
+    for (const bad of [null, undefined, 'decision', 42]) {
+      await expect(limiter.refund(bad as never)).rejects.toThrow(ConfigError);
+      await expect(limiter.refund(bad as never)).rejects.toThrow(/refund\(decision\) needs a decision returned by consume\(\)/);
+    }
+    await expect(limiter.refund({} as never)).resolves.toBeUndefined();
+  });
 });
 
 describe('RateLimiter when the store fails', () => {
