@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyGuard, type IdempotencyOutcome } from '../../src/core/idempotency-guard.js';
 import { ConfigError, LeaseLostError } from '../../src/core/errors.js';
 import type { StoredResponse } from '../../src/core/store.js';
-import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
+import { createTestStore, replyLostOnce, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 
 const response = (text: string, status = 201): StoredResponse => ({
   status,
@@ -58,6 +58,18 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
     await lease.complete(response('done'));
     const outcome = await waiting;
     expect(outcome.state).toBe('replay');
+  });
+
+  it('a begin that failed after it landed (reply lost) aborts its record at once, so the retry runs', async () => {
+    const store = replyLostOnce(t.store, 'beginIdempotent');
+    const guard = new IdempotencyGuard({ store, ttl: '30s' });
+    const id = uniqueId('lost-reply');
+    await expect(guard.begin(id, 'fp')).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE' });
+    const started = performance.now();
+    const retry = await guard.begin(id, 'fp', { wait: 2_000 }); // not in flight for 30 s
+    expect(retry.state).toBe('acquired');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await acquired(retry).abort();
   });
 
   it('a crashed holder’s record frees itself within ttl', async () => {

@@ -9,7 +9,7 @@ import { ConfigError, LeaseLostError, LockBusyError } from '../../src/core/error
 import { lockKeys } from '../../src/core/store-keys.js';
 import { LockGuard, MIN_LEASE_TTL_MS, MIN_POLL_INTERVAL_MS } from '../../src/core/lock-guard.js';
 import type { Store } from '../../src/core/store.js';
-import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
+import { createTestStore, replyLostOnce, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 import { watchEventLoop } from '../helpers/event-loop.js';
 
 /** Blocks the event loop (the Node.js "GC pause") for `ms`. */
@@ -202,6 +202,16 @@ describe.each(storeKinds)('%s store: LockGuard', (kind) => {
     expect(abortedAt).toBeLessThanOrEqual(1_200 + 50 + loopDelay.max);
     await expect(lease.release()).rejects.toBeInstanceOf(LeaseLostError);
     await contender.release();
+  });
+
+  it('an acquire that failed after it landed (reply lost) gives its grant back at once, not after the ttl', async () => {
+    const guard = new LockGuard({ store: replyLostOnce(t.store, 'acquireLock'), ttl: '30s' });
+    const key = uniqueId('lost-reply');
+    await expect(guard.acquire(key)).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE' });
+    const started = performance.now();
+    const lease = await guard.acquire(key, { wait: 2_000 }); // free again within a poll, not 30 s
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await lease.release();
   });
 
   it('`await using` releases the lease at the end of the block', async () => {

@@ -269,3 +269,24 @@ function waitUntilReady(client: Redis | Cluster, what: string): Promise<void> {
 async function quit(client: Redis | Cluster): Promise<void> {
   await client.quit().catch(() => client.disconnect());
 }
+
+/**
+ * `store` whose first `method` call reaches the store, then fails as if its reply were lost with
+ * the connection (a client that does not re-send: node-redis, GLIDE).
+ */
+export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' | 'beginIdempotent'): S {
+  let lost = false;
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        const result: unknown = await Reflect.apply(value, target, args);
+        if (lost) return result;
+        lost = true;
+        throw new Error('Socket closed unexpectedly');
+      };
+    },
+  });
+}

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
+import { isStoreFailure } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { validatePrefix } from '../store-keys.js';
 import { defaultStore } from '../default-store.js';
@@ -76,7 +77,8 @@ export interface LeaseGrant<R> {
  * Asks for a lease, polling for up to `waitMs` while the key is busy. Every attempt carries the
  * same token (a re-sent ask of ours counts as granted, not busy) and the timeout budget; a store
  * failure rejects (fail closed). A grant nobody will use — it landed after its attempt timed out,
- * or `signal` aborted meanwhile — is given back at once rather than left to expire after the ttl.
+ * or `signal` aborted meanwhile — is given back at once rather than left to expire after the ttl;
+ * so is one that may have landed without its answer ever arriving (see giveBackAfterFailure).
  * @throws StoreError / StoreTimeoutError; `signal.reason` when it aborts.
  */
 export async function requestLease<R>(settings: LeaseSettings<object>, request: LeaseRequest<R>, waitMs: number, signal: AbortSignal | undefined): Promise<LeaseGrant<R>> {
@@ -93,7 +95,13 @@ export async function requestLease<R>(settings: LeaseSettings<object>, request: 
       },
     });
   };
-  const result = await pollWhileBusy(attempt, request.busyFor, { waitMs, signal });
+  let result: R;
+  try {
+    result = await pollWhileBusy(attempt, request.busyFor, { waitMs, signal });
+  } catch (err) {
+    if (isStoreFailure(err)) giveBackAfterFailure(request, token, settings.ttlMs);
+    throw err;
+  }
   if (request.isGranted(result) && signal?.aborted) {
     giveBackQuietly(request, token);
     throw signal.reason;
@@ -104,6 +112,32 @@ export async function requestLease<R>(settings: LeaseSettings<object>, request: 
 /** A token-checked store call on a held lease, within the guard's timeout budget (fail closed). */
 export function callLeaseStore<T>(settings: LeaseSettings<object>, operation: () => Promise<T>): Promise<T> {
   return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger });
+}
+
+/** First retry of a give-back after a failed request; each next one waits 4 times longer. */
+const GIVE_BACK_RETRY_MS = 250;
+
+/**
+ * A request that failed may still have been granted: its reply lost with the connection (a client
+ * that does not re-send commands, as node-redis and GLIDE, fails the call though Redis ran it), or
+ * landing after its budget with no answer ever coming back. Its token is nobody's, so it is given
+ * back, token-checked, until one give-back reaches the store (then the key is free, or was never
+ * taken) or the lease would have run out anyway. Timers are unref'd: nothing here keeps a process
+ * alive.
+ */
+function giveBackAfterFailure<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
+  const started = monotonicNow();
+  let delayMs = GIVE_BACK_RETRY_MS;
+  const attempt = (): void => {
+    Promise.resolve()
+      .then(() => request.giveBack(token))
+      .catch(() => {
+        if (monotonicNow() - started + delayMs >= ttlMs) return;
+        setTimeout(attempt, delayMs).unref();
+        delayMs *= 4;
+      });
+  };
+  attempt();
 }
 
 /** Best-effort give-back nobody awaits (the ttl frees the key if this fails too). */
