@@ -27,10 +27,17 @@ export class ConfigError extends RatelockError {
   }
 }
 
-/** The store failed (Redis down, erroring, not ready). `cause` holds the client's error. */
+/**
+ * The store failed (Redis down, erroring, not ready). `cause` holds the client's error. `notSent`:
+ * the store knows the call never reached Redis (client not connected, connection stalled), so
+ * nothing it asked for happened; otherwise it may have run, its answer lost.
+ */
 export class StoreError extends RatelockError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly notSent: boolean;
+
+  constructor(message: string, options?: { cause?: unknown; notSent?: boolean }) {
     super('ERR_RATELOCK_STORE', message, options);
+    this.notSent = options?.notSent ?? false;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, LeaseLostError, LockBusyError } from '../../src/core/errors.js';
+import { ConfigError, LeaseLostError, LockBusyError, StoreError } from '../../src/core/errors.js';
 import { lockKeys } from '../../src/core/store-keys.js';
 import { LockGuard, MIN_LEASE_TTL_MS, MIN_POLL_INTERVAL_MS } from '../../src/core/lock-guard.js';
 import type { Store } from '../../src/core/store.js';
@@ -212,6 +212,22 @@ describe.each(storeKinds)('%s store: LockGuard', (kind) => {
     const lease = await guard.acquire(key, { wait: 2_000 }); // free again within a poll, not 30 s
     expect(performance.now() - started).toBeLessThan(1_000);
     await lease.release();
+  });
+
+  it('an acquire the store did not send (StoreError.notSent) gives nothing back: nothing was taken', async () => {
+    const releases: string[] = [];
+    const store = new Proxy(t.store, {
+      get(target, property, receiver) {
+        if (property === 'acquireLock') return () => Promise.reject(new StoreError('not connected; the call was not sent', { notSent: true }));
+        if (property === 'releaseLock') return (_keys: unknown, token: string) => (releases.push(token), Promise.resolve(false));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const guard = new LockGuard({ store, ttl: '30s' });
+    await expect(guard.acquire(uniqueId('unsent'))).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE', notSent: true });
+    await sleep(20);
+    expect(releases).toEqual([]);
   });
 
   it('`await using` releases the lease at the end of the block', async () => {

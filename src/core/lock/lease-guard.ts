@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
-import { isStoreFailure } from '../errors.js';
+import { StoreError, isStoreFailure } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { validatePrefix } from '../store-keys.js';
 import { defaultStore } from '../default-store.js';
@@ -78,7 +78,8 @@ export interface LeaseGrant<R> {
  * same token (a re-sent ask of ours counts as granted, not busy) and the timeout budget; a store
  * failure rejects (fail closed). A grant nobody will use — it landed after its attempt timed out,
  * or `signal` aborted meanwhile — is given back at once rather than left to expire after the ttl;
- * so is one that may have landed without its answer ever arriving (see giveBackAfterFailure).
+ * so is one that may have landed without its answer ever arriving: a failure unless the store
+ * knows the call was not sent (StoreError.notSent).
  * @throws StoreError / StoreTimeoutError; `signal.reason` when it aborts.
  */
 export async function requestLease<R>(settings: LeaseSettings<object>, request: LeaseRequest<R>, waitMs: number, signal: AbortSignal | undefined): Promise<LeaseGrant<R>> {
@@ -91,7 +92,7 @@ export async function requestLease<R>(settings: LeaseSettings<object>, request: 
       timeoutMs: settings.timeoutMs,
       logger: settings.logger,
       onLate: (late) => {
-        if (request.isGranted(late)) giveBackQuietly(request, token);
+        if (request.isGranted(late)) giveBack(request, token, settings.ttlMs);
       },
     });
   };
@@ -99,11 +100,11 @@ export async function requestLease<R>(settings: LeaseSettings<object>, request: 
   try {
     result = await pollWhileBusy(attempt, request.busyFor, { waitMs, signal });
   } catch (err) {
-    if (isStoreFailure(err)) giveBackAfterFailure(request, token, settings.ttlMs);
+    if (isStoreFailure(err) && !(err instanceof StoreError && err.notSent)) giveBack(request, token, settings.ttlMs);
     throw err;
   }
   if (request.isGranted(result) && signal?.aborted) {
-    giveBackQuietly(request, token);
+    giveBack(request, token, settings.ttlMs);
     throw signal.reason;
   }
   return { result, token, sentAt };
@@ -114,18 +115,18 @@ export function callLeaseStore<T>(settings: LeaseSettings<object>, operation: ()
   return callStore(settings.store, operation, { timeoutMs: settings.timeoutMs, logger: settings.logger });
 }
 
-/** First retry of a give-back after a failed request; each next one waits 4 times longer. */
+/** First retry of a give-back that failed; each next one waits 4 times longer. */
 const GIVE_BACK_RETRY_MS = 250;
 
 /**
- * A request that failed may still have been granted: its reply lost with the connection (a client
- * that does not re-send commands, as node-redis and GLIDE, fails the call though Redis ran it), or
- * landing after its budget with no answer ever coming back. Its token is nobody's, so it is given
- * back, token-checked, until one give-back reaches the store (then the key is free, or was never
- * taken) or the lease would have run out anyway. Timers are unref'd: nothing here keeps a process
- * alive.
+ * Gives back, token-checked, a grant nobody will use (nobody awaits it): one that landed late, was
+ * abandoned by its aborted caller, or may have landed although its call failed (its reply lost
+ * with the connection: a client that does not re-send commands, as node-redis and GLIDE, fails
+ * the call though Redis ran it). Retried until one give-back reaches the store (the key is then
+ * free, or was never taken) or the lease would have run out anyway. Timers are unref'd: nothing
+ * here keeps a process alive.
  */
-function giveBackAfterFailure<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
+function giveBack<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
   const started = monotonicNow();
   let delayMs = GIVE_BACK_RETRY_MS;
   const attempt = (): void => {
@@ -138,11 +139,4 @@ function giveBackAfterFailure<R>(request: LeaseRequest<R>, token: string, ttlMs:
       });
   };
   attempt();
-}
-
-/** Best-effort give-back nobody awaits (the ttl frees the key if this fails too). */
-function giveBackQuietly<R>(request: LeaseRequest<R>, token: string): void {
-  Promise.resolve()
-    .then(() => request.giveBack(token))
-    .catch(() => undefined);
 }

@@ -141,7 +141,7 @@ export class ReadinessGate {
       });
       return this.firstConnection;
     }
-    throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`);
+    throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`, { notSent: true });
   }
 
   /**
@@ -170,7 +170,7 @@ export class ReadinessGate {
       };
       const onFailure = (): void => {
         cleanup();
-        reject(new StoreError(`Redis client could not connect (status: ${client.status}); the call was not sent`));
+        reject(new StoreError(`Redis client could not connect (status: ${client.status}); the call was not sent`, { notSent: true }));
       };
       client.once!('ready', onReady);
       for (const event of failures) client.once!(event, onFailure);
@@ -258,6 +258,7 @@ export class InFlightGate {
     const now = performance.now();
     return new StoreError(
       `Redis (${this.name}) has not answered for ${Math.round(now - this.#lastProgress)} ms with ${this.#outstanding} calls outstanding; the call was not sent`,
+      { notSent: true },
     );
   }
 

@@ -275,7 +275,7 @@ export class ScriptRunner {
 
   private async loadEverywhere(reload: boolean): Promise<void> {
     const servers = this.client.cluster === undefined ? [this.client.connection] : await this.client.cluster.masters();
-    if (servers.length === 0) throw new StoreError('Redis Cluster client knows no master yet; the call was not sent');
+    if (servers.length === 0) throw new StoreError('Redis Cluster client knows no master yet; the call was not sent', { notSent: true });
     await Promise.all(servers.map((server) => this.loadOn(server, reload)));
   }
 

@@ -1,10 +1,10 @@
 /**
  * A Store seen through a counting lens: how many calls each method got, and how many of them
- * failed without ever reaching Redis (RedisStore says "the call was not sent" when the client is not
- * connected). With INFO commandstats on the server, that tells how many commands Redis executed
+ * failed without ever reaching Redis (StoreError.notSent: the client was not connected, or the
+ * connection stalled). With INFO commandstats on the server, that tells how many commands Redis executed
  * twice (ioredis re-sending a command whose reply was lost with its connection).
  */
-import type { Store } from '../../../src/index.js';
+import { StoreError, type Store } from '../../../src/index.js';
 
 export interface CallCounts {
   /** Calls per Store method. */
@@ -15,7 +15,6 @@ export interface CallCounts {
   sent(): number;
 }
 
-const NOT_SENT = /was not sent/;
 /** The Store methods that are one FCALL each on a standalone server. */
 const STORE_CALLS = new Set([
   'consume', 'peek', 'refund', 'reset',
@@ -24,10 +23,7 @@ const STORE_CALLS = new Set([
 ]);
 
 export function isNotSent(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (NOT_SENT.test(e.message)) return true;
-  }
-  return false;
+  return err instanceof StoreError && err.notSent;
 }
 
 export function countingStore<S extends Store>(store: S): { store: S; counts: CallCounts } {
