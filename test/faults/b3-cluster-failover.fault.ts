@@ -167,19 +167,24 @@ describe('B3: cluster failover and a master killed', () => {
     // machine) is a stray, counted and bounded on its own rather than stretching the window.
     const windowOf = (ids: Set<number>, from: number, to: number) => {
       const affected = requests.filter((r) => ids.has(r.id) && r.start >= from && r.start < to).sort((a, b) => a.start - b.start);
-      const spans: { first: number; last: number; end: number; failures: number }[] = [];
+      // One pass: a span's end is the first answer after its latest failure (undefined while open).
+      const spans: { first: number; end: number | undefined; failures: number }[] = [];
       for (const r of affected) {
-        if (succeeded(r)) continue;
         const open = spans[spans.length - 1];
-        if (open !== undefined && r.start - open.end < QUIET_MS) Object.assign(open, { last: r.start, failures: open.failures + 1 });
-        else spans.push({ first: r.start, last: r.start, end: to, failures: 1 });
-        const span = spans[spans.length - 1]!;
-        span.end = affected.find((later) => later.start > span.last && succeeded(later))?.start ?? to;
+        if (succeeded(r)) {
+          if (open !== undefined && open.end === undefined) open.end = r.start;
+        } else if (open !== undefined && (open.end === undefined || r.start - open.end < QUIET_MS)) {
+          open.failures++;
+          open.end = undefined;
+        } else {
+          spans.push({ first: r.start, end: undefined, failures: 1 });
+        }
       }
+      const endOf = (span: { end: number | undefined }): number => span.end ?? to;
       const failures = spans.reduce((sum, span) => sum + span.failures, 0);
       if (spans.length === 0) return { windowMs: 0, failures, strays: 0 };
-      const longest = spans.reduce((a, b) => (b.end - b.first > a.end - a.first ? b : a));
-      return { windowMs: longest.end - longest.first, failures, strays: failures - longest.failures };
+      const longest = spans.reduce((a, b) => (endOf(b) - b.first > endOf(a) - a.first ? b : a));
+      return { windowMs: endOf(longest) - longest.first, failures, strays: failures - longest.failures };
     };
     const failover = windowOf(onFailedOver, events.failover, events.kill);
     const kill = windowOf(onKilled, events.kill, origin + END_MS);
