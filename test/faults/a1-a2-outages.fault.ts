@@ -28,7 +28,7 @@ import { scriptStats } from '../../src/stores/testing.js';
 import { CLIENT_LABELS, type ClientKind, type CommandCounter, type TestClient, connectClient, countCommands } from '../helpers/clients.js';
 import * as expressAdapter from '../../src/express.js';
 import * as koaAdapter from '../../src/koa.js';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server.js';
+import { commandCalls, startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { logLength } from '../helpers/sliding-logs.js';
 import { listen, send, type Reply, type TestServer } from './support/http.js';
 import { openLoop } from './support/load.js';
@@ -535,6 +535,7 @@ describe.each(FAULT_CLIENTS)('%s', (kind: FaultClient) => {
         const limiter = new RateLimiter({ store, limit: COUNTED_LIMIT, window: '1h', prefix: 'a4:', onStoreError: 'closed', timeout: 500, logger: { warn: () => undefined } });
         const exact = new RateLimiter({ store, limit: 100, window: '1h', prefix: 'a4x:', onStoreError: 'closed', timeout: 500, logger: { warn: () => undefined } });
         const loadsBefore = [...scriptStats(store).libraryLoads.values()].reduce((a, b) => a + b, 0);
+        const evalsBefore = await commandCalls(admin, 'eval');
         const decisions: Decision[] = [];
         const exactDecisions: Decision[] = [];
         let flushes = 0;
@@ -561,6 +562,7 @@ describe.each(FAULT_CLIENTS)('%s', (kind: FaultClient) => {
         const failed = [...decisions, ...exactDecisions].filter(isFallback);
         const entries = (await Promise.all((await scanKeys(admin, 'a4:*')).map((key) => logLength(admin, key)))).reduce((a, b) => a + b, 0);
         const reloads = [...scriptStats(store).libraryLoads.values()].reduce((a, b) => a + b, 0) - loadsBefore;
+        const evals = (await commandCalls(admin, 'eval')) - evalsBefore;
         record({
           check: 'A4',
           case: `FUNCTION FLUSH every ${FLUSH_EVERY_MS} ms under ${CALLERS} callers (${label})`,
@@ -570,6 +572,7 @@ describe.each(FAULT_CLIENTS)('%s', (kind: FaultClient) => {
             decisions: decisions.length + exactDecisions.length,
             'FUNCTION FLUSHes': flushes,
             'FUNCTION LOADs by the store': reloads,
+            'calls resent as EVAL (library gone again after its reload)': evals,
             'decisions failed (open or closed)': failed.length,
             'log entries − allowed decisions': entries - decisions.filter((d) => d.allowed).length,
             'allowed on the limit of 100': exactDecisions.filter((d) => d.allowed).length,

@@ -11,6 +11,7 @@ import { StoreError } from '../../src/core/errors.js';
 import { limitKey } from '../helpers/keys.js';
 import type { StoreLimit } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis.js';
+import { library } from '../../src/stores/redis/bindings.js';
 import { redisStoreForTests, scriptStats } from '../../src/stores/testing.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keySlot } from '../../src/stores/redis/hash-tag.js';
@@ -254,6 +255,34 @@ describe('own cluster: one master loses the library; a turn costs one call per m
       expect(loadsAfter.map((after, i) => after - loadsBefore[i]!)).toEqual([0, 1, 0]);
       expect(scriptStats(store).libraryLoads.get(flushedName)).toBe(2);
     } finally {
+      await tested.close();
+    }
+  });
+
+  // The library vanishing again right after its reload (a same-named library without our functions
+  // stands for it): each call, the cross-slot batch of each master too, is sent as EVAL of its own
+  // code, with the Function's flags (`allow-cross-slot-keys`), and no decision fails.
+  it.each(clientKinds)('sends calls as EVAL of their own code when the function is still missing after the reload (%s client)', async (kind) => {
+    const tested = await connectClient(kind, { nodes: handle.masters.map((node) => ({ host: '127.0.0.1', port: node.port })) });
+    try {
+      const store = new RedisStore({ client: tested.client });
+      await store.ready();
+      const name = library.name;
+      const impostor = `#!lua name=${name}\nredis.register_function('${name}_not_ours', function() return 1 end)`;
+      for (const node of direct) await node.function('LOAD', 'REPLACE', impostor);
+      const evals = async () => Promise.all(direct.map((node) => node.info('commandstats').then((info) => Number(/^cmdstat_eval:calls=(\d+)/m.exec(info)?.[1] ?? 0))));
+      const before = await evals();
+      const limits = Array.from({ length: 30 }, (_, i) => limit(uniqueId(`impostor-${i}`), '1m', 1));
+      const first = await Promise.all(limits.map((l) => store.consume([l], 1)));
+      const second = await Promise.all(limits.map((l) => store.consume([l], 1)));
+      expect(first.map((d) => d.allowed)).toEqual(limits.map(() => true));
+      expect(second.map((d) => d.allowed)).toEqual(limits.map(() => false));
+      for (const l of limits) expect(await logLength(cluster, l.key)).toBe(1);
+      const after = await evals();
+      // At least one EVAL per master and turn (a master's share of a turn may leave as several calls).
+      for (let i = 0; i < direct.length; i++) expect(after[i]! - before[i]!).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const node of direct) await node.function('FLUSH');
       await tested.close();
     }
   });

@@ -109,6 +109,35 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
       expect(await admin.llen(limit.key)).toBe(150);
     });
 
+    // A4 of the fault tier (FUNCTION FLUSH every 5 ms) once failed a call whose resend after the
+    // reload met the next flush. Here the library stays "there" by name but without the function
+    // (a same-named library registering another one), so the reload finds it and skips, and the
+    // resend meets the loss again, every time: the call must then carry its own code.
+    it('sends a call as EVAL of its own code when the function is still missing after the reload', async () => {
+      const { client } = await connect(server);
+      const store = new RedisStore({ client });
+      await store.ready();
+      const impostor = `#!lua name=${library.name}\nredis.register_function('${library.name}_not_ours', function() return 1 end)`;
+      await admin.function('LOAD', 'REPLACE', impostor);
+      try {
+        const evalsBefore = await commandCalls(admin, 'eval');
+        const loadsBefore = totalLoads(store);
+        const limit = perMinute(2);
+        const decisions = await Promise.all([store.consume([limit], 1), store.consume([limit], 1), store.consume([limit], 1)]);
+        expect(decisions.map((d) => d.allowed)).toEqual([true, true, false]);
+        const keys = { lock: `lk:{${uniqueId('l')}}`, fence: 'lk:{x}:fence' };
+        expect(await store.acquireLock(keys, 't', 1_000)).toMatchObject({ acquired: true });
+        expect(await store.releaseLock(keys, 't')).toBe(true);
+        expect(await admin.llen(limit.key)).toBe(2);
+        expect(await admin.exists(keys.lock)).toBe(0);
+        // One EVAL per call (the three decisions are one batch call), no further reload.
+        expect(await commandCalls(admin, 'eval')).toBe(evalsBefore + 3);
+        expect(totalLoads(store)).toBe(loadsBefore);
+      } finally {
+        await admin.function('FLUSH');
+      }
+    });
+
     it('rethrows other errors as StoreError without reloading', async () => {
       const { client } = await connect(server);
       const store = new RedisStore({ client });

@@ -41,11 +41,6 @@ const LIBRARY_EXISTS = /^ERR Library '.*' already exists/;
 /** What a server without the FUNCTION command answers (Redis < 7, and look-alikes). */
 const UNKNOWN_COMMAND = /^ERR unknown command/i;
 /**
- * Reload-and-resend rounds one call makes when the library keeps vanishing (FUNCTION FLUSH after
- * FUNCTION FLUSH); each round waits for a load that began after the call saw the library gone.
- */
-const MAX_RELOAD_ROUNDS = 10;
-/**
  * A server that refused FUNCTION LOAD as a replica (READONLY) is not asked again for this long:
  * meanwhile calls fail at once with that error instead of re-sending the whole library each time.
  */
@@ -199,9 +194,11 @@ export class ScriptRunner {
 
   /**
    * A call failed with `err`. `started` / `completed`: the loads started and completed when it was
-   * sent. A lost library (FUNCTION FLUSH, a restart, a new master) is reloaded and the call resent,
-   * as often as it keeps meeting a lost library (up to MAX_RELOAD_ROUNDS): a call never fails
-   * because another caller's reload was already on its way when it was sent.
+   * sent. A lost library (FUNCTION FLUSH, a restart, a new master) is reloaded and the call resent
+   * once as FCALL; should the library vanish again before that resend runs (FUNCTION FLUSH after
+   * FUNCTION FLUSH), the call is sent as EVAL of its own code (`flaggedEvalSource`), which carries
+   * what it runs and so cannot miss it: a call never fails because the library keeps vanishing,
+   * and never waits for more than one reload.
    */
   private async recover(
     gate: InFlightGate,
@@ -213,32 +210,33 @@ export class ScriptRunner {
     started: number,
     completed: number,
   ): Promise<unknown> {
-    let message = errorMessage(err);
+    const message = errorMessage(err);
     try {
       if (this.mode === 'function' && message.startsWith(FUNCTION_NOT_FOUND)) {
-        for (let round = 1; ; round++) {
-          // A load that completed after this call was sent may have missed it by a hair: resend
-          // first. Otherwise wait for a load that started after it was sent (its FUNCTION LIST
-          // then ran after this call on the same connection, so after the loss this call saw).
-          if (this.loadsCompleted === completed) await this.reloadAfter(started);
-          started = this.loadsStarted;
-          completed = this.loadsCompleted;
-          try {
-            return await this.sendGated(gate, () => this.send(target, script, args, binary));
-          } catch (retryErr) {
-            message = errorMessage(retryErr);
-            if (!message.startsWith(FUNCTION_NOT_FOUND) || this.mode !== 'function' || round === MAX_RELOAD_ROUNDS) throw retryErr;
-          }
+        // A load that completed after this call was sent may have missed it by a hair: resend
+        // first. Otherwise wait for a load that started after it was sent (its FUNCTION LIST
+        // then ran after this call on the same connection, so after the loss this call saw).
+        if (this.loadsCompleted === completed) await this.reloadAfter(started);
+        try {
+          return await this.sendGated(gate, () => this.send(target, script, args, binary));
+        } catch (retryErr) {
+          if (!errorMessage(retryErr).startsWith(FUNCTION_NOT_FOUND)) throw retryErr;
         }
+        return await this.sendGated(gate, () => this.sendSource(target, script.flaggedEvalSource, args, binary));
       }
       if (this.mode === 'eval' && message.startsWith(NOSCRIPT)) {
-        args[0] = script.evalSource;
-        return await this.sendGated(gate, () => (binary ? target.callBuffer('EVAL', args) : target.call('EVAL', args)));
+        return await this.sendGated(gate, () => this.sendSource(target, script.evalSource, args, binary));
       }
     } catch (retryErr) {
       throw toStoreError(script, retryErr);
     }
     throw toStoreError(script, err);
+  }
+
+  /** Sends `args` as `EVAL source …`: the call carries its code. */
+  private sendSource(target: RedisConnection, source: string, args: RedisArgument[], binary: boolean): Promise<unknown> {
+    args[0] = source;
+    return binary ? target.callBuffer('EVAL', args) : target.call('EVAL', args);
   }
 
   /** Resolves once a load that started after `started` loads had started has completed. */

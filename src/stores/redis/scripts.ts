@@ -44,6 +44,12 @@ export interface Script {
   readonly evalSource: string;
   /** SHA1 of `evalSource` (what SCRIPT LOAD answers). */
   readonly sha1: string;
+  /**
+   * `evalSource` declaring the Function's flags in a `#!lua` line (Redis >= 7), so it is refused
+   * or allowed exactly as the Function is (OOM, cross-slot keys): what a function-mode call is
+   * resent as when the library vanished again after its reload (see ScriptRunner.recover).
+   */
+  readonly flaggedEvalSource: string;
   /** Function flags: none, or `allow-cross-slot-keys` (see composeLibrary). */
   readonly flags: readonly ScriptFlag[];
 }
@@ -59,6 +65,7 @@ export function defineScript(operation: string, files: readonly string[], flags:
     functionName: `${LIBRARY_NAME}_${operation}`,
     evalSource,
     sha1: createHash('sha1').update(evalSource).digest('hex'),
+    flaggedEvalSource: `#!lua${flags.length > 0 ? ` flags=${flags.join(',')}` : ''}\n${evalSource}`,
     flags,
   };
 }
@@ -68,8 +75,8 @@ export function defineScript(operation: string, files: readonly string[], flags:
  * function is refused under OOM before it writes anything (no `allow-oom`), and may write (no
  * `no-writes`); its keys share one slot (no `allow-cross-slot-keys`). The one exception,
  * `batch_cross_slot`, carries `allow-cross-slot-keys` (Redis >= 7.0): on Cluster it runs the
- * decisions of every slot one node serves (see lua/batch.lua); it is only ever called as a
- * Function, never as EVAL.
+ * decisions of every slot one node serves (see lua/batch.lua); it is called as a Function, or
+ * as its `flaggedEvalSource`, never as EVALSHA.
  */
 export function composeLibrary(scripts: readonly Script[]): string {
   const flagList = (script: Script) => script.flags.map((flag) => `'${flag}'`).join(', ');

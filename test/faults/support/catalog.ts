@@ -72,7 +72,7 @@ export const CHECKS: readonly Check[] = [
       { file: 'stores/redis-loading.test.ts', tests: ['reloads once per FUNCTION FLUSH', 'reloads every concurrent call after SCRIPT FLUSH', 'falls back to EVAL on NOSCRIPT'], run: true },
     ],
     remark:
-      'Issue 12 item 1 reported 1 lost decision in 6 runs under repeated FUNCTION FLUSH with concurrent callers (a call meeting a lost library while another caller reloads it). Fixed: such a call waits for a load that began after it was sent, and is resent; a1-a2-outages.fault.ts runs FUNCTION FLUSH every 5 ms under 20 callers on every client (ioredis, node-redis 6 and 5, GLIDE).',
+      'Issue 12 item 1 reported 1 lost decision in 6 runs under repeated FUNCTION FLUSH with concurrent callers (a call meeting a lost library while another caller reloads it). Fixed: such a call waits for a load that began after it was sent, and is resent; if the library vanished again before that resend ran (a CI run of this test once failed 1 such call on GLIDE), it is sent as EVAL of its own code, which cannot miss it; a1-a2-outages.fault.ts runs FUNCTION FLUSH every 5 ms under 20 callers on every client (ioredis, node-redis 6 and 5, GLIDE).',
   },
   {
     id: 'A5',
