@@ -91,7 +91,8 @@ function header(name: string): KeyExtractor {
     let value: unknown = req.headers?.[lower];
     // Node joins repeated headers with ', '; the first one is what the app's own code would trust.
     if (typeof value === 'string' && value.includes(',')) {
-      const distinct = (req.req ?? req).headersDistinct?.[lower];
+      // The Node request: Express's `req` itself, Koa's `ctx.req`, Fastify's `request.raw`.
+      const distinct = (req.raw ?? req.req ?? req).headersDistinct?.[lower];
       if (Array.isArray(distinct) && distinct.length > 1) value = distinct[0];
     }
     const text = firstString(value);
@@ -151,16 +152,21 @@ function all(...parts: KeyExtractor[]): KeyExtractor {
   return (req: any) => {
     const values: (string | Promise<KeyValue>)[] = [];
     let pending = false;
-    for (const part of parts) {
-      const value = part(req);
-      if (isThenable(value)) {
-        pending = true;
-        values.push(value);
-        continue;
+    try {
+      for (const part of parts) {
+        const value = part(req);
+        if (isThenable(value)) {
+          pending = true;
+          values.push(value);
+          continue;
+        }
+        const key = toKey(value, `keys.all() part ${values.length + 1}`);
+        if (key === undefined) return abandon(values);
+        values.push(key);
       }
-      const key = toKey(value, `keys.all() part ${values.length + 1}`);
-      if (key === undefined) return abandon(values);
-      values.push(key);
+    } catch (err) {
+      abandon(values); // the request fails with `err`; an async part before it may still reject
+      throw err;
     }
     if (!pending) return combine(values as string[]);
     return Promise.all(values).then((settled) => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
-import { RouteMatcher } from '../../src/adapters/http/route-matcher.js';
+import { RouteMatcher, routingPaths } from '../../src/adapters/http/route-matcher.js';
 import { parseRoute, splitPath } from '../../src/adapters/http/route-pattern.js';
 import { compileRouteTable, ruleNameFromRoute } from '../../src/adapters/http/route-table.js';
 import { MemoryStore } from '../../src/stores/memory.js';
@@ -85,6 +85,33 @@ describe('route patterns', () => {
   });
 });
 
+describe('request-targets routers read otherwise', () => {
+  // A review found Fastify running the /login handler, uncounted, for each of these: its router
+  // decodes the path, cuts it at '#', and routes an absolute-form target by its path.
+  it.each(['/%6Cogin', '/logi%6E', '/%6c%6F%67%69%6e', '/login#x', '/login?x#y', 'http://h/login', 'HTTPS://h:8080/login?x', '/login;jsessionid=1', '/%6Cogin;x'])(
+    'matches %s as /login',
+    (target) => {
+      expect(matcherOf(['POST /login'])('POST', target)).toEqual(['POST /login']);
+    },
+  );
+
+  it('keeps an encoded slash within its segment, and a malformed escape as it is', () => {
+    const match = matcherOf(['/a/:x', '/a/b/c', '/a/%zz']);
+    expect(match('GET', '/a/b%2Fc')).toEqual(['/a/:x']);
+    expect(match('GET', '/a/%zz')).toEqual(['/a/:x', '/a/%zz']);
+  });
+
+  it('reads an absolute-form target without path as /', () => {
+    expect(matcherOf(['GET /'])('GET', 'http://h')).toEqual(['GET /']);
+    expect(matcherOf(['GET /'])('GET', 'http://h?x=1')).toEqual(['GET /']);
+  });
+
+  it('reads a plain path as itself, without copies', () => {
+    expect(routingPaths('/login')).toBeUndefined();
+    expect(routingPaths('/login?x=1')).toEqual(['/login']);
+  });
+});
+
 describe('route table errors', () => {
   const valid = { route: 'GET /search', limit: 10, window: '1s' };
 
@@ -111,6 +138,10 @@ describe('route table errors', () => {
     [{ routes: [valid, { ...valid, key: 'header:x-api-key' }] }, 'routes[1].name must differ from the name of routes[0]: both are "GET_/search" (a rule without a name is named after its route); give one of them a name'],
     [{ routes: [valid, { ...valid, route: 'get /Search/' }] }, 'routes[1].name must differ from the name of routes[0]: both are "GET_/search"'],
     [{ routes: [{ ...valid, route: '/a//b' }, { ...valid, route: '/A/b' }] }, 'routes[1].name must differ from the name of routes[0]: both are "/a/b"'],
+    [{ routes: [{ ...valid, route: 'GET /u/:id' }, { ...valid, route: 'get /U/:name/' }] }, 'routes[1].route matches the same requests as routes[0].route ("GET /u/:"), so both would charge them'],
+    [{ routes: [{ ...valid, route: '/files/:a/*' }, { ...valid, route: '/files/:b/*' }] }, 'routes[1].route matches the same requests as routes[0].route ("* /files/:/*")'],
+    [{ routes: [{ ...valid, route: 'GET /q?x=1' }] }, "routes[0].route path is matched without its query string or fragment, so a '?' or '#' in it never matches"],
+    [{ routes: [{ ...valid, route: '/login#top' }] }, "routes[0].route path is matched without its query string or fragment"],
     [{ routes: [{ ...valid, name: 'GET_/search' }] }, 'routes[0].name must be 1 to 32 characters from letters, digits and _ . -; got "GET_/search"'],
     [{ routes: [valid], prefix: 'p'.repeat(60) }, 'routes[0].route (an unnamed rule is named after its route) makes the key prefix'],
     [{ routes: [valid, 'GET /x'] }, 'routes[1] must be an object like'],

@@ -127,6 +127,23 @@ describe('keys.all()', () => {
     await expect(missing(fakeRequest())).resolves.toBeUndefined();
   });
 
+  // A review found the process exiting: the async part's rejection was never handled.
+  it('leaves no unhandled rejection when a later part throws while an async part is pending', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const throwing = keys.all(async () => { throw new Error('session lookup failed'); }, () => { throw new Error('no tenant'); });
+      expect(() => throwing(fakeRequest())).toThrow('no tenant');
+      const invalid = keys.all(async () => { throw new Error('session lookup failed'); }, () => ({}) as never);
+      expect(() => invalid(fakeRequest())).toThrow(ConfigError);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('rejects no parts and non-functions with a ConfigError naming the argument', () => {
     expect(() => keys.all()).toThrow(/keys.all\(\) needs at least one key extractor/);
     expect(() => keys.all(keys.ip(), 'user' as never)).toThrow(/keys.all\(\) argument 2 must be a key extractor function; got "user"/);

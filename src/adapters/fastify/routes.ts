@@ -1,7 +1,7 @@
 /**
  * Fastify `rateLimitRoutes`: limits declared as a table (e.g. loaded from JSON), registered as a
  * plugin without encapsulation: `fastify.register(rateLimitRoutes, { routes })`. The table is
- * matched on `request.method` + the request path (without the query) on every request of the
+ * matched on `request.method` + the request-target (every path a router may read it as) on every request of the
  * instance, not-found ones included, without Fastify's router; unmatched requests are untouched.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -15,13 +15,11 @@ export interface FastifyRateLimitRoutesOptions extends RateLimitRoutesOptionsBas
   hook?: FastifyLimiterHook | undefined;
 }
 
+// The whole request-target: Fastify's router decodes it, cuts it at `#` and takes an absolute
+// form's path, and the route matcher reads it every way a router may (routingPaths).
 const FASTIFY_ROUTE: RouteAccess<FastifyRequest> = {
   method: (request) => request.method,
-  path: (request) => {
-    const url = request.url;
-    const query = url.indexOf('?');
-    return query === -1 ? url : url.slice(0, query);
-  },
+  path: (request) => request.url,
 };
 
 /** Registrations with the same options object share their table (see `pluginLimiters`). */

@@ -11,7 +11,7 @@
  * - METHOD is optional (any method); a `GET` rule also applies to `HEAD`, which Express answers
  *   with the GET handler.
  * - The path is the request path without the query string (Express `req.path`, Koa `ctx.path`),
- *   not percent-decoded (routers match it undecoded too).
+ *   as is and percent-decoded: some routers match one, some the other (see routingPaths).
  */
 import { ConfigError, formatValue } from '../../core/index.js';
 import { METHODS } from 'node:http';
@@ -41,6 +41,9 @@ export function parseRoute(value: unknown, option: string): RoutePattern {
   const path = space === -1 ? text : text.slice(space + 1).trim();
   if (method !== undefined && !KNOWN_METHODS.has(method)) {
     throw new ConfigError(`${option} has an unknown HTTP method ${formatValue(text.slice(0, space))}; expected one of GET, POST, PUT, PATCH, DELETE, ... or no method (any); got ${formatValue(value)}`);
+  }
+  if (/[?#]/.test(path)) {
+    throw new ConfigError(`${option} path is matched without its query string or fragment, so a '?' or '#' in it never matches; got ${formatValue(value)}`);
   }
   if (path !== '*' && !path.startsWith('/')) {
     throw new ConfigError(`${option} path must start with '/' (or be '*'), e.g. 'GET /search'; got ${formatValue(value)}`);

@@ -51,7 +51,7 @@ import { precomputeHeaderStrings } from './headers.js';
 import { HTTP_LIMITER_OPTIONS, resolveCostOption, resolveHttpLimiterParts, type HttpLimiter, type HttpLimiterOptions } from './limiter-options.js';
 import { JoinedPolicies, type StaticRule } from './policy-sets.js';
 import { RouteMatcher } from './route-matcher.js';
-import { parseRoute, splitPath, type RoutePattern } from './route-pattern.js';
+import { PARAM, parseRoute, splitPath, type RoutePattern } from './route-pattern.js';
 
 /** One rule of the table; every field is JSON-representable except optional functions. */
 export interface RouteRule<Req> {
@@ -167,6 +167,7 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
     throw new ConfigError(`routes must be a non-empty array of rules like { route: 'POST /login', limit: 5, window: '15m', key: 'ip' }; got ${formatValue(routes)}`);
   }
   const names = new Map<string, number>();
+  const unnamedShapes = new Map<string, number>();
   const rules = routes.map((rule: unknown, index) => {
     const compiled = compileRule(rule, index, prefix, defaultKey, keyCompiler, { shadow, algorithm, block });
     const previous = names.get(compiled.name);
@@ -177,6 +178,19 @@ export function compileRouteTable<Req, OnLimited, RefundPredicate>(
       );
     }
     names.set(compiled.name, index);
+    // Unnamed rules whose routes differ only in parameter names ('/u/:id', '/u/:name') match the
+    // same requests, and would each charge them.
+    if ((rule as { name?: unknown }).name === undefined) {
+      const shape = routeShape(compiled.pattern);
+      const same = unnamedShapes.get(shape);
+      if (same !== undefined) {
+        throw new ConfigError(
+          `routes[${index}].route matches the same requests as routes[${same}].route (${formatValue(shape)}), so both would charge them; ` +
+            'merge the two rules, or give one of them a name if both limits are meant',
+        );
+      }
+      unnamedShapes.set(shape, index);
+    }
     return compiled;
   });
   for (const rule of rules) claimLogs(store, rule.prefix, rule.limits, logger);
@@ -251,6 +265,12 @@ export function ruleNameFromRoute(route: string): string {
   const name = text.replace(UNSAFE_IN_DERIVED_NAME, '_');
   if (name.length <= MAX_RULE_NAME_LENGTH) return name;
   return `${name.slice(0, MAX_RULE_NAME_LENGTH - 9)}-${digest(text).slice(0, 8)}`;
+}
+
+/** What a pattern matches, parameter names left out: `GET /u/:` for `'get /U/:id/'`. */
+function routeShape(pattern: RoutePattern): string {
+  const path = pattern.segments.map((segment) => (segment === PARAM ? ':' : segment)).join('/');
+  return `${pattern.method ?? '*'} /${path}${pattern.prefix ? '/*' : ''}`;
 }
 
 /** `route` as matching sees it: method upper-case, path lower-case without empty segments. */
