@@ -140,6 +140,22 @@ describe('packed tarball', () => {
     for (const [entry, packages] of Object.entries(loaded)) expect(packages, `packages loaded by importing ${entry}`).toEqual([]);
   });
 
+  // A review found each CommonJS entry carrying its own copy of the core: an adapter's errors were
+  // not instances of require('ratelock')'s classes, and each entry had its own default store.
+  it.each([
+    ['CommonJS require', 'identity.cjs'],
+    ['ESM import', 'identity.mjs'],
+  ])('%s: every entry point shares one copy of the core (error classes, the process-wide default store)', async (_format, script) => {
+    const output = await run(process.execPath, [script], app);
+    expect(JSON.parse(output)).toEqual({
+      'ratelock/express': { sameClass: true, instanceOfRoot: true },
+      'ratelock/koa': { sameClass: true, instanceOfRoot: true },
+      'ratelock/fastify': { sameClass: true, instanceOfRoot: true },
+      'ratelock/hono': { sameClass: true, instanceOfRoot: true },
+      defaultStoreShared: [true, false],
+    });
+  });
+
   it('the isolation check sees a package being loaded (control)', async () => {
     const output = await run(process.execPath, ['--import', './record-resolutions.mjs', 'isolation-control.mjs'], app);
     expect(JSON.parse(output)).toEqual(['fastify', 'hono']);
@@ -202,6 +218,28 @@ main().catch((err) => { console.error(err); process.exit(1); });
 `,
   );
   writeIsolationChecks(dir);
+  const identity = (load: string) => `
+const entries = ['ratelock/express', 'ratelock/koa', 'ratelock/fastify', 'ratelock/hono'];
+const root = ${load('ratelock')};
+const report = {};
+for (const entry of entries) {
+  const adapter = ${load('entry')};
+  let instanceOfRoot = false;
+  try {
+    new adapter.RedisStore({ client: 42 });
+  } catch (err) {
+    instanceOfRoot = err instanceof root.ConfigError && err instanceof root.RatelockError;
+  }
+  report[entry] = { sameClass: adapter.RedisStore === root.RedisStore, instanceOfRoot };
+}
+// Two limiters without a store, from two entries: one process-wide store, so they share a log.
+const fromRoot = new root.RateLimiter({ limit: 1, window: '1m', prefix: 'identity:' });
+const fromAdapter = new (${load('ratelock/express')}).RateLimiter({ limit: 1, window: '1m', prefix: 'identity:' });
+report.defaultStoreShared = [(await fromRoot.consume('k')).allowed, (await fromAdapter.consume('k')).allowed];
+console.log(JSON.stringify(report));
+`;
+  writeFileSync(join(dir, 'identity.cjs'), `(async () => {${identity((name) => `require(${name.startsWith('ratelock') ? `'${name}'` : name})`)}})();`);
+  writeFileSync(join(dir, 'identity.mjs'), identity((name) => `await import(${name.startsWith('ratelock') ? `'${name}'` : name})`));
   writeFileSync(join(dir, 'consumer.mts'), TYPESCRIPT_CONSUMER);
   writeFileSync(join(dir, 'consumer.cts'), TYPESCRIPT_CONSUMER);
   writeFileSync(
