@@ -2,7 +2,6 @@
 --   state    'run' (the handler is running) | 'done' (response stored)
 --   token    the holder's token; fp: the request fingerprint; fence: fencing token of the run
 --   status, headers (JSON text), body (binary string; absent = not replayable), once done
---   settled  the id of the call that completed it (see idempotency_complete)
 -- The record's PEXPIRE is the in-flight lease while running, the replay TTL once done.
 
 -- begin. Reply: { 'acquired', fence } | { 'in-flight', ms left on the lease } | { 'mismatch' }
@@ -51,24 +50,23 @@ local function idempotency_extend(keys, argv)
   return 1
 end
 
--- complete. Reply 1 if stored (also to this call re-sent after a reconnect: the record keeps the
--- id of the call that completed it, in the same HSET), 0 if `token` no longer holds the running
--- record (nothing written).
+-- complete. Reply 1 if stored, or stored already by this token (the record keeps the token that
+-- completed it); 0 if `token` no longer holds the record (nothing written).
 local function idempotency_complete(keys, argv)
   -- KEYS: record_key. ARGV: token, status (HTTP status), headers (JSON), has_body ('1' | '0'),
-  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms), call_id
-  -- (unique to this call, '' = none).
+  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms).
   local record_key = keys[1]
-  local token, status, headers, has_body, body, ttl_ms, call_id = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]
-  local record = redis.call('HMGET', record_key, 'state', 'token', 'settled')
-  if record[1] ~= 'run' or record[2] ~= token then
-    if call_id ~= '' and record[1] == 'done' and record[3] == call_id then return 1 end
-    return 0
-  end
+  local token, status, headers, has_body, body, ttl_ms = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]
+  local record = redis.call('HMGET', record_key, 'state', 'token')
+  if record[2] ~= token then return 0 end
+  -- Done by this token already: this complete re-sent after a reconnect, or retried by its lease
+  -- after a failure that landed. Tokens are unique per lease, so nobody else completed it.
+  if record[1] == 'done' then return 1 end
+  if record[1] ~= 'run' then return 0 end
   if has_body == '1' then
-    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'settled', call_id, 'body', body)
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'body', body)
   else
-    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'settled', call_id)
+    redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers)
   end
   redis.call('PEXPIRE', record_key, ttl_ms)
   return 1

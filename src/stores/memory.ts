@@ -230,8 +230,9 @@ export class MemoryStore implements Store, Disposable {
     checkResponse(response);
     const now = this.#clock();
     const record = this.#runningRecord(keys, token, now);
-    if (record === undefined) return false;
-    const done = doneRecord(keys.record, record.fingerprint, response, now + ttlMs, this.#config.maxReplayBytes);
+    // Completed already by this lease (its complete is retried after a failure): done, unchanged.
+    if (record === undefined) return this.#replays.get(keys.record, now)?.token === token;
+    const done = doneRecord(keys.record, token, record.fingerprint, response, now + ttlMs, this.#config.maxReplayBytes);
     this.#leases.delete(keys.record);
     this.#replays.set(keys.record, done);
     this.#replays.evictOverflow();

@@ -15,7 +15,7 @@ import { RedisStore } from '../../src/stores/redis.js';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 import { watchEventLoop } from '../helpers/event-loop.js';
-import { lockApp, type FrameworkName } from './support/apps.js';
+import { frameworkNames, lockApp, type FrameworkName } from './support/apps.js';
 import { listen, send, type TestServer } from './support/http.js';
 
 const TIMEOUT_MS = 100;
@@ -83,6 +83,55 @@ describe.each(['express', 'koa'] as FrameworkName[])('%s', (name) => {
     expect(runs).toBe(0);
     expect(Math.max(...elapsed)).toBeLessThanOrEqual(TIMEOUT_MS + 50 + loopDelay.max);
     expect(log.lines.filter((line) => line.includes('store unavailable'))).toHaveLength(1);
+  });
+});
+
+// A review found the handler run twice: Redis froze while the handler ran, the record's complete
+// failed and was given up, the 200 went out, and the retry ran the handler again once the
+// record's lease ended. The complete is now retried within the lease, before the response ends.
+describe.each(frameworkNames)('%s: Redis frozen while an idempotent handler runs', (name) => {
+  it('answers once the record is stored, and the retry replays it (the handler runs once)', async () => {
+    let runs = 0;
+    let resume: NodeJS.Timeout | undefined;
+    const lockStore = new RedisStore({ client });
+    const log = logger();
+    const server = await listen(
+      lockApp(name, {
+        lock: { store: lockStore, ttl: '5s', timeout: TIMEOUT_MS, logger: log, replay: {} },
+        handler: async () => {
+          runs++;
+          redis.kill('SIGSTOP');
+          resume = setTimeout(() => redis.kill('SIGCONT'), 700); // frozen past the handler's end
+          // Other calls of the store meanwhile: the second finds a call unanswered for > 100 ms
+          // (the store then holds the connection stalled), the third goes as its one probe, so
+          // the complete is refused unsent (sent, it would land by itself once Redis resumes).
+          const other = () => void lockStore.consume([{ key: `rl:{${uniqueId('other')}}:1m`, windowMs: 60_000, limit: 10 }], 1).catch(() => undefined);
+          other();
+          await sleep(150);
+          other();
+          await sleep(80);
+          other();
+          await sleep(70);
+          return { status: 200, body: { n: runs } };
+        },
+      }),
+    );
+    servers.push(server);
+    const key = uniqueId('frozen-complete');
+    try {
+      const first = await send(server.port, { headers: { 'Idempotency-Key': key }, body: { amount: 1 } });
+      expect(first.status).toBe(200);
+      expect(first.json()).toEqual({ n: 1 });
+      expect(log.lines.join('\n')).toMatch(/the call was not sent/); // the complete's first attempt
+    } finally {
+      clearTimeout(resume);
+      redis.kill('SIGCONT');
+    }
+    const retry = await send(server.port, { headers: { 'Idempotency-Key': key }, body: { amount: 1 } });
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json()).toEqual({ n: 1 });
+    expect(runs).toBe(1);
   });
 });
 

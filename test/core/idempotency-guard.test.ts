@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyGuard, type IdempotencyOutcome } from '../../src/core/idempotency-guard.js';
 import { ConfigError, LeaseLostError } from '../../src/core/errors.js';
 import type { StoredResponse } from '../../src/core/store.js';
-import { createTestStore, replyLostOnce, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
+import { createTestStore, failsFirst, replyLostOnce, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 
 const response = (text: string, status = 201): StoredResponse => ({
   status,
@@ -70,6 +70,37 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
     expect(retry.state).toBe('acquired');
     expect(performance.now() - started).toBeLessThan(1_000);
     await acquired(retry).abort();
+  });
+
+  // A review found a handler run twice: Redis stalled while the handler ran, its complete failed
+  // and was given up, the record stayed in flight until the lease ended, and the retry ran again.
+  it('a complete that fails while the store stalls is retried within the lease, so a retry of the request replays', async () => {
+    const { store, calls } = failsFirst(t.store, 'completeIdempotent', 3);
+    const guard = new IdempotencyGuard({ store, ttl: '5s' });
+    const id = uniqueId('stalled-complete');
+    await acquired(await guard.begin(id, 'fp')).complete(response('paid'));
+    expect(calls.count).toBe(4);
+    expect(await guard.begin(id, 'fp')).toEqual({ state: 'replay', response: response('paid') });
+  });
+
+  it('a complete whose reply was lost after it landed is retried and recognised (no LeaseLostError)', async () => {
+    const guard = new IdempotencyGuard({ store: replyLostOnce(t.store, 'completeIdempotent'), ttl: '5s' });
+    const id = uniqueId('lost-complete');
+    await acquired(await guard.begin(id, 'fp')).complete(response('paid'));
+    expect(await guard.begin(id, 'fp')).toEqual({ state: 'replay', response: response('paid') });
+  });
+
+  it('a complete that keeps failing gives up when the lease ends, with the store error', async () => {
+    const { store, calls } = failsFirst(t.store, 'completeIdempotent', Infinity);
+    const guard = new IdempotencyGuard({ store, ttl: 600 });
+    const id = uniqueId('failing-complete');
+    const lease = acquired(await guard.begin(id, 'fp'));
+    const started = performance.now();
+    await expect(lease.complete(response('paid'))).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE' });
+    const elapsed = performance.now() - started;
+    expect(calls.count).toBe(3); // at 0, 100 and 300 ms; the next (700 ms) would be past the lease
+    expect(elapsed).toBeGreaterThanOrEqual(300 - 5);
+    expect(elapsed).toBeLessThan(600 + 500);
   });
 
   it('a crashed holder’s record frees itself within ttl', async () => {

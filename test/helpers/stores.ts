@@ -38,6 +38,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { limitKey } from './keys.js';
+import { StoreError } from '../../src/core/errors.js';
 import type { Store, StoreLimit } from '../../src/core/store.js';
 import { type RedisStoreTestSettings, memoryStoreForTests, redisStoreForTests } from '../../src/stores/testing.js';
 import { type ClientKind, connectClient } from './clients.js';
@@ -274,7 +275,7 @@ async function quit(client: Redis | Cluster): Promise<void> {
  * `store` whose first `method` call reaches the store, then fails as if its reply were lost with
  * the connection (a client that does not re-send: node-redis, GLIDE).
  */
-export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' | 'beginIdempotent'): S {
+export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' | 'beginIdempotent' | 'completeIdempotent'): S {
   let lost = false;
   return new Proxy(store, {
     get(target, property, receiver) {
@@ -289,4 +290,25 @@ export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' 
       };
     },
   });
+}
+
+/**
+ * `store` whose first `times` calls of `method` fail without reaching the store, as while Redis
+ * is stalled (the store's in-flight gate refuses to send); `calls.count` counts every call.
+ */
+export function failsFirst<S extends object>(store: S, method: 'completeIdempotent', times: number): { store: S; calls: { count: number } } {
+  const calls = { count: 0 };
+  const wrapped = new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        calls.count++;
+        if (calls.count <= times) throw new StoreError('connection stalled; the call was not sent', { notSent: true });
+        return Reflect.apply(value, target, args);
+      };
+    },
+  });
+  return { store: wrapped, calls };
 }

@@ -218,7 +218,7 @@ main().catch((err) => { console.error(err); process.exit(1); });
 `,
   );
   writeIsolationChecks(dir);
-  const identity = (load: string) => `
+  const identity = (load: (name: string) => string) => `
 const entries = ['ratelock/express', 'ratelock/koa', 'ratelock/fastify', 'ratelock/hono'];
 const root = ${load('ratelock')};
 const report = {};

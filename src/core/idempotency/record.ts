@@ -3,11 +3,13 @@
  * replay, polled while a duplicate is in flight. The per-request entry behind
  * `IdempotencyGuard.begin()` and `withLock({ replay })`, taking options already parsed.
  */
-import { LeaseLostError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LeaseLostError, isStoreFailure } from '../errors.js';
 import { idempotencyKeys } from '../store-keys.js';
 import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
 import type { IdempotencyBeginResult, IdempotencyStore, StoredResponse } from '../store.js';
 import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';
+import { monotonicNow } from '../lock/poll.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from '../lock/lease-guard.js';
 
 /** An IdempotencyGuard's parsed options. */
@@ -30,6 +32,9 @@ interface IdempotencyLeaseOperations extends LeaseOperations {
   complete(response: StoredResponse): Promise<boolean>;
 }
 
+/** First retry of a complete that failed; each next one waits twice as long. */
+const COMPLETE_RETRY_MS = 100;
+
 /** The in-flight lease of an idempotency record: `release()`/`abort()` delete it, `complete()` stores the response. */
 export class IdempotencyLease extends Lease {
   private readonly completeOperation: IdempotencyLeaseOperations['complete'];
@@ -40,14 +45,30 @@ export class IdempotencyLease extends Lease {
   }
 
   /**
-   * Stores `response` for replay, if this token still holds the in-flight record.
-   * @throws LeaseLostError when the lease was lost (the new holder's record is untouched); store failures as is.
+   * Stores `response` for replay, if this token still holds the in-flight record. A store failure
+   * (Redis stalled or unreachable) is retried, 100 ms later then twice as long each time, while
+   * the lease lasts: given up, the record would stay in flight until the lease ends, and a retry
+   * of the request would then run the operation again although its caller may have been answered.
+   * @throws LeaseLostError when the lease was lost (the new holder's record is untouched); the
+   *   last store failure once the lease has run out.
    */
   async complete(response: StoredResponse): Promise<void> {
     this.assertHeld();
+    const leaseEnds = monotonicNow() + this.remainingMs();
     this.end();
-    const completed = await this.completeOperation(response);
-    if (!completed) throw this.markLost(new LeaseLostError(this.key));
+    for (let delayMs = COMPLETE_RETRY_MS; ; delayMs *= 2) {
+      let completed: boolean;
+      try {
+        completed = await this.completeOperation(response);
+      } catch (err) {
+        if (!isStoreFailure(err) || monotonicNow() + delayMs >= leaseEnds) throw err;
+        await sleep(delayMs);
+        continue;
+      }
+      // A failed attempt that landed after all is recognised by the token: the retry answers true.
+      if (!completed) throw this.markLost(new LeaseLostError(this.key));
+      return;
+    }
   }
 
   /** Deletes the in-flight record so a retry runs again (same as `release()`). */

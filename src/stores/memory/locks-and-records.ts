@@ -30,6 +30,8 @@ export class RunningRecord implements Expiring {
 /** A finished idempotency record: the stored response, replayed until `expiresAt` (or evicted). */
 export class DoneRecord implements Expiring {
   constructor(
+    /** The token of the lease that completed it: that lease's complete, sent again, answers true. */
+    readonly token: string,
     readonly fingerprint: string,
     readonly response: StoredResponse,
     /** What this record counts against `maxReplayBytes` (see `recordBytes`). */
@@ -49,6 +51,7 @@ export const RECORD_OVERHEAD_BYTES = 256;
  */
 export function doneRecord(
   key: string,
+  token: string,
   fingerprint: string,
   response: StoredResponse,
   expiresAt: number,
@@ -61,7 +64,7 @@ export function doneRecord(
     body = Buffer.from(response.body);
     bytes += body.length;
   }
-  return new DoneRecord(fingerprint, { status: response.status, headers, body }, bytes, expiresAt);
+  return new DoneRecord(token, fingerprint, { status: response.status, headers, body }, bytes, expiresAt);
 }
 
 /** A private copy of a response, so neither the caller nor a replay can change the stored bytes. */

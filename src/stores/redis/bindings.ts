@@ -408,7 +408,7 @@ export const bindings = {
     keys: recordKey,
     argv: (into, { token, response, ttlMs }) => {
       const hasBody = response.body !== null;
-      into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs, nextCallId());
+      into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs);
     },
     parse: parseFlag,
   }),
