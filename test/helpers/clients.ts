@@ -220,10 +220,14 @@ export function countCommands(kind: ClientKind, client: RedisClientLike): Comman
 }
 
 /** GLIDE's address and database from a `redis://host:port/db` URL. */
-function glideAddress(url: string): { addresses: { host: string; port: number }[]; databaseId?: number } {
+function glideAddress(url: string): { addresses: { host: string; port: number }[]; databaseId?: number; credentials?: { username?: string; password: string } } {
   const parsed = new URL(url);
   const db = parsed.pathname.replace(/^\//, '');
-  return { addresses: [{ host: parsed.hostname, port: Number(parsed.port || 6379) }], ...(db ? { databaseId: Number(db) } : {}) };
+  return {
+    addresses: [{ host: parsed.hostname, port: Number(parsed.port || 6379) }],
+    ...(db ? { databaseId: Number(db) } : {}),
+    ...(parsed.password ? { credentials: { ...(parsed.username ? { username: parsed.username } : {}), password: parsed.password } } : {}),
+  };
 }
 
 function readyOf(client: Redis | Cluster): Promise<void> {

@@ -168,6 +168,7 @@ describe('what the adapters hold of the libraries', () => {
     ['An error was signalled by the server: - Moved: 3999 127.0.0.1:6381', 'MOVED 3999 127.0.0.1:6381'],
     ['An error was signalled by the server: - TryAgain: Multiple keys request during rehashing of slot', 'TRYAGAIN Multiple keys request during rehashing of slot'],
     ['An error was signalled by the server: - BusyLoadingError: Redis is loading the dataset in memory', 'LOADING Redis is loading the dataset in memory'],
+    ["An error was signalled by the server: - PermissionDenied: this user has no permissions to run the 'function|load' command", "NOPERM this user has no permissions to run the 'function|load' command"],
     ['WRONGTYPE: Operation against a key holding the wrong kind of value', 'WRONGTYPE Operation against a key holding the wrong kind of value'],
     ["OOM: command not allowed when used memory > 'maxmemory'.", "OOM command not allowed when used memory > 'maxmemory'."],
     ['timed out', 'timed out'],

@@ -247,6 +247,26 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
       expect(await admin.llen(limit.key)).toBe(150);
     });
 
+    // A review found every call failing for good: the ACL denied FUNCTION LOAD, EVAL was allowed.
+    it('is chosen by itself when the ACL denies FUNCTION (NOPERM) but allows EVAL', async () => {
+      const user = uniqueId('nofunc').replace(/[^a-z0-9-]/gi, '');
+      await admin.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '+@all', '-function');
+      try {
+        const url = new URL(server.url);
+        url.username = user;
+        url.password = 'pw';
+        const { client } = await connect({ ...server, url: url.toString() } as RedisServerHandle);
+        const store = new RedisStore({ client });
+        await store.ready();
+        const limit = perMinute(2);
+        expect(await store.consume([limit], 1)).toMatchObject({ allowed: true, remaining: 1 });
+        expect(await store.consume([limit], 2)).toMatchObject({ allowed: false, remaining: 1 });
+        expect(scriptStats(store).mode).toBe('eval');
+      } finally {
+        await admin.call('ACL', 'DELUSER', user);
+      }
+    });
+
     it('is chosen by itself on a server without the FUNCTION command', async () => {
       const functionless = await startRedisServer({ args: ['--rename-command', 'FUNCTION', '""'] });
       try {

@@ -2,7 +2,8 @@
  * Runs ratelock's scripts on a Redis client (any of clients/, through the view of client.ts):
  * `FCALL` of the Function library, loaded lazily on the first call and reloaded when a server lost
  * it (restart without persistence, FUNCTION FLUSH, a new empty master); or, on servers without
- * Functions (Redis < 7), `EVALSHA` with an `EVAL` fallback on `NOSCRIPT`. Only those two errors are
+ * Functions (Redis < 7) or where the ACL denies FUNCTION LOAD, `EVALSHA` with an `EVAL` fallback
+ * on `NOSCRIPT`. Only those two errors are
  * handled; every other error is rethrown (as StoreError).
  *
  * Every call passes two gates first: not connected → fail fast (ReadinessGate); connected but not
@@ -37,6 +38,7 @@ export interface Library {
 const FUNCTION_NOT_FOUND = 'ERR Function not found';
 const NOSCRIPT = 'NOSCRIPT';
 const READONLY = 'READONLY';
+const NOPERM = 'NOPERM';
 const LIBRARY_EXISTS = /^ERR Library '.*' already exists/;
 /** What a server without the FUNCTION command answers (Redis < 7, and look-alikes). */
 const UNKNOWN_COMMAND = /^ERR unknown command/i;
@@ -291,7 +293,8 @@ export class ScriptRunner {
       this.libraryLoads.set(name, (this.libraryLoads.get(name) ?? 0) + 1);
     } catch (err) {
       const message = errorMessage(err);
-      if (UNKNOWN_COMMAND.test(message)) this.mode = 'eval'; // Redis < 7: EVALSHA from now on
+      // Redis < 7, or an ACL that denies FUNCTION (`-function`, a managed service): EVALSHA from now on.
+      if (UNKNOWN_COMMAND.test(message) || message.startsWith(NOPERM)) this.mode = 'eval';
       else if (message.startsWith(READONLY)) {
         // A replica: it gets the library from its master, or never. Do not send it again per call.
         const error = new StoreError(`loading the Redis Function library ${this.library.name} on ${name} failed: ${message}`, { cause: err });

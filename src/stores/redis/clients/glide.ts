@@ -65,6 +65,7 @@ const ERROR_CODES: Readonly<Record<string, string>> = {
   BusyLoadingError: 'LOADING',
   ExecAbortError: 'EXECABORT',
   NotBusy: 'NOTBUSY',
+  PermissionDenied: 'NOPERM',
 };
 const SIGNALLED = /^An error was signalled by the server: - (\w+): ([\s\S]*)$/;
 /** An error code GLIDE passed through as `CODE: text` (WRONGTYPE, OOM, BUSY…). */
