@@ -127,12 +127,11 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
         client: client as unknown as RedisClientLike,
         connect,
         close: async () => {
-          await connecting?.catch(ignore);
-          try {
-            client.destroy();
-          } catch {
-            // already closed
-          }
+          // A connect() that keeps retrying (Redis down) settles only once the client is destroyed.
+          const settled = connecting?.catch(ignore);
+          if (client.isOpen) client.destroy();
+          else await settled;
+          await settled;
         },
       };
     }

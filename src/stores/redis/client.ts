@@ -114,6 +114,8 @@ export class ReadinessGate {
   private wasReady: boolean;
   /** The wait for the first connection, shared by every call made during it. */
   private firstConnection: Promise<void> | undefined;
+  /** That wait failed: later attempts are the client's retries, which calls do not wait for. */
+  private firstAttemptFailed = false;
 
   constructor(private readonly client: RedisConnection) {
     this.wasReady = client.status === 'ready';
@@ -134,11 +136,16 @@ export class ReadinessGate {
       this.wasReady = true;
       return undefined;
     }
-    if (!this.wasReady && FIRST_CONNECT_STATES.has(status)) {
+    if (!this.wasReady && !this.firstAttemptFailed && FIRST_CONNECT_STATES.has(status)) {
       if (this.client.once === undefined) return undefined; // not an EventEmitter: let the client queue it
-      this.firstConnection ??= this.waitFor(['close', 'end']).finally(() => {
-        this.firstConnection = undefined;
-      });
+      this.firstConnection ??= this.waitFor(['close', 'end']).then(
+        () => void (this.firstConnection = undefined),
+        (err: unknown) => {
+          this.firstConnection = undefined;
+          this.firstAttemptFailed = true;
+          throw err;
+        },
+      );
       return this.firstConnection;
     }
     throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`, { notSent: true });

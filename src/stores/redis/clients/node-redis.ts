@@ -87,13 +87,18 @@ const CLIENT_EVENTS: Readonly<Record<string, readonly string[]>> = {
 /** One node-redis client (a standalone one, or a cluster's connection to one node). */
 class NodeRedisConnection implements RedisConnection {
   #everReady: boolean;
+  /** A connection attempt failed (node-redis retries on its own): no longer the first attempt. */
+  #attemptFailed = false;
 
   constructor(
     private readonly client: NodeRedisClientLike,
     readonly name: string | undefined,
   ) {
     this.#everReady = client.isReady;
-    if (!this.#everReady) client.once('ready', () => void (this.#everReady = true));
+    if (!this.#everReady) {
+      client.once('ready', () => void (this.#everReady = true));
+      client.once('reconnecting', () => void (this.#attemptFailed = true));
+    }
   }
 
   get status(): string {
@@ -102,7 +107,7 @@ class NodeRedisConnection implements RedisConnection {
       this.#everReady = true;
       return 'ready';
     }
-    if (client.isOpen) return this.#everReady ? 'reconnecting' : 'connecting';
+    if (client.isOpen) return this.#everReady || this.#attemptFailed ? 'reconnecting' : 'connecting';
     return this.#everReady ? 'end' : 'wait';
   }
 
