@@ -87,8 +87,16 @@ export class MemoryStore implements Store, Disposable {
     this.#leases = new ExpiringMap();
     this.#replays = new ExpiringMap({ maxWeight: this.#config.maxReplayBytes, weigh: (record) => record.bytes });
     if (this.#config.sweepIntervalMs > 0) {
-      this.#sweepTimer = setInterval(() => this.#sweep(), this.#config.sweepIntervalMs);
-      this.#sweepTimer.unref();
+      // The timer holds the store only weakly: a store the app dropped without close() is
+      // garbage-collected, and its timer stops at its next tick.
+      const store = new WeakRef(this);
+      const timer = setInterval(() => {
+        const alive = store.deref();
+        if (alive === undefined) clearInterval(timer);
+        else alive.#sweep();
+      }, this.#config.sweepIntervalMs);
+      timer.unref();
+      this.#sweepTimer = timer;
     }
   }
 

@@ -129,8 +129,11 @@ export async function connectClient(kind: ClientKind, target: ClientTarget, opti
         close: async () => {
           // A connect() that keeps retrying (Redis down) settles only once the client is destroyed.
           const settled = connecting?.catch(ignore);
-          if (client.isOpen) client.destroy();
-          else await settled;
+          try {
+            client.destroy();
+          } catch {
+            // already closed
+          }
           await settled;
         },
       };

@@ -251,6 +251,31 @@ describe('MemoryStore bounded memory', () => {
   }, 30_000);
 });
 
+// A review found every MemoryStore dropped without close() kept (~2 KB each, held by its timer).
+describe('MemoryStore garbage collection', () => {
+  it('lets a store dropped without close() be collected (its sweep timer holds it weakly)', () => {
+    const source = fileURLToPath(new URL('../../src/stores/memory.ts', import.meta.url));
+    const script = `
+      const { MemoryStore } = await import(${JSON.stringify(source)});
+      const collected = new Set();
+      const registry = new FinalizationRegistry((id) => collected.add(id));
+      for (let i = 0; i < 200; i++) {
+        const store = new MemoryStore({ sweepIntervalMs: 5 });
+        store.consume([{ key: 'k', windowMs: 1000, limit: 5 }], 1);
+        registry.register(store, i);
+      }
+      for (let round = 0; round < 20 && collected.size < 190; round++) {
+        globalThis.gc();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      console.log(collected.size);`;
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    // All but a last one or two (a reference V8 may still hold); each stayed before the change.
+    expect(Number(child.stdout.trim())).toBeGreaterThanOrEqual(190);
+  }, 30_000);
+});
+
 describe('MemoryStore leases under key pressure (maxKeys, maxLocks)', () => {
   const LONG_TTL_MS = 60_000;
 
