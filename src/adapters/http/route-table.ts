@@ -83,8 +83,12 @@ export interface RouteRule<Req> {
 /** `rateLimitRoutes()` options: the rules, plus every rateLimit option, applied to all rules. */
 export interface RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate> extends HttpLimiterOptions<Req, OnLimited, RefundPredicate> {
   routes: readonly RouteRule<Req>[];
-  /** What the `'user'` key spec means, e.g. `(req) => req.user?.id`. Required if a rule uses `'user'`. */
-  user?: KeySpecContext<Req>['user'] | undefined;
+  /**
+   * What the `'user'` key spec means, e.g. `(req) => req.user?.id`. Required if a rule uses `'user'`.
+   * Takes `req` untyped, as `keys.user()` does: where the user lives is the app's auth middleware's
+   * business, which framework request types do not declare.
+   */
+  user?: ((req: any) => string | number | bigint | undefined | null | Promise<string | number | bigint | undefined | null>) | undefined;
   /** Key spec of rules without one. @default 'ip' */
   key?: RouteKeySpec<Req> | undefined;
 }
