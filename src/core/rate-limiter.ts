@@ -220,7 +220,8 @@ export class RateLimiter<Req = undefined> {
    * hears of it (with `req`, over HTTP). Rejects with ConfigError when `decision` is not an object.
    */
   async refund(decision: Decision, req?: Req): Promise<void> {
-    if (decision === null || typeof decision !== 'object') {
+    // A refused or already-refunded decision gives nothing back, silently; anything not shaped like a decision is a bug.
+    if (decision === null || typeof decision !== 'object' || typeof decision.allowed !== 'boolean' || typeof decision.reason !== 'string') {
       throw new ConfigError(`refund(decision) needs a decision returned by consume(); got ${formatValue(decision)}`);
     }
     const ticket = takeRefundTicket(decision);

@@ -156,12 +156,12 @@ describe('RateLimiter on MemoryStore (virtual clock)', () => {
     await expect(limiter.peek('k')).resolves.toMatchObject({ allowed: false });
   });
 
-  it('refund rejects what is not a decision with a ConfigError; an object without a ticket is a no-op', async () => {
-    for (const bad of [null, undefined, 'decision', 42]) {
+  it('refund rejects what is not a decision with a ConfigError; a decision without a ticket (a copy) is a no-op', async () => {
+    for (const bad of [null, undefined, 'decision', 42, {}, { allowed: true }]) {
       await expect(limiter.refund(bad as never)).rejects.toThrow(ConfigError);
       await expect(limiter.refund(bad as never)).rejects.toThrow(/refund\(decision\) needs a decision returned by consume\(\)/);
     }
-    await expect(limiter.refund({} as never)).resolves.toBeUndefined();
+    await expect(limiter.refund({ ...(await limiter.consume('copy')) })).resolves.toBeUndefined();
   });
 });
 
