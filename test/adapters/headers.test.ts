@@ -189,6 +189,7 @@ describe('partition keys (pk) and quota units (qu)', () => {
     ['yes', undefined, 'partitionKey must be true, false or { secret'],
     [{ secret: '' }, undefined, 'partitionKey must be true, false or { secret'],
     [{}, undefined, 'partitionKey must be true, false or { secret'],
+    [{ secret: 's', x: 1 }, undefined, 'partitionKey has no field "x"; allowed fields: secret'],
     [undefined, 'bytes', "quotaUnit must be 'requests' or 'content-bytes'"],
   ])('rejects partitionKey %j / quotaUnit %j', (partitionKey, quotaUnit, message) => {
     expect(() => resolveStructuredHeaderOptions(partitionKey, quotaUnit)).toThrow(message);

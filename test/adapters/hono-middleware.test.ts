@@ -62,6 +62,11 @@ describe('Hono keys', () => {
     expect(() => trustProxy({ hops } as never)).toThrow(/^trustProxy\(\) option hops must be an integer from 1 to 32/);
   });
 
+  it('trustProxy refuses unknown options and a missing options object', () => {
+    expect(() => trustProxy({ hops: 1, foo: 2 } as never)).toThrow(/^trustProxy\(\) has no option "foo"; allowed options: hops/);
+    expect(() => trustProxy(undefined as never)).toThrow(/^trustProxy\(\) options must be an object like \{ hops: 1 \}/);
+  });
+
   it('reads headers (first of repeated lines) and query parameters for keys.header() and keys.query()', async () => {
     const app = keyApp((hono) => hono.use(rateLimit({ store: newStore(), limit: 5, window: '1m', key: [keys.header('x-api-key'), keys.query('apiKey')] })));
     expect((await request(app).get('/').set('x-api-key', ['first', 'second'] as never)).body.key).toBe('header:x-api-key:first');

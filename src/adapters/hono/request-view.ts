@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
-import { ConfigError, formatValue } from '../../core/index.js';
+import { ConfigError, formatValue, readOptions } from '../../core/index.js';
 import { markRequestView, setRequestView, type RequestView } from '../../keys/index.js';
 import type { HeaderLines } from '../http/idempotency-key.js';
 
@@ -106,7 +106,7 @@ function forwardedAddress(c: Context, hops: number): string | undefined {
  * @throws ConfigError when `hops` is not an integer from 1 to 32.
  */
 export function trustProxy(options: TrustProxyOptions): MiddlewareHandler {
-  const hops = (options as Partial<TrustProxyOptions> | null | undefined)?.hops;
+  const { hops } = readOptions(options, ['hops'], 'trustProxy()', '{ hops: 1 }') as Partial<TrustProxyOptions>;
   if (typeof hops !== 'number' || !Number.isInteger(hops) || hops < 1 || hops > 32) {
     throw new ConfigError(`trustProxy() option hops must be an integer from 1 to 32 (the number of proxies in front of the app); got ${formatValue(hops)}`);
   }

@@ -33,7 +33,7 @@
  * store (`error`) writes nothing either: nothing is known.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { ConfigError, formatValue, type Decision, type Policy } from '../../core/index.js';
+import { ConfigError, formatValue, readOptions, type Decision, type Policy } from '../../core/index.js';
 
 /** Response header modes; `'draft-10'` and `'draft-8'` write `RateLimit` + `RateLimit-Policy` as Structured Fields. */
 export type HeaderMode = 'draft-10' | 'draft-8' | 'draft-7' | 'draft-6' | 'legacy';
@@ -187,6 +187,10 @@ function sfBinaryParameter(digest: Buffer): string {
 
 /** Validates `partitionKey` and `quotaUnit` (ConfigErrors name the option). */
 export function resolveStructuredHeaderOptions(partitionKey: unknown, quotaUnit: unknown): StructuredHeaderOptions {
+  // Unknown fields are errors, as everywhere (`{ secrett }` must not pass as keyless).
+  if (partitionKey !== null && typeof partitionKey === 'object' && !Buffer.isBuffer(partitionKey)) {
+    readOptions(partitionKey, ['secret'], 'partitionKey', "{ secret: '<a non-empty string or Buffer>' }", 'fields');
+  }
   const validKey =
     partitionKey === undefined ||
     typeof partitionKey === 'boolean' ||
