@@ -3,8 +3,7 @@
  * `FCALL` of the Function library, loaded lazily on the first call and reloaded when a server lost
  * it (restart without persistence, FUNCTION FLUSH, a new empty master); or, on servers without
  * Functions (Redis < 7) or where the ACL denies FUNCTION LOAD, `EVALSHA` with an `EVAL` fallback
- * on `NOSCRIPT`. Only those two errors are
- * handled; every other error is rethrown (as StoreError).
+ * on `NOSCRIPT`. Only those two errors are handled; every other error is rethrown (as StoreError).
  *
  * Every call passes two gates first: not connected → fail fast (ReadinessGate); connected but not
  * answering → fail fast, one probe at a time (InFlightGate, one per server).
