@@ -113,11 +113,12 @@ describe('complete and replay', () => {
     });
   });
 
-  it('refuses a second complete, and extend or abort once done', async () => {
+  it('answers a second complete of the holder as done without changing it; refuses extend or abort once done', async () => {
     const keys = newKeys();
     await acquiredFence(keys, 'holder');
     await store.completeIdempotent(keys, 'holder', response, 60_000);
-    expect(await store.completeIdempotent(keys, 'holder', { status: 200, headers: {}, body: null }, 60_000)).toBe(false);
+    expect(await store.completeIdempotent(keys, 'holder', { status: 200, headers: {}, body: null }, 60_000)).toBe(true);
+    expect(await store.completeIdempotent(keys, 'other', { status: 200, headers: {}, body: null }, 60_000)).toBe(false);
     expect(await store.extendIdempotent(keys, 'holder', 5000)).toBe(false);
     expect(await store.abortIdempotent(keys, 'holder')).toBe(false);
     expect(await client.hget(keys.record, 'status')).toBe('201');

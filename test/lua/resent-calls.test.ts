@@ -151,14 +151,15 @@ describe.each([
     expect(await store().abortIdempotent(keys, 'holder')).toBe(false);
   });
 
-  it('idempotency complete: the second arrival answers stored and changes nothing; a separate complete answers false', async () => {
+  it('idempotency complete: the second arrival answers stored and changes nothing, as does another complete of the holder; another token\'s answers false', async () => {
     const keys = idempotencyKeys('rs:', uniqueId('complete'));
     expect((await store().beginIdempotent(keys, 'holder', 'fp', 5_000)).state).toBe('acquired');
     const response = { status: 201, headers: { 'content-type': 'text/plain' }, body: Buffer.from('made') };
     const complete = callOf(bindings.idempotencyComplete, { keys, token: 'holder', response, ttlMs: 60_000 });
     expect(await redis().call('FCALL', ...complete)).toBe(1);
     expect(await redis().call('FCALL', ...complete)).toBe(1);
-    expect(await store().completeIdempotent(keys, 'holder', { ...response, status: 500 }, 60_000)).toBe(false);
+    expect(await store().completeIdempotent(keys, 'holder', { ...response, status: 500 }, 60_000)).toBe(true);
+    expect(await store().completeIdempotent(keys, 'other', { ...response, status: 500 }, 60_000)).toBe(false);
     const replay = await store().beginIdempotent(keys, 'other', 'fp', 5_000);
     expect(replay.state === 'replay' && [replay.response.status, replay.response.body?.toString()]).toEqual([201, 'made']);
   });
