@@ -101,6 +101,18 @@ describe('request-targets routers read otherwise', () => {
     expect(match('GET', '/a/%zz')).toEqual(['/a/:x', '/a/%zz']);
   });
 
+  // Found by a review: Fastify runs `/u/:id/edit` for `/u//edit` (an empty id) and `/p/:id` for `/p/`.
+  it('matches a :param segment to an empty one too (/u//edit, /p/), as Fastify routes them', () => {
+    const match = matcherOf(['GET /u/:id/edit', 'GET /p/:id', 'POST /v/:a/:b', 'GET /login']);
+    expect(match('GET', '/u//edit')).toEqual(['GET /u/:id/edit']);
+    expect(match('GET', '/p/')).toEqual(['GET /p/:id']);
+    expect(match('POST', '/v//')).toEqual(['POST /v/:a/:b']);
+    expect(match('POST', '/v/1/')).toEqual(['POST /v/:a/:b']);
+    expect(match('GET', '/login/')).toEqual(['GET /login']); // empty segments still ignored for literals
+    expect(match('GET', '//login')).toEqual(['GET /login']);
+    expect(match('GET', '/u/edit')).toEqual([]);
+  });
+
   it('reads an absolute-form target without path as /', () => {
     expect(matcherOf(['GET /'])('GET', 'http://h')).toEqual(['GET /']);
     expect(matcherOf(['GET /'])('GET', 'http://h?x=1')).toEqual(['GET /']);
@@ -109,6 +121,7 @@ describe('request-targets routers read otherwise', () => {
   it('reads a plain path as itself, without copies', () => {
     expect(routingPaths('/login')).toBeUndefined();
     expect(routingPaths('/login?x=1')).toEqual(['/login']);
+    expect(routingPaths('/u//edit')).toEqual(['/u//edit']);
   });
 });
 

@@ -44,8 +44,10 @@ export class RouteMatcher<Rule extends { readonly pattern: RoutePattern }> {
   match(method: string, target: string): readonly Rule[] {
     const paths = routingPaths(target);
     if (paths === undefined) return this.#matchPath(method, target);
-    if (paths.length === 1) return this.#matchPath(method, paths[0]!);
-    const all = paths.map(splitPath);
+    if (paths.length === 1 && !hasEmptySegment(paths[0]!)) return this.#matchPath(method, paths[0]!);
+    // Each path also with its empty segments kept: Fastify's router gives a `:param` an empty
+    // value (`/u//edit` runs `/u/:id/edit`, `/p/` runs `/p/:id`), where splitPath drops them.
+    const all = paths.flatMap((path) => (hasEmptySegment(path) ? [splitPath(path), splitKeepingEmpty(path)] : [splitPath(path)]));
     let matched: Rule[] | undefined;
     for (const rule of this.#rules) {
       if (all.some((segments) => matchesRoute(rule.pattern, method, segments))) (matched ??= []).push(rule);
@@ -74,7 +76,8 @@ const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
  * undecoded path, Fastify (find-my-way) and Hono the percent-decoded one, Fastify also cuts at `#`
  * and, with `useSemicolonDelimiter`, at `;`, and routes an absolute-form target by its path. So:
  * the path without scheme and authority, cut at `?` and `#`; and that path percent-decoded (as
- * decodeURI: an encoded `/` stays one segment), and cut at `;`, wherever that reads differently.
+ * decodeURI: an encoded `/` stays one segment), and cut at `;`, wherever that reads differently;
+ * a path with an empty segment is returned too, so that `match` reads it with them kept.
  * Matching every reading over-counts at worst a request the app's router answers 404 (charged to
  * its own key), never lets one reach a route uncounted.
  */
@@ -86,7 +89,7 @@ export function routingPaths(target: string): string[] | undefined {
   }
   const end = cutAt(path, '?', cutAt(path, '#', path.length));
   if (end < path.length) path = path.slice(0, end);
-  if (path === target && !path.includes('%') && !path.includes(';')) return undefined;
+  if (path === target && !path.includes('%') && !path.includes(';') && !hasEmptySegment(path)) return undefined;
   const paths = [path];
   const add = (candidate: string) => {
     if (!paths.includes(candidate)) paths.push(candidate);
@@ -103,6 +106,16 @@ export function routingPaths(target: string): string[] | undefined {
     if (semicolon !== -1) add(candidate.slice(0, semicolon));
   }
   return paths;
+}
+
+/** Whether `path` has an empty segment past its leading `/`: `//`, or a trailing `/`. */
+function hasEmptySegment(path: string): boolean {
+  return path.includes('//') || (path.length > 1 && path.endsWith('/'));
+}
+
+/** Lower-case segments of a path, empty ones kept (`'/u//Edit'` → `['u', '', 'edit']`). */
+function splitKeepingEmpty(path: string): string[] {
+  return path.slice(path.startsWith('/') ? 1 : 0).toLowerCase().split('/');
 }
 
 /** The index of `char` in `text` if before `end`, else `end`. */
