@@ -271,24 +271,29 @@ async function quit(client: Redis | Cluster): Promise<void> {
   await client.quit().catch(() => client.disconnect());
 }
 
+/** `store` with `method` replaced by `wrap(original)`; every other method bound to the store (its private fields need it). */
+function withMethod<S extends object>(store: S, method: string, wrap: (original: (...args: unknown[]) => Promise<unknown>) => (...args: unknown[]) => Promise<unknown>): S {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      if (property !== method) return value.bind(target);
+      return wrap(async (...args) => Reflect.apply(value, target, args));
+    },
+  });
+}
+
 /**
  * `store` whose first `method` call reaches the store, then fails as if its reply were lost with
  * the connection (a client that does not re-send: node-redis, GLIDE).
  */
 export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' | 'beginIdempotent' | 'completeIdempotent'): S {
   let lost = false;
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      if (property !== method) return value.bind(target);
-      return async (...args: unknown[]) => {
-        const result: unknown = await Reflect.apply(value, target, args);
-        if (lost) return result;
-        lost = true;
-        throw new Error('Socket closed unexpectedly');
-      };
-    },
+  return withMethod(store, method, (original) => async (...args) => {
+    const result = await original(...args);
+    if (lost) return result;
+    lost = true;
+    throw new Error('Socket closed unexpectedly');
   });
 }
 
@@ -298,17 +303,10 @@ export function replyLostOnce<S extends object>(store: S, method: 'acquireLock' 
  */
 export function failsFirst<S extends object>(store: S, method: 'completeIdempotent', times: number): { store: S; calls: { count: number } } {
   const calls = { count: 0 };
-  const wrapped = new Proxy(store, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      if (property !== method) return value.bind(target);
-      return async (...args: unknown[]) => {
-        calls.count++;
-        if (calls.count <= times) throw new StoreError('connection stalled; the call was not sent', { notSent: true });
-        return Reflect.apply(value, target, args);
-      };
-    },
+  const wrapped = withMethod(store, method, (original) => async (...args) => {
+    calls.count++;
+    if (calls.count <= times) throw new StoreError('connection stalled; the call was not sent', { notSent: true });
+    return original(...args);
   });
   return { store: wrapped, calls };
 }

@@ -3,13 +3,12 @@
  * replay, polled while a duplicate is in flight. The per-request entry behind
  * `IdempotencyGuard.begin()` and `withLock({ replay })`, taking options already parsed.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLostError, isStoreFailure } from '../errors.js';
 import { idempotencyKeys } from '../store-keys.js';
 import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
 import type { IdempotencyBeginResult, IdempotencyStore, StoredResponse } from '../store.js';
 import { Lease, type LeaseInit, type LeaseOperations } from '../lock/lease.js';
-import { monotonicNow } from '../lock/poll.js';
+import { monotonicNow, retryUntil } from '../lock/poll.js';
 import { callLeaseStore, requestLease, type LeaseSettings } from '../lock/lease-guard.js';
 
 /** An IdempotencyGuard's parsed options. */
@@ -54,21 +53,11 @@ export class IdempotencyLease extends Lease {
    */
   async complete(response: StoredResponse): Promise<void> {
     this.assertHeld();
-    const leaseEnds = monotonicNow() + this.remainingMs();
+    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, until: monotonicNow() + this.remainingMs(), retryable: isStoreFailure, keepAlive: true };
     this.end();
-    for (let delayMs = COMPLETE_RETRY_MS; ; delayMs *= 2) {
-      let completed: boolean;
-      try {
-        completed = await this.completeOperation(response);
-      } catch (err) {
-        if (!isStoreFailure(err) || monotonicNow() + delayMs >= leaseEnds) throw err;
-        await sleep(delayMs);
-        continue;
-      }
-      // A failed attempt that landed after all is recognised by the token: the retry answers true.
-      if (!completed) throw this.markLost(new LeaseLostError(this.key));
-      return;
-    }
+    // A failed attempt that landed after all is recognised by the token: the retry answers true.
+    const completed = await retryUntil(() => this.completeOperation(response), plan);
+    if (!completed) throw this.markLost(new LeaseLostError(this.key));
   }
 
   /** Deletes the in-flight record so a retry runs again (same as `release()`). */

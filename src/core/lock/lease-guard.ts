@@ -12,7 +12,7 @@ import { defaultStore } from '../default-store.js';
 import { readOptions, validateLogger } from '../options.js';
 import { callStore, type Logger } from '../store-call.js';
 import { defaultMaxHold, parseLeaseTtl, parseMaxHold, validateGuardStore } from './options.js';
-import { monotonicNow, pollWhileBusy } from './poll.js';
+import { monotonicNow, pollWhileBusy, retryUntil } from './poll.js';
 
 /** A guard's parsed options: everything one lease operation needs. `Store` is a LockStore or an IdempotencyStore. */
 export interface LeaseSettings<Store extends object = object> {
@@ -127,16 +127,6 @@ const GIVE_BACK_RETRY_MS = 250;
  * here keeps a process alive.
  */
 function giveBack<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
-  const started = monotonicNow();
-  let delayMs = GIVE_BACK_RETRY_MS;
-  const attempt = (): void => {
-    Promise.resolve()
-      .then(() => request.giveBack(token))
-      .catch(() => {
-        if (monotonicNow() - started + delayMs >= ttlMs) return;
-        setTimeout(attempt, delayMs).unref();
-        delayMs *= 4;
-      });
-  };
-  attempt();
+  const plan = { firstDelayMs: GIVE_BACK_RETRY_MS, factor: 4, until: monotonicNow() + ttlMs, retryable: () => true, keepAlive: false };
+  retryUntil(() => request.giveBack(token), plan).catch(() => undefined);
 }

@@ -30,6 +30,38 @@ export function nextPollDelay(attempt: number, holderLeftMs: number, waitLeftMs:
   return Math.ceil(Math.min(delay, waitLeftMs));
 }
 
+/** How `retryUntil` retries. */
+export interface RetryPlan {
+  /** Delay before the first retry; each next one waits `factor` times longer. */
+  readonly firstDelayMs: number;
+  readonly factor: number;
+  /** Monotonic ms (monotonicNow) no retry may start at or after. */
+  readonly until: number;
+  /** Errors worth another attempt; any other is thrown at once. */
+  readonly retryable: (err: unknown) => boolean;
+  /** false: the timers are unref'd, so a retry nobody awaits never keeps the process alive. */
+  readonly keepAlive: boolean;
+}
+
+/**
+ * Runs `attempt` until it succeeds or fails with an error `plan.retryable` refuses, retrying with
+ * growing delays while the next try would start before `plan.until`; then rejects with the last
+ * error. The one retry loop of the lease code: giving back an unused grant, completing a record.
+ */
+export async function retryUntil<T>(attempt: () => Promise<T>, plan: RetryPlan): Promise<T> {
+  for (let delayMs = plan.firstDelayMs; ; delayMs *= plan.factor) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!plan.retryable(err) || monotonicNow() + delayMs >= plan.until) throw err;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        if (!plan.keepAlive) timer.unref();
+      });
+    }
+  }
+}
+
 /** Resolves after `ms`, or rejects with `signal.reason` as soon as `signal` aborts (the timer is cleared). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
