@@ -7,7 +7,8 @@
  *   in a `*` segment: `/api/*` matches `/api`, `/api/` and everything below `/api/`, not `/apix`.
  *   `*` or `/*` alone matches every path.
  * - Case-insensitive, and empty segments are ignored (`//Login/` is `/login`), as Express and
- *   @koa/router route by default.
+ *   @koa/router route by default; a path with empty segments is also read with them kept, where a
+ *   `:param` matches one (Fastify runs `/u/:id` for `/u/`: see RouteMatcher.match).
  * - METHOD is optional (any method); a `GET` rule also applies to `HEAD`, which Express answers
  *   with the GET handler.
  * - The path is the request path without the query string (Express `req.path`, Koa `ctx.path`),
