@@ -53,16 +53,26 @@ end
 -- complete. Reply 1 if stored, or stored already by this token (the record keeps the token that
 -- completed it); 0 if `token` no longer holds the record (nothing written).
 local function idempotency_complete(keys, argv)
-  -- KEYS: record_key. ARGV: token, status (HTTP status), headers (JSON), has_body ('1' | '0'),
-  -- body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms).
-  local record_key = keys[1]
+  -- KEYS: record_key, fence_key. ARGV: token, status (HTTP status), headers (JSON), has_body
+  -- ('1' | '0'), body (binary, ignored unless has_body), ttl_ms (how long the replay is kept, ms),
+  -- fence and fingerprint of the holder's run ('' = not given).
+  local record_key, fence_key = keys[1], keys[2]
   local token, status, headers, has_body, body, ttl_ms = argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]
+  local fence, fingerprint = argv[7], argv[8]
   local record = redis.call('HMGET', record_key, 'state', 'token')
-  if record[2] ~= token then return 0 end
-  -- Done by this token already: this complete re-sent after a reconnect, or retried by its lease
-  -- after a failure that landed. Tokens are unique per lease, so nobody else completed it.
-  if record[1] == 'done' then return 1 end
-  if record[1] ~= 'run' then return 0 end
+  if record[1] then
+    if record[2] ~= token then return 0 end
+    -- Done by this token already: this complete re-sent after a reconnect, or retried by its
+    -- lease after a failure that landed. Tokens are unique per lease, so nobody else completed it.
+    if record[1] == 'done' then return 1 end
+    if record[1] ~= 'run' then return 0 end
+  else
+    -- The lease lapsed (Redis stalled past it, or the handler outran it). Every begin that
+    -- acquires sets the fence key to a greater value, so while it still holds this run's fence
+    -- nobody has run the operation since, and the response may be stored as if in time.
+    if (fence or '') == '' or redis.call('GET', fence_key) ~= fence then return 0 end
+    redis.call('HSET', record_key, 'token', token, 'fp', fingerprint, 'fence', fence)
+  end
   if has_body == '1' then
     redis.call('HSET', record_key, 'state', 'done', 'status', status, 'headers', headers, 'body', body)
   else

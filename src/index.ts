@@ -37,5 +37,5 @@ export type { OpenTelemetryOptions, OpenTelemetryMetrics, MeterProviderLike, Met
 export { DEFAULTS } from './core/index.js';
 export type { Duration } from './core/index.js';
 export type { Store, RateLimitStore, LockStore, IdempotencyStore, StoreLimit, ConsumeResult, StoredResponse } from './core/index.js';
-export type { LockKeys, IdempotencyKeys, LockAcquireResult, IdempotencyBeginResult } from './core/store.js';
+export type { LockKeys, IdempotencyKeys, IdempotencyRun, LockAcquireResult, IdempotencyBeginResult } from './core/store.js';
 export type { Logger, FailureMode, OnStoreError, StoreFailure } from './core/index.js';

@@ -116,6 +116,12 @@ export type IdempotencyBeginResult =
   /** Done: replay this response. */
   | { readonly state: 'replay'; readonly response: StoredResponse };
 
+/** The run an idempotency begin started: its fence and the request's fingerprint (see completeIdempotent). */
+export interface IdempotencyRun {
+  readonly fence: number;
+  readonly fingerprint: string;
+}
+
 /** Rate limiting: sliding-log limits checked and recorded all-or-nothing. */
 export interface RateLimitStore {
   /**
@@ -171,8 +177,14 @@ export interface IdempotencyStore {
   beginIdempotent(keys: IdempotencyKeys, token: string, fingerprint: string, leaseMs: number): Promise<IdempotencyBeginResult>;
   /** Extends the in-flight lease if `token` still holds it. */
   extendIdempotent(keys: IdempotencyKeys, token: string, leaseMs: number): Promise<boolean>;
-  /** Stores the response (kept `ttlMs`) if `token` still holds the in-flight record. */
-  completeIdempotent(keys: IdempotencyKeys, token: string, response: StoredResponse, ttlMs: number): Promise<boolean>;
+  /**
+   * Stores the response (kept `ttlMs`) if `token` still holds the in-flight record; `true` also
+   * when this token completed it already. With `run` (what the holder's begin started), also when
+   * the lease lapsed but no request has begun on the key since: the record is gone and the key's
+   * fence is still `run.fence`, so nobody else ran, and storing the response keeps the operation
+   * at one run. A store may ignore `run`; such a complete then answers `false`.
+   */
+  completeIdempotent(keys: IdempotencyKeys, token: string, response: StoredResponse, ttlMs: number, run?: IdempotencyRun): Promise<boolean>;
   /** Deletes the in-flight record if `token` holds it, so a retry can run. */
   abortIdempotent(keys: IdempotencyKeys, token: string): Promise<boolean>;
 }

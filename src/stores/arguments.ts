@@ -8,7 +8,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { formatValue } from '../core/duration.js';
-import type { StoreLimit, StoredResponse } from '../core/store.js';
+import type { IdempotencyRun, StoreLimit, StoredResponse } from '../core/store.js';
 
 /** An integer from 1 to Number.MAX_SAFE_INTEGER (false for non-numbers). */
 function isCount(value: unknown): boolean {
@@ -97,4 +97,12 @@ export function checkResponse(response: StoredResponse): void {
   if (body !== null && !(body instanceof Uint8Array)) {
     throw new ConfigError(`response.body must be a Buffer or null; got ${formatValue(body)}`);
   }
+}
+
+/** completeIdempotent's `run`, when given: a fence (integer ≥ 1) and a fingerprint string. */
+export function checkRun(run: IdempotencyRun | undefined): void {
+  if (run === undefined) return;
+  if (run === null || typeof run !== 'object') throw new ConfigError(`run must be an object like { fence, fingerprint }; got ${formatValue(run)}`);
+  checkInteger('run.fence', run.fence, 1);
+  if (typeof run.fingerprint !== 'string') throw new ConfigError(`run.fingerprint must be a string; got ${formatValue(run.fingerprint)}`);
 }

@@ -14,6 +14,9 @@
  *   one is refused (StoreError), since evicting a live lease would admit a second holder.
  * - replays (finished idempotency records): least recently used evicted beyond `maxReplayBytes`;
  *   losing one means a retry runs again.
+ * - last runs (the fence of the last idempotency run begun per record key, so that a complete
+ *   whose lease lapsed can tell nobody began since): least recently used evicted beyond
+ *   `maxLocks`; losing one only makes such a late complete answer false.
  * A key lives in at most one of them: creating state under a key that holds another kind fails
  * with a StoreError, as Redis answers WRONGTYPE.
  */
@@ -23,6 +26,7 @@ import type {
   ConsumeResult,
   IdempotencyBeginResult,
   IdempotencyKeys,
+  IdempotencyRun,
   LockAcquireResult,
   LockKeys,
   Store,
@@ -30,13 +34,13 @@ import type {
   StoredResponse,
 } from '../core/store.js';
 import { decideInProcess } from '../core/store.js';
-import { checkCall, checkInteger, checkResponse, checkToken } from './arguments.js';
+import { checkCall, checkInteger, checkResponse, checkRun, checkToken } from './arguments.js';
 import { type LimitState, boxedResult, checkLimits, periodOf, tatOf } from './memory/check-limits.js';
 import { GcraState } from './memory/gcra.js';
 import { PenaltyBox, readBox, strikeBox } from './memory/penalty-box.js';
 import { type Clock, MicrosecondCounter, monotonicClock } from './memory/clock.js';
 import { type Expiring, ExpiringMap } from './memory/expiring-map.js';
-import { DoneRecord, HeldLock, RunningRecord, copyResponse, doneRecord } from './memory/locks-and-records.js';
+import { DoneRecord, HeldLock, LastRun, RunningRecord, copyResponse, doneRecord, lastRunTtlMs } from './memory/locks-and-records.js';
 import { type MemoryStoreConfig, type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory/options.js';
 import { SlidingLog } from './memory/sliding-log.js';
 import { testSettingsOf } from './test-hooks.js';
@@ -76,6 +80,7 @@ export class MemoryStore implements Store, Disposable {
   /** Held locks and idempotency records in flight: the state that carries a lease. */
   readonly #leases: ExpiringMap<HeldLock | RunningRecord>;
   readonly #replays: ExpiringMap<DoneRecord>;
+  readonly #lastRuns: ExpiringMap<LastRun>;
   #sweepTimer: NodeJS.Timeout | undefined;
 
   /** @throws ConfigError naming the bad option. */
@@ -86,6 +91,7 @@ export class MemoryStore implements Store, Disposable {
     this.#logs = new ExpiringMap({ maxKeys: this.#config.maxKeys });
     this.#leases = new ExpiringMap();
     this.#replays = new ExpiringMap({ maxWeight: this.#config.maxReplayBytes, weigh: (record) => record.bytes });
+    this.#lastRuns = new ExpiringMap({ maxKeys: this.#config.maxLocks });
     if (this.#config.sweepIntervalMs > 0) {
       // The timer holds the store only weakly: a store the app dropped without close() is
       // garbage-collected, and its timer stops at its next tick.
@@ -214,6 +220,8 @@ export class MemoryStore implements Store, Disposable {
     this.#admitLease(keys.record, now, RunningRecord);
     const fence = this.#micros.next();
     this.#leases.set(keys.record, new RunningRecord(token, fingerprint, fence, now + leaseMs));
+    this.#lastRuns.set(keys.record, new LastRun(fence, now + lastRunTtlMs(leaseMs)));
+    this.#lastRuns.evictOverflow();
     return { state: 'acquired', fence };
   }
 
@@ -232,15 +240,28 @@ export class MemoryStore implements Store, Disposable {
     token: string,
     response: StoredResponse,
     ttlMs: number,
+    run?: IdempotencyRun,
   ): Promise<boolean> {
     checkToken(token);
     checkInteger('ttlMs', ttlMs, 1);
     checkResponse(response);
+    checkRun(run);
     const now = this.#clock();
-    const record = this.#runningRecord(keys, token, now);
-    // Completed already by this lease (its complete is retried after a failure): done, unchanged.
-    if (record === undefined) return this.#replays.get(keys.record, now)?.token === token;
-    const done = doneRecord(keys.record, token, record.fingerprint, response, now + ttlMs, this.#config.maxReplayBytes);
+    const running = this.#lease(keys.record, now, RunningRecord);
+    let fingerprint: string;
+    if (running !== undefined) {
+      if (running.token !== token) return false;
+      fingerprint = running.fingerprint;
+    } else {
+      const done = this.#replays.get(keys.record, now);
+      // Completed already by this lease (its complete is retried after a failure): done, unchanged.
+      if (done !== undefined) return done.token === token;
+      // The lease lapsed: stored only if no run has begun on the key since this one.
+      if (run === undefined || this.#lastRuns.get(keys.record, now)?.fence !== run.fence) return false;
+      this.#assertFree(keys.record, now, RunningRecord, this.#logs);
+      fingerprint = run.fingerprint;
+    }
+    const done = doneRecord(keys.record, token, fingerprint, response, now + ttlMs, this.#config.maxReplayBytes);
     this.#leases.delete(keys.record);
     this.#replays.set(keys.record, done);
     this.#replays.evictOverflow();
@@ -401,6 +422,7 @@ export class MemoryStore implements Store, Disposable {
     this.#logs.sweep(now, budget);
     this.#leases.sweep(now, budget);
     this.#replays.sweep(now, budget);
+    this.#lastRuns.sweep(now, budget);
   }
 }
 

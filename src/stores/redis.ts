@@ -21,13 +21,14 @@ import type {
   ConsumeResult,
   IdempotencyBeginResult,
   IdempotencyKeys,
+  IdempotencyRun,
   LockAcquireResult,
   LockKeys,
   Store,
   StoredResponse,
   StoreLimit,
 } from '../core/store.js';
-import { checkCall, checkInteger } from './arguments.js';
+import { checkCall, checkInteger, checkRun } from './arguments.js';
 import { bindings, library } from './redis/bindings.js';
 import type { StoreClient } from './redis/client.js';
 import { detectClient, type RedisClientLike } from './redis/clients/index.js';
@@ -190,8 +191,9 @@ export class RedisStore implements Store {
     return this.#runner.run(bindings.idempotencyExtend, { keys, token, leaseMs });
   }
 
-  completeIdempotent(keys: IdempotencyKeys, token: string, response: StoredResponse, ttlMs: number): Promise<boolean> {
-    return this.#runner.run(bindings.idempotencyComplete, { keys, token, response, ttlMs });
+  async completeIdempotent(keys: IdempotencyKeys, token: string, response: StoredResponse, ttlMs: number, run?: IdempotencyRun): Promise<boolean> {
+    checkRun(run);
+    return this.#runner.run(bindings.idempotencyComplete, { keys, token, response, ttlMs, run });
   }
 
   abortIdempotent(keys: IdempotencyKeys, token: string): Promise<boolean> {

@@ -135,6 +135,55 @@ describe.each(frameworkNames)('%s: Redis frozen while an idempotent handler runs
   });
 });
 
+// The same, with Redis frozen past the record's lease: its auto-extension is stuck behind the
+// freeze, so Redis has let the record lapse when it resumes. No request has begun on the key
+// since (its fence is unchanged), so the late complete still stores the response.
+describe.each(frameworkNames)('%s: Redis frozen past the lease of an idempotent handler', (name) => {
+  it('stores the response once Redis resumes, and the retry replays it (the handler runs once)', async () => {
+    let runs = 0;
+    let resume: NodeJS.Timeout | undefined;
+    const lockStore = new RedisStore({ client });
+    const log = logger();
+    const server = await listen(
+      lockApp(name, {
+        lock: { store: lockStore, ttl: '1s', timeout: TIMEOUT_MS, logger: log, replay: {} },
+        handler: async () => {
+          runs++;
+          redis.kill('SIGSTOP');
+          // Past the 1 s lease; the complete's retries run until one more lease length after it.
+          resume = setTimeout(() => redis.kill('SIGCONT'), 1400);
+          const other = () => void lockStore.consume([{ key: `rl:{${uniqueId('other')}}:1m`, windowMs: 60_000, limit: 10 }], 1).catch(() => undefined);
+          other();
+          await sleep(150);
+          other();
+          await sleep(80);
+          other();
+          await sleep(70);
+          return { status: 200, body: { n: runs } };
+        },
+      }),
+    );
+    servers.push(server);
+    const key = uniqueId('lapsed-complete');
+    const started = performance.now();
+    try {
+      const first = await send(server.port, { headers: { 'Idempotency-Key': key }, body: { amount: 1 } });
+      expect(first.status).toBe(200);
+      expect(first.json()).toEqual({ n: 1 });
+      expect(performance.now() - started).toBeGreaterThan(1400); // answered after the resume, once stored
+    } finally {
+      clearTimeout(resume);
+      redis.kill('SIGCONT');
+    }
+    const retry = await send(server.port, { headers: { 'Idempotency-Key': key }, body: { amount: 1 } });
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json()).toEqual({ n: 1 });
+    expect(runs).toBe(1);
+    expect(log.lines.join('\n')).not.toMatch(/ending the lease failed|another request may have run/);
+  });
+});
+
 it('an acquire that timed out on a frozen Redis is released as soon as its late grant lands (no orphan lock)', async () => {
   const key = uniqueId('orphan');
   const guard = new LockGuard({ store, ttl: '30s', timeout: TIMEOUT_MS, logger: logger() });

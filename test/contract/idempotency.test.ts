@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/core/errors.js';
 import { idempotencyKeys } from '../../src/core/store-keys.js';
 import type { IdempotencyKeys, StoredResponse } from '../../src/core/store.js';
 import { contractStoreKinds, uniqueId } from '../helpers/stores.js';
@@ -114,6 +115,68 @@ describe.each(contractStoreKinds)('%s store: idempotency records', (kind) => {
     expect(await store().completeIdempotent(keys, next, response, REPLAY_TTL_MS)).toBe(true);
     const replay = await store().beginIdempotent(keys, randomUUID(), 'fp', LEASE_MS);
     expect(replay.state === 'replay' && replay.response.status).toBe(201);
+  });
+
+  // A holder whose lease lapsed (Redis froze past it, the handler outran it) still completes
+  // when nobody began since: the key's fence is still its run's, so the operation ran once.
+  describe('a complete after the lease lapsed', () => {
+    /** Begins a record with a 100 ms lease and lets it lapse; returns the holder and its run. */
+    async function lapsedRun(keys: IdempotencyKeys) {
+      const holder = randomUUID();
+      const begun = await store().beginIdempotent(keys, holder, 'fp', 100);
+      if (begun.state !== 'acquired') throw new Error(`expected acquired, got ${begun.state}`);
+      await sleep(250);
+      return { holder, run: { fence: begun.fence, fingerprint: 'fp' } };
+    }
+
+    it('stores the response when no request began since, and a retry replays it', async () => {
+      const keys = freshRecord();
+      const { holder, run } = await lapsedRun(keys);
+      expect(await store().completeIdempotent(keys, holder, response, REPLAY_TTL_MS, run)).toBe(true);
+      // Sent again (a retry after a failure that landed): true, the stored response unchanged.
+      expect(await store().completeIdempotent(keys, holder, { ...response, status: 500 }, REPLAY_TTL_MS, run)).toBe(true);
+      const replay = await store().beginIdempotent(keys, randomUUID(), 'fp', LEASE_MS);
+      expect(replay.state).toBe('replay');
+      expect(replay.state === 'replay' && replay.response.status).toBe(201);
+      expect(replay.state === 'replay' && replay.response.body!.equals(binaryBody)).toBe(true);
+      // The record keeps the run's fingerprint: another request under the same id is refused.
+      expect(await store().beginIdempotent(keys, randomUUID(), 'fp-other', LEASE_MS)).toEqual({ state: 'mismatch' });
+    });
+
+    it('refuses once another request has begun, running or aborted, and leaves its record alone', async () => {
+      const running = freshRecord();
+      const lapsed = await lapsedRun(running);
+      const next = randomUUID();
+      expect(await store().beginIdempotent(running, next, 'fp', LEASE_MS)).toMatchObject({ state: 'acquired' });
+      expect(await store().completeIdempotent(running, lapsed.holder, { ...response, status: 500 }, REPLAY_TTL_MS, lapsed.run)).toBe(false);
+      expect(await store().beginIdempotent(running, randomUUID(), 'fp', LEASE_MS)).toMatchObject({ state: 'in-flight' });
+      expect(await store().completeIdempotent(running, next, response, REPLAY_TTL_MS)).toBe(true);
+
+      const aborted = freshRecord();
+      const first = await lapsedRun(aborted);
+      const other = randomUUID();
+      await store().beginIdempotent(aborted, other, 'fp', LEASE_MS);
+      expect(await store().abortIdempotent(aborted, other)).toBe(true);
+      expect(await store().completeIdempotent(aborted, first.holder, response, REPLAY_TTL_MS, first.run)).toBe(false);
+      expect(await store().beginIdempotent(aborted, randomUUID(), 'fp', LEASE_MS)).toMatchObject({ state: 'acquired' });
+    });
+
+    it('refuses without the run, or with another fence', async () => {
+      const keys = freshRecord();
+      const { holder, run } = await lapsedRun(keys);
+      expect(await store().completeIdempotent(keys, holder, response, REPLAY_TTL_MS)).toBe(false);
+      expect(await store().completeIdempotent(keys, holder, response, REPLAY_TTL_MS, { ...run, fence: run.fence - 1 })).toBe(false);
+      expect(await store().beginIdempotent(keys, randomUUID(), 'fp', LEASE_MS)).toMatchObject({ state: 'acquired' });
+    });
+
+    it('rejects a malformed run with a ConfigError', async () => {
+      const keys = freshRecord();
+      const holder = randomUUID();
+      await store().beginIdempotent(keys, holder, 'fp', LEASE_MS);
+      for (const run of [{ fence: 1.5, fingerprint: 'fp' }, { fence: 0, fingerprint: 'fp' }, { fence: 1, fingerprint: 7 }, 'run']) {
+        await expect(store().completeIdempotent(keys, holder, response, REPLAY_TTL_MS, run as never)).rejects.toBeInstanceOf(ConfigError);
+      }
+    });
   });
 
   it('forgets a done record once its ttl ends', async () => {

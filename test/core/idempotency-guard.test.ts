@@ -90,7 +90,7 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
     expect(await guard.begin(id, 'fp')).toEqual({ state: 'replay', response: response('paid') });
   });
 
-  it('a complete that keeps failing gives up when the lease ends, with the store error', async () => {
+  it('a complete that keeps failing gives up one lease length after the lease ends, with the store error', async () => {
     const { store, calls } = failsFirst(t.store, 'completeIdempotent', Infinity);
     const guard = new IdempotencyGuard({ store, ttl: 600 });
     const id = uniqueId('failing-complete');
@@ -98,9 +98,22 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
     const started = performance.now();
     await expect(lease.complete(response('paid'))).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE' });
     const elapsed = performance.now() - started;
-    expect(calls.count).toBe(3); // at 0, 100 and 300 ms; the next (700 ms) would be past the lease
-    expect(elapsed).toBeGreaterThanOrEqual(300 - 5);
-    expect(elapsed).toBeLessThan(600 + 500);
+    expect(calls.count).toBe(4); // at 0, 100, 300 and 700 ms; the next (1 500 ms) would be past 2 × 600
+    expect(elapsed).toBeGreaterThanOrEqual(700 - 5);
+    expect(elapsed).toBeLessThan(1200 + 500);
+  });
+
+  it('a holder whose lease lapsed still completes while nobody began since, and the retry replays', async () => {
+    const guard = new IdempotencyGuard({ store: t.store, ttl: 200 });
+    const id = uniqueId('lapsed');
+    const lease = acquired(await guard.begin(id, 'fp'));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600); // event loop blocked past ttl
+    await sleep(10);
+    expect(lease.signal.aborted).toBe(true);
+    await lease.complete(response('late'));
+    expect(lease.state).toBe('ended');
+    const replay = await guard.begin(id, 'fp');
+    expect(replay.state === 'replay' && replay.response.body?.toString()).toBe('late');
   });
 
   it('a crashed holder’s record frees itself within ttl', async () => {

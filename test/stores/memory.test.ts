@@ -410,4 +410,24 @@ describe('MemoryStore idempotency records', () => {
     const second = await store.beginIdempotent(keys, 'retry', 'fp', 10_000);
     expect(second).toEqual({ state: 'replay', response: { status: 200, headers: { link: ['</a>'] }, body: Buffer.from('original') } });
   });
+
+  it('remembers the last run of at most maxLocks record keys, for a day, for completes after a lapse', async () => {
+    const clock = virtualClock();
+    const store = memoryStoreForTests({ maxLocks: 2, clock: clock.read, sweepIntervalMs: 0 });
+    const done = { status: 200, headers: {}, body: null };
+    const runs = [];
+    for (const id of ['one', 'two', 'three']) {
+      const keys = idempotencyKeys('idem:', `lapsed-${id}`);
+      const begun = await store.beginIdempotent(keys, `holder-${id}`, 'fp', 100);
+      if (begun.state !== 'acquired') throw new Error(`expected acquired, got ${begun.state}`);
+      runs.push({ keys, token: `holder-${id}`, run: { fence: begun.fence, fingerprint: 'fp' } });
+      clock.now += 100; // lapsed: the next begin finds room under maxLocks
+    }
+    // 'one' was forgotten (least recently begun beyond maxLocks): its late complete is refused, as before.
+    const [one, two, three] = runs as [(typeof runs)[0], (typeof runs)[0], (typeof runs)[0]];
+    expect(await store.completeIdempotent(one.keys, one.token, done, 10_000, one.run)).toBe(false);
+    expect(await store.completeIdempotent(two.keys, two.token, done, 10_000, two.run)).toBe(true);
+    clock.now += 24 * 3600 * 1000;
+    expect(await store.completeIdempotent(three.keys, three.token, done, 10_000, three.run)).toBe(false);
+  });
 });

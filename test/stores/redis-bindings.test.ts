@@ -129,17 +129,20 @@ describe('RedisStore commands', () => {
     await store.acquireLock(lock, 'token', 5_000);
     await store.releaseLock(lock, 'token');
     await store.completeIdempotent(record, 'token', { status: 201, headers: { a: 'b' }, body: null }, 60_000);
+    await store.completeIdempotent(record, 'token', { status: 201, headers: {}, body: Buffer.from('x') }, 60_000, { fence: 1_733_600_000_000_123, fingerprint: 'fp' });
     await store.abortIdempotent(record, 'token');
     const sent = scriptCalls(client.sent).map((entry) => entry.args);
     // Release and abort carry a call id: a copy re-sent after a reconnect answers as the first run
-    // did. Complete needs none: the done record keeps the token that completed it.
+    // did. Complete needs none: the done record keeps the token that completed it. Complete's run
+    // goes as the fence key's decimal digits (the Lua compares strings) and the fingerprint.
     expect(sent).toEqual([
       [bindings.lockAcquire.script.functionName, 2, 'lk:{x}', 'lk:{x}:fence', '', 'token', 5_000],
       [bindings.lockRelease.script.functionName, 1, 'lk:{x}', 'token', CALL_ID],
-      [bindings.idempotencyComplete.script.functionName, 1, 'idem:{y}', 'token', 201, '{"a":"b"}', '0', '', 60_000],
+      [bindings.idempotencyComplete.script.functionName, 2, 'idem:{y}', 'idem:{y}:fence', 'token', 201, '{"a":"b"}', '0', '', 60_000, '', ''],
+      [bindings.idempotencyComplete.script.functionName, 2, 'idem:{y}', 'idem:{y}:fence', 'token', 201, '{}', '1', Buffer.from('x'), 60_000, '1733600000000123', 'fp'],
       [bindings.idempotencyAbort.script.functionName, 1, 'idem:{y}', 'token', CALL_ID],
     ]);
-    expect(new Set([sent[1]!, sent[3]!].map((args) => args[args.length - 1])).size).toBe(2); // one id per call
+    expect(new Set([sent[1]!, sent[4]!].map((args) => args[args.length - 1])).size).toBe(2); // one id per call
   });
 
   it('builds each command in an array of its own, never one the caller handed in', async () => {

@@ -44,16 +44,20 @@ export class IdempotencyLease extends Lease {
   }
 
   /**
-   * Stores `response` for replay, if this token still holds the in-flight record. A store failure
-   * (Redis stalled or unreachable) is retried, 100 ms later then twice as long each time, while
-   * the lease lasts: given up, the record would stay in flight until the lease ends, and a retry
-   * of the request would then run the operation again although its caller may have been answered.
-   * @throws LeaseLostError when the lease was lost (the new holder's record is untouched); the
-   *   last store failure once the lease has run out.
+   * Stores `response` for replay, if this token still holds the in-flight record, or if the
+   * lease lapsed (Redis stalled past it, or the operation outran it) but no request has begun on
+   * the key since: the store checks the key's fence, so the operation still counts as run once.
+   * A store failure (Redis stalled or unreachable) is retried, 100 ms later then twice as long
+   * each time, while the lease lasts and for one lease length after: given up, the record would
+   * be lost, and a retry of the request would run the operation again although its caller may
+   * have been answered.
+   * @throws LeaseLostError when another request has begun on the key (its record is untouched);
+   *   the last store failure once retries are over.
    */
   async complete(response: StoredResponse): Promise<void> {
-    this.assertHeld();
-    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, until: monotonicNow() + this.remainingMs(), retryable: isStoreFailure, keepAlive: true };
+    if (this.state === 'ended') this.assertHeld();
+    const leaseEnd = monotonicNow() + this.remainingMs();
+    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, until: leaseEnd + this.ttlMs, retryable: isStoreFailure, keepAlive: true };
     this.end();
     // A failed attempt that landed after all is recognised by the token: the retry answers true.
     const completed = await retryUntil(() => this.completeOperation(response), plan);
@@ -97,7 +101,9 @@ export async function beginRecord(settings: RecordSettings, id: string, fingerpr
       extend: (extendMs) => callLeaseStore(settings, () => store.extendIdempotent(keys, token, extendMs).then((flag) => checkFlag('extendIdempotent', flag))),
       release: () => callLeaseStore(settings, () => store.abortIdempotent(keys, token).then((flag) => checkFlag('abortIdempotent', flag))),
       complete: (response) =>
-        callLeaseStore(settings, () => store.completeIdempotent(keys, token, response, settings.replayTtlMs).then((flag) => checkFlag('completeIdempotent', flag))),
+        callLeaseStore(settings, () =>
+          store.completeIdempotent(keys, token, response, settings.replayTtlMs, { fence: result.fence, fingerprint }).then((flag) => checkFlag('completeIdempotent', flag)),
+        ),
     },
   });
   return { state: 'acquired', lease };

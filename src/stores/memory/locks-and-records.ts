@@ -27,6 +27,23 @@ export class RunningRecord implements Expiring {
   ) {}
 }
 
+/**
+ * The fence of the last idempotency run begun under a record key, kept after the record lapses
+ * (Redis: the record's fence key). A complete arriving after its lease lapsed may still store the
+ * response while this holds its run's fence: nobody has begun since.
+ */
+export class LastRun implements Expiring {
+  constructor(
+    readonly fence: number,
+    readonly expiresAt: number,
+  ) {}
+}
+
+/** How long a LastRun is kept: as Redis keeps a fence key, 10 leases and at least a day. */
+export function lastRunTtlMs(leaseMs: number): number {
+  return Math.max(leaseMs * 10, 24 * 3600 * 1000);
+}
+
 /** A finished idempotency record: the stored response, replayed until `expiresAt` (or evicted). */
 export class DoneRecord implements Expiring {
   constructor(

@@ -13,6 +13,7 @@ import type {
   ConsumeResult,
   IdempotencyBeginResult,
   IdempotencyKeys,
+  IdempotencyRun,
   LockAcquireResult,
   LockKeys,
   StoredResponse,
@@ -402,13 +403,16 @@ export const bindings = {
     argv: (into, { token, leaseMs }) => into.push(token, leaseMs),
     parse: parseFlag,
   }),
-  idempotencyComplete: defineBinding<RecordInput & { readonly response: StoredResponse; readonly ttlMs: number }, boolean>({
+  idempotencyComplete: defineBinding<RecordInput & { readonly response: StoredResponse; readonly ttlMs: number; readonly run?: IdempotencyRun | undefined }, boolean>({
     operation: 'idempotency_complete',
     files: recordFiles,
-    keys: recordKey,
-    argv: (into, { token, response, ttlMs }) => {
+    keys: (into, { keys }) => into.push(keys.record, keys.fence),
+    argv: (into, { token, response, ttlMs, run }) => {
       const hasBody = response.body !== null;
       into.push(token, response.status, JSON.stringify(response.headers), hasBody ? '1' : '0', response.body ?? '', ttlMs);
+      // The fence as the fence key holds it (the Lua compares the strings): an integer in decimal.
+      if (run === undefined) into.push('', '');
+      else into.push(String(run.fence), run.fingerprint);
     },
     parse: parseFlag,
   }),
