@@ -41,7 +41,7 @@ import {
 import { storeLimits, validatePrefix, type LimitPart } from './store-keys.js';
 import { checkConsumeResult } from './store-replies.js';
 import type { Algorithm, Decision, LimitMode, Policy } from './decision.js';
-import { decideInProcess, decidesInProcess, type ConsumeResult, type RateLimitStore, type StoreLimit } from './store.js';
+import { decideInProcess, decidesInProcess, tellCallBudget, type ConsumeResult, type RateLimitStore, type StoreLimit } from './store.js';
 
 /** Where and how a limiter calls its store: the options `RateLimiter` shares with every HTTP limiter. */
 export interface LimiterStoreOptions<Req = undefined> {
@@ -180,6 +180,7 @@ export class RateLimiter<Req = undefined> {
       this.policies = staticPolicies(limits)!;
       claimLogs(this.#settings.store, this.#settings.prefix, limits, this.#settings.logger);
     }
+    tellCallBudget(this.#settings.store, this.#settings.timeoutMs);
     this.prefix = this.#settings.prefix;
   }
 

@@ -157,6 +157,26 @@ export function decidesInProcess(store: object): store is InProcessDecisions {
   return typeof (store as Partial<InProcessDecisions>)[decideInProcess] === 'function';
 }
 
+/**
+ * Optional capability of a store that stops sending calls on a connection that has not answered
+ * for a while (RedisStore's in-flight gate): each guard tells it the budget (`timeout`) of its
+ * calls, so the store waits at least that long for a reply before it gives up on the connection
+ * and fails new calls unsent. A Redis merely slower than usual (a loaded host, a fork for
+ * BGSAVE, a distant server) then still answers a guard that chose to wait for it. Keyed by a
+ * symbol the package does not export, as decideInProcess.
+ */
+export const noteCallBudget: unique symbol = Symbol('ratelock.noteCallBudget');
+
+interface NotesCallBudgets {
+  [noteCallBudget](timeoutMs: number): void;
+}
+
+/** Tells `store` a guard's call budget, if it wants to know (see noteCallBudget). */
+export function tellCallBudget(store: object, timeoutMs: number): void {
+  const notes = (store as Partial<NotesCallBudgets>)[noteCallBudget];
+  if (typeof notes === 'function') notes.call(store, timeoutMs);
+}
+
 /** Locks: token-checked, fenced leases. */
 export interface LockStore {
   /**

@@ -28,6 +28,7 @@ import type {
   StoredResponse,
   StoreLimit,
 } from '../core/store.js';
+import { noteCallBudget } from '../core/store.js';
 import { checkCall, checkInteger, checkRun } from './arguments.js';
 import { bindings, library } from './redis/bindings.js';
 import type { StoreClient } from './redis/client.js';
@@ -169,6 +170,11 @@ export class RedisStore implements Store {
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
     await Promise.all(calls.map((slotKeys) => this.#order(() => slotKeys, undefined, () => this.#runner.run(bindings.reset, slotKeys))));
     this.#refusals?.forget(keys);
+  }
+
+  /** A guard's call budget: the in-flight gate lets a connection stay silent that long before it stops sending (see SilenceAllowance). */
+  [noteCallBudget](timeoutMs: number): void {
+    this.#runner.silence.allow(timeoutMs);
   }
 
   acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult> {

@@ -184,6 +184,35 @@ describe.each(frameworkNames)('%s: Redis frozen past the lease of an idempotent 
   });
 });
 
+// A review saw lock routes with `timeout: 3000` answer 503 in bursts on a loaded host, where Redis
+// replied after more than 100 ms: the store stopped sending while the guard would still wait.
+it('a lock route whose timeout outlasts a Redis pause answers every request once Redis resumes (no 503)', async () => {
+  let runs = 0;
+  const slowStore = new RedisStore({ client });
+  await slowStore.ready(); // loaded: calls reach the in-flight gate at once, not a load's wait
+  const server = await listen(
+    lockApp('express', {
+      lock: { store: slowStore, timeout: 1_500, logger: logger(), key: () => uniqueId('slow-lock') },
+      handler: () => ({ status: 200, body: { n: ++runs } }),
+    }),
+  );
+  servers.push(server);
+  redis.kill('SIGSTOP');
+  const resume = setTimeout(() => redis.kill('SIGCONT'), 500);
+  try {
+    const responses = [];
+    for (let i = 0; i < 7; i++) {
+      responses.push(send(server.port, { body: {} }));
+      await sleep(60);
+    }
+    expect((await Promise.all(responses)).map((response) => response.status)).toEqual([200, 200, 200, 200, 200, 200, 200]);
+  } finally {
+    clearTimeout(resume);
+    redis.kill('SIGCONT');
+  }
+  expect(runs).toBe(7);
+});
+
 it('an acquire that timed out on a frozen Redis is released as soon as its late grant lands (no orphan lock)', async () => {
   const key = uniqueId('orphan');
   const guard = new LockGuard({ store, ttl: '30s', timeout: TIMEOUT_MS, logger: logger() });

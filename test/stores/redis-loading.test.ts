@@ -347,8 +347,8 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
         expect(Math.max(...samples.map((sample) => sample.ms))).toBeLessThan(300 + 100 + loop().max);
         // Clients that report their connection state fail fast from the start. GLIDE reports none and
         // holds each request (its own timeout, 5 s here): one call at a time, each waiting its budget,
-        // the first two are sent (the second finds the first unanswered for STALL_MS, which confirms
-        // the stall a turn later), the third goes as the probe, and every later one fails at once,
+        // the first two are sent (the second finds the first unanswered for longer than the 300 ms
+        // budget, the silence the store allows, which confirms the stall a turn later), the third goes as the probe, and every later one fails at once,
         // unsent, until the next probe is due (≥ MAX_PROBE_INTERVAL_MS after the first, past the loop).
         const slow = samples.filter((sample) => sample.ms >= 50);
         const fast = samples.filter((sample) => sample.ms < 50);

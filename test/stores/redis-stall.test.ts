@@ -100,6 +100,32 @@ describe.each(clientKinds)('%s client, Redis frozen', (kind: ClientKind) => {
         await tested.close();
       }
     });
+
+    // A review saw lock routes with `timeout: 3000` answer 503 in bursts on a loaded host: Redis
+    // replied after more than STALL_MS, and the gate refused calls that had 3 s to wait. The
+    // gate now waits as long as the longest budget of the store's guards.
+    it('waits out a silence shorter than its guards’ budget: every call is sent and answered by Redis', async () => {
+      // GLIDE's own requestTimeout (250 ms by default) would fail the first call itself.
+      const tested = await connectClient(kind, { url: server.url }, { defaults: true, glide: { requestTimeout: 2_000 } });
+      try {
+        const store = new RedisStore({ client: tested.client });
+        await store.ready();
+        const limiter = new RateLimiter({ store, limit: 1_000_000, window: '1h', timeout: 1_500, logger: quiet });
+        // A guard with a short budget on the same store changes nothing: the longest one counts.
+        new RateLimiter({ store, limit: 10, window: '1s', timeout: 50, logger: quiet });
+        const id = uniqueId('slow');
+        server.kill('SIGSTOP');
+        const resume = setTimeout(() => server.kill('SIGCONT'), 400); // 4 × STALL_MS
+        const samples = await traffic(limiter, () => id, 300, performance.now());
+        clearTimeout(resume);
+        server.kill('SIGCONT');
+        expect(samples.length).toBeGreaterThan(5);
+        expect(samples.filter((sample) => sample.reason !== 'allowed')).toEqual([]);
+      } finally {
+        server.kill('SIGCONT');
+        await tested.close();
+      }
+    });
   });
 
   describe('Cluster, one master frozen', () => {

@@ -13,6 +13,7 @@ import { readOptions, validateLogger } from '../options.js';
 import { callStore, type Logger } from '../store-call.js';
 import { defaultMaxHold, parseLeaseTtl, parseMaxHold, validateGuardStore } from './options.js';
 import { monotonicNow, pollWhileBusy, retryUntil } from './poll.js';
+import { tellCallBudget } from '../store.js';
 
 /** A guard's parsed options: everything one lease operation needs. `Store` is a LockStore or an IdempotencyStore. */
 export interface LeaseSettings<Store extends object = object> {
@@ -49,6 +50,7 @@ export abstract class LeaseGuard<Store extends object> implements LeaseSettings<
     this.ttlMs = parseLeaseTtl(defined.ttl ?? DEFAULTS.lockTtlMs, 'ttl');
     this.maxHoldMs = defined.maxHold === undefined ? defaultMaxHold(this.ttlMs) : parseMaxHold(defined.maxHold, this.ttlMs, 'maxHold');
     this.timeoutMs = parseDuration(defined.timeout ?? DEFAULTS.timeoutMs, 'timeout');
+    tellCallBudget(this.store, this.timeoutMs);
     this.prefix = validatePrefix(defined.prefix ?? kind.defaultPrefix, 'prefix');
     this.logger = validateLogger(defined.logger) ?? console;
   }

@@ -190,9 +190,29 @@ export class ReadinessGate {
  * A connection counts as stalled when calls are outstanding on it and no reply at all has come
  * for this long (Redis answers a ratelock call in well under a millisecond; one call holds Redis
  * for ≤ ~1 ms by the batch bounds). A frozen server (SIGSTOP, a network black hole), `DEBUG
- * SLEEP`, a script stuck past `busy-reply-threshold` on the way in: all look like this.
+ * SLEEP`, a script stuck past `busy-reply-threshold` on the way in: all look like this. The
+ * least wait: a store waits as long as the longest budget (`timeout`) of its guards (see
+ * SilenceAllowance), so a guard that chose to wait for a slow Redis is not refused before.
  */
 export const STALL_MS = 100;
+
+/**
+ * How long a store's connections may stay silent, calls outstanding, before they count as
+ * stalled: STALL_MS, or the longest call budget a guard of the store has noted (core's
+ * noteCallBudget), if longer. Shared by every gate of one store.
+ */
+export class SilenceAllowance {
+  #ms = STALL_MS;
+
+  get ms(): number {
+    return this.#ms;
+  }
+
+  /** A guard's call budget: a call may wait this long, so silence this long is no stall yet. */
+  allow(budgetMs: number): void {
+    if (budgetMs > this.#ms) this.#ms = budgetMs;
+  }
+}
 
 /**
  * Probes of a stalled connection: the first goes at once, each next one PROBE_INTERVAL_MS after
@@ -218,14 +238,15 @@ export function isErrorReply(err: unknown): boolean {
  * The in-flight gate of one connection (issue 12 item 4, RELIABILITY A2): while Redis is frozen,
  * the client stays connected ("ready"), so without a gate every new call would be written and wait
  * in the client's queue long after its caller's budget gave up on it, and the queue would grow with
- * rate × outage. So: when calls are outstanding and no reply has come for STALL_MS, confirmed one
+ * rate × outage. So: when calls are outstanding and no reply has come for STALL_MS (or the longest
+ * budget of the store's guards: SilenceAllowance), confirmed one
  * event-loop turn later (so that a blocked event loop, whose replies are waiting in the socket,
  * never counts as a stalled Redis), the connection is stalled. Then new calls fail at once with a
  * StoreError, without being sent, except probes (see PROBE_INTERVAL_MS). The first reply of any
  * call reopens the gate.
  *
- * Bound on the commands a stalled connection is handed: the calls made within STALL_MS (plus one
- * event-loop turn) of the last reply, plus the probes: at 0, 0.25, 0.75 s, then one a second.
+ * Bound on the commands a stalled connection is handed: the calls made within the allowed silence
+ * (plus one event-loop turn) of the last reply, plus the probes: at 0, 0.25, 0.75 s, then one a second.
  *
  * O(1) per call: a counter, the time of the last progress and two flags; no timer, no promise per
  * call (one setImmediate per suspicion of a stall).
@@ -248,7 +269,10 @@ export class InFlightGate {
     if (this.#silent(performance.now())) this.#stalled = true;
   };
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly allowance: SilenceAllowance = new SilenceAllowance(),
+  ) {}
 
   /**
    * Whether the connection is stalled, for a call that is not entering (one waiting its turn):
@@ -269,9 +293,9 @@ export class InFlightGate {
     );
   }
 
-  /** Calls are outstanding and no reply has come for STALL_MS. */
+  /** Calls are outstanding and no reply has come for the allowed silence (STALL_MS at least). */
   #silent(now: number): boolean {
-    return this.#outstanding > 0 && now - this.#lastProgress > STALL_MS;
+    return this.#outstanding > 0 && now - this.#lastProgress > this.allowance.ms;
   }
 
   /** Looks stalled: confirmed one event-loop turn later unless a reply comes (see the class comment). */

@@ -13,6 +13,7 @@ import type { Binding, ClockArgument } from './bindings.js';
 import {
   InFlightGate,
   ReadinessGate,
+  SilenceAllowance,
   errorMessage,
   firstKeyOf,
   isErrorReply,
@@ -70,6 +71,8 @@ export class ScriptRunner {
   /** Fails calls fast while their server does not answer (standalone: this one; Cluster: per master). */
   private readonly gate: InFlightGate;
   private readonly gates = new Map<string, InFlightGate>();
+  /** How long the gates let a connection stay silent: the longest call budget of the store's guards. */
+  readonly silence = new SilenceAllowance();
   /** The test clock, if any: its time goes to the scripts instead of '' (Redis `TIME`). */
   private readonly clock: (() => number) | undefined;
   /** `FUNCTION LOAD`s this process sent, per server (`host:port`): for tests and diagnostics. */
@@ -84,7 +87,7 @@ export class ScriptRunner {
     this.mode = test.mode ?? 'function';
     this.clock = test.clock;
     this.readiness = new ReadinessGate(client.connection);
-    this.gate = new InFlightGate(serverName(client.connection));
+    this.gate = new InFlightGate(serverName(client.connection), this.silence);
     this.loaded = this.mode === 'eval';
   }
 
@@ -159,7 +162,7 @@ export class ScriptRunner {
   private clusterGate(via: RedisConnection | undefined, args: readonly RedisArgument[]): InFlightGate {
     const name = this.clusterGateName(via, firstKeyOf(args));
     let gate = this.gates.get(name);
-    if (gate === undefined) this.gates.set(name, (gate = new InFlightGate(name)));
+    if (gate === undefined) this.gates.set(name, (gate = new InFlightGate(name, this.silence)));
     return gate;
   }
 

@@ -9,7 +9,7 @@
  *   turned back into Redis's text, so the store reads every client's errors the same way.
  * - GLIDE reconnects by itself and has no connection status: a closed client is `'end'`, any other
  *   `'ready'`. While Redis is unreachable GLIDE holds each request until its `requestTimeout`; the
- *   store's in-flight gate (client.ts) then fails calls fast after STALL_MS.
+ *   store's in-flight gate (client.ts) then fails calls fast once the allowed silence is over.
  * - Cluster: a script call is routed to the primary of its first key's slot (`primarySlotKey`);
  *   GLIDE follows MOVED and ASK, TRYAGAIN is retried here. GLIDE keeps its slot map to itself, so
  *   the adapter keeps one of its own (CLUSTER SLOTS, read when first needed and again when the
