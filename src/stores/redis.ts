@@ -72,6 +72,12 @@ export class RedisStore implements Store {
   readonly #perSlot: GroupOperations;
   /** Refusals answered locally until they end; none under a test clock (store time is virtual there). */
   readonly #refusals: RefusalCache | undefined;
+  /**
+   * A guard's call budget: the in-flight gate lets a connection stay silent that long before it
+   * stops sending (see SilenceAllowance). A function of its own, not a method: it needs no `this`,
+   * so it works through a Proxy around the store too.
+   */
+  readonly [noteCallBudget]: (timeoutMs: number) => void;
 
   /** @throws ConfigError naming the bad option. */
   constructor(options: RedisStoreOptions) {
@@ -86,6 +92,7 @@ export class RedisStore implements Store {
     const test = testSettingsOf(options);
     const runner = new ScriptRunner(view, library, test);
     this.#runner = runner;
+    this[noteCallBudget] = (timeoutMs) => runner.silence.allow(timeoutMs);
     // Connect and load the scripts now, in the background, so the first requests do not spend
     // their timeout budget on it. A failure here is not lost: the first call retries and reports it.
     runner.ready().catch(() => undefined);
@@ -170,11 +177,6 @@ export class RedisStore implements Store {
     const calls = groups ? groups.map((group) => group.map((index) => keys[index]!)) : [keys];
     await Promise.all(calls.map((slotKeys) => this.#order(() => slotKeys, undefined, () => this.#runner.run(bindings.reset, slotKeys))));
     this.#refusals?.forget(keys);
-  }
-
-  /** A guard's call budget: the in-flight gate lets a connection stay silent that long before it stops sending (see SilenceAllowance). */
-  [noteCallBudget](timeoutMs: number): void {
-    this.#runner.silence.allow(timeoutMs);
   }
 
   acquireLock(keys: LockKeys, token: string, ttlMs: number): Promise<LockAcquireResult> {

@@ -4,8 +4,9 @@
  *
  * ratelock's Redis Functions declare flags (none of them `allow-oom`), so Redis refuses every call
  * before it runs: nothing is half-written, the guard follows `onStoreError` (limiter open or closed,
- * lock 503), and every key keeps its TTL. An idempotency record whose `complete` is refused stays
- * in flight until its lease ends, then a retry runs again (documented at-least-once).
+ * lock 503), and every key keeps its TTL. An idempotency record whose `complete` is refused is
+ * retried (while the lease lasts and one ttl after it), and lands once memory is back: a retry of
+ * the request replays it, the handler having run once.
  *
  * The same runs on EVALSHA (a server without Functions: FUNCTION and FCALL renamed away), where Redis
  * checks memory only at a script's first write that may grow memory: a consume whose first write
@@ -80,6 +81,12 @@ async function halfWrittenState(admin: Redis): Promise<string[]> {
     if (!key.endsWith(':fence') && !lockKeys.includes(`${key}:fence`)) problems.push(`${key} without its fence`);
   }
   return problems;
+}
+
+/** The state field of the one idempotency record (not its fence key), or 'none'. */
+async function recordStateOf(admin: Redis): Promise<string> {
+  const key = (await scanKeys(admin, 'idem:*')).find((name) => !name.endsWith(':fence'));
+  return key === undefined ? 'none' : ((await admin.hget(key, 'state')) ?? 'none');
 }
 
 describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mode) => {
@@ -161,26 +168,24 @@ describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mod
       (err: { code?: string }) => err.code ?? String(err),
     );
     const second: Reply = await send(http.port, { method: 'POST', path: '/pay', headers: { 'idempotency-key': 'k2' }, body: '{"amount":2}' });
-    gate(); // the first payment's handler ends: its complete meets the OOM
-    const firstReply = await first;
+    gate(); // the first payment's handler ends: its complete meets the OOM, and is retried
+    await sleep(300);
+    const recordDuring = await recordStateOf(admin);
     const during = await snapshot(admin, (key) => key === 'a6:junk' || key === 'a6:probe');
     const elapsedMs = Date.now() - beforeAt;
 
     await sendCommand(server.port, ['CONFIG', 'SET', 'maxmemory', '0'], 2_000);
     await admin.del('a6:junk');
+    // Memory is back within the complete's retries (the lease and one ttl after it): it lands.
+    const firstReply = await first;
     const written = changes(before, during);
     const gone = deleted(before, during, elapsedMs);
     const noTtl = [...during.keys].filter(([, entry]) => entry.pttl === -1).map(([key]) => key);
     const halfWritten = await halfWrittenState(admin);
-    const record1 = await admin.hgetall((await scanKeys(admin, 'idem:*')).find((key) => !key.endsWith(':fence')) ?? 'none');
-    const recordState = record1.state ?? 'none';
+    const recordAfter = await recordStateOf(admin);
 
-    // After the lease, a retry of the first payment runs again (its response was never stored).
-    await sleep(LEASE_MS + 200);
-    const retry = send(http.port, { method: 'POST', path: '/pay', headers: { 'idempotency-key': 'k1' }, body: '{"amount":1}' });
-    while (executions < 2) await sleep(5);
-    gate();
-    const retryReply = await retry;
+    // A retry of the first payment replays its stored response: the handler ran once.
+    const retryReply = await send(http.port, { method: 'POST', path: '/pay', headers: { 'idempotency-key': 'k1' }, body: '{"amount":1}' });
 
     record({
       check: 'A6',
@@ -190,7 +195,7 @@ describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mod
         (mode === 'function'
           ? 'every call refused before it writes (keys written 0, even a release); '
           : 'only a script whose first write frees memory may go on writing (Redis rule for scripts without flags); ') +
-        'nothing half-written; every key keeps a TTL; limiter open → allowed, closed → 503, lock and new idempotent request → 503; a record whose complete was refused stays in flight until its lease ends, then a retry runs',
+        'nothing half-written; every key keeps a TTL; limiter open → allowed, closed → 503, lock and new idempotent request → 503; a complete refused under OOM is retried (while the lease lasts and one ttl after) and lands once memory is back: the record is done, a retry replays it, the handler ran once',
       figures: {
         'plain SET while OOM': oomProbe ?? '?',
         'limiter open → reason': openDuring.reason,
@@ -199,13 +204,15 @@ describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mod
         'lock acquire': acquire,
         "held lock's release": releaseHeld,
         'new idempotent request status': second.status,
-        'in-flight request status (complete refused)': firstReply.status,
+        'in-flight request status (complete refused, then retried)': firstReply.status,
         'keys written during OOM': written.length,
         'keys deleted during OOM': gone.length,
         'keys without TTL': noTtl.length,
         'half-written keys': halfWritten.length,
-        'its record after OOM': recordState,
-        'retry after the lease: status': retryReply.status,
+        'its record during OOM': recordDuring,
+        'its record once memory is back': recordAfter,
+        'retry: status': retryReply.status,
+        'retry: replayed': retryReply.headers['idempotent-replayed'] ?? 'no',
         executions,
       },
       ...(written.length + gone.length > 0 ? { note: `during OOM: ${[...written, ...gone.map((key) => `-${key}`)].join(', ')}` } : {}),
@@ -219,8 +226,12 @@ describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mod
     expect(second.status).toBe(503);
     expect(noTtl).toEqual([]);
     expect(halfWritten).toEqual([]);
-    expect(recordState).toBe('run');
+    expect(recordDuring).toBe('run');
+    expect(firstReply.status).toBe(201);
+    expect(recordAfter).toBe('done');
     expect(retryReply.status).toBe(201);
+    expect(retryReply.headers['idempotent-replayed']).toBe('true');
+    expect(executions).toBe(1);
     if (mode === 'function') {
       expect(expiringDuring.reason).toBe('store-error');
       expect(written).toEqual([]);

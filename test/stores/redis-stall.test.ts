@@ -126,6 +126,24 @@ describe.each(clientKinds)('%s client, Redis frozen', (kind: ClientKind) => {
         await tested.close();
       }
     });
+
+    // Found by the fault tier: its counting Proxy binds the Store methods to the store and hands
+    // anything else out as it is, so a symbol-keyed method ran with the Proxy as `this`.
+    it('takes the budget through a Proxy that binds only the Store methods (an instrumentation wrapper)', async () => {
+      const tested = await connectClient(kind, { url: server.url });
+      try {
+        const wrapped = new Proxy(new RedisStore({ client: tested.client }), {
+          get(target, property) {
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === 'function' && typeof property === 'string' ? (value as () => unknown).bind(target) : value;
+          },
+        });
+        const limiter = new RateLimiter({ store: wrapped, limit: 10, window: '1m', timeout: 1_000, logger: quiet });
+        expect((await limiter.consume(uniqueId('proxied'))).reason).toBe('allowed');
+      } finally {
+        await tested.close();
+      }
+    });
   });
 
   describe('Cluster, one master frozen', () => {
