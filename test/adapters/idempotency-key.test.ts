@@ -11,6 +11,7 @@ describe('readIdempotencyKey', () => {
     ['"with \\"quotes\\" and \\\\"', 'with "quotes" and \\'],
     ['has spaces inside', 'has spaces inside'],
     ['k'.repeat(255), 'k'.repeat(255)],
+    ['"a, b"', 'a, b'], // a quoted key may hold a comma
   ])('reads %j as the key %j', (value, key) => {
     expect(readIdempotencyKey([value])).toEqual({ ok: true, key });
   });
@@ -19,6 +20,8 @@ describe('readIdempotencyKey', () => {
     [undefined, 'missing'],
     [[], 'missing'],
     [['a', 'b'], 'repeated'],
+    [['a, b'], 'repeated'], // two lines a proxy joined into one: a bare key holds no comma
+    [['a,b'], 'repeated'],
     [[''], 'empty'],
     [['   '], 'empty'],
     [['""'], 'empty'],

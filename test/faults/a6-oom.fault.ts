@@ -212,7 +212,7 @@ describe.each(['function', 'eval'] as const)('A6: out of memory (%s mode)', (mod
         'its record during OOM': recordDuring,
         'its record once memory is back': recordAfter,
         'retry: status': retryReply.status,
-        'retry: replayed': retryReply.headers['idempotent-replayed'] ?? 'no',
+        'retry: replayed': String(retryReply.headers['idempotent-replayed'] ?? 'no'),
         executions,
       },
       ...(written.length + gone.length > 0 ? { note: `during OOM: ${[...written, ...gone.map((key) => `-${key}`)].join(', ')}` } : {}),

@@ -2,7 +2,8 @@
  * Reading the `Idempotency-Key` request header (draft-ietf-httpapi-idempotency-key-header): an
  * RFC 8941 sf-string (`"abc"`), also accepted bare (`abc`) — both give the key `abc`. A key is
  * 1–255 printable ASCII characters (Stripe's maximum); control characters, non-ASCII text, a
- * malformed quoted string or a header sent twice are refused (400), never guessed at.
+ * malformed quoted string or a header sent twice (also as one line joined by a comma, which a bare
+ * key cannot hold) are refused (400), never guessed at.
  */
 import { DEFAULTS } from '../../core/index.js';
 import type { IncomingMessage } from 'node:http';
@@ -45,6 +46,10 @@ export function readIdempotencyKey(values: readonly string[] | undefined): Idemp
   }
   if (values.length > 1) return refuse('repeated', 'Send the Idempotency-Key header once.');
   const value = values[0]!.replace(OWS, '');
+  // Two field lines joined into one by a proxy ('a, b'): a bare key holds no comma (a quoted one may).
+  if (!value.startsWith('"') && value.includes(',')) {
+    return refuse('repeated', 'Send the Idempotency-Key header once; a key with a comma must be quoted, like "a,b".');
+  }
   const key = value.startsWith('"') ? parseSfString(value) : value;
   if (key === undefined) return refuse('malformed', 'A quoted Idempotency-Key must be one RFC 8941 string, like "8e03978e-40d5".');
   if (!PRINTABLE_ASCII.test(key)) {

@@ -2,7 +2,7 @@
  * Ending an idempotency record with the response the handler produced, from an adapter where
  * nobody can catch an error: this never rejects (lease problems are reported through the logger).
  */
-import { reportLeaseProblem, type IdempotencyLease, type Logger } from '../../core/index.js';
+import { isStoreFailure, reportLeaseProblem, type IdempotencyLease, type Logger } from '../../core/index.js';
 import { isStorableStatus, type CapturedResponse } from './idempotency-capture.js';
 import { pickReplayHeaders } from './idempotency-headers.js';
 import type { ReplayConfig } from './lock-options.js';
@@ -12,14 +12,26 @@ import type { ReplayConfig } from './lock-options.js';
  * or the client left before any) aborts the record so a retry runs again. A second call does nothing.
  */
 export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayConfig, 'fingerprint'>, logger: Logger, captured: CapturedResponse | undefined): Promise<void> {
-  if (lease.state === 'ended') return;
+  // Once per lease: a lost lease is not 'ended', and an adapter may reach here from two events.
+  if (lease.state === 'ended' || finished.has(lease)) return;
+  finished.add(lease);
+  const storable = captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors);
   try {
-    if (captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors)) {
+    if (storable) {
       await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers), body: captured.body });
     } else {
       await lease.abort();
     }
   } catch (err) {
-    reportLeaseProblem(err, logger);
+    // The one case where the handler may run twice although it finished: say so, apart from the
+    // store outage (logged once for all calls).
+    if (storable && isStoreFailure(err)) {
+      logger.warn(`[ratelock] withLock: the response for idempotency key "${lease.key}" was sent without being stored (${err.message}); a retry of the request will run the handler again`);
+    } else {
+      reportLeaseProblem(err, logger);
+    }
   }
 }
+
+/** Leases finishRecord has handled. */
+const finished = new WeakSet<IdempotencyLease>();

@@ -31,8 +31,10 @@ interface IdempotencyLeaseOperations extends LeaseOperations {
   complete(response: StoredResponse): Promise<boolean>;
 }
 
-/** First retry of a complete that failed; each next one waits twice as long. */
+/** First retry of a complete that failed; each next one waits twice as long, up to COMPLETE_RETRY_MAX_MS. */
 const COMPLETE_RETRY_MS = 100;
+/** The response waits for the complete: once Redis is back, it lands within about a second. */
+const COMPLETE_RETRY_MAX_MS = 1_000;
 
 /** The in-flight lease of an idempotency record: `release()`/`abort()` delete it, `complete()` stores the response. */
 export class IdempotencyLease extends Lease {
@@ -48,16 +50,16 @@ export class IdempotencyLease extends Lease {
    * lease lapsed (Redis stalled past it, or the operation outran it) but no request has begun on
    * the key since: the store checks the key's fence, so the operation still counts as run once.
    * A store failure (Redis stalled or unreachable) is retried, 100 ms later then twice as long
-   * each time, while the lease lasts and for one lease length after: given up, the record would
-   * be lost, and a retry of the request would run the operation again although its caller may
-   * have been answered.
+   * each time up to a second, while the lease lasts and for one lease length after: given up,
+   * the record would be lost, and a retry of the request would run the operation again although
+   * its caller may have been answered.
    * @throws LeaseLostError when another request has begun on the key (its record is untouched);
    *   the last store failure once retries are over.
    */
   async complete(response: StoredResponse): Promise<void> {
-    if (this.state === 'ended') this.assertHeld();
+    if (this.state === 'ended') this.assertHeld(); // throws: released or completed already
     const leaseEnd = monotonicNow() + this.remainingMs();
-    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, until: leaseEnd + this.ttlMs, retryable: isStoreFailure, keepAlive: true };
+    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, maxDelayMs: COMPLETE_RETRY_MAX_MS, until: leaseEnd + this.ttlMs, retryable: isStoreFailure, keepAlive: true };
     this.end();
     // A failed attempt that landed after all is recognised by the token: the retry answers true.
     const completed = await retryUntil(() => this.completeOperation(response), plan);

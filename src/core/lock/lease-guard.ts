@@ -129,6 +129,6 @@ const GIVE_BACK_RETRY_MS = 250;
  * here keeps a process alive.
  */
 function giveBack<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
-  const plan = { firstDelayMs: GIVE_BACK_RETRY_MS, factor: 4, until: monotonicNow() + ttlMs, retryable: () => true, keepAlive: false };
+  const plan = { firstDelayMs: GIVE_BACK_RETRY_MS, factor: 4, maxDelayMs: Infinity, until: monotonicNow() + ttlMs, retryable: () => true, keepAlive: false };
   retryUntil(() => request.giveBack(token), plan).catch(() => undefined);
 }

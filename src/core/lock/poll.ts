@@ -35,6 +35,8 @@ export interface RetryPlan {
   /** Delay before the first retry; each next one waits `factor` times longer. */
   readonly firstDelayMs: number;
   readonly factor: number;
+  /** Longest delay between two tries. */
+  readonly maxDelayMs: number;
   /** Monotonic ms (monotonicNow) no retry may start at or after. */
   readonly until: number;
   /** Errors worth another attempt; any other is thrown at once. */
@@ -49,7 +51,7 @@ export interface RetryPlan {
  * error. The one retry loop of the lease code: giving back an unused grant, completing a record.
  */
 export async function retryUntil<T>(attempt: () => Promise<T>, plan: RetryPlan): Promise<T> {
-  for (let delayMs = plan.firstDelayMs; ; delayMs *= plan.factor) {
+  for (let delayMs = plan.firstDelayMs; ; delayMs = Math.min(delayMs * plan.factor, plan.maxDelayMs)) {
     try {
       return await attempt();
     } catch (err) {
