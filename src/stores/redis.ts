@@ -113,8 +113,13 @@ export class RedisStore implements Store {
     this.#perSlot = {
       consume: (limits, cost, align) => batcher.consume(limits, cost, align),
       peek: (limits, cost) => batcher.peek(limits, cost),
+      // Every refund, also the one that undoes a Cluster group (grouped-consume.ts), frees units:
+      // refusals remembered for its keys are out of date, before it and once it landed (one
+      // remembered while it was on its way, e.g. a request refused while a unit was held for it).
       refund: async (limits, cost, stamp) => {
+        this.#refusals?.forget(keysOf(limits));
         await batcher.refund(limits, cost, stamp);
+        this.#refusals?.forget(keysOf(limits));
       },
     };
   }
@@ -159,12 +164,9 @@ export class RedisStore implements Store {
   async refund(limits: readonly StoreLimit[], cost: number, stamp: number): Promise<void> {
     checkCall(limits, cost);
     checkInteger('stamp', stamp, 0);
-    this.#refusals?.forget(limits.map((limit) => limit.key));
     const groups = this.#slotGroups(limits);
     if (!groups) await this.#perSlot.refund(limits, cost, stamp);
     else await Promise.all(groups.map((group) => this.#perSlot.refund(group.map((index) => limits[index]!), cost, stamp)));
-    // Also after: a refusal remembered while the refund was on its way is out of date too.
-    this.#refusals?.forget(limits.map((limit) => limit.key));
   }
 
   async reset(keys: readonly string[]): Promise<void> {
@@ -213,4 +215,9 @@ export class RedisStore implements Store {
     if (!this.#isCluster || limits.length < 2) return undefined;
     return groupBySlotTag(limits.map((limit) => limit.key));
   }
+}
+
+/** The keys of `limits`, for the refusal cache. */
+function keysOf(limits: readonly StoreLimit[]): string[] {
+  return limits.map((limit) => limit.key);
 }

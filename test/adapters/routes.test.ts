@@ -3,10 +3,13 @@
  * store (MemoryStore, Redis, Redis Cluster). Each test uses its own key prefix, so tests never
  * share logs on the shared servers.
  */
+import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
 import { decideInProcess, type Store } from '../../src/core/store.js';
+import { rateLimitRoutes as expressRateLimitRoutes } from '../../src/adapters/express/routes.js';
+import { MemoryStore } from '../../src/stores/memory.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 import { frameworks, recordingLogger, type Framework } from './frameworks.js';
 
@@ -186,5 +189,26 @@ describe.each(storeKinds)('rateLimitRoutes on the %s store', (kind) => {
       expect((await request(app).get('/me')).status).toBe(200);
       expect(decisions.map((decision) => decision.key)).toEqual(['user:alice', 'user:alice', 'user:bob', 'ip:127.0.0.1']);
     });
+  });
+});
+
+// A review found an Express table mounted on a path limiting nothing: `req.path` is relative to
+// the mount point there. Rules match the whole path (`req.baseUrl + req.path`) wherever it sits.
+describe('Express rateLimitRoutes mounted on a path or inside a Router', () => {
+  it.each(['app.use(path, table)', 'a Router mounted on the path'])('%s: rules match the whole path', async (how) => {
+    const app = express();
+    const table = expressRateLimitRoutes({ store: new MemoryStore(), routes: [{ route: 'GET /api/list', limit: 1, window: '1m' }], logger: { warn: () => undefined } });
+    if (how === 'app.use(path, table)') {
+      app.use('/api', table);
+    } else {
+      const router = express.Router();
+      router.use(table);
+      app.use('/api', router);
+    }
+    app.get('/api/list', (_req, res) => void res.send('ok'));
+    app.get('/api/other', (_req, res) => void res.send('ok'));
+    expect((await request(app).get('/api/list')).status).toBe(200);
+    expect((await request(app).get('/api/list')).status).toBe(429);
+    expect((await request(app).get('/api/other')).status).toBe(200); // no rule: untouched
   });
 });

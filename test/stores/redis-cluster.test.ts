@@ -63,6 +63,27 @@ describe.each(clientKinds)('shared cluster, %s client', (kind) => {
     },
   );
 
+  // A review found a per-route table with rules of different ids letting fewer than its limit
+  // through on Cluster: a request refused while another held a unit for its compensating refund
+  // (a genuine refusal at that moment) was remembered by the refusal cache, and the refund, made
+  // inside the grouped consume, did not clear it: the key stayed refused locally until T.
+  it('a refusal met while a unit was held for a Cluster group’s refund is forgotten once the refund lands', async () => {
+    const api = limit(uniqueId('api'), '1m', 2);
+    const exportLimit = limit(uniqueId('export'), '1m', 1);
+    expect(await slotOf(cluster, api.key)).not.toBe(await slotOf(cluster, exportLimit.key));
+    expect((await store.consume([exportLimit], 1)).allowed).toBe(true); // the export rule is spent
+    expect((await store.consume([api], 1)).allowed).toBe(true); // the api rule has 1 unit left
+    // One turn: the export takes the api unit (first group), then the GET finds api full and is
+    // refused; the export is refused by its own rule, and its api unit is refunded.
+    const [exported, listed] = await Promise.all([store.consume([api, exportLimit], 1), store.consume([api], 1)]);
+    expect(exported.allowed).toBe(false);
+    expect(listed.allowed).toBe(false);
+    expect(await cluster.llen(api.key)).toBe(1);
+    // The unit is back: the next GET is decided by Redis, not by the remembered refusal.
+    expect((await store.consume([api], 1)).allowed).toBe(true);
+    expect((await store.consume([api], 1)).allowed).toBe(false);
+  });
+
   // ioredis's keyPrefix (the other clients have none).
   const prefixCases = kind === 'ioredis' ? ([
     ['a plain keyPrefix', () => `${uniqueId('tenant')}:`],

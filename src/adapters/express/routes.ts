@@ -1,10 +1,10 @@
 /**
  * Express `rateLimitRoutes`: limits declared as a table (e.g. loaded from JSON), matched on
- * `req.method` + `req.path` without the framework's router, so it works as `app.use()` before any
- * router. Mount it on the app: inside a mounted router `req.path` is relative to the mount point.
+ * `req.method` + the whole path (`req.baseUrl + req.path`) without the framework's router, so it
+ * works as `app.use()` before any router, and mounted on a path or inside a router too.
  */
 import type { Request, RequestHandler } from 'express';
-import { compileRouteTable, type RateLimitRoutesOptionsBase } from '../http/route-table.js';
+import { compileRouteTable, type RateLimitRoutesOptionsBase, type RouteAccess } from '../http/route-table.js';
 import { expressLimiter, type ExpressOnLimited, type ExpressRefundPredicate } from './rate-limit.js';
 
 /** `rateLimitRoutes()` options for Express: `routes`, `user`, and every `rateLimit` option (applied to all rules). */
@@ -26,5 +26,9 @@ export type ExpressRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Request, 
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: ExpressRateLimitRoutesOptions): RequestHandler {
-  return expressLimiter(compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options));
+  return expressLimiter(compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options, 'rateLimitRoutes()', EXPRESS_ROUTE));
 }
+
+// Mounted (`app.use('/api', table)`, a Router), Express makes `req.path` relative to the mount
+// point: a review found every rule silently missing there. `baseUrl` is that mount point.
+const EXPRESS_ROUTE: RouteAccess<Request> = { method: (req) => req.method, path: (req) => req.baseUrl + req.path };
