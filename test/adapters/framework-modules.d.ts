@@ -7,3 +7,10 @@ declare module 'koa2' {
   import Koa from 'koa';
   export default Koa;
 }
+
+/** koa-mount 4 ships no types: what the route-table test uses of it. */
+declare module 'koa-mount' {
+  import type { Middleware } from 'koa';
+  import type Koa from 'koa';
+  export default function mount(prefix: string, app: Koa | Middleware): Middleware;
+}

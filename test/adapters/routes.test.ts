@@ -4,11 +4,14 @@
  * share logs on the shared servers.
  */
 import express from 'express';
+import Koa from 'koa';
+import mount from 'koa-mount';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
 import { decideInProcess, type Store } from '../../src/core/store.js';
 import { rateLimitRoutes as expressRateLimitRoutes } from '../../src/adapters/express/routes.js';
+import { rateLimitRoutes as koaRateLimitRoutes } from '../../src/adapters/koa/routes.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import { createTestStore, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 import { frameworks, recordingLogger, type Framework } from './frameworks.js';
@@ -210,5 +213,20 @@ describe('Express rateLimitRoutes mounted on a path or inside a Router', () => {
     expect((await request(app).get('/api/list')).status).toBe(200);
     expect((await request(app).get('/api/list')).status).toBe(429);
     expect((await request(app).get('/api/other')).status).toBe(200); // no rule: untouched
+  });
+});
+
+// The same with koa-mount, which rewrites `ctx.path` relative to its prefix.
+describe('Koa rateLimitRoutes inside an app mounted with koa-mount', () => {
+  it('rules match the whole original path', async () => {
+    const inner = new Koa();
+    inner.use(koaRateLimitRoutes({ store: new MemoryStore(), routes: [{ route: 'GET /api/list', limit: 1, window: '1m' }], logger: { warn: () => undefined } }));
+    inner.use((ctx) => void (ctx.body = 'ok'));
+    const app = new Koa();
+    app.use(mount('/api', inner));
+    const server = app.callback();
+    expect((await request(server).get('/api/list?page=2')).status).toBe(200);
+    expect((await request(server).get('/api/list')).status).toBe(429);
+    expect((await request(server).get('/api/other')).status).toBe(200); // no rule: untouched
   });
 });

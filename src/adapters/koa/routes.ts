@@ -1,9 +1,10 @@
 /**
  * Koa `rateLimitRoutes`: limits declared as a table (e.g. loaded from JSON), matched on
- * `ctx.method` + `ctx.path` without a router, so it works as `app.use()` before any router.
+ * `ctx.method` + `ctx.path` without a router, so it works as `app.use()` before any router, and
+ * on the whole original path inside an app mounted with koa-mount.
  */
 import type { Context, Middleware } from 'koa';
-import { compileRouteTable, type RateLimitRoutesOptionsBase } from '../http/route-table.js';
+import { compileRouteTable, type RateLimitRoutesOptionsBase, type RouteAccess } from '../http/route-table.js';
 import { koaLimiter, type KoaOnLimited, type KoaRefundPredicate } from './rate-limit.js';
 
 /** `rateLimitRoutes()` options for Koa: `routes`, `user`, and every `rateLimit` option (applied to all rules). */
@@ -21,5 +22,12 @@ export type KoaRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Context, KoaO
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: KoaRateLimitRoutesOptions): Middleware {
-  return koaLimiter(compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options));
+  return koaLimiter(compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options, 'rateLimitRoutes()', KOA_ROUTE));
 }
+
+// koa-mount rewrites `ctx.path` to be relative to its prefix (and sets `ctx.mountPath`): there the
+// rules match the original request-target, as they would with the table on the outer app.
+const KOA_ROUTE: RouteAccess<Context> = {
+  method: (ctx) => ctx.method,
+  path: (ctx) => ((ctx as { mountPath?: string }).mountPath === undefined ? ctx.path : ctx.originalUrl),
+};
