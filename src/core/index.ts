@@ -20,7 +20,7 @@ export type { IdempotencyGuardOptions, BeginOptions } from './idempotency-guard.
 export type { IdempotencyLease } from './idempotency/record.js';
 export type { LockLease, LeaseState, AutoExtendOptions, AutoExtension } from './lock/lease.js';
 export { parseWait, MIN_LEASE_TTL_MS } from './lock/options.js';
-export { RequestLock, lockInfo, reportLeaseProblem } from './request-lock.js';
+export { RequestLock, claimLeaseEnd, lockInfo, reportLeaseProblem } from './request-lock.js';
 export type { LockMode, RequestLockSettings, LockRequestReadings, LockOutcome, HeldLease, KeyReading, BusyInfo, LockInfo } from './request-lock.js';
 
 export type { Store, RateLimitStore, LockStore, IdempotencyStore, StoreLimit, ConsumeResult, StoredResponse } from './store.js';

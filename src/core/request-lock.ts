@@ -164,16 +164,32 @@ export class RequestLock<Req> {
 
   /**
    * Ends `held` with no response to store (the handler threw, or the request is over): releases a
-   * lock, aborts a record so a retry runs again. Never rejects; a second call does nothing.
+   * lock, aborts a record so a retry runs again. Never rejects; does nothing once the request has
+   * ended the lease (claimLeaseEnd: also through finishRecord) or its holder has.
    */
   async end(held: HeldLease): Promise<void> {
-    if (held.lease.state === 'ended') return;
+    if (!claimLeaseEnd(held.lease)) return;
     try {
       await (held.kind === 'lock' ? held.lease.release() : held.lease.abort());
     } catch (err) {
       reportLeaseProblem(err, this.logger);
     }
   }
+}
+
+/**
+ * Leases a request has ended (released, aborted or completed). A request may reach its end from
+ * two events (Fastify: the response capture and the response's end): only the first ends the
+ * lease. `state` alone cannot tell, since a lease whose complete or release was refused turns
+ * 'lost', not 'ended'.
+ */
+const endedByRequest = new WeakSet<LockLease>();
+
+/** true (and marks it) the first time a request ends `lease`; false once ended, by the request or its holder. */
+export function claimLeaseEnd(lease: LockLease): boolean {
+  if (lease.state === 'ended' || endedByRequest.has(lease)) return false;
+  endedByRequest.add(lease);
+  return true;
 }
 
 /** The `ratelock:lock` name of an outcome (see LockOutcomeName). */

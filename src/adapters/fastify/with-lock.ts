@@ -156,16 +156,13 @@ function holdLease(config: Config, held: HeldLease, request: FastifyRequest, rep
   try {
     request.lock = lockInfo(held);
     held.lease.autoExtend();
-    let end = (): Promise<void> => config.guard.end(held);
     if (held.kind === 'record') {
       const { lease } = held;
       const replay = config.replay!;
       captureServerResponse(reply.raw, replay.maxBodyBytes, (captured) => finishRecord(lease, replay, config.logger, captured));
-      // A record the capture has not finished is aborted; finishRecord does either only once.
-      end = () => finishRecord(lease, replay, config.logger, undefined);
     }
     return {
-      end,
+      end: () => config.guard.end(held),
       responseDone: new Promise<void>((resolve) => onResponseOutcome(reply.raw, resolve, answeredOrStarted)),
     };
   } catch (err) {

@@ -2,19 +2,18 @@
  * Ending an idempotency record with the response the handler produced, from an adapter where
  * nobody can catch an error: this never rejects (lease problems are reported through the logger).
  */
-import { isStoreFailure, reportLeaseProblem, type IdempotencyLease, type Logger } from '../../core/index.js';
+import { claimLeaseEnd, isStoreFailure, reportLeaseProblem, type IdempotencyLease, type Logger } from '../../core/index.js';
 import { isStorableStatus, type CapturedResponse } from './idempotency-capture.js';
 import { pickReplayHeaders } from './idempotency-headers.js';
 import type { ReplayConfig } from './lock-options.js';
 
 /**
  * Stores `captured` when its status is storable, else (or without a response: the handler threw
- * or the client left before any) aborts the record so a retry runs again. A second call does nothing.
+ * or the client left before any) aborts the record so a retry runs again. Once per lease, with
+ * RequestLock.end (claimLeaseEnd): whichever comes first ends it.
  */
 export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayConfig, 'fingerprint'>, logger: Logger, captured: CapturedResponse | undefined): Promise<void> {
-  // Once per lease: a lost lease is not 'ended', and an adapter may reach here from two events.
-  if (lease.state === 'ended' || finished.has(lease)) return;
-  finished.add(lease);
+  if (!claimLeaseEnd(lease)) return;
   const storable = captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors);
   try {
     if (storable) {
@@ -32,6 +31,3 @@ export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayC
     }
   }
 }
-
-/** Leases finishRecord has handled. */
-const finished = new WeakSet<IdempotencyLease>();
