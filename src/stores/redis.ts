@@ -117,9 +117,10 @@ export class RedisStore implements Store {
       // refusals remembered for its keys are out of date, before it and once it landed (one
       // remembered while it was on its way, e.g. a request refused while a unit was held for it).
       refund: async (limits, cost, stamp) => {
-        this.#refusals?.forget(keysOf(limits));
+        const keys = limits.map((limit) => limit.key);
+        this.#refusals?.forget(keys);
         await batcher.refund(limits, cost, stamp);
-        this.#refusals?.forget(keysOf(limits));
+        this.#refusals?.forget(keys);
       },
     };
   }
@@ -215,9 +216,4 @@ export class RedisStore implements Store {
     if (!this.#isCluster || limits.length < 2) return undefined;
     return groupBySlotTag(limits.map((limit) => limit.key));
   }
-}
-
-/** The keys of `limits`, for the refusal cache. */
-function keysOf(limits: readonly StoreLimit[]): string[] {
-  return limits.map((limit) => limit.key);
 }

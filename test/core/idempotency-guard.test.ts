@@ -21,6 +21,15 @@ function acquired(outcome: IdempotencyOutcome) {
   return outcome.lease;
 }
 
+/** The lease of a request begun on `id` whose event loop was then blocked past the guard's ttl (200 ms): lost locally, lapsed in the store. */
+async function lapsedLease(guard: IdempotencyGuard, id: string) {
+  const lease = acquired(await guard.begin(id, 'fp'));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600); // the "GC pause"
+  await sleep(10);
+  expect(lease.signal.aborted).toBe(true);
+  return lease;
+}
+
 describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
   let t: TestStore;
   beforeAll(async () => {
@@ -106,10 +115,7 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
   it('a holder whose lease lapsed still completes while nobody began since, and the retry replays', async () => {
     const guard = new IdempotencyGuard({ store: t.store, ttl: 200 });
     const id = uniqueId('lapsed');
-    const lease = acquired(await guard.begin(id, 'fp'));
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600); // event loop blocked past ttl
-    await sleep(10);
-    expect(lease.signal.aborted).toBe(true);
+    const lease = await lapsedLease(guard, id);
     await lease.complete(response('late'));
     expect(lease.state).toBe('ended');
     const replay = await guard.begin(id, 'fp');
@@ -131,10 +137,7 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
   it('a stale holder cannot complete over its successor’s record (LeaseLostError), nor abort it', async () => {
     const guard = new IdempotencyGuard({ store: t.store, ttl: 200 });
     const id = uniqueId('stale');
-    const stale = acquired(await guard.begin(id, 'fp'));
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600); // event loop blocked past ttl
-    await sleep(10);
-    expect(stale.signal.aborted).toBe(true);
+    const stale = await lapsedLease(guard, id);
     const successor = acquired(await guard.begin(id, 'fp'));
     await expect(stale.complete(response('stale'))).rejects.toBeInstanceOf(LeaseLostError);
     await expect(stale.abort()).rejects.toBeInstanceOf(LeaseLostError);

@@ -271,7 +271,7 @@ export class InFlightGate {
 
   constructor(
     private readonly name: string,
-    private readonly allowance: SilenceAllowance = new SilenceAllowance(),
+    private readonly allowance: SilenceAllowance,
   ) {}
 
   /**
