@@ -6,8 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/errors.js';
 import { RouteMatcher, routingPaths } from '../../src/adapters/http/route-matcher.js';
 import { parseRoute, splitPath } from '../../src/adapters/http/route-pattern.js';
-import { compileRouteTable, ruleNameFromRoute } from '../../src/adapters/http/route-table.js';
+import { compileRouteTable, ruleNameFromRoute, type RouteAccess } from '../../src/adapters/http/route-table.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+
+/** These tests compile tables and read their rules; no request is matched. */
+const pathOnly: RouteAccess<{ method: string; path: string }> = { method: (req) => req.method, path: (req) => req.path };
 
 const store = new MemoryStore({ sweepIntervalMs: 0 });
 
@@ -19,7 +22,7 @@ function matcherOf(routes: readonly string[]): (method: string, path: string) =>
 
 function tableError(options: Record<string, unknown>): string {
   try {
-    compileRouteTable({ store, ...options } as never);
+    compileRouteTable({ store, ...options } as never, pathOnly);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
     return (err as Error).message;
@@ -173,7 +176,7 @@ describe('route table errors', () => {
       { route: 'GET /search', limits: [{ limit: 10, window: '1s' }, { limit: 500, window: '1h', name: 'hourly' }], key: 'user' },
       { route: '/api/*', limit: 1000, window: 3_600_000, key: ['header:x-api-key', 'query:key', 'ip/64'], cost: 2 },
     ];
-    const table = compileRouteTable({ store, user: () => 'u', routes: JSON.parse(JSON.stringify(routes)) } as never);
+    const table = compileRouteTable({ store, user: () => 'u', routes: JSON.parse(JSON.stringify(routes)) } as never, pathOnly);
     expect(table.rules.map((rule) => [rule.prefix, rule.policies?.map((policy) => policy.name)])).toEqual([
       ['rl:login:', ['login/5-in-15m']],
       ['rl:GET_/search:', ['GET_/search/10-in-1s', 'GET_/search/hourly']],
@@ -202,8 +205,8 @@ describe('rule names', () => {
 
   it('does not depend on the rule index: the same rule gets the same keys in any table and position', () => {
     const login = { route: 'POST /login', limit: 5, window: '15m' };
-    const first = compileRouteTable({ store, routes: [login] } as never);
-    const second = compileRouteTable({ store, routes: [{ route: 'GET /search', limit: 10, window: '1s' }, login] } as never);
+    const first = compileRouteTable({ store, routes: [login] } as never, pathOnly);
+    const second = compileRouteTable({ store, routes: [{ route: 'GET /search', limit: 10, window: '1s' }, login] } as never, pathOnly);
     expect(second.rules[1]!.prefix).toBe(first.rules[0]!.prefix);
     expect(second.rules[1]!.policies).toEqual(first.rules[0]!.policies);
     expect(first.rules[0]).toMatchObject({ name: 'POST_/login', prefix: 'rl:POST_/login:' });

@@ -26,7 +26,7 @@ export type ExpressRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Request, 
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: ExpressRateLimitRoutesOptions): RequestHandler {
-  return expressLimiter(compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options, 'rateLimitRoutes()', EXPRESS_ROUTE));
+  return expressLimiter(compileRouteTable<Request, ExpressOnLimited, ExpressRefundPredicate>(options, EXPRESS_ROUTE));
 }
 
 // Mounted (`app.use('/api', table)`, a Router), Express makes `req.path` relative to the mount

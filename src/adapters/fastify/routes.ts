@@ -30,7 +30,7 @@ export function routeTableHook(options: FastifyRateLimitRoutesOptions): { readon
   const known = options !== null && typeof options === 'object' ? byOptions.get(options) : undefined;
   if (known !== undefined) return known;
   const { hook, rest } = pluginSettings(options);
-  const table = compileRouteTable<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate>(rest as never, 'rateLimitRoutes()', FASTIFY_ROUTE);
+  const table = compileRouteTable<FastifyRequest, FastifyOnLimited, FastifyRefundPredicate>(rest as never, FASTIFY_ROUTE);
   const compiled = { hook, handler: fastifyLimiter(table) };
   byOptions.set(options, compiled);
   return compiled;

@@ -24,5 +24,5 @@ const HONO_ROUTE: RouteAccess<Context> = { method: (c) => c.req.method, path: (c
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: HonoRateLimitRoutesOptions): MiddlewareHandler<RateLimitEnv> {
-  return honoLimiter(compileRouteTable<Context, HonoOnLimited, HonoRefundPredicate>(options, 'rateLimitRoutes()', HONO_ROUTE));
+  return honoLimiter(compileRouteTable<Context, HonoOnLimited, HonoRefundPredicate>(options, HONO_ROUTE));
 }

@@ -11,8 +11,9 @@
  *   `:param` matches one (Fastify runs `/u/:id` for `/u/`: see RouteMatcher.match).
  * - METHOD is optional (any method); a `GET` rule also applies to `HEAD`, which Express answers
  *   with the GET handler.
- * - The path is the request path without the query string (Express `req.path`, Koa `ctx.path`),
- *   as is and percent-decoded: some routers match one, some the other (see routingPaths).
+ * - The path is the whole request path without the query string (Express `req.baseUrl +
+ *   req.path`, Koa `ctx.path`, or `ctx.originalUrl` under koa-mount: see each adapter's
+ *   routes.ts), as is and percent-decoded: some routers match one, some the other (see routingPaths).
  */
 import { ConfigError, formatValue } from '../../core/index.js';
 import { METHODS } from 'node:http';

@@ -124,41 +124,29 @@ const RULE_NAME_PATTERN = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_RULE_NAME_LENGTH}}
 /** What a name derived from a route replaces with `_`: everything a limit name may not hold. */
 const UNSAFE_IN_DERIVED_NAME = /[^A-Za-z0-9_.:/@-]/g;
 
-/** The request as the table reads it by default: Express `req` and Koa `ctx` both have these. */
-interface RoutedRequest {
-  readonly method: string;
-  readonly path: string;
-}
-
-/** How the table reads a request's method (upper case) and path (without the query), for requests shaped otherwise (Fastify, Hono). */
+/**
+ * How the table reads a request's method (upper case) and path (the adapter's whole path; a
+ * query string or an absolute form is cut off by routingPaths). Each adapter's routes.ts has one.
+ */
 export interface RouteAccess<Req> {
   method(req: Req): string;
   path(req: Req): string;
 }
 
-const ROUTED_REQUEST: RouteAccess<RoutedRequest> = { method: (req) => req.method, path: (req) => req.path };
+/** The name that error messages give the table. */
+const OWNER = 'rateLimitRoutes()';
 
 /** Validates the table and every option, and compiles the rules. Throws a ConfigError naming the rule index and field. */
-export function compileRouteTable<Req extends RoutedRequest, OnLimited, RefundPredicate>(
-  options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
-  owner?: string,
-): RouteTable<Req, OnLimited, RefundPredicate>;
 export function compileRouteTable<Req, OnLimited, RefundPredicate>(
   options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
-  owner: string,
   route: RouteAccess<Req>,
-): RouteTable<Req, OnLimited, RefundPredicate>;
-export function compileRouteTable<Req, OnLimited, RefundPredicate>(
-  options: RateLimitRoutesOptionsBase<Req, OnLimited, RefundPredicate>,
-  owner = 'rateLimitRoutes()',
-  route: RouteAccess<Req> = ROUTED_REQUEST as unknown as RouteAccess<Req>,
 ): RouteTable<Req, OnLimited, RefundPredicate> {
   for (const misplaced of ['limit', 'window', 'limits'] as const) {
     if ((options as unknown as Record<string, unknown> | null)?.[misplaced] !== undefined) {
-      throw new ConfigError(`${owner} has no option "${misplaced}": limits belong to each rule of routes, e.g. routes: [{ route: 'GET /search', limit: 10, window: '1s' }]`);
+      throw new ConfigError(`${OWNER} has no option "${misplaced}": limits belong to each rule of routes, e.g. routes: [{ route: 'GET /search', limit: 10, window: '1s' }]`);
     }
   }
-  const defined = readOptions(options, TABLE_OPTION_NAMES, owner, "{ routes: [{ route: 'POST /login', limit: 5, window: '15m' }] }");
+  const defined = readOptions(options, TABLE_OPTION_NAMES, OWNER, "{ routes: [{ route: 'POST /login', limit: 5, window: '15m' }] }");
   const { cost, skip, shadow, algorithm, block, ...limiter } = resolveHttpLimiterParts<Req, OnLimited, RefundPredicate>(defined);
   if (defined.user !== undefined && typeof defined.user !== 'function') {
     throw new ConfigError(`user must be a function (req) => user id, used by the 'user' key spec; got ${formatValue(defined.user)}`);

@@ -22,7 +22,7 @@ export type KoaRateLimitRoutesOptions = RateLimitRoutesOptionsBase<Context, KoaO
  * @throws ConfigError at startup naming the rule index and field, e.g. `routes[1].limit must be ...`.
  */
 export function rateLimitRoutes(options: KoaRateLimitRoutesOptions): Middleware {
-  return koaLimiter(compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options, 'rateLimitRoutes()', KOA_ROUTE));
+  return koaLimiter(compileRouteTable<Context, KoaOnLimited, KoaRefundPredicate>(options, KOA_ROUTE));
 }
 
 // koa-mount rewrites `ctx.path` to be relative to its prefix (and sets `ctx.mountPath`): there the
