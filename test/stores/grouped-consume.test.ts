@@ -57,3 +57,48 @@ describe('consumeGrouped when a group fails', () => {
     expect(ops.refunds).toEqual([]);
   });
 });
+
+describe('consumeGrouped order', () => {
+  /** Records which group each consume was for (by its first key), all allowed. */
+  function recording(): GroupOperations & { order: string[] } {
+    const order: string[] = [];
+    return {
+      order,
+      async consume(group) {
+        order.push(group[0]!.key);
+        return allowed(100);
+      },
+      async peek() {
+        return allowed(0);
+      },
+      async refund() {},
+    };
+  }
+
+  it('consumes the group of the smallest quota first (a GCRA burst, a limit’s own cost), ties in their order', async () => {
+    const wide: StoreLimit = { key: 'wide', windowMs: 1000, limit: 30 };
+    const costly: StoreLimit = { key: 'costly', windowMs: 1000, limit: 40, cost: 10 }; // 4 requests
+    const gcra: StoreLimit = { key: 'gcra', windowMs: 1000, limit: 100, algorithm: 'gcra', burst: 6 };
+    const box: StoreLimit = { key: 'box', windowMs: 1000, limit: 1, algorithm: 'penalty-box', blockMs: 1000 };
+    const twin: StoreLimit = { key: 'twin', windowMs: 1000, limit: 30 };
+    const ops = recording();
+    await consumeGrouped([wide, costly, gcra, box, twin], [[0], [1], [2, 3], [4]], 1, ops);
+    expect(ops.order).toEqual(['costly', 'gcra', 'wide', 'twin']);
+  });
+
+  it('refused by the tightest group, consumes nothing elsewhere (nothing to refund)', async () => {
+    const wide: StoreLimit = { key: 'wide', windowMs: 1000, limit: 30 };
+    const tight: StoreLimit = { key: 'tight', windowMs: 1000, limit: 5 };
+    const ops = recording();
+    const refunds: string[] = [];
+    ops.consume = async (group) => {
+      ops.order.push(group[0]!.key);
+      return group[0]!.key === 'tight' ? { ...allowed(0), allowed: false, remaining: 0, retryAfterMs: 500 } : allowed(100);
+    };
+    ops.refund = async (group) => void refunds.push(group[0]!.key);
+    const result = await consumeGrouped([wide, tight], [[0], [1]], 1, ops);
+    expect(result).toMatchObject({ allowed: false, index: 1 });
+    expect(ops.order).toEqual(['tight']);
+    expect(refunds).toEqual([]);
+  });
+});

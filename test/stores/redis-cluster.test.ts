@@ -68,10 +68,11 @@ describe.each(clientKinds)('shared cluster, %s client', (kind) => {
   // (a genuine refusal at that moment) was remembered by the refusal cache, and the refund, made
   // inside the grouped consume, did not clear it: the key stayed refused locally until T.
   it('a refusal met while a unit was held for a Cluster group’s refund is forgotten once the refund lands', async () => {
+    // The export rule's quota is the larger one, so the api group (the tighter) goes first.
     const api = limit(uniqueId('api'), '1m', 2);
-    const exportLimit = limit(uniqueId('export'), '1m', 1);
+    const exportLimit = limit(uniqueId('export'), '1m', 3);
     expect(await slotOf(cluster, api.key)).not.toBe(await slotOf(cluster, exportLimit.key));
-    expect((await store.consume([exportLimit], 1)).allowed).toBe(true); // the export rule is spent
+    for (let i = 0; i < 3; i++) expect((await store.consume([exportLimit], 1)).allowed).toBe(true); // the export rule is spent
     expect((await store.consume([api], 1)).allowed).toBe(true); // the api rule has 1 unit left
     // One turn: the export takes the api unit (first group), then the GET finds api full and is
     // refused; the export is refused by its own rule, and its api unit is refunded.
@@ -82,6 +83,24 @@ describe.each(clientKinds)('shared cluster, %s client', (kind) => {
     // The unit is back: the next GET is decided by Redis, not by the remembered refusal.
     expect((await store.consume([api], 1)).allowed).toBe(true);
     expect((await store.consume([api], 1)).allowed).toBe(false);
+  });
+
+  // The same review's burst: 150 exports and 150 lists at once, `/api/*` 30 per 10 s and
+  // `/api/export` 5. Exports whose `/api/*` group went first took `/api/*` units, most of which
+  // their own rule's refusal then had refunded, too late for the lists decided meanwhile. The
+  // tighter group goes first now, so a refused export never holds an `/api/*` unit.
+  it('a burst over two rules of different slots lets exactly the broader rule’s quota through', async () => {
+    const api = limit(uniqueId('api'), '10s', 30, 10_000);
+    const exportLimit = limit(uniqueId('export'), '10s', 5, 10_000);
+    expect(await slotOf(cluster, api.key)).not.toBe(await slotOf(cluster, exportLimit.key));
+    const exports = Array.from({ length: 60 }, () => store.consume([api, exportLimit], 1));
+    const lists = Array.from({ length: 60 }, () => store.consume([api], 1));
+    const passed = (results: { allowed: boolean }[]) => results.filter((result) => result.allowed).length;
+    const [exported, listed] = await Promise.all([Promise.all(exports), Promise.all(lists)]);
+    expect(passed(exported)).toBeLessThanOrEqual(5);
+    expect(passed(exported) + passed(listed)).toBe(30);
+    expect(await logLength(cluster, api.key)).toBe(30);
+    expect(await logLength(cluster, exportLimit.key)).toBe(passed(exported));
   });
 
   // ioredis's keyPrefix (the other clients have none).

@@ -1,8 +1,8 @@
 /**
  * consume / peek over limits whose keys lie in different Redis Cluster slots (a per-route table
  * mixing ids). A script call cannot span slots, so each slot group gets its own call:
- * all-or-nothing by compensation, not one atomic step. consume runs the groups in order; when a
- * group blocks, the groups already recorded are refunded and the rest are peeked so that the
+ * all-or-nothing by compensation, not one atomic step. consume runs the groups one after another,
+ * the tightest first (see tightestFirst); when a group blocks, the groups already recorded are refunded and the rest are peeked so that the
  * answer names the same deciding limit a single call would; when a group's call fails, the
  * groups already recorded are refunded (best effort) and the error is rethrown. Every group after
  * the first reuses the first group's stamp (`align`) so that one stamp refunds the request
@@ -56,14 +56,39 @@ export function combineResults(results: readonly Mapped[], stamp: number): Consu
   return { ...results.reduce((best, next) => (closerToBlocking(next, best) ? next : best)), stamp };
 }
 
+/** Units a group lets through at once at most: its tightest limit's quota (a GCRA limit's burst) in this request's units. */
+function unitsAtMost(limits: readonly StoreLimit[], group: readonly number[], cost: number): number {
+  let least = Infinity;
+  for (const index of group) {
+    const limit = limits[index]!;
+    if (limit.algorithm === 'penalty-box') continue; // not a quota; it shares its limits' group
+    const quota = limit.algorithm === 'gcra' ? (limit.burst ?? limit.limit) : limit.limit;
+    least = Math.min(least, quota / (limit.cost ?? cost));
+  }
+  return least;
+}
+
+/**
+ * The groups, the one with the smallest quota first (ties keep their order). A unit a group
+ * records is held until a later group's refusal has it refunded, and requests meanwhile find it
+ * taken: a burst on a per-route table (`/api/*` 30, `/api/export` 5) whose exports took `/api/*`
+ * units first let 5 of 30 through. The tightest group is the likeliest to refuse, and refusing
+ * first, it holds nothing elsewhere.
+ */
+function tightestFirst(limits: readonly StoreLimit[], groups: readonly number[][], cost: number): readonly number[][] {
+  const units = groups.map((group) => unitsAtMost(limits, group, cost));
+  return groups.map((_, g) => g).sort((a, b) => units[a]! - units[b]! || a - b).map((g) => groups[g]!);
+}
+
 export async function consumeGrouped(
   limits: readonly StoreLimit[],
-  groups: readonly number[][],
+  slotGroups: readonly number[][],
   cost: number,
   operations: GroupOperations,
 ): Promise<ConsumeResult> {
   const recorded: Recorded[] = [];
   const results: Mapped[] = [];
+  const groups = tightestFirst(limits, slotGroups, cost);
   let align: number | undefined;
   for (let g = 0; g < groups.length; g++) {
     const group = groups[g]!;
