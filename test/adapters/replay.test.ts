@@ -75,6 +75,21 @@ describe.each(storeKinds)('%s store', (kind) => {
       expect(Number(retry.headers['content-length'])).toBe(retry.body.length);
     });
 
+    // A HEAD response's Content-Length describes the GET's body, not its own empty one: the replay
+    // must not claim 0 where the first answer said otherwise (Fastify and Hono once did).
+    it('replays a HEAD answer with the first answer’s Content-Length (or none, as it had), and no body', async () => {
+      const { port, state } = await replayApp(() => ({ status: 200, body: { id: 7, note: 'head' } }));
+      const key = uniqueId('head');
+      const first = await send(port, { method: 'HEAD', headers: idem(key) });
+      const retry = await send(port, { method: 'HEAD', headers: idem(key) });
+      expect(state.runs).toBe(1);
+      expect([first.status, retry.status]).toEqual([200, 200]);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(retry.body.length).toBe(0);
+      expect(retry.headers['content-length']).toBe(first.headers['content-length']);
+      expect(retry.headers['content-type']).toBe(first.headers['content-type']);
+    });
+
     it('runs one of 10 concurrent duplicates: 409 for the others, or the replay when they wait', async () => {
       const [release, releaseHandler] = deferred();
       const { port, state } = await replayApp(async (run) => {

@@ -1,14 +1,15 @@
 /**
  * Hono's one writer of ratelock's own responses (limited, refused, replayed): a Response built by
  * `c.body()`, so headers set earlier with `c.header()` (Retry-After, quota) are part of it. The
- * body goes as bytes with its Content-Length.
+ * body goes as bytes with its Content-Length (an empty one: only the Content-Length its answer
+ * names, as a replayed HEAD answer's).
  */
 import type { Context } from 'hono';
 import type { HttpAnswer } from '../http/answers.js';
 
 export function answerResponse(c: Context, answer: HttpAnswer): Response {
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  const headers: Record<string, string | string[]> = { 'Content-Length': String(body.length) };
+  const headers: Record<string, string | string[]> = body.length > 0 ? { 'Content-Length': String(body.length) } : {};
   for (const name of Object.keys(answer.headers)) {
     const value = answer.headers[name]!;
     headers[name] = typeof value === 'string' ? value : [...value];

@@ -1,7 +1,9 @@
 /**
  * Which response headers a replay carries. Only describing headers of the representation are kept
  * by default; anything per-user, per-connection or per-moment is never stored, so a replay cannot
- * leak a session or lie about the connection. Content-Length is recomputed from the stored body.
+ * leak a session or lie about the connection. Content-Length is recomputed from the stored body,
+ * but for an empty one: the first answer's is kept (a HEAD or 304 answer's describes the body a
+ * GET would get).
  */
 import { ConfigError, formatValue } from '../../core/index.js';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -69,13 +71,16 @@ export function replayHeaderNames(extra: unknown, option: string): ReadonlySet<s
   return names;
 }
 
-/** The headers of `headers` (as `res.getHeaders()` returns them) that a replay carries. */
-export function pickReplayHeaders(headers: OutgoingHttpHeaders, names: ReadonlySet<string>): Record<string, string | string[]> {
+/**
+ * The headers of `headers` (as `res.getHeaders()` returns them) that a replay carries; with an
+ * empty `body`, also the Content-Length the answer had (see above).
+ */
+export function pickReplayHeaders(headers: OutgoingHttpHeaders, names: ReadonlySet<string>, body: Buffer | null): Record<string, string | string[]> {
   const picked: Record<string, string | string[]> = {};
   for (const [rawName, value] of Object.entries(headers)) {
     const name = rawName.toLowerCase();
-    if (value === undefined || !names.has(name)) continue;
-    picked[name] = Array.isArray(value) ? value.map(String) : String(value);
+    if (value === undefined) continue;
+    if (names.has(name) || (name === 'content-length' && body?.length === 0)) picked[name] = Array.isArray(value) ? value.map(String) : String(value);
   }
   return picked;
 }

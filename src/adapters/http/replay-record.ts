@@ -17,7 +17,7 @@ export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayC
   const storable = captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors);
   try {
     if (storable) {
-      await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers), body: captured.body });
+      await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers, captured.body), body: captured.body });
     } else {
       await lease.abort();
     }
