@@ -2,12 +2,13 @@
  * consume / peek over limits whose keys lie in different Redis Cluster slots (a per-route table
  * mixing ids). A script call cannot span slots, so each slot group gets its own call:
  * all-or-nothing by compensation, not one atomic step. consume runs the groups one after another,
- * the tightest first (see tightestFirst); when a group blocks, the groups already recorded are refunded and the rest are peeked so that the
- * answer names the same deciding limit a single call would; when a group's call fails, the
- * groups already recorded are refunded (best effort) and the error is rethrown. Every group after
- * the first reuses the first group's stamp (`align`) so that one stamp refunds the request
- * everywhere. Limits with their own `cost` keep it in every group call and every compensating
- * refund (the StoreLimit objects are passed through), so each log gets back exactly what it took.
+ * the tightest first (see tightestFirst); when a group blocks, the groups already recorded are
+ * refunded and the rest are peeked so that the answer names the same deciding limit a single
+ * call would; when a group's call fails, the groups already recorded are refunded (best effort)
+ * and the error is rethrown. Every group after the first reuses the first group's stamp (`align`)
+ * so that one stamp refunds the request everywhere. Limits with their own `cost` keep it in every
+ * group call and every compensating refund (the StoreLimit objects are passed through), so each
+ * log gets back exactly what it took.
  */
 import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 
