@@ -76,6 +76,17 @@ describe.each(contractDecisionKinds)('%s store: GCRA and penalty boxes', (kind) 
       expect(await store().consume([limit], 1)).toMatchObject({ allowed: true, remaining: 0 });
     });
 
+    // A review found RedisStore answering cost 5 with cost 1's wait (its refusal cache), as below.
+    it('after a refusal, a larger cost is told its own, longer wait', async () => {
+      clock.start();
+      const limit = gcra(10_000, 10);
+      expect(await store().consume([limit], 10)).toMatchObject({ allowed: true, remaining: 0 });
+      expect(await store().consume([limit], 1)).toMatchObject({ allowed: false, retryAfterMs: 1_000 });
+      expect(await store().consume([limit], 5)).toMatchObject({ allowed: false, retryAfterMs: 5_000 });
+      expect(await store().consume([limit], 11)).toMatchObject({ allowed: false, retryAfterMs: -1 });
+      expect(await store().consume([limit], 1)).toMatchObject({ allowed: false, retryAfterMs: 1_000 });
+    });
+
     it('peek records nothing; refund gives units back; reset frees the whole burst', async () => {
       clock.start();
       const limit = gcra(60_000, 2);

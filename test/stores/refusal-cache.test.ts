@@ -58,12 +58,20 @@ describe('RefusalCache', () => {
     expect(cache.lookup(limits, 3)).toMatchObject({ nextQuotaMs: 0, retryAfterMs: 1 });
   });
 
-  it('answers a larger cost, never a smaller one', () => {
+  // A review found a larger cost answered with a smaller one's Retry-After (too early: GCRA 10 per
+  // 10 s spent, cost 1 waits ~1 s, cost 5 ~5 s). Refused it is, but only Redis knows for how long.
+  it('answers the same cost only: a smaller may pass, a larger needs longer', () => {
     const { cache } = cacheAt();
     const limits = [limit('k')];
     cache.remember(limits, 3, refused(1_000));
-    expect(cache.lookup(limits, 5)).toMatchObject({ allowed: false });
+    expect(cache.lookup(limits, 3)).toMatchObject({ allowed: false, retryAfterMs: 1_000 });
+    expect(cache.lookup(limits, 5)).toBeUndefined();
     expect(cache.lookup(limits, 2)).toBeUndefined();
+    cache.remember(limits, 5, refused(4_000));
+    expect(cache.lookup(limits, 5)).toMatchObject({ retryAfterMs: 4_000 });
+    expect(cache.lookup(limits, 3)).toMatchObject({ retryAfterMs: 1_000 });
+    cache.forget(['k']);
+    expect(cache.size).toBe(0);
   });
 
   it('never answers other limits, other quotas or other own costs', () => {
@@ -134,6 +142,25 @@ describe('RedisStore answers refused calls locally until they can pass', () => {
       expect(scriptCalls / REFUSED).toBeLessThanOrEqual(0.01);
       await store.refund(limits, 1, first.stamp);
       await expect(store.consume(limits, 1)).resolves.toMatchObject({ allowed: true });
+      await store.reset(limits.map((limit) => limit.key));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('tells a larger cost after a refusal its own wait, as MemoryStore does (a review found the smaller cost’s)', async () => {
+    const client = newRedisClient();
+    try {
+      const store = new RedisStore({ client });
+      const limits: StoreLimit[] = [{ key: limitKey('rl:', uniqueId('costs'), '10-in-10s-gcra'), limit: 10, windowMs: 10_000, algorithm: 'gcra' }];
+      expect(await store.consume(limits, 10)).toMatchObject({ allowed: true, remaining: 0 });
+      const one = await store.consume(limits, 1);
+      const five = await store.consume(limits, 5);
+      const never = await store.consume(limits, 11);
+      expect(one.retryAfterMs).toBeGreaterThan(900);
+      expect(one.retryAfterMs).toBeLessThanOrEqual(1_000);
+      expect(five.retryAfterMs).toBeGreaterThan(4_900);
+      expect(never.retryAfterMs).toBe(-1);
       await store.reset(limits.map((limit) => limit.key));
     } finally {
       client.disconnect();

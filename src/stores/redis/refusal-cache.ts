@@ -1,8 +1,9 @@
 /**
  * Refusals remembered locally. When Redis answers that a call is refused until T (its deciding
- * limit needs `retryAfterMs` for the call's cost to fit), the same call — the same limits, keys
- * and own costs, and a cost at least as large — cannot pass before T either, so this process
- * answers it itself until T, without a round trip. A 429 flood on one key then costs Redis one
+ * limit needs `retryAfterMs` for the call's cost to fit), the same call — the same limits, keys,
+ * own costs and cost — cannot pass before T either, so this process answers it itself until T,
+ * without a round trip. Not a larger cost: it is refused too, but needs longer than T, which only
+ * Redis knows (Retry-After stays exact). A 429 flood on one key then costs Redis one
  * call per `retryAfterMs`, not one per request.
  *
  * It never lets more through than Redis would: only refusals are remembered. What it can get
@@ -30,7 +31,6 @@ interface Refusal {
   readonly answerableUntil: number;
   /** Monotonic ms of the refusal. */
   readonly at: number;
-  readonly cost: number;
   readonly result: ConsumeResult;
   readonly keys: readonly string[];
 }
@@ -54,9 +54,9 @@ export class RefusalCache {
   /** The remembered refusal of this call, counted down to now; undefined when there is none (or it ran out). */
   lookup(limits: readonly StoreLimit[], cost: number): ConsumeResult | undefined {
     if (this.#refusals.size === 0) return undefined; // the allow path pays nothing
-    const signature = signatureOf(limits);
+    const signature = signatureOf(limits, cost);
     const refusal = this.#refusals.get(signature);
-    if (refusal === undefined || cost < refusal.cost) return undefined;
+    if (refusal === undefined) return undefined;
     const now = this.#now();
     if (now >= refusal.answerableUntil) {
       this.#delete(signature, refusal);
@@ -85,14 +85,14 @@ export class RefusalCache {
   remember(limits: readonly StoreLimit[], cost: number, result: ConsumeResult): void {
     if (result.allowed || !(result.retryAfterMs > 0)) return;
     if (result.boxed !== true && limits.some((limit) => limit.algorithm === 'penalty-box')) return;
-    const signature = signatureOf(limits);
+    const signature = signatureOf(limits, cost);
     const previous = this.#refusals.get(signature);
     if (previous !== undefined) this.#delete(signature, previous);
     const at = this.#now();
     const keys = limits.map((limit) => limit.key);
     const until = at + result.retryAfterMs;
     const answerableUntil = result.nextQuotaMs > 0 ? Math.min(until, at + result.nextQuotaMs) : until;
-    this.#refusals.set(signature, { until, answerableUntil, at, cost, result, keys });
+    this.#refusals.set(signature, { until, answerableUntil, at, result, keys });
     for (const key of keys) {
       let signatures = this.#byKey.get(key);
       if (signatures === undefined) this.#byKey.set(key, (signatures = new Set()));
@@ -128,9 +128,9 @@ export class RefusalCache {
   }
 }
 
-/** What makes two calls the same: each limit's key, quota, window and own cost, in order. */
-function signatureOf(limits: readonly StoreLimit[]): string {
-  let signature = '';
+/** What makes two calls the same: each limit's key, quota, window and own cost, in order, and the call's cost. */
+function signatureOf(limits: readonly StoreLimit[], cost: number): string {
+  let signature = `${cost}\n`;
   for (const { key, limit, windowMs, cost } of limits) signature += `${key}\n${limit}\n${windowMs}\n${cost ?? ''}\n`;
   return signature;
 }
