@@ -90,6 +90,18 @@ describe.each(storeKinds)('%s store', (kind) => {
       expect(retry.headers['content-type']).toBe(first.headers['content-type']);
     });
 
+    it('replays a 204 with no Content-Length or Content-Type the first answer did not have', async () => {
+      const { port, state } = await replayApp(() => ({ status: 204 }));
+      const key = uniqueId('no-content');
+      const first = await send(port, { headers: idem(key), body: {} });
+      const retry = await send(port, { headers: idem(key), body: {} });
+      expect(state.runs).toBe(1);
+      expect([first.status, retry.status]).toEqual([204, 204]);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+      expect(retry.headers['content-length']).toBe(first.headers['content-length']);
+      expect(retry.headers['content-type']).toBe(first.headers['content-type']);
+    });
+
     it('runs one of 10 concurrent duplicates: 409 for the others, or the replay when they wait', async () => {
       const [release, releaseHandler] = deferred();
       const { port, state } = await replayApp(async (run) => {

@@ -2,7 +2,8 @@
  * Fastify 5 lock-guard: `withLock(options)` as a route `preHandler` hook (the conventional Fastify
  * way), and `withLock(options, handler)` wrapping one route handler. One store call decides; the
  * lease is auto-extended (every ttl/3, up to `maxHold`) while the request is handled and exposed
- * as `request.lock`. Refusals (409, 400, 422, 503) and replays go through `reply`.
+ * as `request.lock`. Refusals (409, 400, 422, 503) go through `reply`; replays are written as
+ * stored, past the onSend hooks that shaped them the first time (see sendReplay).
  *
  * When the lease ends: when the handler's work is over, as the response shows it (`onResponseOutcome`):
  * the app ended the response (the handler's reply, or Fastify's error handler's answer to a throw),
@@ -30,13 +31,13 @@ import type {
   RouteHandlerMethod,
   preHandlerAsyncHookHandler,
 } from 'fastify';
-import { ConfigError, formatValue, lockInfo, type BusyInfo, type HeldLease, type LockInfo } from '../../core/index.js';
+import { ConfigError, formatValue, lockInfo, type BusyInfo, type HeldLease, type LockInfo, type LockOutcome } from '../../core/index.js';
 import { lockAnswer } from '../http/answers.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
 import { readLockRequest, resolveWithLock, type HttpLock, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
 import { finishRecord } from '../http/replay-record.js';
 import { onResponseOutcome } from '../http/response-outcome.js';
-import { sendAnswer } from './send-answer.js';
+import { sendAnswer, sendReplay } from './send-answer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -111,9 +112,15 @@ function lockHook(config: Config) {
       return undefined;
     }
     if (outcome.kind === 'store-failed' && outcome.mode === 'open') return undefined; // run unguarded
-    if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, request, reply, outcome.info))) sendAnswer(reply, lockAnswer(outcome));
+    if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, request, reply, outcome.info))) answerOutcome(reply, outcome);
     return reply;
   };
+}
+
+/** Answers an outcome that does not run the handler: a replay as stored (sendReplay), the rest through `reply`. */
+function answerOutcome(reply: FastifyReply, outcome: Exclude<LockOutcome, { kind: 'held' }>): void {
+  if (outcome.kind === 'replay' && outcome.response.body !== null) sendReplay(reply, lockAnswer(outcome));
+  else sendAnswer(reply, lockAnswer(outcome));
 }
 
 /** The decorator form: a route handler that runs `handler` holding the lease. */
@@ -122,7 +129,7 @@ function lockedHandler(config: Config, handler: FastifyLockedHandler) {
     const outcome = await config.guard.open(request, await readLockRequest(config, request));
     if (outcome.kind === 'store-failed' && outcome.mode === 'open') return handler.call(this, request, reply); // unguarded
     if (outcome.kind !== 'held') {
-      if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, request, reply, outcome.info))) sendAnswer(reply, lockAnswer(outcome));
+      if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, request, reply, outcome.info))) answerOutcome(reply, outcome);
       return reply;
     }
     const hold = holdLease(config, outcome.held, request, reply);

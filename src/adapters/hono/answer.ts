@@ -14,7 +14,9 @@ export function answerResponse(c: Context, answer: HttpAnswer): Response {
     const value = answer.headers[name]!;
     headers[name] = typeof value === 'string' ? value : [...value];
   }
-  // A Buffer is a Uint8Array; Hono's types want one over a plain ArrayBuffer.
+  // No bytes, no body: a Response may not have one with 204 or 304, and the server would count 0 bytes.
+  // (A Buffer is a Uint8Array; Hono's types want one over a plain ArrayBuffer.)
+  if (body.length === 0) return c.body(null, answer.status as never, headers);
   return c.body(body as Uint8Array<ArrayBuffer>, answer.status as never, headers);
 }
 

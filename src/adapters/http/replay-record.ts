@@ -3,6 +3,7 @@
  * nobody can catch an error: this never rejects (lease problems are reported through the logger).
  */
 import { claimLeaseEnd, isStoreFailure, reportLeaseProblem, type IdempotencyLease, type Logger } from '../../core/index.js';
+import { decodedBody } from './content-coding.js';
 import { isStorableStatus, type CapturedResponse } from './idempotency-capture.js';
 import { pickReplayHeaders } from './idempotency-headers.js';
 import type { ReplayConfig } from './lock-options.js';
@@ -17,7 +18,8 @@ export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayC
   const storable = captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors);
   try {
     if (storable) {
-      await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers, captured.body), body: captured.body });
+      const body = captured.body && decodedBody(captured.headers, captured.body, replay.maxBodyBytes);
+      await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers, body), body });
     } else {
       await lease.abort();
     }

@@ -191,6 +191,7 @@ function honoApp(lockOptions: Record<string, unknown>, options: LockAppOptions):
       });
       return c.body(stream, status);
     }
+    if (reply.body === undefined && (reply.status === 204 || reply.status === 304)) return c.body(null, status); // a null-body status
     if (typeof reply.body === 'string' || reply.body === undefined) return c.text(reply.body ?? '', status);
     if (Buffer.isBuffer(reply.body)) return c.body(reply.body as Uint8Array<ArrayBuffer>, status);
     return c.json(reply.body as object, status);
