@@ -156,6 +156,12 @@ describe('packed tarball', () => {
     });
   });
 
+  // A review found the two builds of one install each with its own default store: 4 of 4 passed a limit of 2.
+  it('the CommonJS and ESM builds loaded in one process share the process-wide default store', async () => {
+    const output = await run(process.execPath, ['dual.mjs'], app);
+    expect(JSON.parse(output)).toEqual({ twoCopies: true, allowed: [true, false] });
+  });
+
   it('the isolation check sees a package being loaded (control)', async () => {
     const output = await run(process.execPath, ['--import', './record-resolutions.mjs', 'isolation-control.mjs'], app);
     expect(JSON.parse(output)).toEqual(['fastify', 'hono']);
@@ -238,6 +244,17 @@ const fromAdapter = new (${load('ratelock/express')}).RateLimiter({ limit: 1, wi
 report.defaultStoreShared = [(await fromRoot.consume('k')).allowed, (await fromAdapter.consume('k')).allowed];
 console.log(JSON.stringify(report));
 `;
+  // The CommonJS and the ESM build in one process (an app that both requires and imports it).
+  writeFileSync(
+    join(dir, 'dual.mjs'),
+    `import { createRequire } from 'node:module';
+const cjs = createRequire(import.meta.url)('ratelock');
+const esm = await import('ratelock');
+const fromCjs = new cjs.RateLimiter({ limit: 1, window: '1m', prefix: 'dual:' });
+const fromEsm = new esm.RateLimiter({ limit: 1, window: '1m', prefix: 'dual:' });
+console.log(JSON.stringify({ twoCopies: cjs.RateLimiter !== esm.RateLimiter, allowed: [(await fromCjs.consume('k')).allowed, (await fromEsm.consume('k')).allowed] }));
+`,
+  );
   writeFileSync(join(dir, 'identity.cjs'), `(async () => {${identity((name) => `require(${name.startsWith('ratelock') ? `'${name}'` : name})`)}})();`);
   writeFileSync(join(dir, 'identity.mjs'), identity((name) => `await import(${name.startsWith('ratelock') ? `'${name}'` : name})`));
   writeFileSync(join(dir, 'consumer.mts'), TYPESCRIPT_CONSUMER);
