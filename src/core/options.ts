@@ -82,7 +82,9 @@ export function optionNames<Options>(names: OptionNames<Options>): readonly stri
 
 /** The ConfigError for an unknown option `name`: a hint when it is a peer library's name, then every allowed name. */
 function unknownOptionError(name: string, known: readonly string[], owner: string, names: 'options' | 'fields'): ConfigError {
-  const hint = Object.prototype.hasOwnProperty.call(PEER_OPTION_HINTS, name) ? `: ${PEER_OPTION_HINTS[name]}` : '';
+  const peerHint = Object.prototype.hasOwnProperty.call(PEER_OPTION_HINTS, name) ? PEER_OPTION_HINTS[name]! : undefined;
+  // Only where the option it points to exists (MemoryStore's `max` is not a quota).
+  const hint = peerHint !== undefined && known.includes(/^use "([A-Za-z]+)/.exec(peerHint)?.[1] ?? '') ? `: ${peerHint}` : '';
   return new ConfigError(`${owner} has no ${names === 'options' ? 'option' : 'field'} "${name}"${hint}; allowed ${names}: ${known.join(', ')}`);
 }
 

@@ -60,6 +60,12 @@ describe('MemoryStore options', () => {
       'MemoryStore has no option "maxkeys"; allowed options: maxKeys, maxLocks, maxReplayBytes, sweepIntervalMs, sweepBatchSize',
     ],
     [
+      // A review found the hint for express-rate-limit's `max` ('use "limit"') here, where there is no limit.
+      'a peer library\'s quota name, with no hint to an option it does not have',
+      { max: 5 } as MemoryStoreOptions,
+      'MemoryStore has no option "max"; allowed options: maxKeys, maxLocks, maxReplayBytes, sweepIntervalMs, sweepBatchSize',
+    ],
+    [
       'a clock (tests inject one through src/stores/testing.ts, not an option)',
       { clock: () => 0 } as MemoryStoreOptions,
       'MemoryStore has no option "clock"; allowed options: maxKeys, maxLocks, maxReplayBytes, sweepIntervalMs, sweepBatchSize',
