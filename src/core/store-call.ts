@@ -89,7 +89,7 @@ export function reportStoreFailure(store: object, err: StoreFailure, logger: Log
   }
   outages.set(store, { since: now, lastFailure: now, failures: 1 });
   logger.warn(
-    `[ratelock] store unavailable (${err.code}: ${err.message}); until it recovers every guard follows its onStoreError (rate limits let requests through by default, locks and idempotency refuse with 503)`,
+    `[ratelock] store unavailable (${err.code}: ${err.message}); a guard whose store call fails follows its onStoreError (rate limits let requests through by default, locks and idempotency refuse with 503) until calls succeed again`,
   );
 }
 
