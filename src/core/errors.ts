@@ -30,15 +30,24 @@ export class ConfigError extends RatelockError {
 /**
  * The store failed (Redis down, erroring, not ready). `cause` holds the client's error. `notSent`:
  * the store knows the call never reached Redis (client not connected, connection stalled), so
- * nothing it asked for happened; otherwise it may have run, its answer lost.
+ * nothing it asked for happened; otherwise it may have run, its answer lost. `lasting`: the store
+ * knows that trying again cannot succeed until someone changes the data (the key holds another
+ * kind of state: Redis `WRONGTYPE`), so ratelock does not retry it.
  */
 export class StoreError extends RatelockError {
   readonly notSent: boolean;
+  readonly lasting: boolean;
 
-  constructor(message: string, options?: { cause?: unknown; notSent?: boolean }) {
+  constructor(message: string, options?: { cause?: unknown; notSent?: boolean; lasting?: boolean }) {
     super('ERR_RATELOCK_STORE', message, options);
     this.notSent = options?.notSent ?? false;
+    this.lasting = options?.lasting ?? false;
   }
+}
+
+/** A store failure that a retry may get past: any but a `lasting` StoreError. */
+export function isPassingFailure(err: unknown): boolean {
+  return isStoreFailure(err) && !(err instanceof StoreError && err.lasting);
 }
 
 /** The store did not answer within the `timeout` budget. */

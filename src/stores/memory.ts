@@ -430,5 +430,5 @@ export class MemoryStore implements Store, Disposable {
 type LimitEntry = SlidingLog | GcraState | PenaltyBox;
 
 function wrongType(key: string, entry: Expiring, wanted: { readonly name: string }): StoreError {
-  return new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${wanted.name}: two kinds of state share one key`);
+  return new StoreError(`key "${key}" holds a ${entry.constructor.name}, not a ${wanted.name}: two kinds of state share one key`, { lasting: true });
 }

@@ -67,7 +67,19 @@ describe.each(contractDecisionKinds)('%s store: state isolation', (kind) => {
     const failed = store().consume([before, clash, after], 1);
     await expect(failed).rejects.toBeInstanceOf(StoreError);
     await expect(failed).rejects.toThrow(/WRONGTYPE|holds a HeldLock/);
+    await expect(failed).rejects.toMatchObject({ lasting: true }); // no retry can get past it
     expect([await entriesIn(store(), before), await entriesIn(store(), after)]).toEqual([0, 0]);
     expect(await store().acquireLock(lock, randomUUID(), LONG_TTL_MS)).toMatchObject({ acquired: false });
+  });
+
+  it('fails a complete whose record key holds a lock as lasting (an idempotency lease does not retry it)', async () => {
+    const lock = lockKeys('lock:', uniqueId('resource'));
+    const holder = randomUUID();
+    expect(await store().acquireLock(lock, holder, LONG_TTL_MS)).toMatchObject({ acquired: true });
+    const record = { record: lock.lock, fence: lock.fence };
+    const failed = store().completeIdempotent(record, holder, { status: 200, headers: {}, body: null }, LONG_TTL_MS);
+    await expect(failed).rejects.toBeInstanceOf(StoreError);
+    await expect(failed).rejects.toMatchObject({ lasting: true });
+    expect(await store().releaseLock(lock, holder)).toBe(true);
   });
 });

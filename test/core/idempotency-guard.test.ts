@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdempotencyGuard, type IdempotencyOutcome } from '../../src/core/idempotency-guard.js';
-import { ConfigError, LeaseLostError } from '../../src/core/errors.js';
+import { ConfigError, LeaseLostError, StoreError } from '../../src/core/errors.js';
 import type { StoredResponse } from '../../src/core/store.js';
 import { createTestStore, failsFirst, replyLostOnce, storeKinds, uniqueId, type TestStore } from '../helpers/stores.js';
 
@@ -110,6 +110,28 @@ describe.each(storeKinds)('%s store: IdempotencyGuard', (kind) => {
     expect(calls.count).toBe(4); // at 0, 100, 300 and 700 ms; the next (1 500 ms) would be past 2 × 600
     expect(elapsed).toBeGreaterThanOrEqual(700 - 5);
     expect(elapsed).toBeLessThan(1200 + 500);
+  });
+
+  // Retrying a complete the store calls lasting (the record key holds another kind of state) only
+  // held the response for the lease plus one ttl before failing the same way.
+  it('a complete that fails lasting is not retried: it fails at once', async () => {
+    const calls = { count: 0 };
+    const lasting = new StoreError('Redis script idempotency_complete failed: WRONGTYPE Operation against a key holding the wrong kind of value', { lasting: true });
+    const store = new Proxy(t.store, {
+      get(target, name, receiver) {
+        if (name !== 'completeIdempotent') return Reflect.get(target, name, receiver);
+        return async () => {
+          calls.count++;
+          throw lasting;
+        };
+      },
+    });
+    const guard = new IdempotencyGuard({ store, ttl: '5s' });
+    const lease = acquired(await guard.begin(uniqueId('lasting'), 'fp'));
+    const started = performance.now();
+    await expect(lease.complete(response('paid'))).rejects.toBe(lasting);
+    expect(calls.count).toBe(1);
+    expect(performance.now() - started).toBeLessThan(100);
   });
 
   it('a holder whose lease lapsed still completes while nobody began since, and the retry replays', async () => {

@@ -3,7 +3,7 @@
  * replay, polled while a duplicate is in flight. The per-request entry behind
  * `IdempotencyGuard.begin()` and `withLock({ replay })`, taking options already parsed.
  */
-import { LeaseLostError, isStoreFailure } from '../errors.js';
+import { LeaseLostError, isPassingFailure } from '../errors.js';
 import { idempotencyKeys } from '../store-keys.js';
 import { checkFlag, checkIdempotencyBegin } from '../store-replies.js';
 import type { IdempotencyBeginResult, IdempotencyStore, StoredResponse } from '../store.js';
@@ -50,7 +50,8 @@ export class IdempotencyLease extends Lease {
    * lease lapsed (Redis stalled past it, or the operation outran it) but no request has begun on
    * the key since: the store checks the key's fence, so the operation still counts as run once.
    * A store failure (Redis stalled or unreachable) is retried, 100 ms later then twice as long
-   * each time up to a second, while the lease lasts and for one lease length after: given up,
+   * each time up to a second, while the lease lasts and for one lease length after (not a
+   * `lasting` one: the record key holds another kind of state, which no retry gets past): given up,
    * the record would be lost, and a retry of the request would run the operation again although
    * its caller may have been answered.
    * @throws LeaseLostError when another request has begun on the key (its record is untouched);
@@ -59,7 +60,7 @@ export class IdempotencyLease extends Lease {
   async complete(response: StoredResponse): Promise<void> {
     if (this.state === 'ended') this.assertHeld(); // throws: released or completed already
     const leaseEnd = monotonicNow() + this.remainingMs();
-    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, maxDelayMs: COMPLETE_RETRY_MAX_MS, until: leaseEnd + this.ttlMs, retryable: isStoreFailure, keepAlive: true };
+    const plan = { firstDelayMs: COMPLETE_RETRY_MS, factor: 2, maxDelayMs: COMPLETE_RETRY_MAX_MS, until: leaseEnd + this.ttlMs, retryable: isPassingFailure, keepAlive: true };
     this.end();
     // A failed attempt that landed after all is recognised by the token: the retry answers true.
     const completed = await retryUntil(() => this.completeOperation(response), plan);

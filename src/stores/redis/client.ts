@@ -355,3 +355,11 @@ export class InFlightGate {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Whether a Redis error says a key holds another kind of value than the script expects: no retry
+ * changes that (StoreError.lasting). Lua passes the reply up, possibly after its own prefix.
+ */
+export function isWrongType(message: string): boolean {
+  return message.includes('WRONGTYPE');
+}

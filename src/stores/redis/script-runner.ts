@@ -17,6 +17,7 @@ import {
   errorMessage,
   firstKeyOf,
   isErrorReply,
+  isWrongType,
   serverName,
   type RedisArgument,
   type RedisConnection,
@@ -333,5 +334,6 @@ function libraryName(entry: unknown): unknown {
 
 function toStoreError(script: Script, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  return new StoreError(`Redis script ${script.operation} failed: ${errorMessage(err)}`, { cause: err });
+  const message = errorMessage(err);
+  return new StoreError(`Redis script ${script.operation} failed: ${message}`, { cause: err, lasting: isWrongType(message) });
 }
