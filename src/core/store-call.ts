@@ -70,6 +70,8 @@ interface Outage {
   readonly since: number;
   lastFailure: number;
   failures: number;
+  /** The first success after the last failure: when the store came back, if it stays back. */
+  backSince: number | undefined;
 }
 
 /** Per store, whether it is currently failing, so an outage is logged once per process. */
@@ -85,22 +87,27 @@ export function reportStoreFailure(store: object, err: StoreFailure, logger: Log
   if (outage) {
     outage.failures++;
     outage.lastFailure = now;
+    outage.backSince = undefined;
     return;
   }
-  outages.set(store, { since: now, lastFailure: now, failures: 1 });
+  outages.set(store, { since: now, lastFailure: now, failures: 1, backSince: undefined });
   logger.warn(
     `[ratelock] store unavailable (${err.code}: ${err.message}); a guard whose store call fails follows its onStoreError (rate limits let requests through by default, locks and idempotency refuse with 503) until calls succeed again`,
   );
 }
 
-/** Records a successful call; logs the end of an outage once no call failed for OUTAGE_QUIET_MS. */
+/**
+ * Records a successful call; logs the end of an outage once no call failed for OUTAGE_QUIET_MS,
+ * giving its length up to the first success that lasted (not up to the log, a quiet period later).
+ */
 export function reportStoreSuccess(store: object, logger: Logger): void {
   const outage = outages.get(store);
   if (!outage) return;
   const now = Date.now();
+  outage.backSince ??= now;
   if (now - outage.lastFailure < OUTAGE_QUIET_MS) return;
   outages.delete(store);
-  logger.warn(`[ratelock] store recovered after ${now - outage.since} ms (${outage.failures} failed calls)`);
+  logger.warn(`[ratelock] store recovered after ${outage.backSince - outage.since} ms (${outage.failures} failed calls)`);
 }
 
 /** Runs one store call within the budget, keeping the outage log up to date. */

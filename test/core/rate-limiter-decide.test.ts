@@ -305,6 +305,8 @@ describe('RateLimiter.decide() when the store fails', () => {
     expect(logger.lines).toHaveLength(1);
     expect(logger.lines[0]).toMatch(/^\[ratelock\] store unavailable \(ERR_RATELOCK_STORE: .*ECONNREFUSED.*\)/);
     store.down = false;
+    await decide(parts, 1, 'consume', options); // back: the outage's end, logged once it lasts
+    expect(logger.lines).toHaveLength(1);
     // The outage ends after a quiet period without failures (store-call.ts): move Date past it.
     vi.useFakeTimers({ toFake: ['Date'] });
     try {
@@ -315,6 +317,8 @@ describe('RateLimiter.decide() when the store fails', () => {
     }
     expect(logger.lines).toHaveLength(2);
     expect(logger.lines[1]).toMatch(/^\[ratelock\] store recovered after \d+ ms \(100 failed calls\)$/);
+    // Its length runs to the first success, not to the log a quiet period later (a review saw ~1 s added).
+    expect(Number(/after (\d+) ms/.exec(logger.lines[1]!)![1])).toBeLessThan(OUTAGE_QUIET_MS / 2);
     memory.close();
   });
 
