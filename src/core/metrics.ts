@@ -72,8 +72,9 @@ export function decisionOutcome(decision: Decision): DecisionOutcome {
  * - `replayed`: its stored response was sent again; `mismatch`: the key was used for another request (422).
  * - `no_key`: no usable key (400).
  * - `store_error` / `store_timeout`: the store failed; `onStoreError` decided (503 or unguarded).
+ * - `client_gone`: the client left while the request waited for the key (`wait`); nothing was answered.
  */
-export type LockOutcomeName = 'acquired' | 'busy' | 'in_flight' | 'replayed' | 'mismatch' | 'no_key' | 'store_error' | 'store_timeout';
+export type LockOutcomeName = 'acquired' | 'busy' | 'in_flight' | 'replayed' | 'mismatch' | 'no_key' | 'store_error' | 'store_timeout' | 'client_gone';
 
 /** A `ratelock:lock` message. */
 export interface LockMessage {

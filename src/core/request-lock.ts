@@ -74,7 +74,9 @@ export type LockOutcome =
   /** No key: the `key` extractors yielded none, or the Idempotency-Key is missing or invalid. */
   | { readonly kind: 'no-key'; readonly reading: KeyReading | undefined }
   /** The store failed (`error`): `'open'` runs the handler without a lock, `'closed'` refuses. */
-  | { readonly kind: 'store-failed'; readonly mode: 'open' | 'closed'; readonly error?: StoreFailure | undefined };
+  | { readonly kind: 'store-failed'; readonly mode: 'open' | 'closed'; readonly error?: StoreFailure | undefined }
+  /** The client left while the request waited for the key (`wait`): nobody to answer, nothing held. */
+  | { readonly kind: 'client-gone' };
 
 /**
  * What the adapter read from the request before asking (HTTP knowledge core does not have): the
@@ -83,6 +85,11 @@ export type LockOutcome =
 export interface LockRequestReadings {
   readonly idempotencyKey?: KeyReading | undefined;
   readonly fingerprint?: string | undefined;
+  /**
+   * Aborts when the client leaves before its response: a wait for the key (`wait`) then ends
+   * (outcome `client-gone`) instead of taking the key for a request nobody will read.
+   */
+  readonly clientGone?: AbortSignal | undefined;
 }
 
 export class RequestLock<Req> {
@@ -101,6 +108,11 @@ export class RequestLock<Req> {
   /** Whether the key is the request's Idempotency-Key (the adapter then reads it for `open`). */
   get keyedByIdempotencyKey(): boolean {
     return this.#settings.key === undefined;
+  }
+
+  /** Whether a busy key is waited for (`wait` > 0): only then does the adapter watch for the client leaving. */
+  get waits(): boolean {
+    return this.#settings.waitMs > 0;
   }
 
   /**
@@ -140,11 +152,12 @@ export class RequestLock<Req> {
     const scope = settings.scope === undefined ? undefined : await settings.scope(req);
     const id = scope === undefined ? key : JSON.stringify([scope, key]);
     const { mode } = this;
+    const { clientGone } = readings;
     try {
       if (mode.kind === 'lock') {
-        return { kind: 'held', held: { kind: 'lock', key, lease: await acquireLock(mode.guard, id, settings.waitMs) } };
+        return { kind: 'held', held: { kind: 'lock', key, lease: await acquireLock(mode.guard, id, settings.waitMs, clientGone) } };
       }
-      const outcome = await beginRecord(mode.guard, id, readings.fingerprint ?? '', settings.waitMs);
+      const outcome = await beginRecord(mode.guard, id, readings.fingerprint ?? '', settings.waitMs, clientGone);
       switch (outcome.state) {
         case 'acquired':
           return { kind: 'held', held: { kind: 'record', key, lease: outcome.lease } };
@@ -156,6 +169,8 @@ export class RequestLock<Req> {
           return { kind: 'replay', response: outcome.response };
       }
     } catch (err) {
+      // A lease granted meanwhile was given back by the wait itself (requestLease).
+      if (clientGone?.aborted === true && err === clientGone.reason) return { kind: 'client-gone' };
       if (err instanceof LockBusyError) return { kind: 'busy', info: { key, retryAfterMs: err.retryAfterMs, reason: 'locked' } };
       if (!isStoreFailure(err)) throw err;
       return { kind: 'store-failed', mode: resolveFailureMode(settings.onStoreError, err, req), error: err };
@@ -207,6 +222,8 @@ function lockOutcomeName(outcome: LockOutcome): LockOutcomeName {
       return 'no_key';
     case 'store-failed':
       return outcome.error instanceof StoreTimeoutError ? 'store_timeout' : 'store_error';
+    case 'client-gone':
+      return 'client_gone';
   }
 }
 

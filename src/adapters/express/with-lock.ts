@@ -21,6 +21,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConfigError, formatValue, lockInfo, type BusyInfo, type HeldLease, type LockInfo } from '../../core/index.js';
 import { lockAnswer } from '../http/answers.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
+import { clientGoneSignal } from '../http/client-gone.js';
 import { readLockRequest, resolveWithLock, type HttpLock, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
 import { finishRecord } from '../http/replay-record.js';
 import { sendAnswer } from './send-answer.js';
@@ -72,9 +73,10 @@ export function withLock(options: ExpressWithLockOptions = {}, handler?: Express
   return async function ratelockWithLock(req: Request, res: Response, next: NextFunction): Promise<void> {
     let hold: LeaseHold | undefined;
     try {
-      const outcome = await config.guard.open(req, await readLockRequest(config, req));
+      const outcome = await config.guard.open(req, await readLockRequest(config, req, () => clientGoneSignal(res)));
       if (outcome.kind === 'held') hold = holdLease(config, outcome.held, req, res);
       else if (outcome.kind === 'store-failed' && outcome.mode === 'open') hold = undefined; // run unguarded
+      else if (outcome.kind === 'client-gone') return; // its connection is closed: nothing to answer
       else {
         if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, req, res, outcome.info))) sendAnswer(res, lockAnswer(outcome));
         return;

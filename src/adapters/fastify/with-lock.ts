@@ -34,6 +34,7 @@ import type {
 import { ConfigError, formatValue, lockInfo, type BusyInfo, type HeldLease, type LockInfo, type LockOutcome } from '../../core/index.js';
 import { lockAnswer } from '../http/answers.js';
 import { captureServerResponse } from '../http/idempotency-capture.js';
+import { clientGoneSignal } from '../http/client-gone.js';
 import { readLockRequest, resolveWithLock, type HttpLock, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
 import { finishRecord } from '../http/replay-record.js';
 import { onResponseOutcome } from '../http/response-outcome.js';
@@ -105,7 +106,7 @@ export function withLock(options: FastifyWithLockOptions = {}, handler?: Fastify
 /** The preHandler hook: resolves to `reply` when it answered (the handler then does not run), else `undefined`. */
 function lockHook(config: Config) {
   return async function ratelockWithLock(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    const outcome = await config.guard.open(request, await readLockRequest(config, request));
+    const outcome = await config.guard.open(request, await readLockRequest(config, request, () => clientGoneSignal(reply.raw)));
     if (outcome.kind === 'held') {
       const hold = holdLease(config, outcome.held, request, reply);
       void hold.responseDone.then(hold.end);
@@ -117,16 +118,20 @@ function lockHook(config: Config) {
   };
 }
 
-/** Answers an outcome that does not run the handler: a replay as stored (sendReplay), the rest through `reply`. */
+/**
+ * Answers an outcome that does not run the handler: a replay as stored (sendReplay), the rest
+ * through `reply`; a client that left gets nothing (the reply is hijacked so Fastify sends nothing either).
+ */
 function answerOutcome(reply: FastifyReply, outcome: Exclude<LockOutcome, { kind: 'held' }>): void {
-  if (outcome.kind === 'replay' && outcome.response.body !== null) sendReplay(reply, lockAnswer(outcome));
+  if (outcome.kind === 'client-gone') reply.hijack();
+  else if (outcome.kind === 'replay' && outcome.response.body !== null) sendReplay(reply, lockAnswer(outcome));
   else sendAnswer(reply, lockAnswer(outcome));
 }
 
 /** The decorator form: a route handler that runs `handler` holding the lease. */
 function lockedHandler(config: Config, handler: FastifyLockedHandler) {
   return async function ratelockLocked(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const outcome = await config.guard.open(request, await readLockRequest(config, request));
+    const outcome = await config.guard.open(request, await readLockRequest(config, request, () => clientGoneSignal(reply.raw)));
     if (outcome.kind === 'store-failed' && outcome.mode === 'open') return handler.call(this, request, reply); // unguarded
     if (outcome.kind !== 'held') {
       if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, request, reply, outcome.info))) answerOutcome(reply, outcome);

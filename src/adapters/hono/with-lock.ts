@@ -99,8 +99,10 @@ export function withLock(options: HonoWithLockOptions = {}, handler?: HonoLocked
   return async function ratelockWithLock(c: Context<LockEnv>, next: Next): Promise<Response | void> {
     markHonoRequest(c);
     if (config.replay !== undefined) await readFingerprintBody(c);
-    const outcome = await config.guard.open(c, await readLockRequest(config, c));
+    // The Request's signal aborts when the client leaves (@hono/node-server; other runtimes alike).
+    const outcome = await config.guard.open(c, await readLockRequest(config, c, () => c.req.raw.signal));
     if (outcome.kind === 'store-failed' && outcome.mode === 'open') return run(c, next); // unguarded
+    if (outcome.kind === 'client-gone') return new Response(null, { status: 499 }); // nobody reads it
     if (outcome.kind !== 'held') {
       if (outcome.kind === 'busy' && config.onBusy !== undefined) {
         const own = await config.onBusy(c, outcome.info);

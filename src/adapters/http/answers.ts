@@ -190,8 +190,11 @@ function replayAnswer(response: StoredResponse): HttpAnswer {
   return { status: response.status, headers: { ...response.headers, [REPLAYED_HEADER]: 'true' }, body: response.body };
 }
 
+/** An outcome withLock answers without running the handler (a client that left gets no answer). */
+export type AnsweredOutcome = Exclude<LockOutcome, { kind: 'held' } | { kind: 'client-gone' }>;
+
 /** The answer of a withLock outcome that does not run the handler (busy included, when `onBusy` did not answer). */
-export function lockAnswer(outcome: Exclude<LockOutcome, { kind: 'held' }>): HttpAnswer {
+export function lockAnswer(outcome: AnsweredOutcome): HttpAnswer {
   switch (outcome.kind) {
     case 'busy':
       return busyAnswer(outcome.info);

@@ -14,6 +14,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { ConfigError, formatValue, lockInfo, type BusyInfo, type IdempotencyLease, type LockInfo } from '../../core/index.js';
 import { lockAnswer } from '../http/answers.js';
 import { captureStream } from '../http/idempotency-capture.js';
+import { clientGoneSignal } from '../http/client-gone.js';
 import { readLockRequest, resolveWithLock, type HttpLock, type ReplayConfig, type RequestAccess, type WithLockOptionsBase } from '../http/lock-options.js';
 import { finishRecord } from '../http/replay-record.js';
 import { setAnswer } from './set-answer.js';
@@ -70,11 +71,12 @@ export function withLock(options: KoaWithLockOptions = {}, handler?: KoaLockedHa
   const run = (ctx: Context, next: Next): Promise<unknown> => Promise.resolve(handler === undefined ? next() : handler(ctx, next));
 
   return async function ratelockWithLock(ctx: Context, next: Next): Promise<void> {
-    const outcome = await config.guard.open(ctx, await readLockRequest(config, ctx));
+    const outcome = await config.guard.open(ctx, await readLockRequest(config, ctx, () => clientGoneSignal(ctx.res)));
     if (outcome.kind === 'store-failed' && outcome.mode === 'open') {
       await run(ctx, next); // unguarded
       return;
     }
+    if (outcome.kind === 'client-gone') return; // its connection is closed: Koa writes nothing
     if (outcome.kind !== 'held') {
       if (outcome.kind !== 'busy' || !(await answeredByOnBusy(config, ctx, outcome.info))) setAnswer(ctx, lockAnswer(outcome));
       return;
