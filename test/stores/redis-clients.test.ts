@@ -13,11 +13,13 @@ import { Cluster, Redis } from 'ioredis';
 import { RESP_TYPES, createClient, createCluster } from 'redis';
 import { createClient as createClient5, createCluster as createCluster5 } from 'redis5';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, StoreError } from '../../src/core/errors.js';
 import { lockKeys } from '../../src/core/store-keys.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/stores/redis.js';
 import { detectClient } from '../../src/stores/redis/clients/index.js';
 import { normaliseGlideError } from '../../src/stores/redis/clients/glide.js';
+import { nodeRedisCluster } from '../../src/stores/redis/clients/node-redis.js';
+import { keySlot } from '../../src/stores/redis/hash-tag.js';
 import { MAX_CORKED_CALLS } from '../../src/stores/redis/clients/ioredis.js';
 import { MAX_BATCH_DECISIONS } from '../../src/stores/redis/decision-batcher.js';
 import { isErrorReply } from '../../src/stores/redis/client.js';
@@ -149,6 +151,33 @@ describe('client detection', () => {
       [...readFileSync(join(dir, file), 'utf8').matchAll(/^\s*(?:import|export)[^;]*?from\s+'([^']+)'/gm)].map((match) => match[1]!),
     );
     expect(imports.filter((source) => !source.startsWith('.') && !source.startsWith('node:'))).toEqual([]);
+  });
+});
+
+// A Cluster review saw a lock acquire refused this way followed by give-back releases retried for
+// a token never granted: the error did not say it was never sent (StoreError.notSent).
+describe('node-redis Cluster, a slot whose master is not ready', () => {
+  it('fails the call at once, unsent, and says so (notSent)', async () => {
+    const key = 'lk:{order-1}';
+    const master = { address: '127.0.0.1:7000', client: { isReady: false } };
+    const slots: ({ master: typeof master } | undefined)[] = [];
+    slots[keySlot(key)] = { master };
+    let sent = 0;
+    const cluster = {
+      isOpen: true,
+      slots,
+      masters: [master],
+      sendCommand: async () => void sent++,
+      nodeClient: async () => master.client,
+      on: () => cluster,
+      once: () => cluster,
+      removeListener: () => cluster,
+    };
+    const client = nodeRedisCluster(cluster as never);
+    const failed = client.connection.call('FCALL', ['ratelock_lock_acquire', 2, key, `${key}:fence`]);
+    await expect(failed).rejects.toBeInstanceOf(StoreError);
+    await expect(failed).rejects.toMatchObject({ notSent: true, message: expect.stringContaining('not ready; the call was not sent') });
+    expect(sent).toBe(0);
   });
 });
 

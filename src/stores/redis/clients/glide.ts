@@ -172,7 +172,7 @@ class GlideSlotMap implements ClusterTopology {
   async masters(): Promise<readonly RedisConnection[]> {
     this.#loaded ??= this.#refresh();
     await this.#loaded;
-    if (this.#connections.size === 0) throw new StoreError('Redis Cluster (GLIDE) reported no master; the call was not sent');
+    if (this.#connections.size === 0) throw new StoreError('Redis Cluster (GLIDE) reported no master; the call was not sent', { notSent: true });
     return [...this.#connections.values()];
   }
 

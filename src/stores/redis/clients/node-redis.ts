@@ -198,7 +198,7 @@ class NodeRedisClusterConnection implements RedisConnection {
       const master = this.cluster.slots[keySlot(firstKey.toString())]?.master;
       const client = master?.client;
       if (client !== undefined && !client.isReady) {
-        return Promise.reject(new StoreError(`Redis Cluster master ${master!.address} not ready; the call was not sent`));
+        return Promise.reject(new StoreError(`Redis Cluster master ${master!.address} not ready; the call was not sent`, { notSent: true }));
       }
     }
     const wire = toWire(command, args);
@@ -221,7 +221,7 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike): StoreClient {
       return byName;
     },
     async masters() {
-      if (cluster.masters.length === 0) throw new StoreError('Redis Cluster client knows no master yet (node-redis: connect() not done); the call was not sent');
+      if (cluster.masters.length === 0) throw new StoreError('Redis Cluster client knows no master yet (node-redis: connect() not done); the call was not sent', { notSent: true });
       return Promise.all(
         cluster.masters.map(async (master) => {
           const client = master.client ?? ((await cluster.nodeClient(master as never)) as NodeRedisClientLike);
