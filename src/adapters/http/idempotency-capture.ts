@@ -62,6 +62,7 @@ function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Arr
 
 export interface CapturedResponse {
   readonly status: number;
+  /** Lower-case names, as `res.getHeaders()`, `collectHeaders` and web `Headers` give them. */
   readonly headers: OutgoingHttpHeaders;
   /** null when the body went past the cap. */
   readonly body: Buffer | null;

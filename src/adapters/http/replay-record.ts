@@ -18,7 +18,7 @@ export async function finishRecord(lease: IdempotencyLease, replay: Omit<ReplayC
   const storable = captured !== undefined && isStorableStatus(captured.status, replay.storeServerErrors);
   try {
     if (storable) {
-      const body = captured.body && decodedBody(captured.headers, captured.body, replay.maxBodyBytes);
+      const body = captured.body && (await decodedBody(captured.headers, captured.body, replay.maxBodyBytes));
       await lease.complete({ status: captured.status, headers: pickReplayHeaders(captured.headers, replay.headers, body), body });
     } else {
       await lease.abort();
