@@ -357,9 +357,10 @@ export function errorMessage(err: unknown): string {
 }
 
 /**
- * Whether a Redis error says a key holds another kind of value than the script expects: no retry
- * changes that (StoreError.lasting). Lua passes the reply up, possibly after its own prefix.
+ * The StoreError of a script call Redis answered with the error `message` (`cause`: the client's
+ * error). `lasting` when the message says a key holds another kind of value than the script
+ * expects (WRONGTYPE, possibly after a prefix of the script's own): no retry changes that.
  */
-export function isWrongType(message: string): boolean {
-  return message.includes('WRONGTYPE');
+export function scriptFailure(operation: string, message: string, cause: unknown): StoreError {
+  return new StoreError(`Redis script ${operation} failed: ${message}`, { cause, lasting: message.includes('WRONGTYPE') });
 }

@@ -6,7 +6,7 @@
 import { StoreError } from '../../core/errors.js';
 import { formatValue } from '../../core/duration.js';
 import type { ConsumeResult, IdempotencyBeginResult, LockAcquireResult, StoreLimit, StoredResponse } from '../../core/store.js';
-import { isWrongType } from './client.js';
+import { scriptFailure } from './client.js';
 import { decodeMsgpackArray, type MsgpackValue } from './msgpack.js';
 
 function malformed(operation: string, reply: unknown, why: string): StoreError {
@@ -91,7 +91,7 @@ export function parseBatch(packed: unknown, operation: string, decisions: readon
     const head: unknown = reply[at];
     if (typeof head === 'string') {
       // The cause carries Redis's message alone, as a client's error reply would.
-      outcomes[i] = new StoreError(`Redis script ${decision.kind} failed: ${head}`, { cause: new Error(head), lasting: isWrongType(head) });
+      outcomes[i] = scriptFailure(decision.kind, head, new Error(head));
       at += 1;
     } else if (decision.kind === 'refund') {
       if (!isInteger(head) || head < 0) throw malformed(operation, reply, `expected a count at ${at}`);

@@ -17,7 +17,7 @@ import {
   errorMessage,
   firstKeyOf,
   isErrorReply,
-  isWrongType,
+  scriptFailure,
   serverName,
   type RedisArgument,
   type RedisConnection,
@@ -334,6 +334,5 @@ function libraryName(entry: unknown): unknown {
 
 function toStoreError(script: Script, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  const message = errorMessage(err);
-  return new StoreError(`Redis script ${script.operation} failed: ${message}`, { cause: err, lasting: isWrongType(message) });
+  return scriptFailure(script.operation, errorMessage(err), err);
 }
