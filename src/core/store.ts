@@ -174,7 +174,7 @@ interface NotesCallBudgets {
 /** Tells `store` a guard's call budget, if it wants to know (see noteCallBudget). */
 export function tellCallBudget(store: object, timeoutMs: number): void {
   const notes = (store as Partial<NotesCallBudgets>)[noteCallBudget];
-  if (typeof notes === 'function') notes.call(store, timeoutMs);
+  if (typeof notes === 'function') notes(timeoutMs); // a function of the store's own: no `this` (a Proxy may wrap the store)
 }
 
 /** Locks: token-checked, fenced leases. */

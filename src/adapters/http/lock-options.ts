@@ -172,9 +172,9 @@ export function resolveWithLock<Req, OnBusy>(options: unknown, owner: string, ac
  * key), in replay mode its fingerprint (not needed when the key is unusable: that is a 400), and
  * when the guard waits for a busy key, the signal of the client leaving (`clientGone`, made only then).
  */
-export async function readLockRequest<Req>(config: HttpLock<Req, unknown>, req: Req, clientGone: (() => AbortSignal) | undefined): Promise<LockRequestReadings> {
+export async function readLockRequest<Req>(config: HttpLock<Req, unknown>, req: Req, clientGone: () => AbortSignal): Promise<LockRequestReadings> {
   const idempotencyKey = config.guard.keyedByIdempotencyKey ? readIdempotencyKey(idempotencyKeyValues(config.access.node(req))) : undefined;
-  const gone = config.guard.waits ? clientGone?.() : undefined; // watched only by a request that may wait
+  const gone = config.guard.waits ? clientGone() : undefined; // watched only by a request that may wait
   if (config.replay === undefined || idempotencyKey?.ok === false) return { idempotencyKey, clientGone: gone };
   return { idempotencyKey, fingerprint: await config.replay.fingerprint(req), clientGone: gone };
 }
