@@ -218,7 +218,12 @@ describe.each(clientKinds)('%s client', (kind: ClientKind) => {
       await store.ready();
       const limit = perMinute();
       await store.consume([limit], 1);
-      const monitor = await adminOf(server).monitor();
+      // The monitored client must be ready first: its own ready check (INFO), relayed to the MONITOR
+      // connection before ioredis has switched that to monitor mode, fails it with "Command queue
+      // state error" (seen once in CI).
+      const watched = adminOf(server);
+      await watched.ping();
+      const monitor = await watched.monitor();
       const seen: string[] = [];
       monitor.on('monitor', (_time: string, args: string[]) => {
         if (/^eval/i.test(args[0] ?? '')) seen.push(`${args[0]!.toUpperCase()} ${args[1] === bindings.batch.script.sha1 ? 'sha' : 'source'}`);
