@@ -73,8 +73,9 @@ local function run_batch(keys, key_at, argv, arg_at)
     end
   end
   local at, base = arg_at + 3, 0
-  for g = 1, tonumber(argv[arg_at + 2]) do
-    local n = tonumber(argv[at])
+  local groups = argv[arg_at + 2]
+  for g = 1, num_cache[groups] or num_miss(groups) do
+    local n = num_cache[argv[at]] or num_miss(argv[at])
     parse_limits(argv, at, n, nil, base) -- every limit's cost is sent
     group_base[g], group_n[g] = base, n
     at, base = at + 1 + 4 * n, base + n
@@ -88,7 +89,7 @@ local function run_batch(keys, key_at, argv, arg_at)
   local previous_key_at = key_at
   local group = nil
   while at <= last do
-    local code = argv[at] + 0 -- one conversion, where tonumber() makes two (see read_log)
+    local code = num_cache[argv[at]] or num_miss(argv[at]) -- codes recur: see num_cache
     local operation, same_keys, count
     if code < 0 then
       -- A run: -code consumes, each on the keys and in the limit group of the decision before.

@@ -54,8 +54,10 @@ local function parse_limits(argv, arg_at, n, call_cost, base)
     local at, j = arg_at + 4 * i, base + i
     local shape = argv[at]
     local kind = kind_of(shape)
-    parsed_kinds[j], parsed_windows[j], parsed_limits[j] = kind, tonumber(argv[at - 3]), tonumber(argv[at - 2])
-    parsed_costs[j] = tonumber(argv[at - 1]) or call_cost
+    local window, quota, cost = argv[at - 3], argv[at - 2], argv[at - 1] -- recurring: see num_cache
+    parsed_kinds[j], parsed_windows[j] = kind, num_cache[window] or num_miss(window)
+    parsed_limits[j] = num_cache[quota] or num_miss(quota)
+    if cost == '' then parsed_costs[j] = call_cost else parsed_costs[j] = num_cache[cost] or num_miss(cost) end
     if kind == GCRA then
       parsed_bursts[j] = tonumber(shape)
     elseif kind == BOX then

@@ -120,7 +120,8 @@ local function count_expired(key, len, cutoff, scanned)
   local lo, hi, kept = scanned, len - 1, nil
   local stride = 8
   while lo + stride < hi do
-    local entry = redis.call('LINDEX', key, int_str(-(lo + stride + 1))) + 0
+    local entry = redis.call('LINDEX', key, int_str(-(lo + stride + 1)))
+    entry = num_cache[entry] or num_miss(entry)
     if entry > cutoff then
       hi, kept = lo + stride, entry
       break
@@ -129,10 +130,14 @@ local function count_expired(key, len, cutoff, scanned)
   end
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
-    local entry = redis.call('LINDEX', key, int_str(-(mid + 1))) + 0
+    local entry = redis.call('LINDEX', key, int_str(-(mid + 1)))
+    entry = num_cache[entry] or num_miss(entry)
     if entry > cutoff then hi, kept = mid, entry else lo = mid + 1 end
   end
-  if not kept then kept = redis.call('LINDEX', key, int_str(-(lo + 1))) + 0 end -- the head, never probed
+  if not kept then -- the head, never probed
+    kept = redis.call('LINDEX', key, int_str(-(lo + 1)))
+    kept = num_cache[kept] or num_miss(kept)
+  end
   return lo, kept
 end
 
@@ -156,9 +161,8 @@ local function wrong_type(reply)
   error(reply)
 end
 
--- Entries become numbers by `+ 0`: one strtod, where tonumber() is a C call that converts twice
--- (~7 % of a decision's instructions over a log of 15 entries). A value that is not a number
--- raises an error either way (tonumber's nil fails the first comparison).
+-- Entries become numbers through num_cache (prelude.lua), else by `+ 0`: one strtod, where
+-- tonumber() is a C call that converts twice. A value that is not a number raises an error.
 
 -- Reads one log at `now`. Returns the number of entries in the window, the newest entry and the
 -- oldest one in the window (both nil when the log is empty), whether the log is a one-entry
@@ -181,26 +185,29 @@ local function read_log(key, window_ms, now, length_from_push)
   if got == 0 then return 0, nil, nil, false, 0 end
   local len, head
   if got < TAIL_READ then
-    len, head = got, tail[1] + 0
+    len, head = got, tail[1]
   elseif length_from_push then
-    head = redis.call('LINDEX', key, HEAD) + 0
+    head = redis.call('LINDEX', key, HEAD)
   else
     len = redis.call('LLEN', key)
-    if len == got then head = tail[1] + 0 else head = redis.call('LINDEX', key, HEAD) + 0 end
+    if len == got then head = tail[1] else head = redis.call('LINDEX', key, HEAD) end
   end
+  head = num_cache[head] or num_miss(head)
   if head <= cutoff or head > now + window_ms then
     -- Everything expired, or the log comes from another clock epoch (the clock stepped back by
     -- more than a window): nobody may stay blocked by it. UNLINK frees big logs off the main thread.
     redis.call('UNLINK', key)
     return 0, nil, nil, false, 0
   end
-  local oldest = tail[got] + 0
+  local oldest = tail[got]
+  oldest = num_cache[oldest] or num_miss(oldest)
   if oldest > cutoff then return len, head, oldest, false, 0 end -- nothing expired
   -- The boundary: within the entries read (always, for a log read whole: its head is in the
   -- window), else further in.
   local expired, oldest_kept = got, nil
   for j = got - 1, 1, -1 do
-    local entry = tail[j] + 0
+    local entry = tail[j]
+    entry = num_cache[entry] or num_miss(entry)
     if entry > cutoff then
       expired, oldest_kept = got - j, entry
       break

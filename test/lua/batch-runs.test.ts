@@ -81,6 +81,32 @@ describe('a hot key’s consumes in a row (runs)', () => {
     memory.close();
   });
 
+  it('stay exact past the bound of the script’s number cache (2 048 strings, then it starts again)', async () => {
+    // Stamps, codes and limit fields are converted through num_cache (lua/prelude.lua): 3 000
+    // calls at distinct store times make it start again more than once.
+    const memory = memoryStoreForTests({ clock: () => now, sweepIntervalMs: 0 });
+    let now = T;
+    // Logs a and b take an entry at every call (3 000 distinct stamps read back), c fills up.
+    const logs: StoreLimit[] = [['a', 1_000], ['b', 1_000], ['c', 40]].map(([name, limit]) => ({ key: limitKey('rl:', uniqueId(`cache-${name}`), '1s'), windowMs: 1_000, limit: limit as number }));
+    const turn: BatchDecision[] = [consume([logs[0]!]), consume([logs[0]!]), consume([logs[1]!]), peek([logs[2]!]), consume([logs[2]!], 2), consume([logs[1]!, logs[2]!])];
+    let allowed = 0;
+    for (let call = 0; call < 3_000; call++) {
+      now = T + call * 7;
+      const { reply } = await batch(turn, now);
+      const outcomes = bindings.batch.parse(reply, turn);
+      const expected = [];
+      for (const decision of turn) {
+        expected.push(decision.kind === 'peek' ? await memory.peek(decision.limits, decision.cost) : await memory.consume(decision.limits, decision.cost));
+      }
+      expect(outcomes).toEqual(expected);
+      for (const outcome of outcomes) if (outcome.allowed) allowed++;
+    }
+    // 15 000 consumes: a's and b's all allowed, c's refused once it holds 40 in its window.
+    expect(allowed).toBeGreaterThan(9_000);
+    expect(allowed).toBeLessThan(12_000);
+    memory.close();
+  }, 60_000);
+
   it('is a malformed reply unless it covers consumes only and is allowed', () => {
     const hot: StoreLimit = { key: limitKey('rl:', 'hot', '1s'), windowMs: 1_000, limit: 5 };
     const allowed = [1, 0, 3, 1_000, 0, T, 1_000];
