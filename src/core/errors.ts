@@ -32,7 +32,8 @@ export class ConfigError extends RatelockError {
  * the store knows the call never reached Redis (client not connected, connection stalled), so
  * nothing it asked for happened; otherwise it may have run, its answer lost. `lasting`: the store
  * knows that trying again cannot succeed until someone changes the data (the key holds another
- * kind of state: Redis `WRONGTYPE`), so ratelock does not retry it.
+ * kind of state: Redis `WRONGTYPE`) or reopens the client (closed: status `end`), so ratelock
+ * does not retry it.
  */
 export class StoreError extends RatelockError {
   readonly notSent: boolean;
@@ -45,9 +46,14 @@ export class StoreError extends RatelockError {
   }
 }
 
+/** A StoreError no retry gets past (see StoreError's `lasting`). */
+export function isLastingFailure(err: unknown): boolean {
+  return err instanceof StoreError && err.lasting;
+}
+
 /** A store failure that a retry may get past: any but a `lasting` StoreError. */
 export function isPassingFailure(err: unknown): boolean {
-  return isStoreFailure(err) && !(err instanceof StoreError && err.lasting);
+  return isStoreFailure(err) && !isLastingFailure(err);
 }
 
 /** The store did not answer within the `timeout` budget. */

@@ -36,6 +36,8 @@ describe.each([
     [{ ...base, skipFailedRequests: true }, 'rateLimit() has no option "skipFailedRequests": use "refund: \'failure\'"'],
     [{ ...base, headers: 'draft-9' }, "headers must be one of 'draft-10', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got \"draft-9\""],
     [{ ...base, headers: true }, "headers must be one of 'draft-10', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false; got true"],
+    [{ ...base, headers: 'legacy', partitionKey: true }, "partitionKey applies to headers 'draft-10' and 'draft-8' only; headers is 'legacy'"],
+    [{ ...base, headers: 'draft-7', quotaUnit: 'content-bytes' }, "quotaUnit applies to headers 'draft-10' and 'draft-8' only; headers is 'draft-7'"],
     [{ ...base, algorithm: 'fixed-window' }, "algorithm must be 'sliding-log' (exact count of the last window) or 'gcra' (even rate with a burst); got \"fixed-window\""],
     [{ ...base, burst: 5 }, "burst applies to algorithm 'gcra' only; got burst 5 on a 'sliding-log' limit"],
     [{ ...base, block: { after: 3 } }, 'block.for is required'],

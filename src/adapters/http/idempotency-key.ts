@@ -1,6 +1,8 @@
 /**
  * Reading the `Idempotency-Key` request header (draft-ietf-httpapi-idempotency-key-header): an
- * RFC 8941 sf-string (`"abc"`), also accepted bare (`abc`) — both give the key `abc`. A key is
+ * RFC 8941 sf-string (`"abc"`), also accepted bare (`abc`) — both give the key `abc`. A quoted
+ * key is an RFC 8941 Item: parameters after it (`"abc";v=1`) are valid and, the draft defining
+ * none, ignored; a bare key is taken whole (`abc;v=1` is that key). A key is
  * 1–255 printable ASCII characters (Stripe's maximum); control characters, non-ASCII text, a
  * malformed quoted string or a header sent twice (also as one line joined by a comma, which a bare
  * key cannot hold) are refused (400), never guessed at.
@@ -62,12 +64,31 @@ export function readIdempotencyKey(values: readonly string[] | undefined): Idemp
   return { ok: true, key };
 }
 
-/** The content of an RFC 8941 sf-string spanning all of `value`, or undefined when malformed. */
+/**
+ * An Item's parameters (RFC 8941 §3.1.2; RFC 9651's dates and display strings too): `;key` or
+ * `;key=bare-item`, each bare item an integer, decimal, string, token, byte sequence or boolean.
+ */
+const SF_PARAMETERS = new RegExp(
+  '^(?:;[ ]*[a-z*][a-z0-9_.*-]*(?:=(?:' +
+    [
+      '-?[0-9]{1,12}\\.[0-9]{1,3}', // decimal
+      '-?[0-9]{1,15}', // integer
+      '"(?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\["\\\\])*"', // string
+      "[A-Za-z*][!#$%&'*+\\-.^_`|~0-9A-Za-z:/]*", // token
+      ':[A-Za-z0-9+/]*={0,2}:', // byte sequence
+      '\\?[01]', // boolean
+      '@-?[0-9]{1,15}', // date
+      '%"(?:[\\x20\\x21\\x23\\x24\\x26-\\x5b\\x5d-\\x7e]|%[0-9a-f]{2})*"', // display string
+    ].join('|') +
+    '))?)*$',
+);
+
+/** The content of an RFC 8941 sf-string at the start of `value`, followed by nothing but parameters; undefined when malformed. */
 function parseSfString(value: string): string | undefined {
   let out = '';
   for (let i = 1; i < value.length; i++) {
     const char = value[i]!;
-    if (char === '"') return i === value.length - 1 ? out : undefined;
+    if (char === '"') return SF_PARAMETERS.test(value.slice(i + 1)) ? out : undefined;
     if (char === '\\') {
       const escaped = value[++i];
       if (escaped !== '"' && escaped !== '\\') return undefined;

@@ -224,6 +224,11 @@ function resolveHeaders(value: unknown, partitionKey: unknown, quotaUnit: unknow
   if (!(HEADER_MODES as readonly unknown[]).includes(mode)) {
     throw new ConfigError(`headers must be one of ${HEADER_MODES.map((m) => `'${m}'`).join(', ')} or false; got ${formatValue(value)}`);
   }
+  // Only the structured modes carry pk and qu: elsewhere the option would be silently dropped.
+  if (mode !== 'draft-10' && mode !== 'draft-8') {
+    const given = partitionKey !== undefined && partitionKey !== false ? 'partitionKey' : quotaUnit !== undefined && quotaUnit !== 'requests' ? 'quotaUnit' : undefined;
+    if (given !== undefined) throw new ConfigError(`${given} applies to headers 'draft-10' and 'draft-8' only; headers is '${String(mode)}'`);
+  }
   return headerWriter(mode as HeaderMode, structured);
 }
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULTS } from '../defaults.js';
-import { StoreError, isStoreFailure } from '../errors.js';
+import { StoreError, isLastingFailure, isStoreFailure } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { validatePrefix } from '../store-keys.js';
 import { defaultStore } from '../default-store.js';
@@ -125,10 +125,10 @@ const GIVE_BACK_RETRY_MS = 250;
  * abandoned by its aborted caller, or may have landed although its call failed (its reply lost
  * with the connection: a client that does not re-send commands, as node-redis and GLIDE, fails
  * the call though Redis ran it). Retried until one give-back reaches the store (the key is then
- * free, or was never taken) or the lease would have run out anyway. Timers are unref'd: nothing
- * here keeps a process alive.
+ * free, or was never taken), the lease would have run out anyway, or the failure is `lasting` (a
+ * closed client). Timers are unref'd: nothing here keeps a process alive.
  */
 function giveBack<R>(request: LeaseRequest<R>, token: string, ttlMs: number): void {
-  const plan = { firstDelayMs: GIVE_BACK_RETRY_MS, factor: 4, maxDelayMs: Infinity, until: monotonicNow() + ttlMs, retryable: () => true, keepAlive: false };
+  const plan = { firstDelayMs: GIVE_BACK_RETRY_MS, factor: 4, maxDelayMs: Infinity, until: monotonicNow() + ttlMs, retryable: (err: unknown) => !isLastingFailure(err), keepAlive: false };
   retryUntil(() => request.giveBack(token), plan).catch(() => undefined);
 }

@@ -60,6 +60,7 @@ export async function retryUntil<T>(attempt: () => Promise<T>, plan: RetryPlan):
         const timer = setTimeout(resolve, delayMs);
         if (!plan.keepAlive) timer.unref();
       });
+      if (monotonicNow() >= plan.until) throw err; // the timer fired late (a loaded machine): no try past `until`
     }
   }
 }

@@ -84,6 +84,12 @@ export interface StoreClient {
    * (key-ordered-calls.ts).
    */
   readonly keepsCommandOrder: boolean;
+  /**
+   * Whether the app closed the client (`quit()`, `disconnect()`) where its status does not say so:
+   * an ioredis Cluster can stay `'close'` after that instead of reaching `'end'`. Absent: the
+   * status `'end'` alone tells it.
+   */
+  readonly closedByApp?: (() => boolean) | undefined;
 }
 
 /** `host:port` of one connection, as a Cluster client's slot map names nodes; `default` if unknown. */
@@ -117,7 +123,10 @@ export class ReadinessGate {
   /** That wait failed: later attempts are the client's retries, which calls do not wait for. */
   private firstAttemptFailed = false;
 
-  constructor(private readonly client: RedisConnection) {
+  constructor(
+    private readonly client: RedisConnection,
+    private readonly closedByApp: (() => boolean) | undefined = undefined,
+  ) {
     this.wasReady = client.status === 'ready';
   }
 
@@ -148,6 +157,9 @@ export class ReadinessGate {
       );
       return this.firstConnection;
     }
+    // Closed for good (the app's quit() or disconnect(), or retries given up): only the app can
+    // reopen it, so no retry of ratelock's (an idempotency complete, a give-back) can succeed.
+    if (status === 'end' || this.closedByApp?.() === true) throw new StoreError(`Redis client is closed (status: ${status}); the call was not sent`, { notSent: true, lasting: true });
     throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`, { notSent: true });
   }
 

@@ -87,7 +87,7 @@ export class ScriptRunner {
   ) {
     this.mode = test.mode ?? 'function';
     this.clock = test.clock;
-    this.readiness = new ReadinessGate(client.connection);
+    this.readiness = new ReadinessGate(client.connection, client.closedByApp);
     this.gate = new InFlightGate(serverName(client.connection), this.silence);
     this.loaded = this.mode === 'eval';
   }

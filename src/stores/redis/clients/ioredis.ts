@@ -51,6 +51,8 @@ export function ioredisClient(client: IoredisLike): StoreClient {
     cluster: client.isCluster === true && client.nodes !== undefined ? ioredisTopology(client as IoredisLike & Required<Pick<IoredisLike, 'nodes'>>) : undefined,
     keyPrefix,
     keepsCommandOrder: true,
+    // ioredis marks a client the app closes; a Cluster may then stay 'close' for good.
+    closedByApp: () => client.status !== 'ready' && (client as { manuallyClosing?: unknown }).manuallyClosing === true,
   };
 }
 

@@ -1,0 +1,42 @@
+/**
+ * A Redis client the app closed (`quit()` / `disconnect()` / `close()`, e.g. while shutting down
+ * with handlers still running) cannot come back by itself: a store call on it fails at once as
+ * `notSent` and `lasting`, so an idempotency complete is not retried for the lease plus one ttl
+ * (which held a shutting-down process up to ~60 s at the default ttl), on every client library.
+ */
+import { describe, expect, it } from 'vitest';
+import { IdempotencyGuard } from '../../src/core/idempotency-guard.js';
+import { LockGuard } from '../../src/core/lock-guard.js';
+import { RedisStore } from '../../src/stores/redis.js';
+import { clientKinds, connectClient } from '../helpers/clients.js';
+import { clusterNodes, redisUrl } from '../helpers/redis.js';
+import { uniqueId } from '../helpers/stores.js';
+
+const targets = [
+  ['standalone', () => ({ url: redisUrl() })],
+  ['Cluster', () => ({ nodes: clusterNodes() })],
+] as const;
+
+describe.each(targets)('%s: a client the app closed', (_, target) => {
+  it.each(clientKinds)('%s: an idempotency complete fails at once as lasting, and later calls likewise', async (kind) => {
+    const connected = await connectClient(kind, target());
+    const store = new RedisStore({ client: connected.client });
+    try {
+      await store.ready();
+      const guard = new IdempotencyGuard({ store, ttl: '30s' });
+      const outcome = await guard.begin(uniqueId('closed-client'), 'fp');
+      if (outcome.state !== 'acquired') throw new Error(`expected acquired, got ${outcome.state}`);
+      await connected.close();
+      const started = performance.now();
+      const failure = { code: 'ERR_RATELOCK_STORE', notSent: true, lasting: true };
+      await expect(outcome.lease.complete({ status: 201, headers: {}, body: Buffer.from('paid') })).rejects.toMatchObject(failure);
+      // Not retried until the lease + 30 s: at most once more (ioredis fails a call made while its
+      // socket closes with its own "Connection is closed", which the retry 100 ms later meets closed).
+      expect(performance.now() - started).toBeLessThan(1_000);
+      const locks = new LockGuard({ store, ttl: '30s' });
+      await expect(locks.acquire(uniqueId('closed-client-lock'))).rejects.toMatchObject(failure);
+    } finally {
+      await connected.close();
+    }
+  });
+});
