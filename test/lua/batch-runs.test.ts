@@ -37,6 +37,18 @@ async function batch(decisions: readonly BatchDecision[], clock: number): Promis
   return { args, reply };
 }
 
+/** Sends `turn` as one batch call at `clock`: its outcomes must be what `memory` answers one by one. */
+async function expectAsMemory(turn: readonly BatchDecision[], clock: number, memory: ReturnType<typeof memoryStoreForTests>) {
+  const { reply } = await batch(turn, clock);
+  const outcomes = bindings.batch.parse(reply, turn);
+  const expected = [];
+  for (const decision of turn) {
+    expected.push(decision.kind === 'peek' ? await memory.peek(decision.limits, decision.cost) : await memory.consume(decision.limits, decision.cost));
+  }
+  expect(outcomes).toEqual(expected);
+  return outcomes;
+}
+
 const consume = (limits: StoreLimit[], cost = 1): BatchDecision => ({ kind: 'consume', limits, cost, stamp: undefined });
 const peek = (limits: StoreLimit[]): BatchDecision => ({ kind: 'peek', limits, cost: 1, stamp: undefined });
 
@@ -70,13 +82,7 @@ describe('a hot key’s consumes in a row (runs)', () => {
     // runs in the next window epoch, with part of the log aged out.
     for (const at of [T + 250, T + 600, T + 1_400]) {
       now = at;
-      const { reply } = await batch(turn, at);
-      const outcomes = bindings.batch.parse(reply, turn);
-      const expected = [];
-      for (const decision of turn) {
-        expected.push(decision.kind === 'peek' ? await memory.peek(decision.limits, decision.cost) : await memory.consume(decision.limits, decision.cost));
-      }
-      expect(outcomes).toEqual(expected);
+      await expectAsMemory(turn, at, memory);
     }
     memory.close();
   });
@@ -92,13 +98,7 @@ describe('a hot key’s consumes in a row (runs)', () => {
     let allowed = 0;
     for (let call = 0; call < 3_000; call++) {
       now = T + call * 7;
-      const { reply } = await batch(turn, now);
-      const outcomes = bindings.batch.parse(reply, turn);
-      const expected = [];
-      for (const decision of turn) {
-        expected.push(decision.kind === 'peek' ? await memory.peek(decision.limits, decision.cost) : await memory.consume(decision.limits, decision.cost));
-      }
-      expect(outcomes).toEqual(expected);
+      const outcomes = await expectAsMemory(turn, now, memory);
       for (const outcome of outcomes) if (typeof outcome === 'object' && 'allowed' in outcome && outcome.allowed) allowed++;
     }
     // 15 000 consumes: a's and b's all allowed, c's refused once it holds 40 in its window.
