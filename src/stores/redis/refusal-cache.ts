@@ -8,13 +8,15 @@
  *
  * It never lets more through than Redis would: only refusals are remembered. What it can get
  * wrong is the other way round, and only for changes made by ANOTHER process: a reset or refund
- * made elsewhere leaves the call refused here until T at most. Resets and refunds made through
- * this store forget the refusals of their keys at once. `remaining`, `resetMs` and `nextQuotaMs`
- * are Redis's answer at the time of the refusal (the times counted down), `retryAfterMs` counts
- * down to T. They stay true only until the deciding limit frees its next unit (`nextQuotaMs`):
- * a refusal is answered here until then or T, whichever comes first, so a call whose cost needs
- * several units to free asks Redis again once one has (and learns the new `remaining`). A cost-1
- * refusal frees its unit at T: answered here until T.
+ * made elsewhere leaves the call refused here for at most MAX_REFUSAL_HOLD_MS (a limiter with
+ * `refund: 'failure'` on several processes gives units back all the time; a penalty box reset by
+ * an admin process may have had an hour to run). Resets and refunds made through this store
+ * forget the refusals of their keys at once. `remaining`, `resetMs` and `nextQuotaMs` are Redis's
+ * answer at the time of the refusal (the times counted down), `retryAfterMs` counts down to T.
+ * They stay true only until the deciding limit frees its next unit (`nextQuotaMs`): a refusal is
+ * answered here until then, T or MAX_REFUSAL_HOLD_MS, whichever comes first, so a call whose cost
+ * needs several units to free asks Redis again once one has (and learns the new `remaining`). A
+ * flood on one refused key costs Redis one call per second per process at most.
  *
  * Bounded: at most MAX_REFUSALS calls (least recently refused dropped first), ~300 bytes each.
  */
@@ -23,6 +25,9 @@ import type { ConsumeResult, StoreLimit } from '../../core/store.js';
 
 /** Most refusals remembered (≈ 3 MB at the most). */
 export const MAX_REFUSALS = 10_000;
+
+/** Longest a refusal is answered here before Redis is asked again (what another process changed shows by then). */
+export const MAX_REFUSAL_HOLD_MS = 1_000;
 
 interface Refusal {
   /** Monotonic ms at which the call can pass again. */
@@ -91,7 +96,7 @@ export class RefusalCache {
     const at = this.#now();
     const keys = limits.map((limit) => limit.key);
     const until = at + result.retryAfterMs;
-    const answerableUntil = result.nextQuotaMs > 0 ? Math.min(until, at + result.nextQuotaMs) : until;
+    const answerableUntil = Math.min(until, at + MAX_REFUSAL_HOLD_MS, result.nextQuotaMs > 0 ? at + result.nextQuotaMs : Infinity);
     this.#refusals.set(signature, { until, answerableUntil, at, result, keys });
     for (const key of keys) {
       let signatures = this.#byKey.get(key);
