@@ -8,7 +8,7 @@
  * (standalone: as soon as one call is full) as calls of lua/batch.lua, which runs them in arrival
  * order, each as exactly as alone (decision-batcher.ts; on Cluster grouped per master,
  * batch-dispatch.ts). reset, locks and idempotency records are one call each. A consume that Redis
- * refused until T is answered here, without a call, until T (refusal-cache.ts).
+ * refused until T is answered here, without a call, until T or for a second at most (refusal-cache.ts).
  *
  * On Cluster, the limits of one consume/peek/refund may carry different hash tags (a per-route
  * table mixing ids). Such a call is split per tag and is all-or-nothing by compensation (the

@@ -1,10 +1,10 @@
 /**
  * Refusals remembered locally. When Redis answers that a call is refused until T (its deciding
  * limit needs `retryAfterMs` for the call's cost to fit), the same call — the same limits, keys,
- * own costs and cost — cannot pass before T either, so this process answers it itself until T,
- * without a round trip. Not a larger cost: it is refused too, but needs longer than T, which only
- * Redis knows (Retry-After stays exact). A 429 flood on one key then costs Redis one
- * call per `retryAfterMs`, not one per request.
+ * own costs and cost — cannot pass before T either, so this process answers it itself, without a
+ * round trip, until T or for MAX_REFUSAL_HOLD_MS, whichever ends first (see below). Not a larger
+ * cost: it is refused too, but needs longer than T, which only Redis knows (Retry-After stays
+ * exact). A 429 flood on one key then costs Redis one call per second, not one per request.
  *
  * It never lets more through than Redis would: only refusals are remembered. What it can get
  * wrong is the other way round, and only for changes made by ANOTHER process: a reset or refund
@@ -15,8 +15,7 @@
  * answer at the time of the refusal (the times counted down), `retryAfterMs` counts down to T.
  * They stay true only until the deciding limit frees its next unit (`nextQuotaMs`): a refusal is
  * answered here until then, T or MAX_REFUSAL_HOLD_MS, whichever comes first, so a call whose cost
- * needs several units to free asks Redis again once one has (and learns the new `remaining`). A
- * flood on one refused key costs Redis one call per second per process at most.
+ * needs several units to free asks Redis again once one has (and learns the new `remaining`).
  *
  * Bounded: at most MAX_REFUSALS calls (least recently refused dropped first), ~300 bytes each.
  */
