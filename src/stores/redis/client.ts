@@ -159,8 +159,23 @@ export class ReadinessGate {
     }
     // Closed for good (the app's quit() or disconnect(), or retries given up): only the app can
     // reopen it, so no retry of ratelock's (an idempotency complete, a give-back) can succeed.
-    if (status === 'end' || this.closedByApp?.() === true) throw new StoreError(`Redis client is closed (status: ${status}); the call was not sent`, { notSent: true, lasting: true });
+    if (this.closed()) throw new StoreError(`Redis client is closed (status: ${status}); the call was not sent`, { notSent: true, lasting: true });
     throw new StoreError(`Redis client not ready (status: ${status}); the call was not sent`, { notSent: true });
+  }
+
+  /** Whether the client is closed for good: status `end`, or closed by the app (StoreClient.closedByApp). */
+  closed(): boolean {
+    return this.client.status === 'end' || this.closedByApp?.() === true;
+  }
+
+  /**
+   * The failure of a call that was sent: `lasting` when the client is closed by now (the app
+   * closed it with the call in flight: node-redis `destroy()` fails it with "Disconnects client",
+   * ioredis with "Connection is closed."), so that nothing retries it; else `failure` as it is.
+   */
+  failureOf(failure: StoreError): StoreError {
+    if (failure.lasting || !this.closed()) return failure;
+    return new StoreError(`${failure.message} (the Redis client is closed)`, { cause: failure.cause ?? failure, notSent: failure.notSent, lasting: true });
   }
 
   /**

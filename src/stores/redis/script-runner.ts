@@ -125,7 +125,11 @@ export class ScriptRunner {
       gate.leave(true, probe);
     } catch (err) {
       gate.leave(isErrorReply(err), probe);
-      reply = await this.recover(gate, target, script, args, binary, err, started, completed);
+      try {
+        reply = await this.recover(gate, target, script, args, binary, err, started, completed);
+      } catch (failure) {
+        throw failure instanceof StoreError ? this.readiness.failureOf(failure) : failure;
+      }
     }
     return binding.parse(reply, input);
   }
