@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { IdempotencyGuard } from '../../src/core/idempotency-guard.js';
 import { LockGuard } from '../../src/core/lock-guard.js';
 import { RedisStore } from '../../src/stores/redis.js';
-import { clientKinds, connectClient } from '../helpers/clients.js';
+import { clientKinds, connectClient, type ClientKind, type ClientTarget } from '../helpers/clients.js';
 import { clusterNodes, redisUrl } from '../helpers/redis.js';
 import { uniqueId } from '../helpers/stores.js';
 
@@ -17,20 +17,25 @@ const targets = [
   ['Cluster', () => ({ nodes: clusterNodes() })],
 ] as const;
 
+/** A connected client of `kind`, its store, and an idempotency lease acquired on it. */
+async function leaseOn(kind: ClientKind, target: ClientTarget) {
+  const connected = await connectClient(kind, target);
+  const store = new RedisStore({ client: connected.client });
+  await store.ready();
+  const outcome = await new IdempotencyGuard({ store, ttl: '30s' }).begin(uniqueId('closed-client'), 'fp');
+  if (outcome.state !== 'acquired') throw new Error(`expected acquired, got ${outcome.state}`);
+  return { connected, store, lease: outcome.lease };
+}
+
 describe.each(targets)('%s: a client the app closed', (_, target) => {
   it.each(clientKinds)('%s: an idempotency complete fails at once as lasting, and later calls likewise', async (kind) => {
-    const connected = await connectClient(kind, target());
-    const store = new RedisStore({ client: connected.client });
+    const { connected, store, lease } = await leaseOn(kind, target());
     try {
-      await store.ready();
-      const guard = new IdempotencyGuard({ store, ttl: '30s' });
-      const outcome = await guard.begin(uniqueId('closed-client'), 'fp');
-      if (outcome.state !== 'acquired') throw new Error(`expected acquired, got ${outcome.state}`);
       await connected.close();
       const started = performance.now();
       // Not retried until the lease + 30 s, nor once (ioredis fails a call made while its socket
       // closes with its own "Connection is closed": sent, so not `notSent`, but lasting all the same).
-      await expect(outcome.lease.complete({ status: 201, headers: {}, body: Buffer.from('paid') })).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE', lasting: true });
+      await expect(lease.complete({ status: 201, headers: {}, body: Buffer.from('paid') })).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE', lasting: true });
       expect(performance.now() - started).toBeLessThan(80); // the first retry waits 100 ms
       const locks = new LockGuard({ store, ttl: '30s' });
       await expect(locks.acquire(uniqueId('closed-client-lock'))).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE', notSent: true, lasting: true });
@@ -42,14 +47,9 @@ describe.each(targets)('%s: a client the app closed', (_, target) => {
   // A review: node-redis destroy() failed a complete in flight with "Disconnects client", which
   // was retried once (100 ms) before the closed client was noticed.
   it.each(clientKinds)('%s: a complete in flight when the app closes the client fails as lasting, without a retry', async (kind) => {
-    const connected = await connectClient(kind, target());
-    const store = new RedisStore({ client: connected.client });
+    const { connected, lease } = await leaseOn(kind, target());
     try {
-      await store.ready();
-      const guard = new IdempotencyGuard({ store, ttl: '30s' });
-      const outcome = await guard.begin(uniqueId('closed-in-flight'), 'fp');
-      if (outcome.state !== 'acquired') throw new Error(`expected acquired, got ${outcome.state}`);
-      const completing = outcome.lease.complete({ status: 201, headers: {}, body: Buffer.from('paid') });
+      const completing = lease.complete({ status: 201, headers: {}, body: Buffer.from('paid') });
       const closing = connected.close();
       const started = performance.now();
       // Stored (the call landed before the close) or failed as lasting: never held for a retry.
