@@ -184,7 +184,7 @@ export class ReadinessGate {
    */
   connected(): Promise<void> {
     if (this.client.status === 'ready') return Promise.resolve();
-    if (this.client.status === 'end') return Promise.reject(new StoreError('Redis client is closed (status: end)'));
+    if (this.closed()) return Promise.reject(new StoreError(`Redis client is closed (status: ${this.client.status})`, { lasting: true }));
     if (this.client.once === undefined) return Promise.resolve(); // not an EventEmitter: the first command will tell
     return this.waitFor(['end']);
   }

@@ -125,11 +125,7 @@ export class ScriptRunner {
       gate.leave(true, probe);
     } catch (err) {
       gate.leave(isErrorReply(err), probe);
-      try {
-        reply = await this.recover(gate, target, script, args, binary, err, started, completed);
-      } catch (failure) {
-        throw failure instanceof StoreError ? this.readiness.failureOf(failure) : failure;
-      }
+      reply = await this.recover(gate, target, script, args, binary, err, started, completed);
     }
     return binding.parse(reply, input);
   }
@@ -207,7 +203,8 @@ export class ScriptRunner {
    * once as FCALL; should the library vanish again before that resend runs (FUNCTION FLUSH after
    * FUNCTION FLUSH), the call is sent as EVAL of its own code (`flaggedEvalSource`), which carries
    * what it runs and so cannot miss it: a call never fails because the library keeps vanishing,
-   * and never waits for more than one reload.
+   * and never waits for more than one reload. Any other failure is thrown as a StoreError, lasting
+   * when the client is closed by then (ReadinessGate.failureOf).
    */
   private async recover(
     gate: InFlightGate,
@@ -237,9 +234,9 @@ export class ScriptRunner {
         return await this.sendGated(gate, () => this.sendSource(target, script.evalSource, args, binary));
       }
     } catch (retryErr) {
-      throw toStoreError(script, retryErr);
+      throw this.readiness.failureOf(toStoreError(script, retryErr));
     }
-    throw toStoreError(script, err);
+    throw this.readiness.failureOf(toStoreError(script, err));
   }
 
   /** Sends `args` as `EVAL source …`: the call carries its code. */
