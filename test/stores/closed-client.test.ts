@@ -4,6 +4,8 @@
  * `notSent` and `lasting`, so an idempotency complete is not retried for the lease plus one ttl
  * (which held a shutting-down process up to ~60 s at the default ttl), on every client library.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { IdempotencyGuard } from '../../src/core/idempotency-guard.js';
 import { LockGuard } from '../../src/core/lock-guard.js';
@@ -64,4 +66,18 @@ describe.each(targets)('%s: a client the app closed', (_, target) => {
       await connected.close();
     }
   });
+});
+
+// An ioredis Cluster at its defaults that the app disconnected goes 'end', then 'close' for good:
+// store.ready() waited for a connection that never comes (3 s and more, seen in a check).
+it('store.ready() rejects for an ioredis Cluster the app disconnected, instead of waiting', async () => {
+  const client = new Cluster(clusterNodes());
+  const store = new RedisStore({ client });
+  await store.ready();
+  client.disconnect();
+  await sleep(50);
+  expect(client.status).toBe('close');
+  const started = performance.now();
+  await expect(store.ready()).rejects.toMatchObject({ code: 'ERR_RATELOCK_STORE' });
+  expect(performance.now() - started).toBeLessThan(500);
 });
