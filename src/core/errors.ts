@@ -32,7 +32,7 @@ export class ConfigError extends RatelockError {
  * the store knows the call never reached Redis (client not connected, connection stalled), so
  * nothing it asked for happened; otherwise it may have run, its answer lost. `lasting`: the store
  * knows that trying again cannot succeed until someone changes the data (the key holds another
- * kind of state: Redis `WRONGTYPE`) or reopens the client (closed: status `end`), so ratelock
+ * kind of state: Redis `WRONGTYPE`) or reopens the client (closed by the app), so ratelock
  * does not retry it.
  */
 export class StoreError extends RatelockError {
